@@ -1,0 +1,68 @@
+# Catalog Agents. `make test` and `make demo` set up everything they need on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help
+help:
+	@echo "make test     run the whole test suite (installs and starts Docker, the databases, the image)"
+	@echo "make bench    run the benchmarks under bench/, one JSON figure a line"
+	@echo "make protos   regenerate the Python code and stubs from protos/"
+	@echo "make lint     ruff, mypy, buf lint and the generated-code check"
+	@echo "make image    build the sandbox image (skipped when one exists for this content of sandbox/)"
+
+# --- the Python environment -------------------------------------------------------------------
+$(STAMP): pyproject.toml sandbox/requirements.txt scripts/ensure_host_packages.sh
+	bash scripts/ensure_host_packages.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c sandbox/requirements.txt -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: venv
+venv: $(STAMP)
+
+# --- contracts --------------------------------------------------------------------------------
+.PHONY: protos protos-check buf-lint buf-breaking
+protos: $(STAMP)
+	bash scripts/gen_protos.sh
+
+protos-check: $(STAMP)
+	bash scripts/gen_protos.sh --check
+
+buf-lint:
+	bash scripts/buf.sh lint
+
+buf-breaking:
+	bash scripts/buf.sh breaking
+
+# --- checks -----------------------------------------------------------------------------------
+.PHONY: lint
+lint: $(STAMP) protos-check buf-lint buf-breaking
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# --- real parts the tests talk to -------------------------------------------------------------
+.PHONY: docker databases image
+docker:
+	bash scripts/ensure_docker.sh
+
+databases:
+	bash scripts/ensure_databases.sh
+
+image: docker
+	bash scripts/build_image.sh
+
+# --- the contract with users ------------------------------------------------------------------
+.PHONY: test
+test: $(STAMP) lint databases image
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: $(STAMP) databases image
+	@set -e; for b in bench/bench_*.py; do $(BIN)/python $$b; done
