@@ -1,0 +1,156 @@
+"""Turns a session's connection settings into a ready, read-only ibis connection.
+
+Runs inside a freshly forked worker, so every session gets its own database connection. The DSN
+and the credentials never reach the user's namespace, stdout or an error message: errors are
+reported with every secret of the session replaced (see ``secrets_of``).
+
+Read-only is enforced by the database, not by trust in the code the agent writes:
+- DuckDB opens the file with ``read_only=True`` (temporary tables still work);
+- PostgreSQL sessions start with ``default_transaction_read_only=on`` and a statement timeout;
+- MySQL and MariaDB sessions run ``SET SESSION TRANSACTION READ ONLY`` on connect and get a
+  statement time limit (``max_statement_time`` on MariaDB, ``max_execution_time`` on MySQL).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What a session-start message carries. Every string here may be a secret."""
+
+    db_dsn: str = ""
+    s3: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    statement_timeout_s: float = 300.0
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> SessionSettings:
+        return cls(
+            db_dsn=str(message.get("db_dsn") or ""),
+            s3={k: str(v) for k, v in (message.get("s3") or {}).items() if v},
+            env={k: str(v) for k, v in (message.get("env") or {}).items()},
+            statement_timeout_s=float(message.get("statement_timeout_s") or 300.0),
+        )
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What the client learns about the session: never the settings themselves."""
+
+    backend: str = ""
+    read_only: bool = False
+    connect_error: str = ""
+
+
+def secrets_of(settings: SessionSettings) -> list[str]:
+    """The values that must never appear in output: the DSN, its password, S3 keys."""
+    values = [settings.db_dsn, settings.s3.get("secret_access_key", "")]
+    values.append(settings.s3.get("session_token", ""))
+    if settings.db_dsn:
+        password = urlsplit(settings.db_dsn).password
+        if password:
+            values += [password, unquote(password)]
+    # Longest first, so a DSN is replaced whole before the password inside it.
+    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def apply_s3_environment(s3: dict[str, str]) -> None:
+    """Expose the S3 settings the standard way, so a plain ``boto3.client("s3")`` works."""
+    names = {
+        "endpoint_url": "AWS_ENDPOINT_URL",
+        "region": "AWS_DEFAULT_REGION",
+        "access_key_id": "AWS_ACCESS_KEY_ID",
+        "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+        "session_token": "AWS_SESSION_TOKEN",
+    }
+    for key, env_name in names.items():
+        if s3.get(key):
+            os.environ[env_name] = s3[key]
+
+
+def open_read_only(dsn: str, statement_timeout_s: float) -> tuple[Any, SessionInfo]:
+    """Connect through ibis with writes refused by the database; prove the setting took."""
+    scheme = urlsplit(dsn).scheme.lower()
+    if scheme == "duckdb":
+        return _open_duckdb(dsn), SessionInfo("duckdb", read_only=True)
+    if scheme in ("postgres", "postgresql"):
+        return _open_postgres(dsn, statement_timeout_s)
+    if scheme in ("mysql", "mariadb"):
+        return _open_mysql(dsn, statement_timeout_s)
+    raise ValueError(
+        f"unsupported database scheme {scheme!r}: use duckdb:///path, postgresql://... "
+        "or mysql://..."
+    )
+
+
+def _open_duckdb(dsn: str) -> Any:
+    import ibis
+
+    parts = urlsplit(dsn)
+    path = unquote(parts.netloc + parts.path)
+    if not path or path == ":memory:":
+        raise ValueError("a DuckDB DSN needs a database file: duckdb:///absolute/path.duckdb")
+    if not os.path.exists(path):
+        raise ValueError(f"DuckDB database file {path} does not exist")
+    return ibis.duckdb.connect(database=path, read_only=True)
+
+
+def _server_params(dsn: str) -> dict[str, Any]:
+    parts = urlsplit(dsn)
+    params: dict[str, Any] = dict(parse_qsl(parts.query))
+    params.update(
+        host=parts.hostname or "localhost",
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        database=unquote(parts.path.lstrip("/")),
+    )
+    if parts.port:
+        params["port"] = parts.port
+    return params
+
+
+def _open_postgres(dsn: str, statement_timeout_s: float) -> tuple[Any, SessionInfo]:
+    import ibis
+
+    params = _server_params(dsn)
+    timeout_ms = int(statement_timeout_s * 1000)
+    options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
+    params["options"] = f"{params.get('options', '')} {options}".strip()
+    con = ibis.postgres.connect(**params)
+    with con.raw_sql("SHOW default_transaction_read_only") as cursor:
+        read_only = cursor.fetchone()[0] == "on"
+    return con, SessionInfo("postgres", read_only=read_only)
+
+
+def _open_mysql(dsn: str, statement_timeout_s: float) -> tuple[Any, SessionInfo]:
+    import ibis
+
+    params = _server_params(dsn)
+    params["init_command"] = "SET SESSION TRANSACTION READ ONLY"
+    con = ibis.mysql.connect(**params)
+    cursor = con.raw_sql("SELECT VERSION()")
+    try:
+        is_mariadb = "mariadb" in str(cursor.fetchone()[0]).lower()
+        if is_mariadb:
+            cursor.execute(f"SET SESSION max_statement_time = {float(statement_timeout_s)}")
+            cursor.execute("SELECT @@session.tx_read_only")
+        else:
+            cursor.execute(f"SET SESSION max_execution_time = {int(statement_timeout_s * 1000)}")
+            cursor.execute("SELECT @@session.transaction_read_only")
+        read_only = int(cursor.fetchone()[0]) == 1
+    finally:
+        cursor.close()
+    return con, SessionInfo("mysql", read_only=read_only)

@@ -1,0 +1,112 @@
+"""The kernel's wire protocol: length-prefixed JSON frames on one long-lived byte channel.
+
+The kernel reads requests on its standard input and writes events on its standard output; in a
+container that channel is the attached stdio, for the subprocess kernel it is a pair of pipes.
+Nothing else is ever written to that standard output: the kernel moves its own fd 1 to stderr at
+start-up, and user code writes into pipes the kernel reads.
+
+Framing
+    Each frame is a 4-byte big-endian unsigned length N, then N bytes of UTF-8 JSON holding one
+    object. Frames over MAX_FRAME_BYTES are a protocol error. The same framing carries the
+    messages between the kernel and its worker processes.
+
+Requests (client -> kernel); each carries a client-chosen ``id`` echoed by its events.
+    {"op": "start_session", "id", "session": {"db_dsn", "s3": {...}, "env": {...},
+                                               "statement_timeout_s"}}
+        Forks a fresh worker that opens the database read-only as ``con``.
+        -> {"ev": "session", "id", "backend", "read_only", "connect_error", "duration_ms"}
+    {"op": "execute", "id", "code", "timeout_s", "max_output_bytes"}
+        -> any number of {"ev": "stdout"|"stderr", "id", "text"} as output is produced,
+           {"ev": "truncated", "id", "stream", "bytes_omitted"} then the kept tail as one more
+           stdout/stderr event when a stream went over its cap,
+           {"ev": "result", "id", "text_plain"} for the value of a last expression,
+           {"ev": "error", "id", "ename", "evalue", "traceback"} when the cell failed,
+           and always last {"ev": "done", "id", "status", "duration_ms", "state_lost",
+           "stdout_bytes_omitted", "stderr_bytes_omitted"}.
+        status is one of ok, error, timeout, interrupted, crashed.
+    {"op": "interrupt", "id"}
+        Interrupts the running cell (its "done" says interrupted); no reply of its own.
+    {"op": "reset", "id"}
+        Kills the worker and forks a fresh one with the same session.
+        -> {"ev": "session", ...} as for start_session.
+    {"op": "end_session", "id"}
+        Kills the worker, forgets the session settings and empties the scratch folder.
+        -> {"ev": "session_ended", "id", "duration_ms"}
+    {"op": "ping", "id"}  -> {"ev": "pong", "id", "worker_alive", "busy"}
+    {"op": "shutdown", "id"}  -> the kernel kills its worker and exits.
+
+Kernel-initiated events
+    {"ev": "hello", "protocol": PROTOCOL_VERSION, "pid", "preload_ms"} once, when ready.
+    {"ev": "protocol_error", "id", "message"} for a request the kernel cannot act on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Any
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+_HEADER = struct.Struct(">I")
+
+Message = dict[str, Any]
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be decoded: the channel is out of sync and must be dropped."""
+
+
+def encode_frame(message: Message) -> bytes:
+    """Serialize one message as a length-prefixed JSON frame."""
+    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(body) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame of {len(body)} bytes exceeds {MAX_FRAME_BYTES}")
+    return _HEADER.pack(len(body)) + body
+
+
+class FrameDecoder:
+    """Incremental decoder: feed it bytes as they arrive, take whole messages out."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Message]:
+        self._buffer += data
+        messages: list[Message] = []
+        while len(self._buffer) >= _HEADER.size:
+            (length,) = _HEADER.unpack_from(self._buffer)
+            if length > MAX_FRAME_BYTES:
+                raise ProtocolError(f"announced frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
+            end = _HEADER.size + length
+            if len(self._buffer) < end:
+                break
+            body = bytes(self._buffer[_HEADER.size : end])
+            del self._buffer[:end]
+            try:
+                message = json.loads(body)
+            except ValueError as exc:
+                raise ProtocolError(f"frame is not JSON: {exc}") from exc
+            if not isinstance(message, dict):
+                raise ProtocolError("frame does not hold a JSON object")
+            messages.append(message)
+        return messages
+
+
+def write_frame(fd: int, message: Message) -> None:
+    """Write one frame to a blocking file descriptor, retrying short writes."""
+    view = memoryview(encode_frame(message))
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def read_frame(fd: int, decoder: FrameDecoder, pending: list[Message]) -> Message | None:
+    """Read from a blocking descriptor until one message is whole; None at end of file."""
+    while not pending:
+        data = os.read(fd, 65536)
+        if not data:
+            return None
+        pending.extend(decoder.feed(data))
+    return pending.pop(0)

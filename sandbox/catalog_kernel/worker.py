@@ -1,0 +1,185 @@
+"""The worker: a process forked from the pre-loaded kernel that runs one session's cells.
+
+It inherits every heavy import from its parent, opens the session's read-only connection, then
+runs cells in one namespace that persists until the worker is replaced. Its fd 1 and 2 are pipes
+the parent reads while a cell runs, so output streams as it is written. Results, errors and the
+end of each cell go back on a separate control pipe, framed as in ``protocol``.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import io
+import linecache
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+from catalog_kernel.connections import (
+    SessionSettings,
+    apply_s3_environment,
+    open_read_only,
+    scrub,
+    secrets_of,
+)
+from catalog_kernel.protocol import FrameDecoder, Message, read_frame, write_frame
+
+MAX_RESULT_CHARS = 1_000_000
+
+
+def run_worker(cmd_fd: int, ctl_fd: int, scratch: str) -> None:
+    """Entry point in the child after fork; never returns.
+
+    A worker is forked ahead of need and waits: its first command is the session's settings.
+    """
+    try:
+        _prepare_process(scratch)
+        namespace = _fresh_namespace()
+        decoder, pending = FrameDecoder(), []  # type: ignore[var-annotated]
+        first = read_frame(cmd_fd, decoder, pending)
+        if first is None:
+            return
+        settings = SessionSettings.from_message(first.get("session") or {})
+        write_frame(ctl_fd, {"ev": "ready", **_open_session(namespace, settings)})
+        del first, settings
+        _serve(cmd_fd, ctl_fd, namespace, decoder, pending)
+    except BaseException:  # the parent reports a worker that died; this one must not linger
+        traceback.print_exc()
+    finally:
+        os._exit(0)
+
+
+def _prepare_process(scratch: str) -> None:
+    # Own process group: a timeout kills the cell's subprocesses together with it.
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Be the first process the OOM killer picks, so a memory hog kills the worker, not the kernel.
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+    # Unbuffered text streams on the pipes: every write reaches the parent at once.
+    sys.stdout = io.TextIOWrapper(
+        io.FileIO(1, "w", closefd=False),
+        encoding="utf-8",
+        errors="backslashreplace",
+        write_through=True,
+    )
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False),
+        encoding="utf-8",
+        errors="backslashreplace",
+        write_through=True,
+    )
+    os.environ["HOME"] = scratch
+    os.chdir(scratch)
+
+
+def _fresh_namespace() -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    for alias, module in (("ibis", "ibis"), ("pd", "pandas"), ("pl", "polars")):
+        if module in sys.modules:
+            namespace[alias] = sys.modules[module]
+    if "ibis" in sys.modules:
+        sys.modules["ibis"].options.interactive = True  # a table shows its rows, as in a notebook
+    return namespace
+
+
+def _open_session(namespace: dict[str, Any], settings: SessionSettings) -> Message:
+    os.environ.update(settings.env)
+    apply_s3_environment(settings.s3)
+    if not settings.db_dsn:
+        return {"backend": "", "read_only": False, "connect_error": ""}
+    try:
+        con, info = open_read_only(settings.db_dsn, settings.statement_timeout_s)
+    except Exception as exc:  # any driver error: report it scrubbed, keep the worker usable
+        message = scrub(f"{type(exc).__name__}: {exc}", secrets_of(settings))
+        return {"backend": "", "read_only": False, "connect_error": message}
+    namespace["con"] = con
+    return {"backend": info.backend, "read_only": info.read_only, "connect_error": ""}
+
+
+def _serve(
+    cmd_fd: int,
+    ctl_fd: int,
+    namespace: dict[str, Any],
+    decoder: FrameDecoder,
+    pending: list[Message],
+) -> None:
+    cell_number = 0
+    while True:
+        try:
+            request = read_frame(cmd_fd, decoder, pending)
+            if request is None:
+                return
+            cell_number += 1
+            _run_cell(str(request["code"]), cell_number, namespace, ctl_fd)
+        except KeyboardInterrupt:
+            # An interrupt that arrived just after a cell ended: the parent already has "done".
+            continue
+
+
+def _run_cell(code: str, number: int, namespace: dict[str, Any], ctl_fd: int) -> None:
+    filename = f"<cell {number}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    status = "ok"
+    try:
+        value = _execute(code, filename, namespace)
+        if value is not None:
+            namespace["_"] = value
+            write_frame(ctl_fd, {"ev": "result", "text_plain": _display(value)})
+    except BaseException as exc:  # user code is data: every failure, SystemExit too, is reported
+        status = "error"
+        write_frame(ctl_fd, _describe_error(exc))
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a user may have replaced sys.stdout
+                stream.flush()
+    write_frame(ctl_fd, {"ev": "done", "status": status})
+
+
+def _execute(code: str, filename: str, namespace: dict[str, Any]) -> Any:
+    """Run the cell; return the value of its last line when that line is an expression."""
+    tree = ast.parse(code, filename, "exec")
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr):
+        tree.body.pop()
+        exec(compile(tree, filename, "exec"), namespace)
+        return eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
+    exec(compile(tree, filename, "exec"), namespace)
+    return None
+
+
+def _display(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not fail the cell
+        text = f"<{type(value).__name__} object; repr() failed: {exc!r}>"
+    if len(text) > MAX_RESULT_CHARS:
+        cut = len(text) - MAX_RESULT_CHARS
+        half = MAX_RESULT_CHARS // 2
+        text = f"{text[:half]}\n[... {cut} characters truncated ...]\n{text[-half:]}"
+    return text
+
+
+def _describe_error(exc: BaseException) -> Message:
+    # Drop the frames of this module, so the traceback starts in the user's cell.
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    if isinstance(exc, SyntaxError):
+        lines = traceback.format_exception_only(type(exc), exc)
+    else:
+        lines = traceback.format_exception(type(exc), exc, tb)
+    return {
+        "ev": "error",
+        "ename": type(exc).__name__,
+        "evalue": str(exc),
+        "traceback": "".join(lines),
+    }

@@ -1,0 +1,55 @@
+"""How a sandbox container is locked down, as data, so every launcher applies the same rules.
+
+By default: every capability dropped, no new privileges, a read-only root with a small tmpfs
+for the session's scratch files, the image's non-root user, and pids, memory and CPU limits.
+No Docker socket and no host folder is ever mounted. The network mode is the caller's choice:
+a dedicated network in production, ``host`` for tests whose databases listen on loopback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SANDBOX_USER = "10001:10001"
+
+
+@dataclass(frozen=True)
+class ContainerLimits:
+    memory_bytes: int = 1024 * 2**20
+    cpus: float = 1.0
+    pids: int = 256
+    tmpfs_bytes: int = 256 * 2**20
+    network_mode: str = "bridge"
+
+
+def docker_run_argv(
+    image: str, name: str, limits: ContainerLimits, labels: Mapping[str, str]
+) -> list[str]:
+    """A `docker run -i` command line whose attached stdio is the kernel's channel."""
+    argv = ["docker", "run", "-i", "--rm", "--name", name]
+    for key, value in labels.items():
+        argv += ["--label", f"{key}={value}"]
+    return [
+        *argv,
+        "--user",
+        SANDBOX_USER,
+        "--network",
+        limits.network_mode,
+        "--read-only",
+        "--tmpfs",
+        f"/tmp:rw,nosuid,nodev,size={limits.tmpfs_bytes},uid=10001,gid=10001",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--memory",
+        str(limits.memory_bytes),
+        "--memory-swap",
+        str(limits.memory_bytes),  # no swap: the limit is the limit
+        "--pids-limit",
+        str(limits.pids),
+        "--cpus",
+        str(limits.cpus),
+        image,
+    ]

@@ -1,0 +1,234 @@
+"""An asyncio client for one sandbox kernel, over any byte channel that carries its protocol.
+
+The channel is a child process's stdio: ``python -m catalog_kernel`` on the host (the process
+backend, fast tests) or ``docker run -i`` of the sandbox image. The framing and the messages are
+defined once, in ``catalog_kernel.protocol``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalog_kernel.protocol import FrameDecoder, Message, encode_frame
+
+# How long an abandoned cell may take to stop after its interrupt (the kernel kills it after ~1 s).
+INTERRUPT_WAIT_S = 10.0
+
+
+class KernelError(Exception):
+    """The kernel is unreachable, died, or broke the protocol; the sandbox must be replaced."""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    backend: str
+    read_only: bool
+    connect_error: str
+    duration_ms: float
+
+
+@dataclass
+class CellResult:
+    """A finished cell, accumulated from its events."""
+
+    status: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    result: str | None = None
+    error: Message | None = None
+    duration_ms: float = 0.0
+    state_lost: bool = False
+    bytes_omitted: dict[str, int] = field(default_factory=dict)
+    events: list[Message] = field(default_factory=list)
+
+    def add(self, event: Message) -> None:
+        self.events.append(event)
+        kind = event["ev"]
+        if kind == "stdout":
+            self.stdout += event["text"]
+        elif kind == "stderr":
+            self.stderr += event["text"]
+        elif kind == "result":
+            self.result = event["text_plain"]
+        elif kind == "error":
+            self.error = event
+        elif kind == "truncated":
+            self.bytes_omitted[event["stream"]] = event["bytes_omitted"]
+        elif kind == "done":
+            self.status = event["status"]
+            self.duration_ms = event["duration_ms"]
+            self.state_lost = event["state_lost"]
+
+
+class KernelClient:
+    """Requests go out as frames; events come back to whichever request's id they carry."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdin is not None and process.stdout is not None
+        self._process = process
+        self._writer = process.stdin
+        self._reader = process.stdout
+        self._ids = itertools.count(1)
+        self._queues: dict[object, asyncio.Queue[Message | None]] = {}
+        self._hello: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._read_task = asyncio.create_task(self._read_loop())
+
+    @classmethod
+    async def spawn(
+        cls, argv: Sequence[str], env: dict[str, str] | None = None, ready_timeout_s: float = 120
+    ) -> KernelClient:
+        """Start a kernel process and wait until it says hello (its imports are loaded)."""
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+        client = cls(process)
+        try:
+            await asyncio.wait_for(asyncio.shield(client._hello), ready_timeout_s)
+        except (TimeoutError, KernelError):
+            await client.close()
+            raise
+        return client
+
+    @property
+    def hello(self) -> Message:
+        return self._hello.result()
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    async def _read_loop(self) -> None:
+        decoder = FrameDecoder()
+        try:
+            while data := await self._reader.read(65536):
+                for event in decoder.feed(data):
+                    self._route(event)
+        except Exception as exc:  # a broken channel fails every waiter below
+            error: BaseException = exc
+        else:
+            error = KernelError("the kernel closed its channel")
+        if not self._hello.done():
+            self._hello.set_exception(error)
+        for queue in self._queues.values():
+            queue.put_nowait(None)
+
+    def _route(self, event: Message) -> None:
+        if event.get("ev") == "hello" and not self._hello.done():
+            self._hello.set_result(event)
+        elif (queue := self._queues.get(event.get("id"))) is not None:
+            queue.put_nowait(event)
+
+    async def _request(
+        self, op: str, **fields: Any
+    ) -> tuple[object, asyncio.Queue[Message | None]]:
+        if self._read_task.done():
+            raise KernelError("the kernel is gone")
+        request_id = next(self._ids)
+        queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._queues[request_id] = queue
+        try:
+            self._writer.write(encode_frame({"op": op, "id": request_id, **fields}))
+            await self._writer.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            self._queues.pop(request_id, None)
+            raise KernelError(f"cannot write to the kernel: {exc}") from exc
+        return request_id, queue
+
+    async def _next(self, queue: asyncio.Queue[Message | None]) -> Message:
+        event = await queue.get()
+        if event is None:
+            raise KernelError("the kernel died")
+        if event.get("ev") == "protocol_error":
+            raise KernelError(f"the kernel refused the request: {event.get('message')}")
+        return event
+
+    async def _single(self, op: str, **fields: Any) -> Message:
+        request_id, queue = await self._request(op, **fields)
+        try:
+            return await self._next(queue)
+        finally:
+            self._queues.pop(request_id, None)
+
+    async def start_session(self, session: dict[str, Any]) -> SessionInfo:
+        return _session_info(await self._single("start_session", session=session))
+
+    async def reset(self) -> SessionInfo:
+        return _session_info(await self._single("reset"))
+
+    async def end_session(self) -> float:
+        return float((await self._single("end_session"))["duration_ms"])
+
+    async def ping(self) -> Message:
+        return await self._single("ping")
+
+    async def stream(
+        self, code: str, timeout_s: float | None = None, max_output_bytes: int | None = None
+    ) -> AsyncIterator[Message]:
+        """Run a cell and yield its events as they arrive, ending with "done".
+
+        If the consumer stops early or is cancelled, the cell is interrupted.
+        """
+        fields: dict[str, Any] = {"code": code}
+        if timeout_s is not None:
+            fields["timeout_s"] = timeout_s
+        if max_output_bytes is not None:
+            fields["max_output_bytes"] = max_output_bytes
+        request_id, queue = await self._request("execute", **fields)
+        finished = False
+        try:
+            while True:
+                event = await self._next(queue)
+                finished = event["ev"] == "done"
+                yield event
+                if finished:
+                    return
+        finally:
+            if not finished and not self._read_task.done():
+                # Stop the cell and wait for its end, so the kernel is free for the next one.
+                with contextlib.suppress(KernelError, TimeoutError):
+                    await self._request("interrupt")
+                    await asyncio.wait_for(self._until_done(queue), INTERRUPT_WAIT_S)
+            self._queues.pop(request_id, None)
+
+    async def _until_done(self, queue: asyncio.Queue[Message | None]) -> None:
+        while (await self._next(queue))["ev"] != "done":
+            pass
+
+    async def execute(self, code: str, **options: Any) -> CellResult:
+        result = CellResult()
+        async for event in self.stream(code, **options):
+            result.add(event)
+        return result
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Ask the kernel to stop; kill it if it does not within the grace period."""
+        if self._process.returncode is None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                self._writer.write(encode_frame({"op": "shutdown", "id": 0}))
+                await self._writer.drain()
+            try:
+                await asyncio.wait_for(self._process.wait(), grace_s)
+            except TimeoutError:
+                self._process.kill()
+                await self._process.wait()
+        self._read_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._read_task
+
+
+def _session_info(event: Message) -> SessionInfo:
+    return SessionInfo(
+        backend=event["backend"],
+        read_only=event["read_only"],
+        connect_error=event["connect_error"],
+        duration_ms=event["duration_ms"],
+    )
