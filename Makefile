@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml sandbox/requirements.txt scripts/ensure_host_packages.s
 	bash scripts/ensure_host_packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c sandbox/requirements.txt -e '.[dev]'
+	# The image's exact versions as constraints (pip takes no extras there).
+	sed 's/\[[^]]*\]//' sandbox/requirements.txt > $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 .PHONY: venv

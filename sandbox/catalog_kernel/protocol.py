@@ -27,7 +27,7 @@ Requests (client -> kernel); each carries a client-chosen ``id`` echoed by its e
     {"op": "interrupt", "id"}
         Interrupts the running cell (its "done" says interrupted); no reply of its own.
     {"op": "reset", "id"}
-        Kills the worker and forks a fresh one with the same session.
+        Kills the worker, empties the scratch folder, and gives the session a fresh worker.
         -> {"ev": "session", ...} as for start_session.
     {"op": "end_session", "id"}
         Kills the worker, forgets the session settings and empties the scratch folder.

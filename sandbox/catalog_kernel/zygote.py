@@ -180,13 +180,18 @@ class Kernel:
     def _start_session(self, request: Message) -> None:
         self._session = dict(request.get("session") or {})
         self._secrets = secrets_of(SessionSettings.from_message(self._session))
-        self._reset(request)
+        self._replace_worker(request)
 
     def _reset(self, request: Message) -> None:
+        self._replace_worker(request, empty_scratch=True)
+
+    def _replace_worker(self, request: Message, empty_scratch: bool = False) -> None:
         started = _now()
         # Tearing down a large worker takes tens of ms: let the loop reap it after the new
         # worker is serving.
         self._kill_worker(wait=False)
+        if empty_scratch:
+            _empty_folder(self._options.scratch)
         self._activate_worker()
         self._op = _SessionOp(request.get("id"), started, started + self._options.connect_timeout_s)
 
@@ -214,8 +219,15 @@ class Kernel:
 
     def _end_session(self, request: Message) -> None:
         started = _now()
-        if isinstance(self._op, _CellOp):
+        if isinstance(self._op, _CellOp):  # the lease ended under a running cell
             self._op.interrupt_reason = self._op.interrupt_reason or "interrupted"
+            self._kill_worker()
+            why = "the session ended while the cell ran; its Python process was stopped"
+            self._send_error({"ename": "KeyboardInterrupt", "evalue": why, "traceback": ""})
+            self._finish_cell("interrupted", state_lost=True)
+        elif isinstance(self._op, _SessionOp):
+            self._kill_worker()
+            self._finish_session({"connect_error": "the session ended before it was open"})
         self._kill_worker()
         # The standby was forked while this session's settings were in memory: never reuse it.
         self._discard_standby()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -260,3 +261,28 @@ async def test_s3_settings_reach_boto3_without_showing_the_secret(
     )
     assert cell.stdout == "http://127.0.0.1:9 eu-west-1\n"
     assert cell.result == "'[redacted]'"
+
+
+async def test_ending_a_session_stops_its_running_cell(any_kernel: KernelClient) -> None:
+    events: list[dict[str, object]] = []
+    started = asyncio.Event()
+
+    async def run() -> None:
+        async for event in any_kernel.stream("import time\nprint('x', flush=True)\ntime.sleep(60)"):
+            events.append(event)
+            started.set()
+
+    cell = asyncio.create_task(run())
+    await asyncio.wait_for(started.wait(), 10)
+    await any_kernel.end_session()
+    await asyncio.wait_for(cell, 5)
+    done = events[-1]
+    assert (done["ev"], done["status"], done["state_lost"]) == ("done", "interrupted", True)
+    await any_kernel.start_session({})
+    assert (await any_kernel.execute("'next lease'")).result == "'next lease'"
+
+
+async def test_reset_also_empties_the_scratch_folder(any_kernel: KernelClient) -> None:
+    await any_kernel.execute("open('notes.txt', 'w').write('from the first agent')")
+    await any_kernel.reset()
+    assert (await any_kernel.execute("import os\nos.listdir('.')")).result == "[]"
