@@ -1,0 +1,1 @@
+"""Plumbing shared by the three services: errors, the gRPC server, logging."""
