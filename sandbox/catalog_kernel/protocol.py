@@ -26,8 +26,9 @@ Requests (client -> kernel); each carries a client-chosen ``id`` echoed by its e
         status is one of ok, error, timeout, interrupted, crashed.
     {"op": "interrupt", "id"}
         Interrupts the running cell (its "done" says interrupted); no reply of its own.
-    {"op": "reset", "id"}
-        Kills the worker, empties the scratch folder, and gives the session a fresh worker.
+    {"op": "reset", "id", ["session": {...}]}
+        Kills the worker, empties the scratch folder, and gives the session a fresh worker;
+        with "session", the new worker uses those settings instead.
         -> {"ev": "session", ...} as for start_session.
     {"op": "end_session", "id"}
         Kills the worker, forgets the session settings and empties the scratch folder.

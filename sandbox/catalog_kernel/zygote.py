@@ -183,6 +183,9 @@ class Kernel:
         self._replace_worker(request)
 
     def _reset(self, request: Message) -> None:
+        if "session" in request:  # new connection settings for the fresh worker
+            self._session = dict(request.get("session") or {})
+            self._secrets = secrets_of(SessionSettings.from_message(self._session))
         self._replace_worker(request, empty_scratch=True)
 
     def _replace_worker(self, request: Message, empty_scratch: bool = False) -> None:

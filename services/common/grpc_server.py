@@ -141,6 +141,8 @@ class RunningServer(NamedTuple):
 
 def _server_options(max_message_bytes: int) -> list[tuple[str, int]]:
     return [
+        # A second server on a taken port must fail, not silently share it with the first.
+        ("grpc.so_reuseport", 0),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         # ping idle clients so dead connections (and their leases' streams) go away

@@ -23,6 +23,27 @@ class ContainerLimits:
     network_mode: str = "bridge"
 
 
+def _tmpfs_options(limits: ContainerLimits) -> str:
+    return f"rw,nosuid,nodev,size={limits.tmpfs_bytes},uid=10001,gid=10001"
+
+
+def docker_host_config(limits: ContainerLimits) -> dict[str, object]:
+    """The same rules as keyword arguments of the docker SDK's ``create_host_config``."""
+    return {
+        "network_mode": limits.network_mode,
+        "read_only": True,
+        "tmpfs": {"/tmp": _tmpfs_options(limits)},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": limits.memory_bytes,
+        "memswap_limit": limits.memory_bytes,  # no swap: the limit is the limit
+        "pids_limit": limits.pids,
+        "nano_cpus": int(limits.cpus * 1e9),
+        "auto_remove": True,
+        "privileged": False,
+    }
+
+
 def docker_run_argv(
     image: str, name: str, limits: ContainerLimits, labels: Mapping[str, str]
 ) -> list[str]:

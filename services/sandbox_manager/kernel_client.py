@@ -1,8 +1,9 @@
 """An asyncio client for one sandbox kernel, over any byte channel that carries its protocol.
 
-The channel is a child process's stdio: ``python -m catalog_kernel`` on the host (the process
-backend, fast tests) or ``docker run -i`` of the sandbox image. The framing and the messages are
-defined once, in ``catalog_kernel.protocol``.
+The channel is a child process's stdio (``python -m catalog_kernel`` for the process backend and
+fast tests, ``docker run -i`` in tests) or a container's attached stdio through the Docker API
+(the Docker backend). The framing and the messages are defined once, in
+``catalog_kernel.protocol``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from catalog_kernel.protocol import FrameDecoder, Message, encode_frame
 
@@ -65,14 +66,52 @@ class CellResult:
             self.state_lost = event["state_lost"]
 
 
-class KernelClient:
-    """Requests go out as frames; events come back to whichever request's id they carry."""
+class KernelChannel(Protocol):
+    """The byte channel to one kernel: its stdin and stdout, however they are reached."""
+
+    async def read(self) -> bytes:
+        """The next bytes of the kernel's stdout; b"" once it is closed."""
+        ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close(self, grace_s: float) -> None:
+        """Close the kernel's stdin, give it grace_s to exit, then stop it by force."""
+        ...
+
+
+class ProcessChannel:
+    """A kernel that is a child process of ours: `python -m catalog_kernel`, `docker run -i`."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         assert process.stdin is not None and process.stdout is not None
-        self._process = process
-        self._writer = process.stdin
-        self._reader = process.stdout
+        self.process = process
+        self._stdin = process.stdin
+        self._stdout = process.stdout
+
+    async def read(self) -> bytes:
+        return await self._stdout.read(65536)
+
+    async def write(self, data: bytes) -> None:
+        self._stdin.write(data)
+        await self._stdin.drain()
+
+    async def close(self, grace_s: float) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                self._stdin.close()
+            try:
+                await asyncio.wait_for(self.process.wait(), grace_s)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+class KernelClient:
+    """Requests go out as frames; events come back to whichever request's id they carry."""
+
+    def __init__(self, channel: KernelChannel) -> None:
+        self._channel = channel
         self._ids = itertools.count(1)
         self._queues: dict[object, asyncio.Queue[Message | None]] = {}
         self._hello: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
@@ -90,26 +129,30 @@ class KernelClient:
             env=env,
             start_new_session=True,
         )
-        client = cls(process)
-        try:
-            await asyncio.wait_for(asyncio.shield(client._hello), ready_timeout_s)
-        except (TimeoutError, KernelError):
-            await client.close()
-            raise
+        client = cls(ProcessChannel(process))
+        await client.wait_ready(ready_timeout_s)
         return client
+
+    async def wait_ready(self, timeout_s: float) -> Message:
+        """Wait for the kernel's hello; close it and raise KernelError if it does not come."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._hello), timeout_s)
+        except (TimeoutError, KernelError) as exc:
+            await self.close()
+            raise KernelError(f"the kernel did not become ready within {timeout_s:g} s") from exc
+
+    @property
+    def alive(self) -> bool:
+        return not self._read_task.done()
 
     @property
     def hello(self) -> Message:
         return self._hello.result()
 
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
     async def _read_loop(self) -> None:
         decoder = FrameDecoder()
         try:
-            while data := await self._reader.read(65536):
+            while data := await self._channel.read():
                 for event in decoder.feed(data):
                     self._route(event)
         except Exception as exc:  # a broken channel fails every waiter below
@@ -118,6 +161,7 @@ class KernelClient:
             error = KernelError("the kernel closed its channel")
         if not self._hello.done():
             self._hello.set_exception(error)
+            self._hello.exception()  # observed here: nobody may be waiting any more
         for queue in self._queues.values():
             queue.put_nowait(None)
 
@@ -136,9 +180,8 @@ class KernelClient:
         queue: asyncio.Queue[Message | None] = asyncio.Queue()
         self._queues[request_id] = queue
         try:
-            self._writer.write(encode_frame({"op": op, "id": request_id, **fields}))
-            await self._writer.drain()
-        except (ConnectionError, RuntimeError) as exc:
+            await self._channel.write(encode_frame({"op": op, "id": request_id, **fields}))
+        except (ConnectionError, RuntimeError, OSError) as exc:
             self._queues.pop(request_id, None)
             raise KernelError(f"cannot write to the kernel: {exc}") from exc
         return request_id, queue
@@ -161,8 +204,10 @@ class KernelClient:
     async def start_session(self, session: dict[str, Any]) -> SessionInfo:
         return _session_info(await self._single("start_session", session=session))
 
-    async def reset(self) -> SessionInfo:
-        return _session_info(await self._single("reset"))
+    async def reset(self, session: dict[str, Any] | None = None) -> SessionInfo:
+        """A fresh worker and an empty scratch folder; with ``session``, new settings."""
+        fields = {} if session is None else {"session": session}
+        return _session_info(await self._single("reset", **fields))
 
     async def end_session(self) -> float:
         return float((await self._single("end_session"))["duration_ms"])
@@ -172,7 +217,7 @@ class KernelClient:
 
     async def stream(
         self, code: str, timeout_s: float | None = None, max_output_bytes: int | None = None
-    ) -> AsyncIterator[Message]:
+    ) -> AsyncGenerator[Message, None]:
         """Run a cell and yield its events as they arrive, ending with "done".
 
         If the consumer stops early or is cancelled, the cell is interrupted.
@@ -210,16 +255,11 @@ class KernelClient:
         return result
 
     async def close(self, grace_s: float = 5.0) -> None:
-        """Ask the kernel to stop; kill it if it does not within the grace period."""
-        if self._process.returncode is None:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                self._writer.write(encode_frame({"op": "shutdown", "id": 0}))
-                await self._writer.drain()
-            try:
-                await asyncio.wait_for(self._process.wait(), grace_s)
-            except TimeoutError:
-                self._process.kill()
-                await self._process.wait()
+        """Ask the kernel to stop; stop it by force if it has not within the grace period."""
+        if self.alive:
+            with contextlib.suppress(ConnectionError, RuntimeError, OSError):
+                await self._channel.write(encode_frame({"op": "shutdown", "id": 0}))
+        await self._channel.close(grace_s)
         self._read_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._read_task

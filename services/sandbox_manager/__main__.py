@@ -1,0 +1,24 @@
+"""`python -m services.sandbox_manager`: serve catalog.v1.SandboxManagerService."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from services.common.logging import configure_logging
+from services.sandbox_manager.app import run
+from services.sandbox_manager.config import Settings, SettingsError
+
+
+def main() -> None:
+    configure_logging("sandbox_manager", os.environ.get("CATALOG_LOG_LEVEL", "INFO"))
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        sys.exit(f"sandbox_manager: {exc}")
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

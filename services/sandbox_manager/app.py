@@ -1,0 +1,57 @@
+"""Assembles the sandbox manager: settings -> backend -> pool -> gRPC server, and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from catalog.v1 import sandbox_pb2_grpc
+
+from services.common.grpc_server import ServiceRegistration, build_server, serve_until_stopped
+from services.common.logging import log_fields
+from services.sandbox_manager.backend import Backend
+from services.sandbox_manager.config import Settings
+from services.sandbox_manager.pool import Pool
+from services.sandbox_manager.servicer import SandboxManagerServicer
+
+SERVICE_NAME = "catalog.v1.SandboxManagerService"
+_log = logging.getLogger(__name__)
+
+
+def make_backend(settings: Settings) -> Backend:
+    if settings.backend == "process":
+        from services.sandbox_manager.process_backend import ProcessBackend
+
+        return ProcessBackend(settings.kernel_ready_timeout_s)
+    from services.sandbox_manager.docker_backend import DockerBackend
+
+    return DockerBackend(
+        settings.manager_id, settings.image, settings.limits, settings.kernel_ready_timeout_s
+    )
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (or ``stop``); then stop and destroy every sandbox."""
+    pool = Pool(settings, make_backend(settings))
+    await pool.start()
+    servicer = SandboxManagerServicer(pool)
+    registration = ServiceRegistration(
+        SERVICE_NAME,
+        lambda server: sandbox_pb2_grpc.add_SandboxManagerServiceServicer_to_server(
+            servicer, server
+        ),
+    )
+    server, health, port = await build_server(settings.port, [registration], host=settings.host)
+    log_fields(
+        _log,
+        logging.INFO,
+        "sandbox manager serving",
+        port=port,
+        manager=settings.manager_id,
+        backend=settings.backend,
+        min_warm=settings.min_warm,
+        max_size=settings.max_size,
+    )
+    await serve_until_stopped(
+        server, health, grace_s=settings.shutdown_grace_s, on_stop=pool.close, stop=stop
+    )

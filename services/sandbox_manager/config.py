@@ -1,0 +1,123 @@
+"""The sandbox manager's settings, read once from the environment at start-up.
+
+Every variable is documented in the README's sandbox manager section.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+
+from services.sandbox_manager.hardening import ContainerLimits
+
+MANAGER_ID_PATTERN = re.compile(r"^[a-z0-9-]{1,63}$")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the manager cannot use; the message names it."""
+
+
+def _default_manager_id() -> str:
+    host = re.sub(r"[^a-z0-9-]", "-", socket.gethostname().lower())[:50].strip("-")
+    return f"sm-{host or 'local'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    manager_id: str = field(default_factory=_default_manager_id)
+    host: str = "0.0.0.0"
+    port: int = 50051
+    backend: str = "docker"  # "docker" or "process"
+    image: str = "catalog-agents/sandbox:latest"
+    min_warm: int = 2
+    max_size: int = 8
+    max_leases_per_sandbox: int = 20  # then the container is replaced
+    lease_ttl_s: float = 600.0
+    max_lease_ttl_s: float = 3600.0
+    max_wait_s: float = 300.0
+    exec_timeout_s: float = 120.0
+    max_exec_timeout_s: float = 900.0
+    max_code_bytes: int = 1024 * 1024
+    max_output_bytes: int = 1024 * 1024
+    kernel_ready_timeout_s: float = 120.0
+    health_interval_s: float = 30.0
+    shutdown_grace_s: float = 10.0
+    limits: ContainerLimits = field(
+        default_factory=lambda: ContainerLimits(network_mode="catalog-agents-sandbox")
+    )
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        defaults = cls()
+        limits = ContainerLimits(
+            memory_bytes=_int(env, "CATALOG_SANDBOX_MEMORY_BYTES", defaults.limits.memory_bytes),
+            cpus=_float(env, "CATALOG_SANDBOX_CPUS", defaults.limits.cpus),
+            pids=_int(env, "CATALOG_SANDBOX_PIDS", defaults.limits.pids),
+            tmpfs_bytes=_int(env, "CATALOG_SANDBOX_TMPFS_BYTES", defaults.limits.tmpfs_bytes),
+            network_mode=env.get("CATALOG_SANDBOX_NETWORK", defaults.limits.network_mode),
+        )
+        settings = cls(
+            manager_id=env.get("CATALOG_SANDBOX_MANAGER_ID", defaults.manager_id),
+            host=env.get("CATALOG_SANDBOX_HOST", defaults.host),
+            port=_int(env, "CATALOG_SANDBOX_PORT", defaults.port),
+            backend=env.get("CATALOG_SANDBOX_BACKEND", defaults.backend),
+            image=env.get("CATALOG_SANDBOX_IMAGE", defaults.image),
+            min_warm=_int(env, "CATALOG_SANDBOX_MIN_WARM", defaults.min_warm),
+            max_size=_int(env, "CATALOG_SANDBOX_MAX_SIZE", defaults.max_size),
+            max_leases_per_sandbox=_int(
+                env, "CATALOG_SANDBOX_MAX_LEASES", defaults.max_leases_per_sandbox
+            ),
+            lease_ttl_s=_float(env, "CATALOG_SANDBOX_LEASE_TTL_S", defaults.lease_ttl_s),
+            max_wait_s=_float(env, "CATALOG_SANDBOX_MAX_WAIT_S", defaults.max_wait_s),
+            exec_timeout_s=_float(env, "CATALOG_SANDBOX_EXEC_TIMEOUT_S", defaults.exec_timeout_s),
+            max_exec_timeout_s=_float(
+                env, "CATALOG_SANDBOX_MAX_EXEC_TIMEOUT_S", defaults.max_exec_timeout_s
+            ),
+            max_code_bytes=_int(env, "CATALOG_SANDBOX_MAX_CODE_BYTES", defaults.max_code_bytes),
+            max_output_bytes=_int(
+                env, "CATALOG_SANDBOX_MAX_OUTPUT_BYTES", defaults.max_output_bytes
+            ),
+            kernel_ready_timeout_s=_float(
+                env, "CATALOG_SANDBOX_KERNEL_READY_TIMEOUT_S", defaults.kernel_ready_timeout_s
+            ),
+            shutdown_grace_s=_float(
+                env, "CATALOG_SANDBOX_SHUTDOWN_GRACE_S", defaults.shutdown_grace_s
+            ),
+            health_interval_s=_float(
+                env, "CATALOG_SANDBOX_HEALTH_INTERVAL_S", defaults.health_interval_s
+            ),
+            limits=limits,
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not MANAGER_ID_PATTERN.match(self.manager_id):
+            raise SettingsError(
+                "CATALOG_SANDBOX_MANAGER_ID must be 1 to 63 lower-case letters, digits or '-'"
+            )
+        if self.backend not in ("docker", "process"):
+            raise SettingsError("CATALOG_SANDBOX_BACKEND must be 'docker' or 'process'")
+        if not 0 <= self.min_warm <= self.max_size or self.max_size < 1:
+            raise SettingsError(
+                "need 0 <= CATALOG_SANDBOX_MIN_WARM <= CATALOG_SANDBOX_MAX_SIZE, and a size >= 1"
+            )
+        if not 0 < self.lease_ttl_s <= self.max_lease_ttl_s:
+            raise SettingsError("CATALOG_SANDBOX_LEASE_TTL_S must be above 0 and at most 3600")
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    try:
+        return int(env[name]) if name in env else default
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, not {env[name]!r}") from exc
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    try:
+        return float(env[name]) if name in env else default
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, not {env[name]!r}") from exc

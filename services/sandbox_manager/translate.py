@@ -1,0 +1,243 @@
+"""Protos in, domain values out, and back: request validation lives here, nowhere else.
+
+Every bad field becomes an InvalidArgument naming the field, so a caller knows what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from catalog.v1 import sandbox_pb2
+from catalog_kernel.protocol import Message
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from services.common.errors import InvalidArgument
+from services.sandbox_manager.config import Settings
+from services.sandbox_manager.kernel_client import SessionInfo
+from services.sandbox_manager.pool import AcquireRequest, Lease, PooledSandbox, SandboxState
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED_ENV = ("CATALOG_", "PYTHON", "AWS_")
+_RESERVED_ENV_NAMES = {"PATH", "HOME"}
+_MAX_LABELS = 64
+
+STATES = {
+    SandboxState.STARTING: sandbox_pb2.SANDBOX_STATE_STARTING,
+    SandboxState.WARM: sandbox_pb2.SANDBOX_STATE_WARM,
+    SandboxState.LEASED: sandbox_pb2.SANDBOX_STATE_LEASED,
+    SandboxState.RECYCLING: sandbox_pb2.SANDBOX_STATE_RECYCLING,
+    SandboxState.BROKEN: sandbox_pb2.SANDBOX_STATE_BROKEN,
+}
+_STATUSES = {
+    "ok": sandbox_pb2.EXECUTION_STATUS_OK,
+    "error": sandbox_pb2.EXECUTION_STATUS_ERROR,
+    "timeout": sandbox_pb2.EXECUTION_STATUS_TIMEOUT,
+    "interrupted": sandbox_pb2.EXECUTION_STATUS_INTERRUPTED,
+    "crashed": sandbox_pb2.EXECUTION_STATUS_CRASHED,
+}
+_STREAMS = {"stdout": sandbox_pb2.OUTPUT_STREAM_STDOUT, "stderr": sandbox_pb2.OUTPUT_STREAM_STDERR}
+
+
+def seconds(value: duration_pb2.Duration) -> float:
+    return float(value.seconds) + value.nanos / 1e9
+
+
+def duration(value_s: float) -> duration_pb2.Duration:
+    message = duration_pb2.Duration()
+    message.FromNanoseconds(int(value_s * 1e9))
+    return message
+
+
+def _bounded_seconds(request: Any, name: str, default: float, maximum: float) -> float:
+    if not request.HasField(name):
+        return default
+    value = seconds(getattr(request, name))
+    if value < 0:
+        raise InvalidArgument(f"{name} must not be negative", field_violations=[(name, "< 0")])
+    if value > maximum:
+        raise InvalidArgument(
+            f"{name} of {value:g} s is over the maximum of {maximum:g} s",
+            field_violations=[(name, f"over {maximum:g} s")],
+        )
+    return value
+
+
+def lease_id_of(request: Any) -> str:
+    if not request.lease_id:
+        raise InvalidArgument("lease_id is empty", field_violations=[("lease_id", "required")])
+    return str(request.lease_id)
+
+
+def session_of(config: sandbox_pb2.SessionConfig, field: str = "session") -> dict[str, Any]:
+    """The kernel's session message. Holds secrets: never log it."""
+    for key in config.env:
+        if not _ENV_NAME.match(key):
+            raise InvalidArgument(
+                f"{field}.env key {key!r} is not a valid variable name",
+                field_violations=[(f"{field}.env", key)],
+            )
+        if key.startswith(_RESERVED_ENV) or key in _RESERVED_ENV_NAMES:
+            raise InvalidArgument(
+                f"{field}.env key {key!r} is reserved by the sandbox",
+                field_violations=[(f"{field}.env", key)],
+            )
+    endpoint = config.s3.endpoint_url
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise InvalidArgument(
+            f"{field}.s3.endpoint_url must be an http(s) URL",
+            field_violations=[(f"{field}.s3.endpoint_url", "not http(s)")],
+        )
+    session: dict[str, Any] = {
+        "db_dsn": config.db_dsn,
+        "env": dict(config.env),
+        "s3": {
+            "endpoint_url": endpoint,
+            "region": config.s3.region,
+            "access_key_id": config.s3.access_key_id,
+            "secret_access_key": config.s3.secret_access_key,
+            "session_token": config.s3.session_token,
+        },
+    }
+    if config.HasField("statement_timeout"):
+        statement_s = seconds(config.statement_timeout)
+        if statement_s < 0:
+            raise InvalidArgument(
+                f"{field}.statement_timeout must not be negative",
+                field_violations=[(f"{field}.statement_timeout", "< 0")],
+            )
+        session["statement_timeout_s"] = statement_s
+    return session
+
+
+def acquire_request(
+    request: sandbox_pb2.AcquireSandboxRequest, settings: Settings, time_remaining: float | None
+) -> AcquireRequest:
+    if len(request.labels) > _MAX_LABELS:
+        raise InvalidArgument(
+            f"at most {_MAX_LABELS} labels", field_violations=[("labels", "too many")]
+        )
+    wait_cap = settings.max_wait_s if time_remaining is None else time_remaining
+    wait_s = _bounded_seconds(request, "wait_timeout", wait_cap, float("inf"))
+    return AcquireRequest(
+        session=session_of(request.session),
+        ttl_s=_bounded_seconds(request, "lease_ttl", settings.lease_ttl_s, settings.max_lease_ttl_s)
+        or settings.lease_ttl_s,
+        wait_s=min(wait_s, wait_cap),
+        labels=dict(request.labels),
+        client_id=request.client_id,
+    )
+
+
+def execute_limits(request: sandbox_pb2.ExecuteRequest, settings: Settings) -> tuple[float, int]:
+    """Validate the cell; return its timeout and output cap."""
+    if not request.code.strip():
+        raise InvalidArgument(
+            "code is empty: send the Python source to run", field_violations=[("code", "empty")]
+        )
+    size = len(request.code.encode("utf-8"))
+    if size > settings.max_code_bytes:
+        raise InvalidArgument(
+            f"code is {size} bytes, over the limit of {settings.max_code_bytes}: split the work "
+            "into smaller cells or read data from files",
+            field_violations=[("code", f"over {settings.max_code_bytes} bytes")],
+        )
+    if request.max_output_bytes < 0:
+        raise InvalidArgument(
+            "max_output_bytes must not be negative", field_violations=[("max_output_bytes", "< 0")]
+        )
+    timeout_s = (
+        _bounded_seconds(request, "timeout", settings.exec_timeout_s, settings.max_exec_timeout_s)
+        or settings.exec_timeout_s
+    )
+    return timeout_s, int(request.max_output_bytes or settings.max_output_bytes)
+
+
+def session_info(info: SessionInfo) -> sandbox_pb2.SessionInfo:
+    message = sandbox_pb2.SessionInfo(backend=info.backend, read_only=info.read_only)
+    if info.connect_error:
+        message.connect_error = info.connect_error
+    return message
+
+
+def timestamp(value: Any) -> timestamp_pb2.Timestamp:
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(value)
+    return message
+
+
+def lease(value: Lease, manager_id: str) -> sandbox_pb2.Lease:
+    return sandbox_pb2.Lease(
+        lease_id=value.lease_id,
+        sandbox_id=value.sandbox_id,
+        manager_id=manager_id,
+        expire_time=timestamp(value.expire_time),
+        ttl=duration(value.ttl_s),
+        client_id=value.client_id,
+    )
+
+
+def execute_event(event: Message) -> sandbox_pb2.ExecuteResponse | None:
+    kind = event["ev"]
+    if kind == "stdout":
+        return sandbox_pb2.ExecuteResponse(stdout=sandbox_pb2.OutputChunk(text=event["text"]))
+    if kind == "stderr":
+        return sandbox_pb2.ExecuteResponse(stderr=sandbox_pb2.OutputChunk(text=event["text"]))
+    if kind == "truncated":
+        return sandbox_pb2.ExecuteResponse(
+            truncated=sandbox_pb2.OutputTruncated(
+                stream=_STREAMS[event["stream"]], bytes_omitted=event["bytes_omitted"]
+            )
+        )
+    if kind == "result":
+        return sandbox_pb2.ExecuteResponse(
+            result=sandbox_pb2.ResultValue(text_plain=event["text_plain"])
+        )
+    if kind == "error":
+        return sandbox_pb2.ExecuteResponse(
+            error=sandbox_pb2.ExecutionError(
+                ename=event["ename"], evalue=event["evalue"], traceback=event["traceback"]
+            )
+        )
+    if kind == "done":
+        return sandbox_pb2.ExecuteResponse(
+            finished=sandbox_pb2.ExecutionFinished(
+                status=_STATUSES[event["status"]],
+                duration=duration(event["duration_ms"] / 1000),
+                state_lost=event["state_lost"],
+                stdout_bytes_omitted=event["stdout_bytes_omitted"],
+                stderr_bytes_omitted=event["stderr_bytes_omitted"],
+            )
+        )
+    return None
+
+
+def sandbox(
+    value: PooledSandbox, settings: Settings, backend_kind: str, image: str
+) -> sandbox_pb2.Sandbox:
+    limits = settings.limits
+    message = sandbox_pb2.Sandbox(
+        sandbox_id=value.sandbox_id,
+        manager_id=settings.manager_id,
+        backend=backend(backend_kind),
+        state=STATES[value.state],
+        container_id=value.instance.container_id if value.instance else "",
+        image=image,
+        leases_served=value.leases_served,
+        create_time=timestamp(value.create_time),
+        last_used_time=timestamp(value.last_used_time),
+        limits=sandbox_pb2.ResourceLimits(
+            memory_bytes=limits.memory_bytes, cpus=limits.cpus, pids=limits.pids
+        ),
+        network_mode="host" if backend_kind == "process" else limits.network_mode,
+    )
+    if value.lease is not None and value.state is SandboxState.LEASED:
+        message.lease.CopyFrom(lease(value.lease, settings.manager_id))
+        message.labels.update(value.lease.labels)
+    return message
+
+
+def backend(kind: str) -> sandbox_pb2.SandboxBackend.ValueType:
+    if kind == "docker":
+        return sandbox_pb2.SANDBOX_BACKEND_DOCKER
+    return sandbox_pb2.SANDBOX_BACKEND_PROCESS

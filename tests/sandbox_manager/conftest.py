@@ -1,0 +1,122 @@
+"""Real sandbox managers for the tests: `python -m services.sandbox_manager` subprocesses on free
+ports, with real Docker containers (or kernel subprocesses for the process backend)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+import pytest
+from catalog.v1 import sandbox_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.sandbox_manager.backend import MANAGER_LABEL
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RunningManager:
+    manager_id: str
+    address: str
+    process: asyncio.subprocess.Process
+    env: dict[str, str]
+    channel: grpc.aio.Channel = field(init=False)
+    stub: sandbox_pb2_grpc.SandboxManagerServiceStub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.channel = grpc.aio.insecure_channel(self.address)
+        self.stub = sandbox_pb2_grpc.SandboxManagerServiceStub(self.channel)
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+            await asyncio.wait_for(self.process.wait(), timeout_s)
+        await self.channel.close()
+        return self.process.returncode or 0
+
+
+def labelled_containers(manager_id: str) -> list[str]:
+    """Ids of the containers that carry this manager's label, running or not."""
+    listed = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label={MANAGER_LABEL}={manager_id}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return listed.stdout.split()
+
+
+async def wait_serving(address: str, process: asyncio.subprocess.Process, timeout_s: float) -> None:
+    async with grpc.aio.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            if process.returncode is not None:
+                raise RuntimeError(f"the manager exited with {process.returncode}")
+            try:
+                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"the manager at {address} did not serve in {timeout_s} s")
+            await asyncio.sleep(0.2)
+
+
+StartManager = Callable[..., Awaitable[RunningManager]]
+
+
+@pytest.fixture
+async def start_manager(docker_image: str) -> AsyncIterator[StartManager]:
+    """Start managers with extra CATALOG_SANDBOX_* settings; all are stopped and checked after.
+
+    Defaults: the Docker backend on host networking (the test databases listen on loopback),
+    a pool of 1 warm and at most 2 sandboxes, a unique manager id.
+    """
+    started: list[RunningManager] = []
+
+    async def start(manager_id: str | None = None, **settings: str) -> RunningManager:
+        manager_id = manager_id or f"test-{uuid.uuid4().hex[:8]}"
+        port = free_port()
+        env = {
+            **os.environ,
+            "CATALOG_SANDBOX_MANAGER_ID": manager_id,
+            "CATALOG_SANDBOX_PORT": str(port),
+            "CATALOG_SANDBOX_HOST": "127.0.0.1",
+            "CATALOG_SANDBOX_IMAGE": docker_image,
+            "CATALOG_SANDBOX_NETWORK": "host",
+            "CATALOG_SANDBOX_MIN_WARM": "1",
+            "CATALOG_SANDBOX_MAX_SIZE": "2",
+            "CATALOG_SANDBOX_MEMORY_BYTES": str(768 * 2**20),
+            **{f"CATALOG_SANDBOX_{key.upper()}": value for key, value in settings.items()},
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.sandbox_manager",
+            env=env,
+        )
+        manager = RunningManager(manager_id, f"127.0.0.1:{port}", process, env)
+        started.append(manager)
+        await wait_serving(manager.address, process, timeout_s=60)
+        return manager
+
+    yield start
+    for manager in started:
+        await manager.stop()
+    leftovers = {m.manager_id: labelled_containers(m.manager_id) for m in started}
+    assert not any(leftovers.values()), f"containers outlived their manager: {leftovers}"
