@@ -118,6 +118,8 @@ class Kernel:
                     callback(key.fd)
                 self._check_deadlines()
                 self._reap_orphans()
+        except BrokenPipeError:
+            pass  # the client hung up: nobody is left to serve
         finally:
             self._kill_worker()
             self._discard_standby()

@@ -179,9 +179,18 @@ async def build_server(
         [*(service.name for service in services), health.SERVICE_NAME, reflection.SERVICE_NAME],
         server,
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:  # older grpcio reports a failed bind this way instead of raising
-        raise RuntimeError(f"cannot bind {host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:
+        bound = 0
+        cause: BaseException | None = exc
+    else:
+        cause = None
+    if bound == 0:  # older grpcio reports a failed bind with 0 instead of raising
+        raise OSError(
+            f"cannot listen on {host}:{port}: the port is taken or the address is not local; "
+            "choose another port"
+        ) from cause
     return RunningServer(server, health_servicer, bound)
 
 

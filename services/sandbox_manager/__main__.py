@@ -17,7 +17,10 @@ def main() -> None:
         settings = Settings.from_env()
     except SettingsError as exc:
         sys.exit(f"sandbox_manager: {exc}")
-    asyncio.run(run(settings))
+    try:
+        asyncio.run(run(settings))
+    except OSError as exc:  # e.g. the port is taken
+        sys.exit(f"sandbox_manager: {exc}")
 
 
 if __name__ == "__main__":

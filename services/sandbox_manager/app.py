@@ -33,7 +33,6 @@ def make_backend(settings: Settings) -> Backend:
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Serve until SIGTERM/SIGINT (or ``stop``); then stop and destroy every sandbox."""
     pool = Pool(settings, make_backend(settings))
-    await pool.start()
     servicer = SandboxManagerServicer(pool)
     registration = ServiceRegistration(
         SERVICE_NAME,
@@ -41,7 +40,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             servicer, server
         ),
     )
+    # Bind before any sandbox starts: a manager that cannot serve must leave nothing behind.
     server, health, port = await build_server(settings.port, [registration], host=settings.host)
+    try:
+        await pool.start()
+    except BaseException:
+        await pool.close()
+        raise
     log_fields(
         _log,
         logging.INFO,

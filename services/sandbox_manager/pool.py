@@ -42,6 +42,8 @@ from services.sandbox_manager.kernel_client import KernelError, SessionInfo
 _log = logging.getLogger(__name__)
 _ENDED_LEASES_KEPT = 10_000  # how many ended lease ids still get a precise NOT_FOUND message
 _MAX_BACKOFF_S = 30.0
+_CANCEL_NOTICE_S = 1.0
+_WIND_DOWN_WAIT_S = 15.0  # a cancelled cell stops within the kernel's interrupt grace
 
 
 class SandboxState(enum.Enum):
@@ -67,6 +69,8 @@ class Lease:
     expire_time: datetime = field(default_factory=_utcnow)
     broken: bool = False
     busy: bool = False
+    winding_down: bool = False  # the caller cancelled; the cell is being interrupted
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
 
     def renew(self, ttl_s: float | None = None) -> None:
         if ttl_s is not None:
@@ -238,12 +242,22 @@ class Pool:
             )
         return lease, self._sandboxes[lease.sandbox_id]
 
-    def _claim(self, lease_id: str) -> tuple[Lease, PooledSandbox, SandboxInstance]:
+    async def _claim(self, lease_id: str) -> tuple[Lease, PooledSandbox, SandboxInstance]:
         lease, sandbox = self.lease(lease_id)
+        if lease.busy:
+            # The caller may have just cancelled the running call, and the server may not have
+            # seen that yet: give it a moment, then wait out the interrupt of a cancelled cell.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lease.idle.wait(), _CANCEL_NOTICE_S)
+            if lease.busy and lease.winding_down:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lease.idle.wait(), _WIND_DOWN_WAIT_S)
+            lease, sandbox = self.lease(lease_id)
         if lease.busy:
             raise LeaseBusy(f"lease {lease_id} is running another Execute or Reset; wait for it")
         assert sandbox.instance is not None
-        lease.busy = True
+        lease.busy, lease.winding_down = True, False
+        lease.idle.clear()
         lease.renew()
         sandbox.last_used_time = _utcnow()
         return lease, sandbox, sandbox.instance
@@ -252,7 +266,7 @@ class Pool:
         self, lease_id: str, code: str, timeout_s: float, max_output_bytes: int
     ) -> AsyncIterator[Message]:
         """The kernel's events for one cell; a sandbox that dies yields an error and a crash."""
-        lease, sandbox, instance = self._claim(lease_id)
+        lease, sandbox, instance = await self._claim(lease_id)
         started = time.monotonic()
         try:
             stream = instance.kernel.stream(code, timeout_s, max_output_bytes)
@@ -261,6 +275,9 @@ class Pool:
                     if event["ev"] == "done" and event["status"] == "crashed":
                         sandbox.crashed = True  # recycle the container at release
                     yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            lease.winding_down = True
+            raise
         except KernelError:
             lease.broken = True
             self._break(sandbox, "its container stopped while code ran")
@@ -281,10 +298,11 @@ class Pool:
             }
         finally:
             lease.busy = False
+            lease.idle.set()
             lease.renew()
 
     async def reset(self, lease_id: str, session: dict[str, Any] | None) -> SessionInfo:
-        lease, sandbox, instance = self._claim(lease_id)
+        lease, sandbox, instance = await self._claim(lease_id)
         try:
             return await instance.kernel.reset(session)
         except KernelError as exc:
@@ -296,6 +314,7 @@ class Pool:
             ) from exc
         finally:
             lease.busy = False
+            lease.idle.set()
             lease.renew()
 
     def renew(self, lease_id: str, ttl_s: float | None) -> Lease:

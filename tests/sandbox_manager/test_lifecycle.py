@@ -215,3 +215,22 @@ async def test_a_session_opens_the_database_read_only(
         f"int(con.table('orders', database='{schema}').count().execute())",
     )
     assert events[0].result.text_plain == "1000"
+
+
+async def test_a_second_concurrent_execute_is_aborted(start_manager: StartManager) -> None:
+    manager = await start_manager()
+    stub = manager.stub
+    lease = (await stub.AcquireSandbox(pb.AcquireSandboxRequest())).lease
+    first = stub.Execute(
+        pb.ExecuteRequest(
+            lease_id=lease.lease_id, code="import time\nprint('go', flush=True)\ntime.sleep(30)"
+        )
+    )
+    async for event in first:
+        if event.WhichOneof("event") == "stdout":
+            break
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await run(stub, lease.lease_id, "1")
+    assert caught.value.code() == grpc.StatusCode.ABORTED
+    assert "running another Execute" in (caught.value.details() or "")
+    first.cancel()

@@ -1,0 +1,215 @@
+"""What operators and the platform rely on: grpcurl, crash recovery, shutdown, hardening, scale."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from catalog.v1 import sandbox_pb2 as pb
+
+from tests.sandbox_manager.conftest import StartManager, labelled_containers
+
+GRPCURL = str(Path(sys.executable).parent / "grpcurl")
+
+
+async def grpcurl(*args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        GRPCURL,
+        "-plaintext",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+    return output.decode()
+
+
+async def docker_inspect(container_id: str) -> dict:
+    process = await asyncio.create_subprocess_exec(
+        "docker", "inspect", container_id, stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await process.communicate()
+    return json.loads(output)[0]
+
+
+async def wait_for_warm(stub, count: int = 1) -> pb.ListSandboxesResponse:
+    for _ in range(300):
+        listed = await stub.ListSandboxes(pb.ListSandboxesRequest())
+        if listed.pool.warm >= count:
+            return listed
+        await asyncio.sleep(0.2)
+    raise TimeoutError("the pool did not warm up")
+
+
+async def test_an_operator_lists_describes_and_checks_health_with_grpcurl(
+    start_manager: StartManager,
+) -> None:
+    manager = await start_manager()
+    await wait_for_warm(manager.stub)
+    services = await grpcurl(manager.address, "list")
+    assert "catalog.v1.SandboxManagerService" in services.split()
+    assert "grpc.health.v1.Health" in services.split()
+    described = await grpcurl(manager.address, "describe", "catalog.v1.SandboxManagerService")
+    for rpc in (
+        "AcquireSandbox",
+        "Execute",
+        "ResetSandbox",
+        "ReleaseSandbox",
+        "RenewLease",
+        "ListSandboxes",
+        "DescribeSandbox",
+    ):
+        assert f"rpc {rpc}" in described
+    health = json.loads(await grpcurl(manager.address, "grpc.health.v1.Health/Check"))
+    assert health == {"status": "SERVING"}
+    listed = json.loads(
+        await grpcurl("-d", "{}", manager.address, "catalog.v1.SandboxManagerService/ListSandboxes")
+    )
+    assert listed["pool"]["manager_id"] == manager.manager_id
+    sandbox_id = listed["sandboxes"][0]["sandbox_id"]
+    one = json.loads(
+        await grpcurl(
+            "-d",
+            json.dumps({"sandbox_id": sandbox_id}),
+            manager.address,
+            "catalog.v1.SandboxManagerService/DescribeSandbox",
+        )
+    )
+    assert one["sandbox"]["state"] == "SANDBOX_STATE_WARM"
+    assert one["sandbox"]["backend"] == "SANDBOX_BACKEND_DOCKER"
+
+
+async def test_a_manager_killed_hard_cleans_up_when_it_starts_again(
+    start_manager: StartManager,
+) -> None:
+    first = await start_manager(min_warm="2")
+    await wait_for_warm(first.stub, 2)
+    await first.stub.AcquireSandbox(pb.AcquireSandboxRequest())
+    left_behind = labelled_containers(first.manager_id)
+    assert len(left_behind) >= 2
+    await first.stop(signal.SIGKILL)
+    second = await start_manager(manager_id=first.manager_id, min_warm="1")
+    await wait_for_warm(second.stub)
+    remaining = set(labelled_containers(first.manager_id))
+    assert not remaining & set(left_behind)
+
+
+async def test_a_graceful_shutdown_removes_every_container(start_manager: StartManager) -> None:
+    manager = await start_manager(min_warm="2")
+    await wait_for_warm(manager.stub, 2)
+    lease = (await manager.stub.AcquireSandbox(pb.AcquireSandboxRequest())).lease
+    call = manager.stub.Execute(
+        pb.ExecuteRequest(lease_id=lease.lease_id, code="import time\ntime.sleep(30)")
+    )
+    assert labelled_containers(manager.manager_id)
+    assert await manager.stop(signal.SIGTERM) == 0
+    call.cancel()
+    assert labelled_containers(manager.manager_id) == []
+
+
+async def test_containers_are_hardened_on_a_dedicated_network(start_manager: StartManager) -> None:
+    network = "catalog-agents-test-net"
+    manager = await start_manager(network=network, pids="128", cpus="0.5")
+    listed = await wait_for_warm(manager.stub)
+    sandbox = listed.sandboxes[0]
+    assert sandbox.network_mode == network
+    config = await docker_inspect(sandbox.container_id)
+    host = config["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert host["ReadonlyRootfs"] is True and set(host["Tmpfs"]) == {"/tmp"}
+    assert host["Memory"] == 768 * 2**20 and host["MemorySwap"] == host["Memory"]
+    assert host["PidsLimit"] == 128 and host["NanoCpus"] == 5 * 10**8
+    assert not host["Privileged"] and not host["Binds"] and config["Mounts"] == []
+    assert config["Config"]["User"] == "10001:10001"
+    assert host["NetworkMode"] == network
+    assert config["Config"]["Labels"]["catalog-agents.manager"] == manager.manager_id
+    inspected = await asyncio.create_subprocess_exec(
+        "docker", "network", "inspect", network, stdout=asyncio.subprocess.PIPE
+    )
+    net = json.loads((await inspected.communicate())[0])[0]
+    assert net["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+    # No Docker socket inside, and nothing of the host's file system.
+    lease = (await manager.stub.AcquireSandbox(pb.AcquireSandboxRequest())).lease
+    events = [
+        e
+        async for e in manager.stub.Execute(
+            pb.ExecuteRequest(
+                lease_id=lease.lease_id,
+                code="import os\n(os.path.exists('/var/run/docker.sock'), os.path.exists('/work'))",
+            )
+        )
+    ]
+    assert events[0].result.text_plain == "(False, False)"
+
+
+async def test_the_process_backend_serves_and_warns(start_manager: StartManager) -> None:
+    manager = await start_manager(backend="process")
+    lease = (await manager.stub.AcquireSandbox(pb.AcquireSandboxRequest())).lease
+    events = [
+        e
+        async for e in manager.stub.Execute(
+            pb.ExecuteRequest(lease_id=lease.lease_id, code="import os\nos.getpid() != 1")
+        )
+    ]
+    assert events[0].result.text_plain == "True"
+    listed = await manager.stub.ListSandboxes(pb.ListSandboxesRequest())
+    assert listed.pool.backend == pb.SANDBOX_BACKEND_PROCESS
+
+
+async def test_sixteen_leases_share_a_pool_of_eight(start_manager: StartManager) -> None:
+    manager = await start_manager(min_warm="8", max_size="8", network="none")
+    await wait_for_warm(manager.stub, 8)
+    stub = manager.stub
+
+    async def agent(number: int) -> list[str]:
+        acquired = await stub.AcquireSandbox(
+            pb.AcquireSandboxRequest(client_id=f"agent-{number}"), timeout=300
+        )
+        lease_id = acquired.lease.lease_id
+        results = []
+        try:
+            await asyncio.sleep(0.05)  # hold the lease a moment, so the others must wait
+            for cell in range(20):
+                events = [
+                    e
+                    async for e in stub.Execute(
+                        pb.ExecuteRequest(
+                            lease_id=lease_id, code=f"total = {number} * 100 + {cell}\ntotal"
+                        )
+                    )
+                ]
+                assert events[-1].finished.status == pb.EXECUTION_STATUS_OK, events
+                results.append(events[0].result.text_plain)
+        finally:
+            await stub.ReleaseSandbox(pb.ReleaseSandboxRequest(lease_id=lease_id))
+        return results
+
+    outcomes = await asyncio.gather(*(agent(n) for n in range(16)))
+    for number, results in enumerate(outcomes):
+        assert results == [str(number * 100 + cell) for cell in range(20)]
+    listed = await stub.ListSandboxes(pb.ListSandboxesRequest())
+    assert len(listed.sandboxes) <= 8 and listed.pool.leased == 0
+    assert await manager.stop() == 0
+    assert labelled_containers(manager.manager_id) == []
+
+
+async def test_a_second_manager_on_a_taken_port_fails(start_manager: StartManager) -> None:
+    manager = await start_manager(backend="process")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.sandbox_manager",
+        env={**manager.env, "CATALOG_SANDBOX_MANAGER_ID": "intruder"},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode != 0
+    assert b"the port is taken" in stderr
+    # The first manager is untouched.
+    listed = await manager.stub.ListSandboxes(pb.ListSandboxesRequest())
+    assert listed.pool.manager_id == manager.manager_id
