@@ -1,0 +1,316 @@
+"""Sandbox manager benchmark: leases, cells and resets over gRPC, against a cold container.
+
+Starts a real manager (`python -m services.sandbox_manager`) on a free port: the Docker backend,
+network mode "none", its own manager id, a pool of 8 warm sandboxes at most 8, default limits.
+Every figure goes through the manager's gRPC API (grpc.aio), as an agent would see it:
+- sandbox.acquire_warm_p50_ms: AcquireSandbox with warm sandboxes ready (after each release the
+  benchmark waits until ListSandboxes reports the whole pool warm again, then 100 ms more, in which
+  the recycled kernel forks its standby worker; only the acquire is timed);
+- sandbox.execute_roundtrip_p50_ms (and _p99_ms): Execute of `pass` on a held lease, from the call
+  to the end of its stream;
+- sandbox.reset_p50_ms: ResetSandbox round trip, with 100 ms idle before each reset: the kernel
+  forks its standby worker while it is idle, as it is between two agents;
+- sandbox.concurrent16_seconds: 16 clients at once each acquire (waiting up to 120 s, since the
+  pool holds 8), run 20 cells and release; wall-clock seconds for all 16. Every cell must succeed;
+- peer.docker_run_cold_ms: the peer a warm lease replaces, a cold `docker run --rm -i` of the same
+  image with the same hardening until its kernel says hello (its imports are loaded);
+- sandbox.acquire_speedup_x: the cold run over the warm acquire.
+
+At the end the manager is stopped with SIGTERM, and the benchmark fails if any container with its
+label is left. Prints one JSON object a line: {"name", "value", "unit"}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import IO, TYPE_CHECKING
+
+import grpc
+from catalog.v1 import sandbox_pb2, sandbox_pb2_grpc
+from google.protobuf.duration_pb2 import Duration
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.sandbox_manager.backend import MANAGER_LABEL
+from services.sandbox_manager.hardening import ContainerLimits, docker_run_argv
+from services.sandbox_manager.kernel_client import KernelClient
+
+IMAGE = os.environ.get("CATALOG_SANDBOX_IMAGE", "catalog-agents/sandbox:latest")
+POOL_SIZE = 8
+ACQUIRE_ROUNDS = 30
+ACQUIRE_IDLE_S = 0.1
+EXEC_ROUNDS = 300
+RESET_ROUNDS = 30
+RESET_IDLE_S = 0.1
+CLIENTS = 16
+CELLS_PER_CLIENT = 20
+CELL = "x = sum(range(1000)); x"
+CELL_RESULT = "499500"
+PEER_ROUNDS = 5
+PEER_LABEL = "catalog-agents.bench"
+OK = sandbox_pb2.EXECUTION_STATUS_OK
+
+if TYPE_CHECKING:
+    Stub = sandbox_pb2_grpc.SandboxManagerServiceAsyncStub
+
+
+def emit(name: str, value: float, unit: str) -> None:
+    print(json.dumps({"name": name, "value": round(value, 3), "unit": unit}), flush=True)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def labelled_containers(label: str, value: str) -> list[str]:
+    listed = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label={label}={value}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return listed.stdout.split()
+
+
+def remove_containers(ids: list[str]) -> None:
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+
+
+def seconds(value: float) -> Duration:
+    duration = Duration()
+    duration.FromNanoseconds(round(value * 1e9))
+    return duration
+
+
+async def timed_ms(action: Callable[[], Awaitable[object]]) -> float:
+    started = time.perf_counter()
+    await action()
+    return (time.perf_counter() - started) * 1000
+
+
+# --- the peer: a cold container -------------------------------------------------------------
+async def docker_run_cold_ms(run_id: str) -> float:
+    samples = []
+    for round_ in range(PEER_ROUNDS):
+        argv = docker_run_argv(
+            IMAGE,
+            f"bench-sandbox-peer-{run_id}-{round_}",
+            ContainerLimits(network_mode="none"),
+            {PEER_LABEL: run_id},
+        )
+        started = time.perf_counter()
+        client = await KernelClient.spawn(argv)
+        samples.append((time.perf_counter() - started) * 1000)
+        await client.close()
+    return statistics.median(samples)
+
+
+# --- the manager ----------------------------------------------------------------------------
+class Manager:
+    """A `python -m services.sandbox_manager` subprocess; its log goes to a temporary file."""
+
+    def __init__(self, manager_id: str, log: IO[bytes]) -> None:
+        self.manager_id = manager_id
+        self.address = f"127.0.0.1:{free_port()}"
+        self.log = log
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self, timeout_s: float = 120) -> None:
+        env = {
+            **os.environ,
+            "CATALOG_SANDBOX_MANAGER_ID": self.manager_id,
+            "CATALOG_SANDBOX_HOST": "127.0.0.1",
+            "CATALOG_SANDBOX_PORT": self.address.rsplit(":", 1)[1],
+            "CATALOG_SANDBOX_BACKEND": "docker",
+            "CATALOG_SANDBOX_IMAGE": IMAGE,
+            "CATALOG_SANDBOX_NETWORK": "none",
+            "CATALOG_SANDBOX_MIN_WARM": str(POOL_SIZE),
+            "CATALOG_SANDBOX_MAX_SIZE": str(POOL_SIZE),
+        }
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.sandbox_manager",
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
+        )
+        async with grpc.aio.insecure_channel(self.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            deadline = time.monotonic() + timeout_s
+            while True:
+                if self.process.returncode is not None:
+                    raise RuntimeError(f"the manager exited with {self.process.returncode}")
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the manager did not serve within {timeout_s} s")
+                await asyncio.sleep(0.2)
+
+    async def stop(self, timeout_s: float = 60) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout_s)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise RuntimeError(
+                f"the manager did not stop within {timeout_s} s of SIGTERM"
+            ) from None
+
+
+async def wait_all_warm(stub: Stub, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pool = (await stub.ListSandboxes(sandbox_pb2.ListSandboxesRequest())).pool
+        if pool.warm >= POOL_SIZE:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the pool did not become warm in {timeout_s} s: {pool}")
+        await asyncio.sleep(0.01)
+
+
+async def acquire(stub: Stub, wait_s: float = 0) -> str:
+    reply = await stub.AcquireSandbox(
+        sandbox_pb2.AcquireSandboxRequest(wait_timeout=seconds(wait_s), client_id="bench-sandbox")
+    )
+    return reply.lease.lease_id
+
+
+async def execute(stub: Stub, lease_id: str, code: str) -> tuple[int, str]:
+    """Run one cell; return its finished status and the text of its result."""
+    status, result = sandbox_pb2.EXECUTION_STATUS_UNSPECIFIED, ""
+    async for event in stub.Execute(sandbox_pb2.ExecuteRequest(lease_id=lease_id, code=code)):
+        kind = event.WhichOneof("event")
+        if kind == "result":
+            result = event.result.text_plain
+        elif kind == "error":
+            result = f"{event.error.ename}: {event.error.evalue}"
+        elif kind == "finished":
+            status = event.finished.status
+    return status, result
+
+
+async def release(stub: Stub, lease_id: str) -> None:
+    await stub.ReleaseSandbox(sandbox_pb2.ReleaseSandboxRequest(lease_id=lease_id))
+
+
+async def acquire_warm_ms(stub: Stub) -> float:
+    samples = []
+    for _ in range(ACQUIRE_ROUNDS):
+        await wait_all_warm(stub)
+        await asyncio.sleep(ACQUIRE_IDLE_S)
+        started = time.perf_counter()
+        lease_id = await acquire(stub)
+        samples.append((time.perf_counter() - started) * 1000)
+        await release(stub, lease_id)
+    return statistics.median(samples)
+
+
+async def execute_and_reset_ms(stub: Stub) -> tuple[list[float], list[float]]:
+    lease_id = await acquire(stub, wait_s=120)
+    try:
+
+        async def run_pass() -> None:
+            status, result = await execute(stub, lease_id, "pass")
+            if status != OK:
+                raise RuntimeError(f"`pass` finished with status {status}: {result}")
+
+        for _ in range(20):  # warm up
+            await run_pass()
+        exec_ms = [await timed_ms(run_pass) for _ in range(EXEC_ROUNDS)]
+        request = sandbox_pb2.ResetSandboxRequest(lease_id=lease_id)
+        reset_ms = []
+        for _ in range(RESET_ROUNDS):
+            await asyncio.sleep(RESET_IDLE_S)
+            reset_ms.append(await timed_ms(lambda: stub.ResetSandbox(request)))
+    finally:
+        await release(stub, lease_id)
+    return exec_ms, reset_ms
+
+
+async def concurrent_seconds(stub: Stub) -> float:
+    async def client() -> list[tuple[int, str]]:
+        lease_id = await acquire(stub, wait_s=120)
+        try:
+            return [await execute(stub, lease_id, CELL) for _ in range(CELLS_PER_CLIENT)]
+        finally:
+            await release(stub, lease_id)
+
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    elapsed = time.perf_counter() - started
+    failed = [o for cells in outcomes for o in cells if o != (OK, CELL_RESULT)]
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} of {CLIENTS * CELLS_PER_CLIENT} cells failed, e.g. {failed[0]}"
+        )
+    return elapsed
+
+
+async def main() -> None:
+    run_id = uuid.uuid4().hex[:8]
+    manager_id = f"bench-{run_id}"
+    with tempfile.TemporaryFile() as log:
+        manager = Manager(manager_id, log)
+        try:
+            cold_ms = await docker_run_cold_ms(run_id)
+            await manager.start()
+            async with grpc.aio.insecure_channel(manager.address) as channel:
+                stub: Stub = sandbox_pb2_grpc.SandboxManagerServiceStub(channel)
+                acquire_ms = await acquire_warm_ms(stub)
+                await wait_all_warm(stub)
+                exec_ms, reset_ms = await execute_and_reset_ms(stub)
+                await wait_all_warm(stub)
+                concurrent_s = await concurrent_seconds(stub)
+        except BaseException:
+            log.seek(0)
+            tail = log.read().decode(errors="replace").splitlines()[-40:]
+            print("the manager's last log lines:", *tail, sep="\n", file=sys.stderr)
+            raise
+        finally:
+            try:
+                await manager.stop()
+            finally:
+                remove_containers(labelled_containers(PEER_LABEL, run_id))
+                left = labelled_containers(MANAGER_LABEL, manager_id)
+                if left:
+                    remove_containers(left)
+                    raise RuntimeError(f"containers outlived manager {manager_id}: {left}")
+
+    emit("sandbox.acquire_warm_p50_ms", acquire_ms, "ms")
+    emit("sandbox.execute_roundtrip_p50_ms", statistics.median(exec_ms), "ms")
+    emit("sandbox.execute_roundtrip_p99_ms", percentile(exec_ms, 0.99), "ms")
+    emit("sandbox.reset_p50_ms", statistics.median(reset_ms), "ms")
+    emit("sandbox.concurrent16_seconds", concurrent_s, "s")
+    emit("peer.docker_run_cold_ms", cold_ms, "ms")
+    emit("sandbox.acquire_speedup_x", cold_ms / acquire_ms, "x")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
