@@ -159,6 +159,9 @@ class Pool:
                 self._leases.pop(lease.lease_id, None)
                 self._break(sandbox, "its kernel died when a lease began")
                 continue
+            except BaseException:  # the caller gave up mid-way: the lease must not linger
+                self.release(lease.lease_id)
+                raise
             log_fields(
                 _log,
                 logging.INFO,
@@ -186,7 +189,7 @@ class Pool:
                         raise PoolExhausted(
                             f"all {self.settings.max_size} sandboxes of manager "
                             f"{self.settings.manager_id} are busy and none became free within "
-                            f"{wait_s:g} s; retry later, or run more managers"
+                            f"{wait_s:.1f} s; retry later, or run more managers"
                         )
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), remaining)

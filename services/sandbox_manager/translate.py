@@ -117,7 +117,8 @@ def acquire_request(
         raise InvalidArgument(
             f"at most {_MAX_LABELS} labels", field_violations=[("labels", "too many")]
         )
-    wait_cap = settings.max_wait_s if time_remaining is None else time_remaining
+    # Answer RESOURCE_EXHAUSTED a little before the deadline, not DEADLINE_EXCEEDED at it.
+    wait_cap = settings.max_wait_s if time_remaining is None else max(0.0, time_remaining - 0.5)
     wait_s = _bounded_seconds(request, "wait_timeout", wait_cap, float("inf"))
     return AcquireRequest(
         session=session_of(request.session),
