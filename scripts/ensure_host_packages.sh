@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the host needs to build the Python environment: mysqlclient (ibis's MySQL
-# backend) compiles against libmysqlclient.
+# Debian packages the host needs: mysqlclient (ibis's MySQL backend) compiles against
+# libmysqlclient, and the tests open sanitized pages in headless Chromium.
 set -euo pipefail
 needed=()
-for pkg in pkg-config default-libmysqlclient-dev gcc python3-venv; do
+for pkg in pkg-config default-libmysqlclient-dev gcc python3-venv chromium; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
 done
 # A pyenv or other non-Debian Python brings its own venv module.
