@@ -80,39 +80,52 @@ async def wait_serving(address: str, process: asyncio.subprocess.Process, timeou
 StartManager = Callable[..., Awaitable[RunningManager]]
 
 
-@pytest.fixture
-async def start_manager(docker_image: str) -> AsyncIterator[StartManager]:
-    """Start managers with extra CATALOG_SANDBOX_* settings; all are stopped and checked after.
+async def start_manager_process(
+    docker_image: str, manager_id: str | None = None, **settings: str
+) -> RunningManager:
+    """`python -m services.sandbox_manager` on a free port, serving once this returns.
 
     Defaults: the Docker backend on host networking (the test databases listen on loopback),
     a pool of 1 warm and at most 2 sandboxes, a unique manager id.
     """
+    manager_id = manager_id or f"test-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "CATALOG_SANDBOX_MANAGER_ID": manager_id,
+        "CATALOG_SANDBOX_PORT": str(port),
+        "CATALOG_SANDBOX_HOST": "127.0.0.1",
+        "CATALOG_SANDBOX_IMAGE": docker_image,
+        "CATALOG_SANDBOX_NETWORK": "host",
+        "CATALOG_SANDBOX_MIN_WARM": "1",
+        "CATALOG_SANDBOX_MAX_SIZE": "2",
+        "CATALOG_SANDBOX_MEMORY_BYTES": str(768 * 2**20),
+        **{f"CATALOG_SANDBOX_{key.upper()}": value for key, value in settings.items()},
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.sandbox_manager",
+        env=env,
+    )
+    manager = RunningManager(manager_id, f"127.0.0.1:{port}", process, env)
+    try:
+        await wait_serving(manager.address, process, timeout_s=60)
+    except BaseException:
+        await manager.stop(signal.SIGKILL)
+        raise
+    return manager
+
+
+@pytest.fixture
+async def start_manager(docker_image: str) -> AsyncIterator[StartManager]:
+    """Start managers with extra CATALOG_SANDBOX_* settings (see start_manager_process);
+    all are stopped after the test, and none may leave a container behind."""
     started: list[RunningManager] = []
 
     async def start(manager_id: str | None = None, **settings: str) -> RunningManager:
-        manager_id = manager_id or f"test-{uuid.uuid4().hex[:8]}"
-        port = free_port()
-        env = {
-            **os.environ,
-            "CATALOG_SANDBOX_MANAGER_ID": manager_id,
-            "CATALOG_SANDBOX_PORT": str(port),
-            "CATALOG_SANDBOX_HOST": "127.0.0.1",
-            "CATALOG_SANDBOX_IMAGE": docker_image,
-            "CATALOG_SANDBOX_NETWORK": "host",
-            "CATALOG_SANDBOX_MIN_WARM": "1",
-            "CATALOG_SANDBOX_MAX_SIZE": "2",
-            "CATALOG_SANDBOX_MEMORY_BYTES": str(768 * 2**20),
-            **{f"CATALOG_SANDBOX_{key.upper()}": value for key, value in settings.items()},
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.sandbox_manager",
-            env=env,
-        )
-        manager = RunningManager(manager_id, f"127.0.0.1:{port}", process, env)
+        manager = await start_manager_process(docker_image, manager_id, **settings)
         started.append(manager)
-        await wait_serving(manager.address, process, timeout_s=60)
         return manager
 
     yield start

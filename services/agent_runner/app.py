@@ -1,0 +1,55 @@
+"""Assembles the agent runner: settings -> agents and runs -> gRPC server, and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from catalog.v1 import agent_pb2 as pb
+from catalog.v1 import agent_pb2_grpc
+
+from services.agent_runner.config import Settings
+from services.agent_runner.runs import RunRegistry
+from services.agent_runner.service import AgentService
+from services.agent_runner.servicer import AgentRunnerServicer
+from services.common.grpc_server import ServiceRegistration, build_server, serve_until_stopped
+from services.common.logging import log_fields
+
+SERVICE_NAME = "catalog.v1.AgentRunnerService"
+_log = logging.getLogger(__name__)
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    agents = AgentService(settings)
+    runs: RunRegistry[pb.RunAgentResponse] = RunRegistry(
+        settings.run_retention_s, settings.max_retained_runs
+    )
+    servicer = AgentRunnerServicer(settings, agents, runs)
+    registration = ServiceRegistration(
+        SERVICE_NAME,
+        lambda server: agent_pb2_grpc.add_AgentRunnerServiceServicer_to_server(servicer, server),
+    )
+    server, health, port = await build_server(settings.port, [registration], host=settings.host)
+    log_fields(
+        _log,
+        logging.INFO,
+        "agent runner serving",
+        port=port,
+        model=settings.model,
+        offline=settings.offline,
+        sandbox_managers=list(settings.sandbox_managers),
+    )
+    if settings.offline:
+        log_fields(
+            _log,
+            logging.WARNING,
+            "no ANTHROPIC_API_KEY: the offline agent writes the pages, without a language model",
+        )
+
+    async def stop_all() -> None:
+        await runs.close()
+        await agents.close()
+
+    await serve_until_stopped(
+        server, health, grace_s=settings.shutdown_grace_s, on_stop=stop_all, stop=stop
+    )

@@ -1,0 +1,97 @@
+"""`execute_python` as the model sees it: a cell run in the lease's sandbox, reported as text.
+
+The report is capped (head and tail, with how much was cut, so the model knows rather than
+re-running the cell) and scrubbed of every secret the runner knows before the model sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.sandbox_manager.client import (
+    Execution,
+    ExecutionStatus,
+    LeaseLost,
+    SandboxClient,
+    SandboxClientError,
+)
+
+
+class SandboxGone(Exception):
+    """The sandbox cannot run code any more (lease lost, manager down): the run must end."""
+
+
+@dataclass(frozen=True)
+class CellReport:
+    text: str
+    is_error: bool
+
+
+class Redactor:
+    """Replaces secret values (DSN, passwords, keys) wherever text leaves for the model."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        # Longest first, so a DSN is replaced whole before the password inside it.
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+
+def cap(text: str, max_bytes: int) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return text
+    half = max_bytes // 2
+    cut = len(data) - 2 * half
+    head = data[:half].decode("utf-8", "ignore")
+    tail = data[-half:].decode("utf-8", "ignore")
+    return f"{head}\n[truncated {cut} bytes]\n{tail}"
+
+
+def report(execution: Execution, timeout_s: float) -> str:
+    parts = []
+    if execution.stdout:
+        parts.append(execution.stdout.rstrip("\n"))
+    if execution.stderr:
+        parts.append(f"[stderr]\n{execution.stderr.rstrip()}")
+    for stream, omitted in (
+        ("stdout", execution.stdout_bytes_omitted),
+        ("stderr", execution.stderr_bytes_omitted),
+    ):
+        if omitted:
+            parts.append(f"[{stream}: {omitted} bytes cut from the middle]")
+    if execution.result is not None:
+        parts.append(f"[value]\n{execution.result}")
+    if execution.error is not None:
+        parts.append(
+            execution.error.traceback.rstrip()
+            or f"{execution.error.ename}: {execution.error.evalue}"
+        )
+    if execution.status is ExecutionStatus.TIMEOUT:
+        parts.append(f"[the cell ran over its {timeout_s:g} s limit and was stopped]")
+    if execution.state_lost:
+        parts.append("[the interpreter was restarted: every variable is gone, `con` is back]")
+    return "\n".join(parts) or "[no output]"
+
+
+class SandboxCodeRunner:
+    def __init__(
+        self, client: SandboxClient, lease_id: str, redact: Redactor, max_bytes: int
+    ) -> None:
+        self._client = client
+        self._lease_id = lease_id
+        self._redact = redact
+        self._max_bytes = max_bytes
+
+    async def run(self, code: str, timeout_s: float) -> CellReport:
+        try:
+            execution = await self._client.execute(self._lease_id, code, timeout_s=timeout_s)
+        except LeaseLost as exc:
+            raise SandboxGone(f"the sandbox lease is gone: {exc}") from exc
+        except SandboxClientError as exc:
+            raise SandboxGone(f"the sandbox could not run code: {exc}") from exc
+        text = cap(self._redact(report(execution, timeout_s)), self._max_bytes)
+        return CellReport(text, is_error=not execution.ok)

@@ -1,0 +1,120 @@
+"""Runs one agent: Claude through the loop, or the offline agent when no API key is set."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from catalog.v1 import agent_pb2 as pb
+
+from services.agent_runner import translate
+from services.agent_runner.budget import Usage
+from services.agent_runner.config import Settings
+from services.agent_runner.html import PageMeta, TokenUsage, wrap_page
+from services.agent_runner.llm import Llm
+from services.agent_runner.loop import AgentEvent, AgentLoop, AgentOutcome, AgentRequest, StopReason
+from services.agent_runner.offline_agent import OfflineAgent
+from services.agent_runner.sandbox_tool import Redactor, SandboxCodeRunner
+from services.common.logging import log_fields
+from services.sandbox_manager.client import SandboxClient
+
+_log = logging.getLogger(__name__)
+OFFLINE_MODEL = "offline"
+
+
+class AgentService:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._llm = (
+            None
+            if settings.offline
+            else Llm(
+                settings.anthropic_api_key, settings.anthropic_base_url, settings.llm_max_retries
+            )
+        )
+        self._clients: dict[tuple[str, ...], SandboxClient] = {}
+
+    def _sandbox_client(self, address: str) -> SandboxClient:
+        addresses = (address,) if address else self._settings.sandbox_managers
+        if addresses not in self._clients:
+            self._clients[addresses] = SandboxClient(addresses)
+        return self._clients[addresses]
+
+    async def run(
+        self,
+        request: AgentRequest,
+        lease_id: str,
+        manager_address: str,
+        publish: Callable[[pb.RunAgentResponse], None],
+    ) -> pb.RunAgentResponse:
+        """The whole run; it always ends in a result, with a page, even when it failed."""
+        settings = self._settings
+
+        async def emit(event: AgentEvent) -> None:
+            publish(translate.event(event))
+
+        runner = SandboxCodeRunner(
+            self._sandbox_client(manager_address),
+            lease_id,
+            Redactor(request.redact_values),
+            settings.tool_output_bytes,
+        )
+        html_bytes, cell_s = settings.max_html_bytes, settings.cell_timeout_s
+        agent = (
+            OfflineAgent(request, runner, emit, max_html_bytes=html_bytes, cell_timeout_s=cell_s)
+            if self._llm is None
+            else AgentLoop(
+                request, self._llm, runner, emit, max_html_bytes=html_bytes, cell_timeout_s=cell_s
+            )
+        )
+        try:
+            outcome = await agent.run()
+        except Exception as exc:  # a bug must still end the run with a stored result
+            log_fields(_log, logging.ERROR, "agent run failed", run=request.run_id, exc_info=exc)
+            outcome = AgentOutcome(
+                "<h1>No page was submitted</h1><p>The agent runner failed; see its log.</p>",
+                Usage(),
+                StopReason.ERROR,
+                False,
+                0,
+                "the agent runner failed",
+            )
+        return self._result(request, outcome)
+
+    def _result(self, request: AgentRequest, outcome: AgentOutcome) -> pb.RunAgentResponse:
+        offline = self._llm is None
+        model = OFFLINE_MODEL if offline else request.model
+        page = wrap_page(
+            outcome.body_html,
+            PageMeta(
+                agent_name=request.agent_name,
+                model=model,
+                generated_at=datetime.now(UTC),
+                usage=TokenUsage(**vars(outcome.usage)),
+                stop_reason=outcome.stop_reason.value,
+                turns=outcome.turns,
+                complete=outcome.complete,
+                incomplete_reason=outcome.stop_detail,
+                offline=offline,
+                run_id=request.run_id,
+            ),
+        )
+        return pb.RunAgentResponse(
+            result=pb.AgentResult(
+                html=page,
+                usage=translate.usage(outcome.usage),
+                stop_reason=translate.STOP_REASONS[outcome.stop_reason],
+                complete=outcome.complete,
+                turns=outcome.turns,
+                model=model,
+                offline=offline,
+                stop_detail=outcome.stop_detail,
+            )
+        )
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        if self._llm is not None:
+            await self._llm.close()

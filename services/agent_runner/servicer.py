@@ -1,0 +1,68 @@
+"""catalog.v1.AgentRunnerService: each RPC translates, calls the service, translates back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from catalog.v1 import agent_pb2 as pb
+from catalog.v1 import agent_pb2_grpc
+
+from services.agent_runner import translate
+from services.agent_runner.config import Settings
+from services.agent_runner.runs import RunRegistry
+from services.agent_runner.service import AgentService
+from services.common.errors import InvalidArgument, NotFound
+
+_Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class AgentRunnerServicer(agent_pb2_grpc.AgentRunnerServiceServicer):
+    def __init__(
+        self, settings: Settings, agents: AgentService, runs: RunRegistry[pb.RunAgentResponse]
+    ) -> None:
+        self._settings = settings
+        self._agents = agents
+        self._runs = runs
+
+    async def RunAgent(
+        self, request: pb.RunAgentRequest, context: _Context
+    ) -> AsyncIterator[pb.RunAgentResponse]:
+        agent = translate.agent_request(request, self._settings.model, self._settings.budget)
+        lease_id, address = request.sandbox.lease_id, request.sandbox.sandbox_manager_address
+
+        async def start(publish: Any) -> pb.RunAgentResponse:
+            return await self._agents.run(agent, lease_id, address, publish)
+
+        async for event in self._runs.attach(agent.run_id, start):
+            yield event
+
+    async def GetAgentRun(
+        self, request: pb.GetAgentRunRequest, context: _Context
+    ) -> pb.GetAgentRunResponse:
+        if not request.run_id:
+            raise InvalidArgument("run_id is empty", field_violations=[("run_id", "required")])
+        run = self._runs.get(request.run_id)
+        if run is None:
+            raise NotFound(
+                f"no agent run {request.run_id!r}: it never started here or its "
+                "result has passed its retention"
+            )
+        if run.final is None:
+            usage = [e.usage_update.usage for e in run.events if e.HasField("usage_update")]
+            turns = [e.turn_started.turn for e in run.events if e.HasField("turn_started")]
+            return pb.GetAgentRunResponse(
+                run_id=run.run_id,
+                state=pb.AGENT_RUN_STATE_RUNNING,
+                usage=usage[-1] if usage else None,
+                turns=turns[-1] if turns else 0,
+            )
+        result = run.final.result
+        return pb.GetAgentRunResponse(
+            run_id=run.run_id,
+            state=pb.AGENT_RUN_STATE_FINISHED,
+            result=result,
+            usage=result.usage,
+            turns=result.turns,
+        )
