@@ -40,7 +40,13 @@ async def fake() -> AsyncIterator[FakeAnthropic]:
         yield server
 
 
-StartRunner = Callable[..., Awaitable[agent_pb2_grpc.AgentRunnerServiceStub]]
+@dataclasses.dataclass(frozen=True)
+class Runner:
+    stub: agent_pb2_grpc.AgentRunnerServiceStub
+    address: str
+
+
+StartRunner = Callable[..., Awaitable[Runner]]
 
 
 @pytest.fixture
@@ -48,9 +54,7 @@ async def start_runner(manager: RunningManager, fake: FakeAnthropic) -> AsyncIte
     """Start an in-process runner against the fake API (or offline); return a stub to it."""
     stops: list[tuple[asyncio.Event, asyncio.Task[None], grpc.aio.Channel]] = []
 
-    async def start(
-        offline: bool = False, **overrides: object
-    ) -> agent_pb2_grpc.AgentRunnerServiceStub:
+    async def start(offline: bool = False, **overrides: object) -> Runner:
         settings = dataclasses.replace(
             Settings(),
             host="127.0.0.1",
@@ -67,7 +71,7 @@ async def start_runner(manager: RunningManager, fake: FakeAnthropic) -> AsyncIte
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{settings.port}")
         await asyncio.wait_for(channel.channel_ready(), 10)
         stops.append((stop, task, channel))
-        return agent_pb2_grpc.AgentRunnerServiceStub(channel)
+        return Runner(agent_pb2_grpc.AgentRunnerServiceStub(channel), f"127.0.0.1:{settings.port}")
 
     yield start
     for stop, task, channel in stops:

@@ -50,7 +50,7 @@ async def test_the_agent_iterates_keeps_state_and_ends_on_submit(
             "42", is_error=False, then=Reply(tool_use("submit_html", {"content": PAGE}))
         ),
     )
-    stub = await start_runner()
+    stub = (await start_runner()).stub
     events = await collect(stub.RunAgent(run_request(lease)))
     result = result_of(events)
     assert result.stop_reason == pb.STOP_REASON_SUBMITTED and result.complete
@@ -83,7 +83,7 @@ async def test_a_tool_error_goes_back_and_the_loop_continues(
             "recovered", is_error=False, then=Reply(tool_use("submit_html", {"content": PAGE}))
         ),
     )
-    stub = await start_runner()
+    stub = (await start_runner()).stub
     result = result_of(await collect(stub.RunAgent(run_request(lease))))
     assert result.stop_reason == pb.STOP_REASON_SUBMITTED
 
@@ -100,7 +100,7 @@ async def test_an_exhausted_token_budget_forces_an_incomplete_page(
         ),
         Reply(tool_use("submit_html", {"content": PAGE})),
     )
-    stub = await start_runner()
+    stub = (await start_runner()).stub
     request = run_request(lease, budget=pb.Budget(max_total_tokens=1_000))
     result = result_of(await collect(stub.RunAgent(request)))
     assert result.stop_reason == pb.STOP_REASON_TOKEN_BUDGET and not result.complete
@@ -117,7 +117,7 @@ async def test_the_turn_budget_forces_a_page(
         Reply(tool_use("execute_python", {"code": "1"})),
         Reply(tool_use("submit_html", {"content": PAGE})),
     )
-    stub = await start_runner()
+    stub = (await start_runner()).stub
     result = result_of(
         await collect(stub.RunAgent(run_request(lease, budget=pb.Budget(max_turns=1))))
     )
@@ -131,7 +131,7 @@ async def test_the_wall_clock_budget_forces_a_page(
         Reply(tool_use("execute_python", {"code": "1"}), delay_s=3),
         Reply(tool_use("submit_html", {"content": PAGE})),
     )
-    stub = await start_runner()
+    stub = (await start_runner()).stub
     budget = pb.Budget()
     budget.wall_clock.FromSeconds(1)
     result = result_of(await collect(stub.RunAgent(run_request(lease, budget=budget))))
@@ -146,7 +146,7 @@ async def test_max_tokens_forces_a_page(
         Reply(text("The tables are"), stop_reason="max_tokens"),
         Reply(tool_use("submit_html", {"content": PAGE})),
     )
-    stub = await start_runner()
+    stub = (await start_runner()).stub
     result = result_of(await collect(stub.RunAgent(run_request(lease))))
     assert result.stop_reason == pb.STOP_REASON_MAX_TOKENS and not result.complete
     assert "events" in result.html
@@ -156,7 +156,7 @@ async def test_a_refusal_ends_with_a_page_that_says_so(
     start_runner: StartRunner, fake: FakeAnthropic, lease: str
 ) -> None:
     fake.script(Reply(text("I can't help with that."), stop_reason="refusal"))
-    stub = await start_runner()
+    stub = (await start_runner()).stub
     result = result_of(await collect(stub.RunAgent(run_request(lease))))
     assert result.stop_reason == pb.STOP_REASON_REFUSAL and not result.complete
     assert "No page was submitted" in result.html and "declined" in result.html
@@ -170,7 +170,7 @@ async def test_overload_and_an_early_stream_error_are_retried(
         StreamError(after_events=0),  # the loop retries it: no content had arrived
         Reply(tool_use("submit_html", {"content": PAGE})),
     )
-    stub = await start_runner()
+    stub = (await start_runner()).stub
     result = result_of(await collect(stub.RunAgent(run_request(lease))))
     assert result.stop_reason == pb.STOP_REASON_SUBMITTED
     assert [r.status for r in fake.requests] == [529, 200, 200]
@@ -188,7 +188,7 @@ async def test_no_secret_reaches_the_model_and_every_tool_use_is_answered(
         ),
         Reply(tool_use("submit_html", {"content": PAGE})),
     )
-    stub = await start_runner()
+    stub = (await start_runner()).stub
     request = run_request(
         lease,
         redact_values=[secret],
@@ -221,7 +221,7 @@ async def test_a_duplicate_run_id_attaches_instead_of_starting_again(
         Reply(tool_use("execute_python", {"code": "1"}), delay_s=1),
         Reply(tool_use("submit_html", {"content": PAGE})),
     )
-    stub = await start_runner()
+    stub = (await start_runner()).stub
     first = asyncio.ensure_future(collect(stub.RunAgent(run_request(lease, run_id="same"))))
     await asyncio.sleep(0.3)
     second = await collect(stub.RunAgent(run_request(lease, run_id="same")))
@@ -241,7 +241,7 @@ async def test_a_submitted_script_never_reaches_the_stored_html(
         '<a href="javascript:alert(3)">x</a>'
     )
     fake.script(Reply(tool_use("submit_html", {"content": hostile})))
-    stub = await start_runner()
+    stub = (await start_runner()).stub
     html = result_of(await collect(stub.RunAgent(run_request(lease)))).html.lower()
     assert "<script>alert" not in html and "onerror" not in html and "javascript:" not in html
     assert "<table>" in html
@@ -250,7 +250,7 @@ async def test_a_submitted_script_never_reaches_the_stored_html(
 async def test_the_offline_agent_profiles_tables_through_the_sandbox(
     start_runner: StartRunner, fake: FakeAnthropic, lease: str
 ) -> None:
-    stub = await start_runner(offline=True)
+    stub = (await start_runner(offline=True)).stub
     events = await collect(stub.RunAgent(run_request(lease, context_json='{"tables": []}')))
     result = result_of(events)
     assert result.offline and result.model == "offline" and fake.requests == []
@@ -262,7 +262,7 @@ async def test_the_offline_agent_catalogs_a_postgres_table(
     start_runner: StartRunner, manager: RunningManager, postgres_table: tuple[str, str]
 ) -> None:
     server, schema = postgres_table
-    stub = await start_runner(offline=True)
+    stub = (await start_runner(offline=True)).stub
     session = SessionSettings(db_dsn=server)
     async with SandboxClient([manager.address]) as client, client.lease(session) as held:
         assert held.session.read_only
