@@ -279,6 +279,10 @@ class Kernel:
                 with contextlib.suppress(OSError):
                     os.close(fd)
             run_worker(cmd_r, ctl_w, self._options.scratch)
+        # The child makes itself a group leader too; doing it here as well closes the race in
+        # which a signal to the group arrives before the child has run that line.
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
         for fd in (cmd_r, ctl_w, out_w, err_w):
             os.close(fd)
         return _Worker(pid, cmd_w, ctl_r, out_r, err_r)
@@ -317,9 +321,7 @@ class Kernel:
             self._worker = None
 
     def _kill(self, worker: _Worker, wait: bool) -> None:
-        # The whole process group: subprocesses the cell started die with it.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(worker.pid, signal.SIGKILL)
+        _signal_worker(worker.pid, signal.SIGKILL)
         if wait:
             self._wait_worker(worker)
         self._close_worker(worker)
@@ -495,8 +497,7 @@ class Kernel:
         assert isinstance(self._op, _CellOp) and self._worker is not None
         self._op.interrupt_reason = reason
         self._op.kill_deadline = _now() + self._options.interrupt_grace_s
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._worker.pid, signal.SIGINT)
+        _signal_worker(self._worker.pid, signal.SIGINT)
 
     def _check_deadlines(self) -> None:
         op, now = self._op, _now()
@@ -504,7 +505,7 @@ class Kernel:
             if not op.interrupt_reason and now >= op.deadline:
                 self._interrupt("timeout")
             elif op.interrupt_reason and now >= op.kill_deadline and self._worker is not None:
-                os.killpg(self._worker.pid, signal.SIGKILL)
+                _signal_worker(self._worker.pid, signal.SIGKILL)
                 self._on_worker_exit()
         elif isinstance(op, _SessionOp) and now >= op.deadline:
             self._kill_worker()
@@ -526,6 +527,19 @@ class Kernel:
                 return
             if self._worker is not None and pid == self._worker.pid:
                 self._worker.exit_status = status
+
+
+def _signal_worker(pid: int, sig: int) -> None:
+    """Signal a worker's whole process group, so subprocesses a cell started share its fate.
+
+    Fall back to the worker alone when its group is gone or not yet formed: a signal that
+    reaches nobody would leave a later waitpid blocked forever.
+    """
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 def _read_available(fd: int) -> bytes | None:

@@ -286,3 +286,14 @@ async def test_reset_also_empties_the_scratch_folder(any_kernel: KernelClient) -
     await any_kernel.execute("open('notes.txt', 'w').write('from the first agent')")
     await any_kernel.reset()
     assert (await any_kernel.execute("import os\nos.listdir('.')")).result == "[]"
+
+
+async def test_sessions_ended_at_once_never_hang_the_kernel(shared_kernel: KernelClient) -> None:
+    # Ending a session discards the standby worker the kernel has just forked; a kill that
+    # arrives before that worker forms its process group must still reach it.
+    for _ in range(40):
+        await asyncio.wait_for(shared_kernel.start_session({}), timeout=10)
+        await asyncio.wait_for(shared_kernel.reset(), timeout=10)
+        await asyncio.wait_for(shared_kernel.end_session(), timeout=10)
+    pong = await asyncio.wait_for(shared_kernel.ping(), timeout=10)
+    assert pong["ev"] == "pong"
