@@ -22,7 +22,7 @@ def make_backend(settings: Settings) -> Backend:
     if settings.backend == "process":
         from services.sandbox_manager.process_backend import ProcessBackend
 
-        return ProcessBackend(settings.kernel_ready_timeout_s)
+        return ProcessBackend(settings.manager_id, settings.kernel_ready_timeout_s)
     from services.sandbox_manager.docker_backend import DockerBackend
 
     return DockerBackend(

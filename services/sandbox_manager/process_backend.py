@@ -2,12 +2,14 @@
 
 There is no isolation here: the code runs with the manager's user, files and network. The
 manager logs a warning saying so at start-up. A kernel exits when its stdin closes, so kernels
-never outlive a manager that was killed.
+never outlive a manager that was killed; the scratch folders such a manager left behind carry its
+id in their names, and its next run removes them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
 import shutil
@@ -28,18 +30,24 @@ class ProcessSandbox:
     kernel: KernelClient
     container_id: str
     scratch: str
+    live_scratch: set[str]
 
     async def destroy(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.kernel.close(grace_s=2.0)
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        try:
+            with contextlib.suppress(Exception):
+                await self.kernel.close(grace_s=2.0)
+        finally:  # even when cancelled: a folder left here would outlive the manager
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.live_scratch.discard(self.scratch)
 
 
 class ProcessBackend:
     kind = "process"
     image = ""
 
-    def __init__(self, ready_timeout_s: float) -> None:
+    def __init__(self, manager_id: str, ready_timeout_s: float) -> None:
+        self._scratch_prefix = os.path.join(tempfile.gettempdir(), f"catalog-sandbox-{manager_id}.")
+        self._live_scratch: set[str] = set()
         self.limits = ContainerLimits(memory_bytes=0, cpus=0, pids=0, network_mode="host")
         self._ready_timeout_s = ready_timeout_s
         log_fields(
@@ -52,6 +60,7 @@ class ProcessBackend:
 
     async def start(self, sandbox_id: str) -> ProcessSandbox:
         scratch = tempfile.mkdtemp(prefix=f"catalog-sandbox-{sandbox_id}-")
+        self._live_scratch.add(scratch)
         env = {**os.environ, "CATALOG_KERNEL_SCRATCH": scratch}
         try:
             kernel = await KernelClient.spawn(
@@ -60,12 +69,21 @@ class ProcessBackend:
                 ready_timeout_s=self._ready_timeout_s,
             )
         except (KernelError, OSError) as exc:
+            self._live_scratch.discard(scratch)
             shutil.rmtree(scratch, ignore_errors=True)
             raise BackendUnavailable(f"could not start a kernel process: {exc}") from exc
-        return ProcessSandbox(kernel, str(kernel.hello.get("pid", "")), scratch)
+        return ProcessSandbox(kernel, str(kernel.hello.get("pid", "")), scratch, self._live_scratch)
 
     async def remove_orphans(self) -> int:
-        return 0  # orphaned kernels exit by themselves when the manager's pipe closes
+        """Remove the scratch folders of this manager's sandboxes that are no longer running.
+
+        Orphaned kernels exit by themselves when the manager's pipe closes.
+        """
+        found = glob.glob(glob.escape(self._scratch_prefix) + "*")
+        left = [path for path in found if path not in self._live_scratch]
+        for path in left:
+            shutil.rmtree(path, ignore_errors=True)
+        return len(left)
 
     async def close(self) -> None:
         return None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import glob
 import json
+import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from catalog.v1 import sandbox_pb2 as pb
@@ -159,6 +162,22 @@ async def test_the_process_backend_serves_and_warns(start_manager: StartManager)
     assert events[0].result.text_plain == "True"
     listed = await manager.stub.ListSandboxes(pb.ListSandboxesRequest())
     assert listed.pool.backend == pb.SANDBOX_BACKEND_PROCESS
+
+
+async def test_a_process_manager_killed_hard_leaves_no_scratch_folder(
+    start_manager: StartManager,
+) -> None:
+    first = await start_manager(backend="process", min_warm="2")
+    await wait_for_warm(first.stub, 2)
+    folder = f"catalog-sandbox-{glob.escape(first.manager_id)}.*"
+    pattern = os.path.join(tempfile.gettempdir(), folder)
+    assert len(glob.glob(pattern)) >= 2
+    await first.stop(signal.SIGKILL)
+    second = await start_manager(manager_id=first.manager_id, backend="process", min_warm="1")
+    await wait_for_warm(second.stub)
+    assert len(glob.glob(pattern)) == 1  # only the new warm sandbox's
+    assert await second.stop(signal.SIGTERM) == 0
+    assert glob.glob(pattern) == []
 
 
 async def test_sixteen_leases_share_a_pool_of_eight(start_manager: StartManager) -> None:
