@@ -109,7 +109,8 @@ DOCKER_BUILDKIT=0 docker build \
 docker tag "$TAG" "$IMAGE:latest"
 # Drop the tags of earlier contents (their layers below the kernel are shared with this one);
 # an image a container still uses stays.
-docker image ls "$IMAGE" --format '{{.Tag}}' | grep -E '^[0-9a-f]{12}$' | grep -vx "$HASH" |
+# (grep finds nothing on a first build: that is no failure.)
+{ docker image ls "$IMAGE" --format '{{.Tag}}' | grep -E '^[0-9a-f]{12}$' | grep -vx "$HASH" || true; } |
   while read -r old; do docker rmi "$IMAGE:$old" >/dev/null 2>&1 || true; done
 size=$(docker image inspect -f '{{.Size}}' "$TAG")
 say "built $TAG in $(($(now) - t0))s ($((size / 1000000)) MB); $IMAGE:latest -> $TAG"
