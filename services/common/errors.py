@@ -11,7 +11,8 @@ status. Services subclass them for their domain errors, so the status follows th
         ├── FailedPrecondition      FAILED_PRECONDITION
         ├── Aborted                 ABORTED
         ├── Unavailable             UNAVAILABLE
-        └── DeadlineExceeded        DEADLINE_EXCEEDED
+        ├── DeadlineExceeded        DEADLINE_EXCEEDED
+        └── Unauthenticated         UNAUTHENTICATED
 
 The message goes to the client as is: it must say what was wrong without leaking secrets.
 """
@@ -79,3 +80,9 @@ class DeadlineExceeded(ServiceError):
     """An operation ran out of its time budget."""
 
     status = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class Unauthenticated(ServiceError):
+    """The call carries no valid credentials; the message says what to send (never the secret)."""
+
+    status = grpc.StatusCode.UNAUTHENTICATED

@@ -1,7 +1,8 @@
 """The grpc.aio server every service runs: error mapping, health, reflection, shutdown.
 
-`build_server` makes a server with `ErrorInterceptor`, the standard health service and
-server reflection; `serve_until_stopped` runs it until SIGTERM/SIGINT and stops it gracefully.
+`build_server` makes a server with the caller's interceptors (e.g. authentication), then
+`ErrorInterceptor`, the standard health service and server reflection; `serve_until_stopped`
+runs it until SIGTERM/SIGINT and stops it gracefully.
 grpcio-health-checking, grpcio-reflection and grpcio-status are used here only.
 """
 
@@ -161,13 +162,19 @@ async def build_server(
     *,
     host: str = "0.0.0.0",
     max_message_bytes: int = 16 * _MiB,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> RunningServer:
     """Make a server with `services`, health (all SERVING) and reflection, bound to host:port.
 
     Port 0 picks a free port; the result carries the bound one. The server is not started.
+    `interceptors` run first, in order, before `ErrorInterceptor`: one that rejects a call
+    (e.g. authentication) returns a handler that aborts with its own status, so the call never
+    reaches `ErrorInterceptor` or the servicer; the handler of an admitted call is the
+    error-mapped one.
     """
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor()], options=_server_options(max_message_bytes)
+        interceptors=[*interceptors, ErrorInterceptor()],
+        options=_server_options(max_message_bytes),
     )
     for service in services:
         service.add_to_server(server)

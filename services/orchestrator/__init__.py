@@ -1,0 +1,1 @@
+"""The orchestrator: catalog runs as durable workflows, served over gRPC and HTTP."""
