@@ -54,13 +54,14 @@ profile = {{"table": name, "rows": row["__rows"], "columns": [
 print({marker!r} + json.dumps(profile, default=str))
 """
 
+# Earlier runs: the copies the orchestrator put in `history_dir`, else the prefix itself.
 LIST_RUNS_CELL = """
 import json, os
 from urllib.parse import urlsplit
-prefix = {prefix!r}
+history, prefix = {history_dir!r}, {prefix!r}
 parts = urlsplit(prefix)
-if parts.scheme == "file":
-    root = parts.path
+if history or parts.scheme == "file":
+    root = history or parts.path
     runs = sorted(os.listdir(root)) if os.path.isdir(root) else []
 else:
     import boto3
@@ -96,7 +97,11 @@ class OfflineAgent:
             body = catalog_page(profiles)
         else:
             found = await self._cell(
-                LIST_RUNS_CELL.format(prefix=str(self._context.get("s3_prefix", "")), marker=MARKER)
+                LIST_RUNS_CELL.format(
+                    prefix=str(self._context.get("s3_prefix", "")),
+                    history_dir=str(self._context.get("history_dir", "")),
+                    marker=MARKER,
+                )
             )
             body = summary_page(self._context, found)
         await self._submit(body)

@@ -518,6 +518,10 @@ class SandboxClient:
                 error=str(task.exception()),
             )
 
+    def manager_address(self, lease: Lease) -> str:
+        """The address of the manager that holds `lease`, for callers that pass it on."""
+        return self._routes.get(lease.manager_id, "")
+
     async def release(self, lease_id: str, *, timeout_s: float | None = None) -> bool:
         """End a lease. Idempotent: False when it had already ended."""
         request = pb.ReleaseSandboxRequest(lease_id=lease_id)

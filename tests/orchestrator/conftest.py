@@ -72,3 +72,12 @@ def s3_bucket(s3_server: str) -> Iterator[str]:
             client.delete_object(Bucket=name, Key=item["Key"])
         client.delete_bucket(Bucket=name)
 
+
+# The whole stack (sandbox manager, runners, orchestrators), shared by the orchestrator tests.
+from tests.orchestrator.stack import (  # noqa: E402, F401
+    claude_runner,
+    fake,
+    manager,
+    offline_runner,
+    start,
+)

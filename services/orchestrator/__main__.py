@@ -1,0 +1,25 @@
+"""`python -m services.orchestrator`: serve catalog.v1.CatalogService and the HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from services.common.logging import configure_logging
+from services.orchestrator.app import run
+from services.orchestrator.config import Settings, SettingsError
+from services.orchestrator.prompts import PromptError
+from services.orchestrator.sealing import SealingError
+
+
+def main() -> None:
+    configure_logging("orchestrator", os.environ.get("CATALOG_LOG_LEVEL", "INFO"))
+    try:
+        asyncio.run(run(Settings.from_env()))
+    except (SettingsError, PromptError, SealingError, OSError) as exc:
+        sys.exit(f"orchestrator: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The orchestrator process: DBOS, the gRPC CatalogService and the HTTP API in one event loop.
+
+Start-up order follows the DBOS notes: configure and launch DBOS (which recovers this
+executor's unfinished workflows), register the queue, then serve. Shutdown: the servers stop
+taking calls, then DBOS is destroyed, giving running workflows a grace period; a workflow cut
+off here is recovered by the next start with the same executor id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Generator
+from pathlib import Path
+
+import uvicorn
+from catalog.v1 import catalog_pb2_grpc
+from dbos import DBOS, DBOSConfig
+
+from services.common.grpc_server import ServiceRegistration, build_server, serve_until_stopped
+from services.common.logging import log_fields
+from services.orchestrator.auth import ApiGuard, AuthSettings, log_auth_mode
+from services.orchestrator.config import Settings
+from services.orchestrator.http_api import make_app
+from services.orchestrator.prompts import load_prompts
+from services.orchestrator.sealing import load_sealer
+from services.orchestrator.service import CatalogOperations
+from services.orchestrator.servicer import CatalogServicer
+from services.orchestrator.steps import Runtime, install_runtime
+
+SERVICE_NAME = "catalog.v1.CatalogService"
+QUEUE_NAME = "catalogs"
+_log = logging.getLogger(__name__)
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """Uvicorn without its own signal handling: the gRPC side owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def dbos_config(settings: Settings) -> DBOSConfig:
+    url = settings.system_database_url
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "name": "catalog-agents",
+        "system_database_url": url,
+        "application_version": settings.application_version,
+        "executor_id": settings.executor_id,
+        "notification_listener_polling_interval_sec": 0.1,
+    }
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    prompts = load_prompts(settings.prompts_dir, os.environ)  # a bad prompt fails here
+    sealer = load_sealer(settings.secret_key, settings.secret_key_file)
+    install_runtime(Runtime(settings, sealer, prompts))
+    auth = AuthSettings(settings.api_keys, settings.rate_per_s, settings.rate_burst)
+    guard = ApiGuard(auth)
+    log_auth_mode(auth)
+
+    DBOS(config=dbos_config(settings))
+    DBOS.launch()
+    queue = await DBOS.register_queue_async(
+        QUEUE_NAME, worker_concurrency=settings.queue_concurrency, polling_interval_sec=0.2
+    )
+    operations = CatalogOperations(queue, sealer, settings.max_tables)
+    servicer = CatalogServicer(operations)
+    registration = ServiceRegistration(
+        SERVICE_NAME,
+        lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server),
+    )
+    grpc_server = await build_server(
+        settings.grpc_port,
+        [registration],
+        host=settings.host,
+        interceptors=[guard.grpc_interceptor()],
+    )
+    http = _EmbeddedUvicorn(
+        uvicorn.Config(
+            make_app(operations, guard),
+            host=settings.host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+        )
+    )
+    http_task = asyncio.create_task(http.serve())
+
+    async def on_stop() -> None:
+        http.should_exit = True
+        await http_task
+        await asyncio.to_thread(DBOS.destroy, workflow_completion_timeout_sec=0)
+
+    log_fields(
+        _log,
+        logging.INFO,
+        "serving",
+        grpc_port=grpc_server.port,
+        http_port=settings.http_port,
+        executor_id=settings.executor_id,
+        application_version=settings.application_version,
+        prompts={name: prompt.digest for name, prompt in prompts.items()},
+    )
+    await serve_until_stopped(
+        grpc_server.server,
+        grpc_server.health,
+        grace_s=settings.shutdown_grace_s,
+        on_stop=on_stop,
+        stop=stop,
+    )

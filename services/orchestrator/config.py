@@ -1,0 +1,107 @@
+"""The orchestrator's settings, read once from the environment at start-up.
+
+Every name is documented in the README's orchestrator section. Secrets (API keys, the sealing
+key) are kept out of the repr so a logged Settings never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the orchestrator cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "0.0.0.0"
+    grpc_port: int = 50053
+    http_port: int = 8080
+    # DBOS: the system database (SQLite by default, PostgreSQL in production), the version
+    # that recovery matches on, and this replica's own executor id.
+    system_database_url: str = "sqlite:///.catalog/orchestrator.sqlite"
+    application_version: str = "catalog-agents-1"
+    executor_id: str = field(default_factory=socket.gethostname)
+    queue_concurrency: int = 4
+    # Where the other services listen.
+    sandbox_managers: tuple[str, ...] = ("localhost:50051",)
+    agent_runner: str = "localhost:50052"
+    prompts_dir: Path = Path("prompts")
+    # Seals the connection string before DBOS stores it; see sealing.py.
+    secret_key: str = field(default="", repr=False)
+    secret_key_file: Path = Path(".catalog/secret.key")
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    rate_per_s: float = 5.0
+    rate_burst: int = 20
+    # Bounds of one run.
+    max_tables: int = 200
+    agent_timeout_s: float = 3600.0
+    lease_ttl_s: float = 900.0
+    acquire_wait_s: float = 600.0
+    statement_timeout_s: float = 60.0
+    history_runs: int = 20
+    history_max_bytes: int = 32 * 1024 * 1024
+    # S3 endpoint for S3-compatible stores (else boto3's own AWS_ENDPOINT_URL resolution).
+    s3_endpoint_url: str = ""
+    shutdown_grace_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        d = cls()
+        return cls(
+            host=env.get("CATALOG_ORCHESTRATOR_HOST", d.host),
+            grpc_port=_int(env, "CATALOG_ORCHESTRATOR_GRPC_PORT", d.grpc_port),
+            http_port=_int(env, "CATALOG_ORCHESTRATOR_HTTP_PORT", d.http_port),
+            system_database_url=env.get("DBOS_SYSTEM_DATABASE_URL", d.system_database_url),
+            application_version=env.get("CATALOG_APPLICATION_VERSION", d.application_version),
+            executor_id=env.get("CATALOG_EXECUTOR_ID", d.executor_id),
+            queue_concurrency=_int(env, "CATALOG_QUEUE_CONCURRENCY", d.queue_concurrency),
+            sandbox_managers=_list(env, "CATALOG_SANDBOX_MANAGERS", d.sandbox_managers),
+            agent_runner=env.get("CATALOG_AGENT_RUNNER", d.agent_runner),
+            prompts_dir=Path(env.get("CATALOG_PROMPTS_DIR", str(d.prompts_dir))),
+            secret_key=env.get("CATALOG_SECRET_KEY", ""),
+            secret_key_file=Path(env.get("CATALOG_SECRET_KEY_FILE", str(d.secret_key_file))),
+            api_keys=_list(env, "CATALOG_API_KEYS", ()),
+            rate_per_s=_float(env, "CATALOG_RATE_PER_S", d.rate_per_s),
+            rate_burst=_int(env, "CATALOG_RATE_BURST", d.rate_burst),
+            max_tables=_int(env, "CATALOG_MAX_TABLES", d.max_tables),
+            agent_timeout_s=_float(env, "CATALOG_AGENT_TIMEOUT_S", d.agent_timeout_s),
+            lease_ttl_s=_float(env, "CATALOG_LEASE_TTL_S", d.lease_ttl_s),
+            acquire_wait_s=_float(env, "CATALOG_ACQUIRE_WAIT_S", d.acquire_wait_s),
+            statement_timeout_s=_float(env, "CATALOG_STATEMENT_TIMEOUT_S", d.statement_timeout_s),
+            history_runs=_int(env, "CATALOG_HISTORY_RUNS", d.history_runs),
+            s3_endpoint_url=env.get("CATALOG_S3_ENDPOINT_URL", ""),
+            shutdown_grace_s=_float(env, "CATALOG_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
+        )
+
+
+def _list(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if name not in env:
+        return default
+    return tuple(item.strip() for item in env[name].split(",") if item.strip())
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    try:
+        value = int(env[name]) if name in env else default
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, not {env[name]!r}") from exc
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative, not {value}")
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env[name]) if name in env else default
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, not {env[name]!r}") from exc
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative, not {value}")
+    return value

@@ -1,0 +1,221 @@
+"""What both APIs do, in domain terms: validate and start a catalog, read, list, watch, cancel.
+
+The gRPC servicer and the HTTP app only translate to and from this module. A catalog's id is
+its DBOS workflow id: the caller's idempotency key when given, so a retried start finds the
+run it already started instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from dbos import DBOS, Queue, SetWorkflowID, WorkflowStatus
+
+from services.common.errors import InvalidArgument, NotFound
+from services.orchestrator.sealing import Sealer
+from services.orchestrator.steps import PROGRESS_STREAM
+from services.orchestrator.storage import parse_prefix
+from services.orchestrator.workflows import (
+    STATE_EVENT,
+    WORKFLOW_NAME,
+    CatalogInput,
+    catalog_workflow,
+)
+
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?$")
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_SCHEMES = ("postgres", "postgresql", "mysql", "mariadb", "duckdb")
+_STATUS = {
+    "ENQUEUED": "QUEUED",
+    "DELAYED": "QUEUED",
+    "PENDING": "RUNNING",
+    "SUCCESS": "SUCCEEDED",
+    "ERROR": "FAILED",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "FAILED",
+    "CANCELLED": "CANCELLED",
+}
+_DBOS_STATUS = {
+    "QUEUED": ["ENQUEUED", "DELAYED"],
+    "RUNNING": ["PENDING"],
+    "SUCCEEDED": ["SUCCESS"],
+    "FAILED": ["ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"],
+    "CANCELLED": ["CANCELLED"],
+}
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    db_conn_string: str = field(repr=False)
+    tables: Sequence[str]
+    s3_prefix: str
+    idempotency_key: str = ""
+    allow_writable: bool = False
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    """A catalog as the APIs show it; names follow catalog.v1.Catalog."""
+
+    catalog_id: str
+    status: str  # QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED
+    current_step: str  # a CatalogStep name without its prefix
+    tables: list[str]
+    s3_prefix: str
+    timestamp: str
+    outputs: list[dict[str, Any]]
+    agent_usage: list[dict[str, Any]]
+    error: dict[str, str] | None
+    create_time: datetime
+    update_time: datetime
+
+
+class CatalogOperations:
+    def __init__(self, queue: Queue, sealer: Sealer, max_tables: int) -> None:
+        self._queue = queue
+        self._sealer = sealer
+        self._max_tables = max_tables
+
+    async def start(self, request: StartRequest) -> str:
+        prefix = self._validate(request)
+        catalog_id = request.idempotency_key or uuid.uuid4().hex
+        workflow_input = CatalogInput(
+            sealed_conn=self._sealer.seal(request.db_conn_string),
+            tables=list(request.tables),
+            s3_prefix=prefix,
+            allow_writable=request.allow_writable,
+        )
+        with SetWorkflowID(catalog_id):
+            handle = await self._queue.enqueue_async(catalog_workflow, workflow_input)
+        return handle.workflow_id
+
+    def _validate(self, request: StartRequest) -> str:
+        """Every problem at once, each with its field; returns the normalised prefix."""
+        problems = _conn_problems(request.db_conn_string) + self._table_problems(request.tables)
+        if request.idempotency_key and not _KEY.match(request.idempotency_key):
+            problems.append(
+                ("idempotency_key", "use 1-128 letters, digits and . _ : -, starting alphanumeric")
+            )
+        prefix = ""
+        try:
+            prefix = parse_prefix(request.s3_prefix).uri
+        except InvalidArgument as exc:
+            problems += list(exc.field_violations)
+        if problems:
+            named = "; ".join(f"{name}: {why}" for name, why in problems)
+            raise InvalidArgument(
+                f"the catalog request is invalid: {named}", field_violations=problems
+            )
+        return prefix
+
+    def _table_problems(self, tables: Sequence[str]) -> list[tuple[str, str]]:
+        if not tables:
+            return [("tables", "name at least one table")]
+        if len(tables) > self._max_tables:
+            return [("tables", f"at most {self._max_tables} tables per run, not {len(tables)}")]
+        problems = [
+            (f"tables[{i}]", f"{name[:80]!r} is not a table name (`table` or `schema.table`)")
+            for i, name in enumerate(tables)
+            if not _TABLE.match(name)
+        ]
+        if len(set(tables)) != len(tables):
+            problems.append(("tables", "each table may be named only once"))
+        return problems
+
+    async def get(self, catalog_id: str) -> CatalogView:
+        status = await DBOS.get_workflow_status_async(catalog_id)
+        if status is None or status.name != WORKFLOW_NAME:
+            raise NotFound(f"no catalog has the id {catalog_id!r}")
+        return await _view(status)
+
+    async def list(
+        self, page_size: int, page_token: str, status: str = ""
+    ) -> tuple[list[CatalogView], str]:
+        offset = _offset(page_token)
+        size = min(max(page_size or 50, 1), 200)
+        found = await DBOS.list_workflows_async(
+            name=WORKFLOW_NAME,
+            status=_DBOS_STATUS.get(status),
+            limit=size + 1,
+            offset=offset,
+            sort_desc=True,
+            load_output=False,
+        )
+        views = [await _view(s) for s in found[:size]]
+        return views, (str(offset + size) if len(found) > size else "")
+
+    async def watch(self, catalog_id: str) -> AsyncIterator[dict[str, Any] | CatalogView]:
+        """The run's progress events as they happen, then its final state."""
+        await self.get(catalog_id)
+        async for event in DBOS.read_stream_async(catalog_id, PROGRESS_STREAM):
+            if event.get("kind") != "final":
+                yield event
+        yield await self.get(catalog_id)
+
+    async def cancel(self, catalog_id: str) -> CatalogView:
+        await self.get(catalog_id)
+        await DBOS.cancel_workflow_async(catalog_id)
+        return await self.get(catalog_id)
+
+
+def _conn_problems(conn_string: str) -> list[tuple[str, str]]:
+    if not conn_string:
+        return [("db_conn_string", "required, e.g. postgresql://reader@host:5432/db")]
+    try:
+        scheme = urlsplit(conn_string).scheme.lower().split("+")[0]
+    except ValueError:
+        return [("db_conn_string", "not a valid URL")]
+    if scheme not in _SCHEMES:
+        return [("db_conn_string", f"the scheme must be one of {', '.join(_SCHEMES)}")]
+    return []
+
+
+def _offset(page_token: str) -> int:
+    if not page_token:
+        return 0
+    if not page_token.isdigit():
+        raise InvalidArgument(
+            "page_token is not one this service gave out",
+            field_violations=[("page_token", "pass the next_page_token of the previous page")],
+        )
+    return int(page_token)
+
+
+async def _view(status: WorkflowStatus) -> CatalogView:
+    state = await DBOS.get_event_async(status.workflow_id, STATE_EVENT, timeout_seconds=0) or {}
+    requested = _input(status)
+    error = state.get("error")
+    if error is None and status.status in ("ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"):
+        error = {
+            "code": "INTERNAL",
+            "message": "the run failed unexpectedly",
+            "step": "UNSPECIFIED",
+        }
+    return CatalogView(
+        catalog_id=status.workflow_id,
+        status=_STATUS.get(status.status, "RUNNING"),
+        current_step=state.get("step", "UNSPECIFIED"),
+        tables=list(state.get("tables") or (requested.tables if requested else [])),
+        s3_prefix=state.get("s3_prefix") or (requested.s3_prefix if requested else ""),
+        timestamp=state.get("timestamp", ""),
+        outputs=list(state.get("outputs", [])),
+        agent_usage=list(state.get("usage", [])),
+        error=error,
+        create_time=_time(status.created_at),
+        update_time=_time(status.updated_at),
+    )
+
+
+def _input(status: WorkflowStatus) -> CatalogInput | None:
+    args = status.input["args"] if status.input else ()
+    first = args[0] if args else None
+    return first if isinstance(first, CatalogInput) else None
+
+
+def _time(epoch_ms: int | None) -> datetime:
+    return datetime.fromtimestamp((epoch_ms or 0) / 1000, tz=UTC)

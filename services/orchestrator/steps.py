@@ -1,0 +1,393 @@
+"""The catalog workflow's steps: every piece of I/O it does, each a named DBOS step.
+
+Steps take and return plain, secret-free values: DBOS stores them in its tables. The sealed
+connection string is opened only inside the steps that hand it to the sandbox or the runner.
+A step that was running at a crash runs again on recovery, so each one is safe to repeat:
+agent runs carry a run id the runner deduplicates, and pages are written once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dbos import DBOS
+
+from services.common.errors import ServiceError, Unavailable
+from services.common.logging import log_fields
+from services.orchestrator import agents
+from services.orchestrator.config import Settings
+from services.orchestrator.prompts import AgentPrompt
+from services.orchestrator.sealing import Sealer, secret_values
+from services.orchestrator.storage import (
+    Store,
+    make_timestamp,
+    object_name,
+    open_store,
+    parse_prefix,
+)
+from services.sandbox_manager.client import (
+    LeaseLost,
+    SandboxClient,
+    SandboxClientError,
+    SessionSettings,
+)
+
+_log = logging.getLogger(__name__)
+PROGRESS_STREAM = "progress"
+_MARKER = "CATALOG_PROBE_JSON "
+_HISTORY_CHUNK_BYTES = 256 * 1024
+_WRITE_ATTEMPTS = 4
+
+
+class CatalogFailure(Exception):
+    """A run that cannot go on; `code` is CatalogError.code, `step` the CatalogStep name."""
+
+    def __init__(self, code: str, message: str, step: str) -> None:
+        super().__init__(code, message, step)  # all three, so DBOS can pickle it
+        self.code, self.message, self.step = code, message, step
+
+    def __str__(self) -> str:
+        return f"{self.code} at {self.step}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the steps need from the running process; installed once at start-up."""
+
+    settings: Settings
+    sealer: Sealer
+    prompts: dict[str, AgentPrompt] = field(repr=False)
+
+
+_runtime: Runtime | None = None
+
+
+def install_runtime(runtime: Runtime) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+def runtime() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("the orchestrator's steps ran before install_runtime()")
+    return _runtime
+
+
+@dataclass(frozen=True)
+class LeaseRef:
+    lease_id: str
+    manager_address: str
+
+
+@dataclass(frozen=True)
+class AgentOutcome:
+    """What the workflow keeps of an agent run: where its page is, never the page."""
+
+    agent_name: str
+    uri: str
+    complete: bool
+    stop: str
+    stop_detail: str
+    turns: int
+    usage: dict[str, int]
+
+
+@asynccontextmanager
+async def _logged(step: str, **fields: Any) -> AsyncIterator[None]:
+    workflow_id = DBOS.workflow_id
+    started = time.monotonic()
+    log_fields(_log, logging.INFO, "step started", workflow_id=workflow_id, step=step, **fields)
+    outcome = "ok"
+    try:
+        yield
+    except BaseException as exc:
+        outcome = type(exc).__name__
+        raise
+    finally:
+        log_fields(
+            _log,
+            logging.INFO,
+            "step ended",
+            workflow_id=workflow_id,
+            step=step,
+            outcome=outcome,
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+
+async def publish(event: dict[str, Any]) -> None:
+    """Add a progress event to the run's stream (read by WatchCatalog)."""
+    await DBOS.write_stream_async(PROGRESS_STREAM, {**event, "time": time.time()})
+
+
+# --- the steps -------------------------------------------------------------------------------
+@DBOS.step(name="fix_timestamp")
+async def fix_timestamp() -> str:
+    """The run's timestamp, recorded once, so keys stay the same across recovery."""
+    return make_timestamp()
+
+
+@DBOS.step(name="acquire_sandbox", preemptible=True)
+async def acquire_sandbox(sealed_conn: str, attempt: int) -> LeaseRef:
+    rt = runtime()
+    async with _logged("acquire_sandbox", attempt=attempt):
+        session = _session(rt.settings, rt.sealer.open(sealed_conn))
+        async with SandboxClient(rt.settings.sandbox_managers) as client:
+            try:
+                lease = await client.acquire(
+                    session,
+                    lease_ttl_s=rt.settings.lease_ttl_s,
+                    wait_timeout_s=rt.settings.acquire_wait_s,
+                    labels={"workflow_id": DBOS.workflow_id or "", "attempt": str(attempt)},
+                    client_id="orchestrator",
+                )
+            except SandboxClientError as exc:
+                raise CatalogFailure(
+                    "SANDBOX_UNAVAILABLE", f"no sandbox could be leased: {exc}", "ACQUIRING_SANDBOX"
+                ) from exc
+            if lease.session.connect_error:
+                await client.release(lease.lease_id)
+                raise CatalogFailure(
+                    "DATABASE_UNREACHABLE",
+                    f"the sandbox could not open the database: {lease.session.connect_error}",
+                    "ACQUIRING_SANDBOX",
+                )
+            return LeaseRef(lease.lease_id, client.manager_address(lease))
+
+
+def _session(settings: Settings, conn_string: str) -> SessionSettings:
+    return SessionSettings(db_dsn=conn_string, statement_timeout_s=settings.statement_timeout_s)
+
+
+PROBE_CELL = """
+import json, uuid
+_probe = {{"writable": False, "missing": []}}
+_name = "catalog_agents_write_probe_" + uuid.uuid4().hex[:12]
+try:
+    _cursor = con.raw_sql(f"CREATE TABLE {{_name}} (x INTEGER)")
+except Exception as _exc:
+    _probe["refused_with"] = type(_exc).__name__
+    try:
+        con.con.rollback()
+    except Exception:
+        pass
+else:
+    _probe["writable"] = True
+    try:
+        con.raw_sql(f"DROP TABLE {{_name}}")
+    except Exception:
+        pass
+for _table in {tables!r}:
+    _db, _, _t = _table.rpartition(".")
+    try:
+        con.table(_t, database=_db) if _db else con.table(_t)
+    except Exception:
+        _probe["missing"].append(_table)
+print({marker!r} + json.dumps(_probe))
+"""
+
+
+@DBOS.step(name="check_read_only", preemptible=True)
+async def check_read_only(lease: LeaseRef, tables: list[str], allow_writable: bool) -> bool:
+    """Prove the connection is read only: a write must fail. Also that every table exists."""
+    rt = runtime()
+    async with (
+        _logged("check_read_only"),
+        SandboxClient(rt.settings.sandbox_managers) as client,
+    ):
+        code = PROBE_CELL.format(tables=list(tables), marker=_MARKER)
+        execution = await client.execute(lease.lease_id, code, timeout_s=120)
+        line = next((ln for ln in execution.stdout.splitlines() if ln.startswith(_MARKER)), "")
+        if not execution.ok or not line:
+            raise CatalogFailure(
+                "DATABASE_UNREACHABLE",
+                "the read-only check could not run in the sandbox: "
+                + (execution.error.evalue if execution.error else "no answer"),
+                "CHECKING_READ_ONLY",
+            )
+        probe = json.loads(line.removeprefix(_MARKER))
+    if probe["missing"]:
+        raise CatalogFailure(
+            "TABLE_NOT_FOUND",
+            "these tables do not exist or cannot be read: " + ", ".join(probe["missing"]),
+            "CHECKING_READ_ONLY",
+        )
+    if probe["writable"] and not allow_writable:
+        raise CatalogFailure(
+            "WRITABLE_CONNECTION",
+            "the connection can write: connect as a read-only user (or a read-only replica), "
+            "or set allow_writable to accept it",
+            "CHECKING_READ_ONLY",
+        )
+    return bool(probe["writable"])
+
+
+@DBOS.step(name="reset_sandbox")
+async def reset_sandbox(lease: LeaseRef) -> None:
+    """A clean interpreter for the summary agent, with no database connection at all."""
+    rt = runtime()
+    async with _logged("reset_sandbox"), SandboxClient(rt.settings.sandbox_managers) as client:
+        await client.reset(lease.lease_id, SessionSettings(), timeout_s=120)
+
+
+@DBOS.step(name="stage_history", preemptible=True)
+async def stage_history(lease: LeaseRef, s3_prefix: str) -> str:
+    """Copy earlier runs' pages into the sandbox; return the folder the summary agent reads.
+
+    A copy is read only towards the store whatever the store allows, and needs no storage
+    credentials inside the sandbox.
+    """
+    rt = runtime()
+    store = _store(rt.settings, s3_prefix)
+    async with _logged("stage_history"), SandboxClient(rt.settings.sandbox_managers) as client:
+        root = await _sandbox_folder(client, lease.lease_id, "history")
+        budget = rt.settings.history_max_bytes
+        for timestamp in (await store.list_runs())[-rt.settings.history_runs :][::-1]:
+            for name in await store.list_run_objects(timestamp):
+                body = await store.read(timestamp, name)
+                if len(body) > budget:
+                    return root
+                budget -= len(body)
+                await _upload(client, lease.lease_id, f"{root}/{timestamp}/{name}", body)
+        return root
+
+
+async def _sandbox_folder(client: SandboxClient, lease_id: str, name: str) -> str:
+    code = f"import os\n_p = os.path.abspath({name!r})\nos.makedirs(_p, exist_ok=True)\nprint(_p)"
+    execution = await client.execute(lease_id, code, timeout_s=30)
+    if not execution.ok or not execution.stdout.strip():
+        raise Unavailable("could not make a folder in the sandbox")
+    return execution.stdout.strip()
+
+
+async def _upload(client: SandboxClient, lease_id: str, path: str, body: bytes) -> None:
+    for start in range(0, max(len(body), 1), _HISTORY_CHUNK_BYTES):
+        chunk = base64.b64encode(body[start : start + _HISTORY_CHUNK_BYTES]).decode()
+        code = (
+            "import base64, os\n"
+            f"os.makedirs(os.path.dirname({path!r}), exist_ok=True)\n"
+            f"with open({path!r}, {'wb' if start == 0 else 'ab'!r}) as _f:\n"
+            f"    _f.write(base64.b64decode({chunk!r}))\n"
+        )
+        execution = await client.execute(lease_id, code, timeout_s=60)
+        if not execution.ok:
+            raise Unavailable(f"could not copy {path} into the sandbox")
+
+
+@DBOS.step(name="run_agent", preemptible=True)
+async def run_agent(
+    agent_name: str,
+    lease: LeaseRef,
+    context: dict[str, Any],
+    sealed_conn: str,
+    s3_prefix: str,
+    timestamp: str,
+    attempt: int,
+) -> AgentOutcome:
+    """Run one agent through the runner and write its page; return where the page is."""
+    rt = runtime()
+    workflow_id = DBOS.workflow_id or ""
+    call = agents.AgentCall(
+        run_id=f"{workflow_id}.{agent_name}.{attempt}",
+        agent_name=agent_name,
+        system_prompt=rt.prompts[agent_name].system_prompt,
+        context_json=json.dumps(context),
+        lease_id=lease.lease_id,
+        sandbox_manager_address=lease.manager_address,
+        redact_values=secret_values(rt.sealer.open(sealed_conn)),
+    )
+    async with _logged("run_agent", agent=agent_name, attempt=attempt):
+        log_fields(_log, logging.INFO, "agent started", workflow_id=workflow_id, agent=agent_name)
+        result = await agents.run_agent(
+            rt.settings.agent_runner,
+            call,
+            timeout_s=rt.settings.agent_timeout_s,
+            on_progress=_publish_progress,
+        )
+        log_fields(
+            _log,
+            logging.INFO,
+            "agent ended",
+            workflow_id=workflow_id,
+            agent=agent_name,
+            stop=result.stop.value,
+            turns=result.turns,
+            **asdict(result.usage),
+        )
+        uri = ""
+        if result.html:
+            name = object_name(agent_name, "html")
+            step = "CATALOG_AGENT" if agent_name == "catalog" else "SUMMARY_AGENT"
+            store = _store(rt.settings, s3_prefix)
+            uri = await _write_page(store, timestamp, name, result.html, step)
+    return AgentOutcome(
+        agent_name,
+        uri,
+        result.complete,
+        result.stop.value,
+        result.stop_detail,
+        result.turns,
+        asdict(result.usage),
+    )
+
+
+async def _publish_progress(event: agents.AgentProgressEvent) -> None:
+    await publish({"kind": "agent", **asdict(event)})
+
+
+async def _write_page(store: Store, timestamp: str, name: str, html: str, step: str) -> str:
+    """Write once, retrying an unreachable store with backoff; fail the run after that."""
+    for attempt in range(1, _WRITE_ATTEMPTS + 1):
+        try:
+            written = await store.write_once(
+                timestamp, name, html.encode(), "text/html; charset=utf-8"
+            )
+            return written.uri
+        except Unavailable as exc:
+            if attempt == _WRITE_ATTEMPTS:
+                raise CatalogFailure(
+                    "OUTPUT_WRITE_FAILED", f"could not write {name}: {exc.message}", step
+                ) from exc
+            await asyncio.sleep(0.5 * 2 ** (attempt - 1))
+        except ServiceError as exc:
+            raise CatalogFailure(
+                "OUTPUT_WRITE_FAILED", f"could not write {name}: {exc.message}", step
+            ) from exc
+    raise AssertionError("unreachable")
+
+
+@DBOS.step(name="sandbox_lost")
+async def sandbox_lost(lease: LeaseRef) -> bool:
+    """Whether the lease is gone (its sandbox died), so a run on a fresh one may help."""
+    rt = runtime()
+    async with SandboxClient(rt.settings.sandbox_managers) as client:
+        try:
+            await client.renew(lease.lease_id, timeout_s=30)
+        except LeaseLost:
+            return True
+        except SandboxClientError:
+            return False
+    return False
+
+
+async def release_sandbox(lease: LeaseRef) -> None:
+    """End the lease. Not a step: it must run in a `finally` even after a cancel, and it is
+    idempotent; lease expiry in the manager backs it when even this cannot run."""
+    settings = runtime().settings
+    try:
+        async with SandboxClient(settings.sandbox_managers) as client:
+            await client.release(lease.lease_id, timeout_s=30)
+    except (SandboxClientError, OSError) as exc:
+        log_fields(_log, logging.WARNING, "release failed; the lease will expire", error=str(exc))
+
+
+def _store(settings: Settings, s3_prefix: str) -> Store:
+    return open_store(parse_prefix(s3_prefix), endpoint_url=settings.s3_endpoint_url or None)

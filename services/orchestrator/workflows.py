@@ -1,0 +1,133 @@
+"""The catalog workflow: orchestration only, deterministic; all I/O is in steps.py.
+
+    acquire a sandbox -> prove read only -> catalog agent (writes catalog.html)
+    -> reset the sandbox, copy earlier runs in -> summary agent (writes summary.html)
+    -> release the sandbox, always
+
+The run's state is one DBOS event, `state`, rewritten at every change (GetCatalog reads it);
+each change is also appended to the `progress` stream (WatchCatalog follows it). An agent
+whose sandbox died gets one more try on a fresh sandbox. A failed run raises CatalogFailure,
+so DBOS records it as ERROR; pages already written stay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dbos import DBOS
+
+from services.orchestrator import steps
+from services.orchestrator.steps import AgentOutcome, CatalogFailure, LeaseRef
+
+WORKFLOW_NAME = "catalog_workflow"
+STATE_EVENT = "state"
+_AGENT_STEPS = {"catalog": "CATALOG_AGENT", "summary": "SUMMARY_AGENT"}
+
+
+@dataclass(frozen=True)
+class CatalogInput:
+    """The workflow's one input, as DBOS stores it: nothing in it is secret."""
+
+    sealed_conn: str  # the connection string, sealed (sealing.py); opened only in steps
+    tables: list[str]  # table names, `table` or `schema.table`
+    s3_prefix: str  # the validated, normalised output prefix
+    allow_writable: bool = False  # accept a connection that can write
+
+
+@dataclass
+class _State:
+    tables: list[str]
+    s3_prefix: str
+    step: str = "ACQUIRING_SANDBOX"
+    timestamp: str = ""
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    usage: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, str] | None = None
+
+
+@DBOS.workflow(name=WORKFLOW_NAME)
+async def catalog_workflow(request: CatalogInput) -> dict[str, Any]:
+    state = _State(list(request.tables), request.s3_prefix)
+    state.timestamp = await steps.fix_timestamp()
+    try:
+        await _enter(state, "ACQUIRING_SANDBOX")
+        lease = await steps.acquire_sandbox(request.sealed_conn, 1)
+        try:
+            await _run(state, request, lease)
+        finally:
+            await steps.release_sandbox(lease)
+    except CatalogFailure as failure:
+        state.error = {"code": failure.code, "message": failure.message, "step": failure.step}
+        await _publish_state(state)
+        raise
+    await _enter(state, "DONE")
+    await steps.publish({"kind": "final"})
+    return asdict(state)
+
+
+async def _run(state: _State, request: CatalogInput, lease: LeaseRef) -> None:
+    await _enter(state, "CHECKING_READ_ONLY")
+    await steps.check_read_only(lease, request.tables, request.allow_writable)
+    await _enter(state, "CATALOG_AGENT")
+    lease = await _agent(state, request, lease, "catalog", {"tables": request.tables})
+    await _enter(state, "RESETTING_SANDBOX")
+    await steps.reset_sandbox(lease)
+    history_dir = await steps.stage_history(lease, request.s3_prefix)
+    await _enter(state, "SUMMARY_AGENT")
+    context = {
+        "s3_prefix": request.s3_prefix,
+        "current_timestamp": state.timestamp,
+        "history_dir": history_dir,
+    }
+    await _agent(state, request, lease, "summary", context)
+    await _enter(state, "RELEASING")
+
+
+async def _agent(
+    state: _State, request: CatalogInput, lease: LeaseRef, agent_name: str, context: dict[str, Any]
+) -> LeaseRef:
+    """Run one agent, with one more try on a fresh sandbox if its sandbox died."""
+    args = (request.sealed_conn, request.s3_prefix, state.timestamp)
+    outcome = await steps.run_agent(agent_name, lease, context, *args, 1)
+    if outcome.stop == "ERROR" and await steps.sandbox_lost(lease):
+        await steps.release_sandbox(lease)
+        lease = await steps.acquire_sandbox(request.sealed_conn, 2)
+        if agent_name == "summary":
+            await steps.reset_sandbox(lease)
+            context = {**context, "history_dir": await steps.stage_history(lease, args[1])}
+        outcome = await steps.run_agent(agent_name, lease, context, *args, 2)
+    await _record(state, outcome)
+    if outcome.stop != "SUBMITTED":
+        raise CatalogFailure("AGENT_FAILED", _failure_message(outcome), _AGENT_STEPS[agent_name])
+    return lease
+
+
+async def _record(state: _State, outcome: AgentOutcome) -> None:
+    usage = {"agent_name": outcome.agent_name, "stop_reason": outcome.stop, "turns": outcome.turns}
+    state.usage.append({**usage, "usage": outcome.usage})
+    if outcome.uri:
+        output = {
+            "agent_name": outcome.agent_name,
+            "uri": outcome.uri,
+            "complete": outcome.complete,
+        }
+        state.outputs.append(output)
+        await steps.publish({"kind": "output", **output})
+    await _publish_state(state)
+
+
+def _failure_message(outcome: AgentOutcome) -> str:
+    kept = f"; its incomplete page is at {outcome.uri}" if outcome.uri else ""
+    detail = f" ({outcome.stop_detail})" if outcome.stop_detail else ""
+    return f"the {outcome.agent_name} agent stopped with {outcome.stop}{detail}{kept}"
+
+
+async def _enter(state: _State, step: str) -> None:
+    state.step = step
+    await _publish_state(state)
+    await steps.publish({"kind": "step", "step": step})
+
+
+async def _publish_state(state: _State) -> None:
+    await DBOS.set_event_async(STATE_EVENT, asdict(state))

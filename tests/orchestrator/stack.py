@@ -1,0 +1,224 @@
+"""The whole stack for orchestrator tests: a Docker sandbox manager, an agent runner (against
+the fake Anthropic API, or offline) and the orchestrator as a real `python -m` subprocess, so a
+test can kill it with SIGKILL and start it again."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+from catalog.v1 import catalog_pb2 as pb
+from catalog.v1 import catalog_pb2_grpc
+from cryptography.fernet import Fernet
+
+from services.agent_runner.app import run as run_agent_runner
+from services.agent_runner.config import Settings as RunnerSettings
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.sandbox_manager.conftest import (
+    RunningManager,
+    free_port,
+    start_manager_process,
+    wait_serving,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "Orch-Secret-pw-9931"
+
+
+def with_password(url: str, password: str = PASSWORD) -> str:
+    """Trust auth ignores the password, so a run can carry a secret that must never show."""
+    return url.replace("postgres@", f"postgres:{password}@", 1)
+
+
+@dataclass
+class Runner:
+    address: str
+    stop_event: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        await asyncio.wait_for(self.task, 60)
+
+
+async def start_runner(manager_address: str, anthropic_base_url: str = "") -> Runner:
+    """An in-process agent runner; offline unless a fake Anthropic URL is given."""
+    port = free_port()
+    settings = dataclasses.replace(
+        RunnerSettings(),
+        host="127.0.0.1",
+        port=port,
+        anthropic_api_key="test-key" if anthropic_base_url else "",
+        anthropic_base_url=anthropic_base_url,
+        sandbox_managers=(manager_address,),
+        llm_max_retries=2,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_agent_runner(settings, stop))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        await asyncio.wait_for(channel.channel_ready(), 30)
+    return Runner(f"127.0.0.1:{port}", stop, task)
+
+
+@dataclass
+class Orchestrator:
+    env: dict[str, str]
+    process: asyncio.subprocess.Process
+    log_path: Path
+    address: str = field(init=False)
+    http_url: str = field(init=False)
+    channel: grpc.aio.Channel = field(init=False)
+    stub: catalog_pb2_grpc.CatalogServiceStub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.address = f"127.0.0.1:{self.env['CATALOG_ORCHESTRATOR_GRPC_PORT']}"
+        self.http_url = f"http://127.0.0.1:{self.env['CATALOG_ORCHESTRATOR_HTTP_PORT']}"
+        self.channel = grpc.aio.insecure_channel(self.address)
+        self.stub = catalog_pb2_grpc.CatalogServiceStub(self.channel)
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 90) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+            await asyncio.wait_for(self.process.wait(), timeout_s)
+        await self.channel.close()
+        return self.process.returncode or 0
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def orchestrator_env(
+    workdir: Path, manager_address: str, runner_address: str, **overrides: str
+) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "CATALOG_ORCHESTRATOR_HOST": "127.0.0.1",
+        "CATALOG_ORCHESTRATOR_GRPC_PORT": str(free_port()),
+        "CATALOG_ORCHESTRATOR_HTTP_PORT": str(free_port()),
+        "DBOS_SYSTEM_DATABASE_URL": f"sqlite:///{workdir}/dbos.sqlite",
+        "CATALOG_EXECUTOR_ID": f"test-{workdir.name}",
+        "CATALOG_SANDBOX_MANAGERS": manager_address,
+        "CATALOG_AGENT_RUNNER": runner_address,
+        "CATALOG_PROMPTS_DIR": str(REPO / "prompts"),
+        "CATALOG_SECRET_KEY": Fernet.generate_key().decode(),
+        "CATALOG_ACQUIRE_WAIT_S": "300",
+    }
+    env.pop("ANTHROPIC_API_KEY", None)
+    env.update(overrides)
+    return env
+
+
+async def start_orchestrator(env: dict[str, str], log_path: Path) -> Orchestrator:
+    with log_path.open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.orchestrator", env=env, cwd=REPO, stderr=log
+        )
+    orchestrator = Orchestrator(env, process, log_path)
+    try:
+        await wait_serving(orchestrator.address, process, timeout_s=60)
+    except RuntimeError as exc:
+        await orchestrator.stop(signal.SIGKILL)
+        raise RuntimeError(f"the orchestrator did not start: {orchestrator.log()[-2000:]}") from exc
+    except BaseException:
+        await orchestrator.stop(signal.SIGKILL)
+        raise
+    return orchestrator
+
+
+def prompt_override(agent: str, yaml_text: str) -> dict[str, str]:
+    return {f"CATALOG_PROMPT_{agent.upper()}_B64": base64.b64encode(yaml_text.encode()).decode()}
+
+
+async def watch(
+    stub: catalog_pb2_grpc.CatalogServiceStub, catalog_id: str
+) -> list[pb.WatchCatalogResponse]:
+    return [
+        event
+        async for event in stub.WatchCatalog(
+            pb.WatchCatalogRequest(catalog_id=catalog_id), timeout=600
+        )
+    ]
+
+
+async def wait_finished(
+    stub: catalog_pb2_grpc.CatalogServiceStub, catalog_id: str, timeout_s: float = 600
+) -> pb.Catalog:
+    """Poll GetCatalog until the run is over."""
+    done = (pb.CATALOG_STATUS_SUCCEEDED, pb.CATALOG_STATUS_FAILED, pb.CATALOG_STATUS_CANCELLED)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        catalog = (await stub.GetCatalog(pb.GetCatalogRequest(catalog_id=catalog_id))).catalog
+        if catalog.status in done:
+            return catalog
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{catalog_id} still {pb.CatalogStatus.Name(catalog.status)}")
+        await asyncio.sleep(0.3)
+
+
+# --- fixtures (re-exported by conftest.py) ----------------------------------------------------
+StartOrchestrator = Callable[..., Awaitable[Orchestrator]]
+
+
+@pytest.fixture(scope="module")
+async def manager(docker_image: str) -> AsyncIterator[RunningManager]:
+    """One Docker sandbox manager for a module's tests: 2 warm sandboxes, at most 4."""
+    running = await start_manager_process(docker_image, min_warm="2", max_size="4")
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="module")
+async def offline_runner(manager: RunningManager) -> AsyncIterator[Runner]:
+    runner = await start_runner(manager.address)
+    yield runner
+    await runner.stop()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAnthropic]:
+    async with FakeAnthropic() as server:
+        yield server
+
+
+@pytest.fixture
+async def claude_runner(manager: RunningManager, fake: FakeAnthropic) -> AsyncIterator[Runner]:
+    """A runner that talks to the fake Anthropic API instead of running offline."""
+    runner = await start_runner(manager.address, fake.base_url)
+    yield runner
+    await runner.stop()
+
+
+@pytest.fixture
+async def start(
+    tmp_path: Path, manager: RunningManager, offline_runner: Runner
+) -> AsyncIterator[StartOrchestrator]:
+    """Start orchestrators (the offline runner unless another address is given); a second
+    start with the same workdir reuses its system database and executor id."""
+    started: list[Orchestrator] = []
+    secret_key = Fernet.generate_key().decode()  # one per test: a restart must open its seals
+
+    async def start_one(
+        runner_address: str = "", manager_address: str = "", **overrides: str
+    ) -> Orchestrator:
+        env = orchestrator_env(
+            tmp_path,
+            manager_address or manager.address,
+            runner_address or offline_runner.address,
+            **{"CATALOG_SECRET_KEY": secret_key, **overrides},
+        )
+        orchestrator = await start_orchestrator(env, tmp_path / "orchestrator.log")
+        started.append(orchestrator)
+        return orchestrator
+
+    yield start_one
+    for orchestrator in started:
+        await orchestrator.stop()

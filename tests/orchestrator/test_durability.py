@@ -1,0 +1,140 @@
+"""What must hold when things go wrong or change: a prompt changed through the environment,
+an orchestrator killed mid-run, a cancelled run. The runner talks to the fake Anthropic API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+from catalog.v1 import catalog_pb2 as pb
+from catalog.v1 import sandbox_pb2
+
+from tests.fakes.anthropic_server import FakeAnthropic, Reply, tool_use
+from tests.orchestrator.stack import (
+    REPO,
+    Runner,
+    StartOrchestrator,
+    prompt_override,
+    wait_finished,
+)
+from tests.sandbox_manager.conftest import RunningManager
+
+MARKER = "MARKER-7731"
+
+
+def submit(html: str) -> Reply:
+    return Reply(tool_use("submit_html", {"content": html}))
+
+
+def system_text(body: dict[str, Any]) -> str:
+    return json.dumps(body.get("system"))
+
+
+def start_request(postgres_table: tuple[str, str], out: Path) -> pb.StartCatalogRequest:
+    url, schema = postgres_table
+    return pb.StartCatalogRequest(
+        db_conn_string=url, tables=[f"{schema}.orders"], s3_prefix=f"file://{out}"
+    )
+
+
+async def leased(manager: RunningManager) -> int:
+    listed = await manager.stub.ListSandboxes(sandbox_pb2.ListSandboxesRequest())
+    return sum(1 for s in listed.sandboxes if s.state == sandbox_pb2.SANDBOX_STATE_LEASED)
+
+
+async def test_a_prompt_set_through_the_environment_reaches_the_model_and_changes_the_run(
+    start: StartOrchestrator,
+    fake: FakeAnthropic,
+    claude_runner: Runner,
+    postgres_table: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    shipped = (REPO / "prompts" / "catalog.yaml").read_text()
+    changed = shipped.replace("\ninstructions: |", f"\ninstructions: |\n  {MARKER}: be brief.", 1)
+    assert MARKER in changed
+    fake.script(
+        lambda body: submit(
+            "<h1>marked run</h1>" if MARKER in system_text(body) else "<h1>plain</h1>"
+        ),
+        submit("<p>summary</p>"),
+    )
+    orchestrator = await start(claude_runner.address, **prompt_override("catalog", changed))
+    started = await orchestrator.stub.StartCatalog(start_request(postgres_table, tmp_path / "out"))
+    final = await wait_finished(orchestrator.stub, started.catalog_id)
+
+    assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
+    catalog_page = next((tmp_path / "out").rglob("catalog.html")).read_text()
+    assert "marked run" in catalog_page
+    systems = [system_text(r.body) for r in fake.requests]
+    assert MARKER in systems[0] and MARKER not in systems[1]
+
+
+async def test_an_orchestrator_killed_mid_agent_finishes_after_restart_without_paying_twice(
+    start: StartOrchestrator,
+    fake: FakeAnthropic,
+    claude_runner: Runner,
+    manager: RunningManager,
+    postgres_table: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    model_called, go_on = asyncio.Event(), asyncio.Event()
+
+    async def slow_catalog(body: dict[str, Any]) -> Reply:
+        model_called.set()
+        await go_on.wait()
+        return submit("<h1>recovered catalog</h1>")
+
+    fake.script(slow_catalog, submit("<p>summary</p>"))
+    first = await start(claude_runner.address)
+    started = await first.stub.StartCatalog(start_request(postgres_table, tmp_path / "out"))
+    await asyncio.wait_for(model_called.wait(), 120)
+    await first.stop(signal.SIGKILL)
+
+    second = await start(claude_runner.address)  # same workdir: same database, same executor
+    go_on.set()
+    final = await wait_finished(second.stub, started.catalog_id)
+
+    assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
+    out = tmp_path / "out"
+    assert [p.name for p in out.rglob("*.html")].count("catalog.html") == 1
+    assert [p.name for p in out.rglob("*.html")].count("summary.html") == 1
+    assert len(list(out.iterdir())) == 1  # one run folder: the timestamp survived the crash
+    assert len(fake.requests) == 2  # the catalog agent's one model call was not made again
+    assert await leased(manager) == 0
+
+
+async def test_a_cancelled_run_stops_and_gives_its_sandbox_back(
+    start: StartOrchestrator,
+    fake: FakeAnthropic,
+    claude_runner: Runner,
+    manager: RunningManager,
+    postgres_table: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    model_called, never = asyncio.Event(), asyncio.Event()
+
+    async def stuck(body: dict[str, Any]) -> Reply:
+        model_called.set()
+        await never.wait()
+        return submit("<p>too late</p>")
+
+    fake.script(stuck)
+    orchestrator = await start(claude_runner.address)
+    started = await orchestrator.stub.StartCatalog(start_request(postgres_table, tmp_path / "out"))
+    await asyncio.wait_for(model_called.wait(), 120)
+    cancelled = await orchestrator.stub.CancelCatalog(
+        pb.CancelCatalogRequest(catalog_id=started.catalog_id)
+    )
+    assert cancelled.catalog.status == pb.CATALOG_STATUS_CANCELLED
+    final = await wait_finished(orchestrator.stub, started.catalog_id)
+    assert final.status == pb.CATALOG_STATUS_CANCELLED
+    for _ in range(100):  # the release happens as the workflow unwinds
+        if await leased(manager) == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert await leased(manager) == 0
+    assert not list((tmp_path / "out").rglob("*.html"))
+    never.set()
