@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from dbos import DBOS
@@ -129,10 +130,29 @@ async def publish(event: dict[str, Any]) -> None:
 
 
 # --- the steps -------------------------------------------------------------------------------
+_last_timestamp_ms = 0
+
+
 @DBOS.step(name="fix_timestamp")
-async def fix_timestamp() -> str:
-    """The run's timestamp, recorded once, so keys stay the same across recovery."""
-    return make_timestamp()
+async def fix_timestamp(s3_prefix: str) -> str:
+    """The run's timestamp, recorded once, so keys stay the same across recovery.
+
+    Two runs under one prefix must not share a timestamp (write-once would hand the second
+    the first one's pages), so a millisecond is never given out twice by this process, and
+    one that already names a run under the prefix is skipped.
+    """
+    global _last_timestamp_ms
+    store = _store(runtime().settings, s3_prefix)
+    taken = set(await store.list_runs())
+    candidate_ms = max(int(time.time() * 1000), _last_timestamp_ms + 1)
+    while (timestamp := _timestamp_at(candidate_ms)) in taken:
+        candidate_ms += 1
+    _last_timestamp_ms = candidate_ms
+    return timestamp
+
+
+def _timestamp_at(epoch_ms: int) -> str:
+    return make_timestamp(datetime.fromtimestamp(epoch_ms / 1000, tz=UTC))
 
 
 @DBOS.step(name="acquire_sandbox", preemptible=True)

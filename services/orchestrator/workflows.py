@@ -49,7 +49,7 @@ class _State:
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def catalog_workflow(request: CatalogInput) -> dict[str, Any]:
     state = _State(list(request.tables), request.s3_prefix)
-    state.timestamp = await steps.fix_timestamp()
+    state.timestamp = await steps.fix_timestamp(request.s3_prefix)
     try:
         await _enter(state, "ACQUIRING_SANDBOX")
         lease = await steps.acquire_sandbox(request.sealed_conn, 1)
