@@ -56,6 +56,14 @@ def dbos_config(settings: Settings) -> DBOSConfig:
     }
 
 
+def _dbos_logs_as_json() -> None:
+    """DBOS logs through its own console handler; send its records to ours (JSON lines)."""
+    dbos_logger = logging.getLogger("dbos")
+    for handler in list(dbos_logger.handlers):
+        dbos_logger.removeHandler(handler)
+    dbos_logger.propagate = True
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     prompts = load_prompts(settings.prompts_dir, os.environ)  # a bad prompt fails here
     sealer = load_sealer(settings.secret_key, settings.secret_key_file)
@@ -65,6 +73,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     log_auth_mode(auth)
 
     DBOS(config=dbos_config(settings))
+    _dbos_logs_as_json()
     DBOS.launch()
     queue = await DBOS.register_queue_async(
         QUEUE_NAME, worker_concurrency=settings.queue_concurrency, polling_interval_sec=0.2

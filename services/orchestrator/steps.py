@@ -13,11 +13,11 @@ import base64
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from dbos import DBOS
 
@@ -45,7 +45,8 @@ _log = logging.getLogger(__name__)
 PROGRESS_STREAM = "progress"
 _MARKER = "CATALOG_PROBE_JSON "
 _HISTORY_CHUNK_BYTES = 256 * 1024
-_WRITE_ATTEMPTS = 4
+_STORAGE_ATTEMPTS = 4
+_T = TypeVar("_T")
 
 
 class CatalogFailure(Exception):
@@ -143,7 +144,11 @@ async def fix_timestamp(s3_prefix: str) -> str:
     """
     global _last_timestamp_ms
     store = _store(runtime().settings, s3_prefix)
-    taken = set(await store.list_runs())
+    taken = set(
+        await _storage_call(
+            store.list_runs, "list earlier runs", "STORAGE_UNAVAILABLE", "ACQUIRING_SANDBOX"
+        )
+    )
     candidate_ms = max(int(time.time() * 1000), _last_timestamp_ms + 1)
     while (timestamp := _timestamp_at(candidate_ms)) in taken:
         candidate_ms += 1
@@ -251,11 +256,18 @@ async def check_read_only(lease: LeaseRef, tables: list[str], allow_writable: bo
 
 
 @DBOS.step(name="reset_sandbox")
-async def reset_sandbox(lease: LeaseRef) -> None:
-    """A clean interpreter for the summary agent, with no database connection at all."""
+async def reset_sandbox(lease: LeaseRef) -> bool:
+    """A clean interpreter for the summary agent, with no database connection at all.
+
+    False when the sandbox has died since: the caller moves to a fresh one.
+    """
     rt = runtime()
     async with _logged("reset_sandbox"), SandboxClient(rt.settings.sandbox_managers) as client:
-        await client.reset(lease.lease_id, SessionSettings(), timeout_s=120)
+        try:
+            await client.reset(lease.lease_id, SessionSettings(), timeout_s=120)
+        except LeaseLost:
+            return False
+    return True
 
 
 @DBOS.step(name="stage_history", preemptible=True)
@@ -270,7 +282,10 @@ async def stage_history(lease: LeaseRef, s3_prefix: str) -> str:
     async with _logged("stage_history"), SandboxClient(rt.settings.sandbox_managers) as client:
         root = await _sandbox_folder(client, lease.lease_id, "history")
         budget = rt.settings.history_max_bytes
-        for timestamp in (await store.list_runs())[-rt.settings.history_runs :][::-1]:
+        runs = await _storage_call(
+            store.list_runs, "list earlier runs", "STORAGE_UNAVAILABLE", "RESETTING_SANDBOX"
+        )
+        for timestamp in runs[-rt.settings.history_runs :][::-1]:
             for name in await store.list_run_objects(timestamp):
                 body = await store.read(timestamp, name)
                 if len(body) > budget:
@@ -364,23 +379,25 @@ async def _publish_progress(event: agents.AgentProgressEvent) -> None:
 
 
 async def _write_page(store: Store, timestamp: str, name: str, html: str, step: str) -> str:
-    """Write once, retrying an unreachable store with backoff; fail the run after that."""
-    for attempt in range(1, _WRITE_ATTEMPTS + 1):
+    async def write() -> str:
+        written = await store.write_once(timestamp, name, html.encode(), "text/html; charset=utf-8")
+        return written.uri
+
+    return await _storage_call(write, f"write {name}", "OUTPUT_WRITE_FAILED", step)
+
+
+async def _storage_call(call: Callable[[], Awaitable[_T]], what: str, code: str, step: str) -> _T:
+    """Retry an unreachable store with backoff; then, or on any other refusal, fail the run."""
+    for attempt in range(1, _STORAGE_ATTEMPTS + 1):
         try:
-            written = await store.write_once(
-                timestamp, name, html.encode(), "text/html; charset=utf-8"
-            )
-            return written.uri
+            return await call()
         except Unavailable as exc:
-            if attempt == _WRITE_ATTEMPTS:
-                raise CatalogFailure(
-                    "OUTPUT_WRITE_FAILED", f"could not write {name}: {exc.message}", step
-                ) from exc
+            if attempt == _STORAGE_ATTEMPTS:
+                message = f"could not {what} after {attempt} tries: {exc.message}"
+                raise CatalogFailure(code, message, step) from exc
             await asyncio.sleep(0.5 * 2 ** (attempt - 1))
         except ServiceError as exc:
-            raise CatalogFailure(
-                "OUTPUT_WRITE_FAILED", f"could not write {name}: {exc.message}", step
-            ) from exc
+            raise CatalogFailure(code, f"could not {what}: {exc.message}", step) from exc
     raise AssertionError("unreachable")
 
 

@@ -12,14 +12,17 @@ so DBOS records it as ERROR; pages already written stay.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dbos import DBOS
 
+from services.common.logging import log_fields
 from services.orchestrator import steps
 from services.orchestrator.steps import AgentOutcome, CatalogFailure, LeaseRef
 
+_log = logging.getLogger(__name__)
 WORKFLOW_NAME = "catalog_workflow"
 STATE_EVENT = "state"
 _AGENT_STEPS = {"catalog": "CATALOG_AGENT", "summary": "SUMMARY_AGENT"}
@@ -48,31 +51,44 @@ class _State:
 
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def catalog_workflow(request: CatalogInput) -> dict[str, Any]:
+    """The run; logs a line as it starts (again when recovered) and as it ends."""
     state = _State(list(request.tables), request.s3_prefix)
-    state.timestamp = await steps.fix_timestamp(request.s3_prefix)
+    _log_event("workflow started", tables=len(request.tables), s3_prefix=request.s3_prefix)
     try:
+        state.timestamp = await steps.fix_timestamp(request.s3_prefix)
         await _enter(state, "ACQUIRING_SANDBOX")
-        lease = await steps.acquire_sandbox(request.sealed_conn, 1)
+        held = [await steps.acquire_sandbox(request.sealed_conn, 1)]
         try:
-            await _run(state, request, lease)
+            await _run(state, request, held)
         finally:
-            await steps.release_sandbox(lease)
+            for lease in held:  # idempotent: releasing a released lease is a no-op
+                await steps.release_sandbox(lease)
     except CatalogFailure as failure:
         state.error = {"code": failure.code, "message": failure.message, "step": failure.step}
         await _publish_state(state)
+        _log_event("workflow ended", status="FAILED", code=failure.code, step=failure.step)
         raise
     await _enter(state, "DONE")
     await steps.publish({"kind": "final"})
+    _log_event("workflow ended", status="SUCCEEDED", outputs=[o["uri"] for o in state.outputs])
     return asdict(state)
 
 
-async def _run(state: _State, request: CatalogInput, lease: LeaseRef) -> None:
+def _log_event(event: str, **fields: Any) -> None:
+    log_fields(_log, logging.INFO, event, workflow_id=DBOS.workflow_id, **fields)
+
+
+async def _run(state: _State, request: CatalogInput, held: list[LeaseRef]) -> None:
+    """The run proper; `held` lists every lease taken, the current one last."""
+    lease = held[-1]
     await _enter(state, "CHECKING_READ_ONLY")
     await steps.check_read_only(lease, request.tables, request.allow_writable)
     await _enter(state, "CATALOG_AGENT")
-    lease = await _agent(state, request, lease, "catalog", {"tables": request.tables})
+    lease = await _agent(state, request, held, "catalog", {"tables": request.tables})
     await _enter(state, "RESETTING_SANDBOX")
-    await steps.reset_sandbox(lease)
+    if not await steps.reset_sandbox(lease):  # it died after the catalog agent: take another
+        lease = await _replace_sandbox(request, held)
+        await steps.reset_sandbox(lease)
     history_dir = await steps.stage_history(lease, request.s3_prefix)
     await _enter(state, "SUMMARY_AGENT")
     context = {
@@ -80,19 +96,23 @@ async def _run(state: _State, request: CatalogInput, lease: LeaseRef) -> None:
         "current_timestamp": state.timestamp,
         "history_dir": history_dir,
     }
-    await _agent(state, request, lease, "summary", context)
+    await _agent(state, request, held, "summary", context)
     await _enter(state, "RELEASING")
 
 
 async def _agent(
-    state: _State, request: CatalogInput, lease: LeaseRef, agent_name: str, context: dict[str, Any]
+    state: _State,
+    request: CatalogInput,
+    held: list[LeaseRef],
+    agent_name: str,
+    context: dict[str, Any],
 ) -> LeaseRef:
     """Run one agent, with one more try on a fresh sandbox if its sandbox died."""
+    lease = held[-1]
     args = (request.sealed_conn, request.s3_prefix, state.timestamp)
     outcome = await steps.run_agent(agent_name, lease, context, *args, 1)
     if outcome.stop == "ERROR" and await steps.sandbox_lost(lease):
-        await steps.release_sandbox(lease)
-        lease = await steps.acquire_sandbox(request.sealed_conn, 2)
+        lease = await _replace_sandbox(request, held)
         if agent_name == "summary":
             await steps.reset_sandbox(lease)
             context = {**context, "history_dir": await steps.stage_history(lease, args[1])}
@@ -101,6 +121,17 @@ async def _agent(
     if outcome.stop != "SUBMITTED":
         raise CatalogFailure("AGENT_FAILED", _failure_message(outcome), _AGENT_STEPS[agent_name])
     return lease
+
+
+async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> LeaseRef:
+    """The one retry a run gets after its sandbox died: a fresh sandbox, same settings."""
+    if len(held) > 1:
+        raise CatalogFailure(
+            "SANDBOX_UNAVAILABLE", "a second sandbox died during the run", "RESETTING_SANDBOX"
+        )
+    await steps.release_sandbox(held[-1])
+    held.append(await steps.acquire_sandbox(request.sealed_conn, 2))
+    return held[-1]
 
 
 async def _record(state: _State, outcome: AgentOutcome) -> None:

@@ -138,3 +138,71 @@ async def test_a_cancelled_run_stops_and_gives_its_sandbox_back(
     assert await leased(manager) == 0
     assert not list((tmp_path / "out").rglob("*.html"))
     never.set()
+
+
+async def test_an_agent_whose_sandbox_dies_gets_one_more_try_on_a_fresh_one(
+    start: StartOrchestrator,
+    fake: FakeAnthropic,
+    claude_runner: Runner,
+    manager: RunningManager,
+    postgres_table: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    killed: list[str] = []
+
+    async def kill_the_sandbox(body: dict[str, Any]) -> Reply:
+        listed = await manager.stub.ListSandboxes(sandbox_pb2.ListSandboxesRequest())
+        leased = [s for s in listed.sandboxes if s.state == sandbox_pb2.SANDBOX_STATE_LEASED]
+        process = await asyncio.create_subprocess_exec(
+            "docker", "kill", leased[0].container_id, stdout=asyncio.subprocess.DEVNULL
+        )
+        assert await process.wait() == 0
+        killed.append(leased[0].container_id)
+        return Reply(tool_use("execute_python", {"code": "1 + 1"}))
+
+    fake.script(kill_the_sandbox, submit("<h1>second try</h1>"), submit("<p>summary</p>"))
+    orchestrator = await start(claude_runner.address)
+    started = await orchestrator.stub.StartCatalog(start_request(postgres_table, tmp_path / "out"))
+    final = await wait_finished(orchestrator.stub, started.catalog_id)
+
+    assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
+    assert len(killed) == 1
+    assert "second try" in next((tmp_path / "out").rglob("catalog.html")).read_text()
+    assert await leased(manager) == 0
+
+
+async def test_a_store_that_refuses_fails_the_run_with_a_clear_error(
+    start: StartOrchestrator,
+    postgres_table: tuple[str, str],
+    s3_server: str,
+) -> None:
+    orchestrator = await start(CATALOG_S3_ENDPOINT_URL=s3_server)
+    started = await orchestrator.stub.StartCatalog(
+        pb.StartCatalogRequest(
+            db_conn_string=postgres_table[0],
+            tables=[f"{postgres_table[1]}.orders"],
+            s3_prefix="s3://no-such-bucket-4711/catalogs",
+        )
+    )
+    final = await wait_finished(orchestrator.stub, started.catalog_id)
+    assert final.status == pb.CATALOG_STATUS_FAILED
+    assert final.error.code == "STORAGE_UNAVAILABLE"
+    assert "no-such-bucket-4711" in final.error.message
+
+
+async def test_an_unreachable_store_is_retried_then_fails_the_run(
+    start: StartOrchestrator, postgres_table: tuple[str, str], s3_server: str
+) -> None:
+    orchestrator = await start(CATALOG_S3_ENDPOINT_URL="http://127.0.0.1:9")  # nothing listens
+    started = await orchestrator.stub.StartCatalog(
+        pb.StartCatalogRequest(
+            db_conn_string=postgres_table[0],
+            tables=[f"{postgres_table[1]}.orders"],
+            s3_prefix="s3://some-bucket/catalogs",
+        )
+    )
+    final = await wait_finished(orchestrator.stub, started.catalog_id)
+    assert final.status == pb.CATALOG_STATUS_FAILED
+    assert final.error.code == "STORAGE_UNAVAILABLE"
+    assert "after 4 tries" in final.error.message
+    assert "testing-secret-access-key" not in final.error.message
