@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make test     run the whole test suite (installs and starts Docker, the databases, the image)"
 	@echo "make bench    run the benchmarks under bench/, one JSON figure a line"
+	@echo "make serve    the three services on their default ports, on embedded defaults (Ctrl-C stops)"
 	@echo "make protos   regenerate the Python code and stubs from protos/"
 	@echo "make lint     ruff, mypy, buf lint and the generated-code check"
 	@echo "make image    build the sandbox image (skipped when one exists for this content of sandbox/)"
@@ -64,6 +65,10 @@ image: docker
 .PHONY: test
 test: $(STAMP) lint databases image
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+.PHONY: serve
+serve: $(STAMP)
+	$(BIN)/python scripts/serve.py
 
 .PHONY: bench
 bench: $(STAMP) databases image

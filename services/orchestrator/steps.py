@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from dbos import DBOS
 
@@ -182,10 +183,22 @@ async def acquire_sandbox(sealed_conn: str, attempt: int) -> LeaseRef:
                 await client.release(lease.lease_id)
                 raise CatalogFailure(
                     "DATABASE_UNREACHABLE",
-                    f"the sandbox could not open the database: {lease.session.connect_error}",
+                    f"the sandbox could not open the database: {lease.session.connect_error}"
+                    + _loopback_hint(session.db_dsn),
                     "ACQUIRING_SANDBOX",
                 )
             return LeaseRef(lease.lease_id, client.manager_address(lease))
+
+
+def _loopback_hint(conn_string: str) -> str:
+    host = urlsplit(conn_string).hostname or ""
+    if host in ("localhost", "127.0.0.1", "::1"):
+        return (
+            " (the database host is loopback: a sandbox on its own Docker network sees only "
+            "itself there; use a host name it can reach, or run the sandbox manager with "
+            "CATALOG_SANDBOX_NETWORK=host)"
+        )
+    return ""
 
 
 def _session(settings: Settings, conn_string: str) -> SessionSettings:

@@ -1,0 +1,105 @@
+"""`make serve`: the three services on their default ports, on embedded defaults, in the foreground.
+
+SQLite system database and a sealing key file under ./.catalog, the Docker sandbox when an engine
+answers (the image is built if missing), else the process backend with a warning, and the offline
+agent unless ANTHROPIC_API_KEY is set. Environment variables the services read pass through, so
+any default can be overridden. Ctrl-C (or SIGTERM) stops all three, the orchestrator first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICES = ("sandbox_manager", "agent_runner", "orchestrator")
+
+
+def say(message: str) -> None:
+    print(f"serve: {message}", file=sys.stderr, flush=True)
+
+
+def docker_answers() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def sandbox_backend() -> str:
+    if os.environ.get("CATALOG_SANDBOX_BACKEND"):
+        return os.environ["CATALOG_SANDBOX_BACKEND"]
+    if docker_answers():
+        subprocess.run(["bash", str(REPO / "scripts" / "build_image.sh")], check=True)
+        return "docker"
+    say("no Docker engine answers: using the process backend, which does NOT isolate code")
+    return "process"
+
+
+async def wait_healthy(port: int, process: asyncio.subprocess.Process, name: str) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for _ in range(600):
+            if process.returncode is not None:
+                raise SystemExit(f"serve: {name} exited with {process.returncode}")
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit(f"serve: {name} did not become healthy on port {port}")
+
+
+async def main() -> None:
+    env = {
+        "CATALOG_SANDBOX_BACKEND": sandbox_backend(),
+        "CATALOG_SANDBOX_IMAGE": "catalog-agents/sandbox:latest",
+        "DBOS_SYSTEM_DATABASE_URL": f"sqlite:///{REPO}/.catalog/orchestrator.sqlite",
+        "CATALOG_SECRET_KEY_FILE": str(REPO / ".catalog" / "secret.key"),
+        "CATALOG_PROMPTS_DIR": str(REPO / "prompts"),
+        **os.environ,
+    }
+    ports = {"sandbox_manager": 50051, "agent_runner": 50052, "orchestrator": 50053}
+    running: list[asyncio.subprocess.Process] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        for name in SERVICES:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", f"services.{name}", env=env, cwd=REPO
+            )
+            running.append(process)
+            await wait_healthy(int(env.get(_port_var(name), ports[name])), process, name)
+            say(f"{name} serving on port {env.get(_port_var(name), ports[name])}")
+        say("all three serving; HTTP on port 8080 (POST /catalog); Ctrl-C stops them")
+        watched = [asyncio.create_task(p.wait()) for p in running]
+        watched.append(asyncio.create_task(stop.wait()))
+        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for process in reversed(running):
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await process.wait()
+
+
+def _port_var(name: str) -> str:
+    return {
+        "sandbox_manager": "CATALOG_SANDBOX_PORT",
+        "agent_runner": "CATALOG_AGENT_PORT",
+        "orchestrator": "CATALOG_ORCHESTRATOR_GRPC_PORT",
+    }[name]
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
