@@ -17,7 +17,7 @@ def main() -> None:
     configure_logging("orchestrator", os.environ.get("CATALOG_LOG_LEVEL", "INFO"))
     try:
         asyncio.run(run(Settings.from_env()))
-    except (SettingsError, PromptError, SealingError, OSError) as exc:
+    except (SettingsError, PromptError, SealingError, OSError, ValueError) as exc:
         sys.exit(f"orchestrator: {exc}")
 
 

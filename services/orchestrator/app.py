@@ -78,7 +78,14 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     queue = await DBOS.register_queue_async(
         QUEUE_NAME, worker_concurrency=settings.queue_concurrency, polling_interval_sec=0.2
     )
-    operations = CatalogOperations(queue, sealer, settings.max_tables)
+    operations = CatalogOperations(queue, sealer, settings.max_tables, settings.file_roots)
+    if not settings.file_roots:
+        log_fields(
+            _log,
+            logging.WARNING,
+            "file:// prefixes may name any folder this process can write; "
+            "set CATALOG_FILE_ROOTS to confine them",
+        )
     servicer = CatalogServicer(operations)
     registration = ServiceRegistration(
         SERVICE_NAME,
@@ -104,7 +111,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     async def on_stop() -> None:
         http.should_exit = True
         await http_task
-        await asyncio.to_thread(DBOS.destroy, workflow_completion_timeout_sec=0)
+        # Running workflows get the grace period; one cut off resumes at the next start.
+        grace = int(settings.shutdown_grace_s)
+        await asyncio.to_thread(DBOS.destroy, workflow_completion_timeout_sec=grace)
 
     log_fields(
         _log,

@@ -48,6 +48,9 @@ class Settings:
     history_max_bytes: int = 32 * 1024 * 1024
     # S3 endpoint for S3-compatible stores (else boto3's own AWS_ENDPOINT_URL resolution).
     s3_endpoint_url: str = ""
+    storage_retry_s: float = 120.0
+    # file:// prefixes must lie under one of these folders; empty allows any (a warning says so).
+    file_roots: tuple[str, ...] = ()
     shutdown_grace_s: float = 30.0
 
     @classmethod
@@ -61,7 +64,7 @@ class Settings:
             system_database_url=env.get("DBOS_SYSTEM_DATABASE_URL", d.system_database_url),
             application_version=env.get("CATALOG_APPLICATION_VERSION", d.application_version),
             executor_id=env.get("CATALOG_EXECUTOR_ID", d.executor_id),
-            queue_concurrency=_int(env, "CATALOG_QUEUE_CONCURRENCY", d.queue_concurrency),
+            queue_concurrency=_positive(env, "CATALOG_QUEUE_CONCURRENCY", d.queue_concurrency),
             sandbox_managers=_list(env, "CATALOG_SANDBOX_MANAGERS", d.sandbox_managers),
             agent_runner=env.get("CATALOG_AGENT_RUNNER", d.agent_runner),
             prompts_dir=Path(env.get("CATALOG_PROMPTS_DIR", str(d.prompts_dir))),
@@ -69,14 +72,16 @@ class Settings:
             secret_key_file=Path(env.get("CATALOG_SECRET_KEY_FILE", str(d.secret_key_file))),
             api_keys=_list(env, "CATALOG_API_KEYS", ()),
             rate_per_s=_float(env, "CATALOG_RATE_PER_S", d.rate_per_s),
-            rate_burst=_int(env, "CATALOG_RATE_BURST", d.rate_burst),
-            max_tables=_int(env, "CATALOG_MAX_TABLES", d.max_tables),
+            rate_burst=_positive(env, "CATALOG_RATE_BURST", d.rate_burst),
+            max_tables=_positive(env, "CATALOG_MAX_TABLES", d.max_tables),
             agent_timeout_s=_float(env, "CATALOG_AGENT_TIMEOUT_S", d.agent_timeout_s),
             lease_ttl_s=_float(env, "CATALOG_LEASE_TTL_S", d.lease_ttl_s),
             acquire_wait_s=_float(env, "CATALOG_ACQUIRE_WAIT_S", d.acquire_wait_s),
             statement_timeout_s=_float(env, "CATALOG_STATEMENT_TIMEOUT_S", d.statement_timeout_s),
             history_runs=_int(env, "CATALOG_HISTORY_RUNS", d.history_runs),
             s3_endpoint_url=env.get("CATALOG_S3_ENDPOINT_URL", ""),
+            storage_retry_s=_float(env, "CATALOG_STORAGE_RETRY_S", d.storage_retry_s),
+            file_roots=_list(env, "CATALOG_FILE_ROOTS", ()),
             shutdown_grace_s=_float(env, "CATALOG_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
         )
 
@@ -85,6 +90,13 @@ def _list(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[str
     if name not in env:
         return default
     return tuple(item.strip() for item in env[name].split(",") if item.strip())
+
+
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, not {value}")
+    return value
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:

@@ -7,6 +7,7 @@ run it already started instead of starting a second one.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -20,7 +21,7 @@ from dbos import DBOS, Queue, SetWorkflowID, WorkflowStatus
 from services.common.errors import InvalidArgument, NotFound
 from services.orchestrator.sealing import Sealer
 from services.orchestrator.steps import PROGRESS_STREAM
-from services.orchestrator.storage import parse_prefix
+from services.orchestrator.storage import OutputPrefix, parse_prefix
 from services.orchestrator.workflows import (
     STATE_EVENT,
     WORKFLOW_NAME,
@@ -76,10 +77,13 @@ class CatalogView:
 
 
 class CatalogOperations:
-    def __init__(self, queue: Queue, sealer: Sealer, max_tables: int) -> None:
+    def __init__(
+        self, queue: Queue, sealer: Sealer, max_tables: int, file_roots: Sequence[str] = ()
+    ) -> None:
         self._queue = queue
         self._sealer = sealer
         self._max_tables = max_tables
+        self._file_roots = tuple(os.path.join(os.path.abspath(r), "") for r in file_roots)
 
     async def start(self, request: StartRequest) -> str:
         prefix = self._validate(request)
@@ -103,7 +107,9 @@ class CatalogOperations:
             )
         prefix = ""
         try:
-            prefix = parse_prefix(request.s3_prefix).uri
+            parsed = parse_prefix(request.s3_prefix)
+            prefix = parsed.uri
+            problems += self._root_problems(parsed)
         except InvalidArgument as exc:
             problems += list(exc.field_violations)
         if problems:
@@ -112,6 +118,15 @@ class CatalogOperations:
                 f"the catalog request is invalid: {named}", field_violations=problems
             )
         return prefix
+
+    def _root_problems(self, prefix: OutputPrefix) -> list[tuple[str, str]]:
+        """A file:// prefix must lie under a configured root, when roots are configured."""
+        if prefix.scheme != "file" or not self._file_roots:
+            return []
+        if any(os.path.join(prefix.path, "").startswith(root) for root in self._file_roots):
+            return []
+        roots = ", ".join(r.rstrip("/") for r in self._file_roots)
+        return [("s3_prefix", f"file:// prefixes must lie under one of: {roots}")]
 
     def _table_problems(self, tables: Sequence[str]) -> list[tuple[str, str]]:
         if not tables:

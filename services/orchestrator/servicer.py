@@ -40,6 +40,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListCatalogs(
         self, request: pb.ListCatalogsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListCatalogsResponse:
+        if request.status not in pb.CatalogStatus.values():
+            raise InvalidArgument(
+                f"status {request.status} is not a CatalogStatus",
+                field_violations=[("status", "use a CatalogStatus value, or leave it unset")],
+            )
         status = pb.CatalogStatus.Name(request.status).removeprefix("CATALOG_STATUS_")
         views, token = await self._ops.list(
             request.page_size, request.page_token, "" if status == "UNSPECIFIED" else status

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import time
@@ -26,6 +27,7 @@ from services.common.errors import ServiceError, Unavailable
 from services.common.logging import log_fields
 from services.orchestrator import agents
 from services.orchestrator.config import Settings
+from services.orchestrator.probe_cell import MARKER, PROBE_CELL
 from services.orchestrator.prompts import AgentPrompt
 from services.orchestrator.sealing import Sealer, secret_values
 from services.orchestrator.storage import (
@@ -44,9 +46,7 @@ from services.sandbox_manager.client import (
 
 _log = logging.getLogger(__name__)
 PROGRESS_STREAM = "progress"
-_MARKER = "CATALOG_PROBE_JSON "
 _HISTORY_CHUNK_BYTES = 256 * 1024
-_STORAGE_ATTEMPTS = 4
 _T = TypeVar("_T")
 
 
@@ -205,34 +205,6 @@ def _session(settings: Settings, conn_string: str) -> SessionSettings:
     return SessionSettings(db_dsn=conn_string, statement_timeout_s=settings.statement_timeout_s)
 
 
-PROBE_CELL = """
-import json, uuid
-_probe = {{"writable": False, "missing": []}}
-_name = "catalog_agents_write_probe_" + uuid.uuid4().hex[:12]
-try:
-    _cursor = con.raw_sql(f"CREATE TABLE {{_name}} (x INTEGER)")
-except Exception as _exc:
-    _probe["refused_with"] = type(_exc).__name__
-    try:
-        con.con.rollback()
-    except Exception:
-        pass
-else:
-    _probe["writable"] = True
-    try:
-        con.raw_sql(f"DROP TABLE {{_name}}")
-    except Exception:
-        pass
-for _table in {tables!r}:
-    _db, _, _t = _table.rpartition(".")
-    try:
-        con.table(_t, database=_db) if _db else con.table(_t)
-    except Exception:
-        _probe["missing"].append(_table)
-print({marker!r} + json.dumps(_probe))
-"""
-
-
 @DBOS.step(name="check_read_only", preemptible=True)
 async def check_read_only(lease: LeaseRef, tables: list[str], allow_writable: bool) -> bool:
     """Prove the connection is read only: a write must fail. Also that every table exists."""
@@ -241,9 +213,9 @@ async def check_read_only(lease: LeaseRef, tables: list[str], allow_writable: bo
         _logged("check_read_only"),
         SandboxClient(rt.settings.sandbox_managers) as client,
     ):
-        code = PROBE_CELL.format(tables=list(tables), marker=_MARKER)
+        code = PROBE_CELL.format(tables=list(tables), marker=MARKER)
         execution = await client.execute(lease.lease_id, code, timeout_s=120)
-        line = next((ln for ln in execution.stdout.splitlines() if ln.startswith(_MARKER)), "")
+        line = next((ln for ln in execution.stdout.splitlines() if ln.startswith(MARKER)), "")
         if not execution.ok or not line:
             raise CatalogFailure(
                 "DATABASE_UNREACHABLE",
@@ -251,7 +223,7 @@ async def check_read_only(lease: LeaseRef, tables: list[str], allow_writable: bo
                 + (execution.error.evalue if execution.error else "no answer"),
                 "CHECKING_READ_ONLY",
             )
-        probe = json.loads(line.removeprefix(_MARKER))
+        probe = json.loads(line.removeprefix(MARKER))
     if probe["missing"]:
         raise CatalogFailure(
             "TABLE_NOT_FOUND",
@@ -261,8 +233,8 @@ async def check_read_only(lease: LeaseRef, tables: list[str], allow_writable: bo
     if probe["writable"] and not allow_writable:
         raise CatalogFailure(
             "WRITABLE_CONNECTION",
-            "the connection can write: connect as a read-only user (or a read-only replica), "
-            "or set allow_writable to accept it",
+            f"the database user can write ({probe['why']}): connect as a user with read "
+            "rights only (or to a read-only replica), or set allow_writable to accept it",
             "CHECKING_READ_ONLY",
         )
     return bool(probe["writable"])
@@ -298,9 +270,20 @@ async def stage_history(lease: LeaseRef, s3_prefix: str) -> str:
         runs = await _storage_call(
             store.list_runs, "list earlier runs", "STORAGE_UNAVAILABLE", "RESETTING_SANDBOX"
         )
-        for timestamp in runs[-rt.settings.history_runs :][::-1]:
-            for name in await store.list_run_objects(timestamp):
-                body = await store.read(timestamp, name)
+        for timestamp in runs[len(runs) - rt.settings.history_runs :][::-1]:
+            names = await _storage_call(
+                functools.partial(store.list_run_objects, timestamp),
+                "list a run's pages",
+                "STORAGE_UNAVAILABLE",
+                "RESETTING_SANDBOX",
+            )
+            for name in names:
+                body = await _storage_call(
+                    functools.partial(store.read, timestamp, name),
+                    f"read {name}",
+                    "STORAGE_UNAVAILABLE",
+                    "RESETTING_SANDBOX",
+                )
                 if len(body) > budget:
                     return root
                 budget -= len(body)
@@ -330,7 +313,20 @@ async def _upload(client: SandboxClient, lease_id: str, path: str, body: bytes) 
             raise Unavailable(f"could not copy {path} into the sandbox")
 
 
-@DBOS.step(name="run_agent", preemptible=True)
+def _runner_unreachable(exc: BaseException) -> bool:
+    return isinstance(exc, Unavailable)
+
+
+# A runner that restarts is retried with the same run id: a run it still holds is reattached.
+@DBOS.step(
+    name="run_agent",
+    preemptible=True,
+    retries_allowed=True,
+    max_attempts=6,
+    interval_seconds=2.0,
+    backoff_rate=2.0,
+    should_retry=_runner_unreachable,
+)
 async def run_agent(
     agent_name: str,
     lease: LeaseRef,
@@ -400,18 +396,22 @@ async def _write_page(store: Store, timestamp: str, name: str, html: str, step: 
 
 
 async def _storage_call(call: Callable[[], Awaitable[_T]], what: str, code: str, step: str) -> _T:
-    """Retry an unreachable store with backoff; then, or on any other refusal, fail the run."""
-    for attempt in range(1, _STORAGE_ATTEMPTS + 1):
+    """Retry an unreachable store with backoff for CATALOG_STORAGE_RETRY_S (a finished agent's
+    page must survive a blip); then, or on any other refusal, fail the run."""
+    give_up_at = time.monotonic() + runtime().settings.storage_retry_s
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return await call()
         except Unavailable as exc:
-            if attempt == _STORAGE_ATTEMPTS:
+            pause = min(0.5 * 2 ** (attempt - 1), 15.0)
+            if time.monotonic() + pause > give_up_at:
                 message = f"could not {what} after {attempt} tries: {exc.message}"
                 raise CatalogFailure(code, message, step) from exc
-            await asyncio.sleep(0.5 * 2 ** (attempt - 1))
+            await asyncio.sleep(pause)
         except ServiceError as exc:
             raise CatalogFailure(code, f"could not {what}: {exc.message}", step) from exc
-    raise AssertionError("unreachable")
 
 
 @DBOS.step(name="sandbox_lost")

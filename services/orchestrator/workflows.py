@@ -12,15 +12,19 @@ so DBOS records it as ERROR; pages already written stay.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dbos import DBOS
 
+from services.common.errors import ServiceError
 from services.common.logging import log_fields
 from services.orchestrator import steps
+from services.orchestrator.sealing import SealingError
 from services.orchestrator.steps import AgentOutcome, CatalogFailure, LeaseRef
+from services.sandbox_manager.client import SandboxClientError
 
 _log = logging.getLogger(__name__)
 WORKFLOW_NAME = "catalog_workflow"
@@ -58,11 +62,19 @@ async def catalog_workflow(request: CatalogInput) -> dict[str, Any]:
         state.timestamp = await steps.fix_timestamp(request.s3_prefix)
         await _enter(state, "ACQUIRING_SANDBOX")
         held = [await steps.acquire_sandbox(request.sealed_conn, 1)]
+        release = True
         try:
             await _run(state, request, held)
+        except asyncio.CancelledError:
+            # A stopping process cancels us too: keep the sandbox for the run's recovery.
+            release = await _cancelled_by_user()
+            raise
+        except (ServiceError, SandboxClientError, SealingError) as exc:
+            raise _failure(exc, state.step) from exc
         finally:
-            for lease in held:  # idempotent: releasing a released lease is a no-op
-                await steps.release_sandbox(lease)
+            if release:
+                for lease in held:  # idempotent: releasing a released lease is a no-op
+                    await steps.release_sandbox(lease)
     except CatalogFailure as failure:
         state.error = {"code": failure.code, "message": failure.message, "step": failure.step}
         await _publish_state(state)
@@ -72,6 +84,24 @@ async def catalog_workflow(request: CatalogInput) -> dict[str, Any]:
     await steps.publish({"kind": "final"})
     _log_event("workflow ended", status="SUCCEEDED", outputs=[o["uri"] for o in state.outputs])
     return asdict(state)
+
+
+async def _cancelled_by_user() -> bool:
+    try:
+        status = await DBOS.get_workflow_status_async(DBOS.workflow_id or "")
+    except Exception:  # the system database is going away with the process
+        return False
+    return status is not None and status.status == "CANCELLED"
+
+
+def _failure(exc: Exception, step: str) -> CatalogFailure:
+    """A dependency's failure as the run's error; the messages are ours, free of secrets."""
+    if isinstance(exc, SandboxClientError):
+        return CatalogFailure("SANDBOX_UNAVAILABLE", f"the sandbox failed: {exc}", step)
+    if isinstance(exc, SealingError):
+        return CatalogFailure("INTERNAL", str(exc), step)
+    code = "AGENT_RUNNER_UNAVAILABLE" if step.endswith("_AGENT") else "INTERNAL"
+    return CatalogFailure(code, str(exc), step)
 
 
 def _log_event(event: str, **fields: Any) -> None:

@@ -79,5 +79,6 @@ from tests.orchestrator.stack import (  # noqa: E402, F401
     fake,
     manager,
     offline_runner,
+    reader_table,
     start,
 )

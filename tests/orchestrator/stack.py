@@ -10,11 +10,13 @@ import dataclasses
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
 from catalog.v1 import catalog_pb2 as pb
 from catalog.v1 import catalog_pb2_grpc
@@ -36,7 +38,26 @@ PASSWORD = "Orch-Secret-pw-9931"
 
 def with_password(url: str, password: str = PASSWORD) -> str:
     """Trust auth ignores the password, so a run can carry a secret that must never show."""
-    return url.replace("postgres@", f"postgres:{password}@", 1)
+    scheme, _, rest = url.partition("://")
+    user, _, host = rest.partition("@")
+    return f"{scheme}://{user.split(':')[0]}:{password}@{host}"
+
+
+@pytest.fixture
+def reader_table(postgres_table: tuple[str, str]) -> Iterator[tuple[str, str]]:
+    """postgres_table, reached as a role that may only read it: (URL with that role, schema)."""
+    url, schema = postgres_table
+    role = f"catalog_reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+    try:
+        yield url.replace("postgres@", f"{role}@", 1), schema
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
 
 
 @dataclass
@@ -111,6 +132,8 @@ def orchestrator_env(
         "CATALOG_PROMPTS_DIR": str(REPO / "prompts"),
         "CATALOG_SECRET_KEY": Fernet.generate_key().decode(),
         "CATALOG_ACQUIRE_WAIT_S": "300",
+        "CATALOG_SHUTDOWN_GRACE_S": "5",
+        "CATALOG_STORAGE_RETRY_S": "3",
     }
     env.pop("ANTHROPIC_API_KEY", None)
     env.update(overrides)

@@ -32,8 +32,8 @@ GRPCURL = str(Path(sys.executable).parent / "grpcurl")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def body(postgres_table: tuple[str, str], prefix: str) -> dict[str, object]:
-    url, schema = postgres_table
+def body(reader_table: tuple[str, str], prefix: str) -> dict[str, object]:
+    url, schema = reader_table
     return {
         "db_conn_string": with_password(url),
         "tables": [f"{schema}.orders"],
@@ -42,11 +42,11 @@ def body(postgres_table: tuple[str, str], prefix: str) -> dict[str, object]:
 
 
 async def test_post_catalog_answers_202_and_get_shows_the_finished_run(
-    start: StartOrchestrator, postgres_table: tuple[str, str], tmp_path: Path
+    start: StartOrchestrator, reader_table: tuple[str, str], tmp_path: Path
 ) -> None:
     orchestrator = await start()
     async with aiohttp.ClientSession(orchestrator.http_url) as http:
-        posted = await http.post("/catalog", json=body(postgres_table, f"file://{tmp_path}/o"))
+        posted = await http.post("/catalog", json=body(reader_table, f"file://{tmp_path}/o"))
         assert posted.status == 202
         catalog_id = (await posted.json())["catalog_id"]
         await wait_finished(orchestrator.stub, catalog_id)
@@ -60,12 +60,12 @@ async def test_post_catalog_answers_202_and_get_shows_the_finished_run(
 
 
 async def test_http_validation_errors_are_422_naming_the_fields(
-    start: StartOrchestrator, postgres_table: tuple[str, str]
+    start: StartOrchestrator, reader_table: tuple[str, str]
 ) -> None:
     orchestrator = await start()
     async with aiohttp.ClientSession(orchestrator.http_url) as http:
         missing = await http.post("/catalog", json={"tables": ["t"]})
-        bad = await http.post("/catalog", json=body(postgres_table, "s3://x/../y"))
+        bad = await http.post("/catalog", json=body(reader_table, "s3://x/../y"))
         unknown = await http.get("/catalog/no-such-run")
         missing_detail, bad_detail = await missing.json(), await bad.json()
     assert (missing.status, bad.status, unknown.status) == (422, 422, 404)
@@ -78,7 +78,7 @@ async def test_http_validation_errors_are_422_naming_the_fields(
 
 
 async def test_api_keys_and_rate_limits_guard_both_apis(
-    start: StartOrchestrator, postgres_table: tuple[str, str], tmp_path: Path
+    start: StartOrchestrator, reader_table: tuple[str, str], tmp_path: Path
 ) -> None:
     orchestrator = await start(
         CATALOG_API_KEYS="key-one,key-two", CATALOG_RATE_PER_S="0.01", CATALOG_RATE_BURST="2"
@@ -121,7 +121,7 @@ async def grpcurl(*args: str) -> str:
 
 
 async def test_an_operator_starts_and_watches_a_catalog_with_grpcurl(
-    start: StartOrchestrator, postgres_table: tuple[str, str], tmp_path: Path
+    start: StartOrchestrator, reader_table: tuple[str, str], tmp_path: Path
 ) -> None:
     orchestrator = await start()
     address = orchestrator.address
@@ -130,7 +130,7 @@ async def test_an_operator_starts_and_watches_a_catalog_with_grpcurl(
     started = json.loads(
         await grpcurl(
             "-d",
-            json.dumps(body(postgres_table, f"file://{tmp_path}/out")),
+            json.dumps(body(reader_table, f"file://{tmp_path}/out")),
             address,
             "catalog.v1.CatalogService/StartCatalog",
         )
@@ -148,7 +148,7 @@ async def test_an_operator_starts_and_watches_a_catalog_with_grpcurl(
 
 async def test_pages_go_to_s3_and_the_second_summary_sees_the_first_run(
     start: StartOrchestrator,
-    postgres_table: tuple[str, str],
+    reader_table: tuple[str, str],
     s3_server: str,
     s3_bucket: str,
 ) -> None:
@@ -157,7 +157,7 @@ async def test_pages_go_to_s3_and_the_second_summary_sees_the_first_run(
     finals = []
     for _ in range(2):
         started = await orchestrator.stub.StartCatalog(
-            pb.StartCatalogRequest(**body(postgres_table, prefix))  # type: ignore[arg-type]
+            pb.StartCatalogRequest(**body(reader_table, prefix))  # type: ignore[arg-type]
         )
         finals.append(await wait_finished(orchestrator.stub, started.catalog_id))
     assert all(f.status == pb.CATALOG_STATUS_SUCCEEDED for f in finals), finals
@@ -194,13 +194,13 @@ def system_database() -> Iterator[str]:
 
 async def test_dbos_on_postgresql_runs_the_workflow_and_stores_no_password(
     start: StartOrchestrator,
-    postgres_table: tuple[str, str],
+    reader_table: tuple[str, str],
     system_database: str,
     tmp_path: Path,
 ) -> None:
     orchestrator = await start(DBOS_SYSTEM_DATABASE_URL=system_database)
     started = await orchestrator.stub.StartCatalog(
-        pb.StartCatalogRequest(**body(postgres_table, f"file://{tmp_path}/out"))  # type: ignore[arg-type]
+        pb.StartCatalogRequest(**body(reader_table, f"file://{tmp_path}/out"))  # type: ignore[arg-type]
     )
     final = await wait_finished(orchestrator.stub, started.catalog_id)
     assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
@@ -223,7 +223,7 @@ async def test_dbos_on_postgresql_runs_the_workflow_and_stores_no_password(
 
 
 async def test_twenty_catalogs_at_once_share_a_pool_of_four(
-    start: StartOrchestrator, docker_image: str, postgres_table: tuple[str, str], tmp_path: Path
+    start: StartOrchestrator, docker_image: str, reader_table: tuple[str, str], tmp_path: Path
 ) -> None:
     small = await start_manager_process(docker_image, min_warm="2", max_size="4")
     try:
@@ -232,7 +232,7 @@ async def test_twenty_catalogs_at_once_share_a_pool_of_four(
         started = await asyncio.gather(
             *(
                 orchestrator.stub.StartCatalog(
-                    pb.StartCatalogRequest(**body(postgres_table, prefix))  # type: ignore[arg-type]
+                    pb.StartCatalogRequest(**body(reader_table, prefix))  # type: ignore[arg-type]
                 )
                 for _ in range(20)
             )

@@ -4,6 +4,8 @@ manager, an agent runner (offline here), DBOS on SQLite, and real databases."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -21,10 +23,8 @@ from tests.orchestrator.stack import (
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
-def request(
-    postgres_table: tuple[str, str], prefix: str, **fields: object
-) -> pb.StartCatalogRequest:
-    url, schema = postgres_table
+def request(reader_table: tuple[str, str], prefix: str, **fields: object) -> pb.StartCatalogRequest:
+    url, schema = reader_table
     return pb.StartCatalogRequest(
         db_conn_string=with_password(url),
         tables=[f"{schema}.orders"],
@@ -34,11 +34,11 @@ def request(
 
 
 async def test_a_catalog_runs_both_agents_and_writes_both_pages(
-    start: StartOrchestrator, postgres_table: tuple[str, str], tmp_path: Path
+    start: StartOrchestrator, reader_table: tuple[str, str], tmp_path: Path
 ) -> None:
     orchestrator = await start()
     out = tmp_path / "catalogs"
-    started = await orchestrator.stub.StartCatalog(request(postgres_table, f"file://{out}"))
+    started = await orchestrator.stub.StartCatalog(request(reader_table, f"file://{out}"))
     events = await watch(orchestrator.stub, started.catalog_id)
 
     final = events[-1].final
@@ -62,12 +62,10 @@ async def test_a_catalog_runs_both_agents_and_writes_both_pages(
 
 
 async def test_the_password_is_in_no_column_of_the_system_database(
-    start: StartOrchestrator, postgres_table: tuple[str, str], tmp_path: Path
+    start: StartOrchestrator, reader_table: tuple[str, str], tmp_path: Path
 ) -> None:
     orchestrator = await start()
-    started = await orchestrator.stub.StartCatalog(
-        request(postgres_table, f"file://{tmp_path}/out")
-    )
+    started = await orchestrator.stub.StartCatalog(request(reader_table, f"file://{tmp_path}/out"))
     await wait_finished(orchestrator.stub, started.catalog_id)
     with sqlite3.connect(tmp_path / "dbos.sqlite") as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -83,10 +81,10 @@ async def test_the_password_is_in_no_column_of_the_system_database(
 
 
 async def test_a_missing_table_fails_the_run_at_the_check_and_writes_nothing(
-    start: StartOrchestrator, postgres_table: tuple[str, str], tmp_path: Path
+    start: StartOrchestrator, reader_table: tuple[str, str], tmp_path: Path
 ) -> None:
     orchestrator = await start()
-    url, schema = postgres_table
+    url, schema = reader_table
     started = await orchestrator.stub.StartCatalog(
         pb.StartCatalogRequest(
             db_conn_string=url, tables=[f"{schema}.nope"], s3_prefix=f"file://{tmp_path}/out"
@@ -128,3 +126,80 @@ async def test_bad_requests_are_invalid_argument_naming_the_field(
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violation in (caught.value.details() or "")
     assert PASSWORD not in (caught.value.details() or "")
+
+
+async def test_a_user_that_can_write_is_refused_unless_the_request_allows_it(
+    start: StartOrchestrator, postgres_table: tuple[str, str], tmp_path: Path
+) -> None:
+    orchestrator = await start()
+    url, schema = postgres_table  # the superuser: the kernel's read-only session is not enough
+    refused = await orchestrator.stub.StartCatalog(
+        request((url, schema), f"file://{tmp_path}/refused")
+    )
+    final = await wait_finished(orchestrator.stub, refused.catalog_id)
+    assert final.status == pb.CATALOG_STATUS_FAILED
+    assert (final.error.code, final.error.step) == (
+        "WRITABLE_CONNECTION",
+        pb.CATALOG_STEP_CHECKING_READ_ONLY,
+    )
+    assert "superuser" in final.error.message
+    assert not (tmp_path / "refused").exists()
+
+    allowed = await orchestrator.stub.StartCatalog(
+        request((url, schema), f"file://{tmp_path}/allowed", allow_writable=True)
+    )
+    final = await wait_finished(orchestrator.stub, allowed.catalog_id)
+    assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
+
+
+@pytest.fixture
+def mysql_reader(mysql_table: tuple[str, str]) -> Iterator[tuple[str, str]]:
+    """mysql_table's database, reached as a user that may only read it: (URL, database)."""
+    import MySQLdb
+
+    server, database = mysql_table
+    user = f"reader_{uuid.uuid4().hex[:8]}"
+    conn = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", password="")
+    cursor = conn.cursor()
+    for host in ("%", "localhost"):  # localhost: so no anonymous local account shadows ours
+        cursor.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{PASSWORD}'")
+        cursor.execute(f"GRANT SELECT ON {database}.* TO '{user}'@'{host}'")
+    try:
+        yield server.replace("root@", f"{user}:{PASSWORD}@", 1) + f"/{database}", database
+    finally:
+        for host in ("%", "localhost"):
+            cursor.execute(f"DROP USER '{user}'@'{host}'")
+        conn.close()
+
+
+async def test_a_mariadb_database_is_cataloged_through_a_read_only_user(
+    start: StartOrchestrator, mysql_reader: tuple[str, str], tmp_path: Path
+) -> None:
+    orchestrator = await start()
+    url, _ = mysql_reader
+    started = await orchestrator.stub.StartCatalog(
+        pb.StartCatalogRequest(
+            db_conn_string=url, tables=["orders"], s3_prefix=f"file://{tmp_path}/o"
+        )
+    )
+    final = await wait_finished(orchestrator.stub, started.catalog_id)
+    assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
+    page = next((tmp_path / "o").rglob("catalog.html")).read_text()
+    assert "orders" in page and "1000" in page.replace(",", "")
+    assert PASSWORD not in page
+
+
+async def test_file_prefixes_outside_the_configured_roots_are_refused(
+    start: StartOrchestrator, tmp_path: Path
+) -> None:
+    orchestrator = await start(CATALOG_FILE_ROOTS=f"{tmp_path}/allowed")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await orchestrator.stub.StartCatalog(
+            pb.StartCatalogRequest(
+                db_conn_string="postgresql://reader@127.0.0.1:5432/postgres",
+                tables=["public.orders"],
+                s3_prefix=f"file://{tmp_path}/allowed-not",
+            )
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"{tmp_path}/allowed" in (caught.value.details() or "")
