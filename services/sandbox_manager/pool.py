@@ -153,6 +153,7 @@ class Pool:
             sandbox.lease, sandbox.last_used_time = lease, _utcnow()
             self._leases[lease.lease_id] = lease
             assert sandbox.instance is not None
+            session_started = time.perf_counter()
             try:
                 info = await sandbox.instance.kernel.start_session(request.session)
             except KernelError:  # it died between its last probe and now: take another
@@ -170,6 +171,7 @@ class Pool:
                 sandbox=sandbox.sandbox_id,
                 client=request.client_id,
                 labels=request.labels,
+                session_ms=round((time.perf_counter() - session_started) * 1000, 2),
             )
             return lease, info
 
