@@ -6,10 +6,9 @@ import os
 from dataclasses import dataclass, field
 
 from services.agent_runner.budget import Budget
+from services.common.env import SettingsError, env_float, env_int
 
-
-class SettingsError(ValueError):
-    """An environment variable holds a value the runner cannot use; the message names it."""
+__all__ = ["Settings", "SettingsError"]
 
 
 @dataclass(frozen=True)
@@ -39,41 +38,27 @@ class Settings:
         env = dict(os.environ if env is None else env)
         defaults = cls()
         budget = Budget(
-            max_total_tokens=_int(
+            max_total_tokens=env_int(
                 env, "CATALOG_AGENT_MAX_TOTAL_TOKENS", defaults.budget.max_total_tokens
             ),
-            max_turns=_int(env, "CATALOG_AGENT_MAX_TURNS", defaults.budget.max_turns),
-            wall_clock_s=_float(env, "CATALOG_AGENT_WALL_CLOCK_S", defaults.budget.wall_clock_s),
-            max_output_tokens=_int(
+            max_turns=env_int(env, "CATALOG_AGENT_MAX_TURNS", defaults.budget.max_turns),
+            wall_clock_s=env_float(env, "CATALOG_AGENT_WALL_CLOCK_S", defaults.budget.wall_clock_s),
+            max_output_tokens=env_int(
                 env, "CATALOG_AGENT_MAX_OUTPUT_TOKENS", defaults.budget.max_output_tokens
             ),
         )
         managers = env.get("CATALOG_SANDBOX_MANAGERS", ",".join(defaults.sandbox_managers))
         return cls(
             host=env.get("CATALOG_AGENT_HOST", defaults.host),
-            port=_int(env, "CATALOG_AGENT_PORT", defaults.port),
+            port=env_int(env, "CATALOG_AGENT_PORT", defaults.port),
             anthropic_api_key=env.get("ANTHROPIC_API_KEY", ""),
             anthropic_base_url=env.get("ANTHROPIC_BASE_URL", ""),
             model=env.get("CATALOG_AGENT_MODEL", defaults.model),
             budget=budget,
             sandbox_managers=tuple(a.strip() for a in managers.split(",") if a.strip()),
-            max_html_bytes=_int(env, "CATALOG_AGENT_MAX_HTML_BYTES", defaults.max_html_bytes),
-            tool_output_bytes=_int(
+            max_html_bytes=env_int(env, "CATALOG_AGENT_MAX_HTML_BYTES", defaults.max_html_bytes),
+            tool_output_bytes=env_int(
                 env, "CATALOG_AGENT_TOOL_OUTPUT_BYTES", defaults.tool_output_bytes
             ),
-            cell_timeout_s=_float(env, "CATALOG_AGENT_CELL_TIMEOUT_S", defaults.cell_timeout_s),
+            cell_timeout_s=env_float(env, "CATALOG_AGENT_CELL_TIMEOUT_S", defaults.cell_timeout_s),
         )
-
-
-def _int(env: dict[str, str], name: str, default: int) -> int:
-    try:
-        return int(env[name]) if name in env else default
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a whole number, not {env[name]!r}") from exc
-
-
-def _float(env: dict[str, str], name: str, default: float) -> float:
-    try:
-        return float(env[name]) if name in env else default
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, not {env[name]!r}") from exc

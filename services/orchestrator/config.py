@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.common.env import SettingsError, env_float, env_int, env_list
 
-class SettingsError(ValueError):
-    """An environment variable holds a value the orchestrator cannot use; the message names it."""
+__all__ = ["Settings", "SettingsError"]
 
 
 @dataclass(frozen=True)
@@ -59,61 +59,34 @@ class Settings:
         d = cls()
         return cls(
             host=env.get("CATALOG_ORCHESTRATOR_HOST", d.host),
-            grpc_port=_int(env, "CATALOG_ORCHESTRATOR_GRPC_PORT", d.grpc_port),
-            http_port=_int(env, "CATALOG_ORCHESTRATOR_HTTP_PORT", d.http_port),
+            grpc_port=env_int(env, "CATALOG_ORCHESTRATOR_GRPC_PORT", d.grpc_port, minimum=0),
+            http_port=env_int(env, "CATALOG_ORCHESTRATOR_HTTP_PORT", d.http_port, minimum=0),
             system_database_url=env.get("DBOS_SYSTEM_DATABASE_URL", d.system_database_url),
             application_version=env.get("CATALOG_APPLICATION_VERSION", d.application_version),
             executor_id=env.get("CATALOG_EXECUTOR_ID", d.executor_id),
-            queue_concurrency=_positive(env, "CATALOG_QUEUE_CONCURRENCY", d.queue_concurrency),
-            sandbox_managers=_list(env, "CATALOG_SANDBOX_MANAGERS", d.sandbox_managers),
+            queue_concurrency=env_int(
+                env, "CATALOG_QUEUE_CONCURRENCY", d.queue_concurrency, minimum=1
+            ),
+            sandbox_managers=env_list(env, "CATALOG_SANDBOX_MANAGERS", d.sandbox_managers),
             agent_runner=env.get("CATALOG_AGENT_RUNNER", d.agent_runner),
             prompts_dir=Path(env.get("CATALOG_PROMPTS_DIR", str(d.prompts_dir))),
             secret_key=env.get("CATALOG_SECRET_KEY", ""),
             secret_key_file=Path(env.get("CATALOG_SECRET_KEY_FILE", str(d.secret_key_file))),
-            api_keys=_list(env, "CATALOG_API_KEYS", ()),
-            rate_per_s=_float(env, "CATALOG_RATE_PER_S", d.rate_per_s),
-            rate_burst=_positive(env, "CATALOG_RATE_BURST", d.rate_burst),
-            max_tables=_positive(env, "CATALOG_MAX_TABLES", d.max_tables),
-            agent_timeout_s=_float(env, "CATALOG_AGENT_TIMEOUT_S", d.agent_timeout_s),
-            lease_ttl_s=_float(env, "CATALOG_LEASE_TTL_S", d.lease_ttl_s),
-            acquire_wait_s=_float(env, "CATALOG_ACQUIRE_WAIT_S", d.acquire_wait_s),
-            statement_timeout_s=_float(env, "CATALOG_STATEMENT_TIMEOUT_S", d.statement_timeout_s),
-            history_runs=_int(env, "CATALOG_HISTORY_RUNS", d.history_runs),
+            api_keys=env_list(env, "CATALOG_API_KEYS", ()),
+            rate_per_s=env_float(env, "CATALOG_RATE_PER_S", d.rate_per_s, minimum=0),
+            rate_burst=env_int(env, "CATALOG_RATE_BURST", d.rate_burst, minimum=1),
+            max_tables=env_int(env, "CATALOG_MAX_TABLES", d.max_tables, minimum=1),
+            agent_timeout_s=env_float(env, "CATALOG_AGENT_TIMEOUT_S", d.agent_timeout_s, minimum=0),
+            lease_ttl_s=env_float(env, "CATALOG_LEASE_TTL_S", d.lease_ttl_s, minimum=0),
+            acquire_wait_s=env_float(env, "CATALOG_ACQUIRE_WAIT_S", d.acquire_wait_s, minimum=0),
+            statement_timeout_s=env_float(
+                env, "CATALOG_STATEMENT_TIMEOUT_S", d.statement_timeout_s, minimum=0
+            ),
+            history_runs=env_int(env, "CATALOG_HISTORY_RUNS", d.history_runs, minimum=0),
             s3_endpoint_url=env.get("CATALOG_S3_ENDPOINT_URL", ""),
-            storage_retry_s=_float(env, "CATALOG_STORAGE_RETRY_S", d.storage_retry_s),
-            file_roots=_list(env, "CATALOG_FILE_ROOTS", ()),
-            shutdown_grace_s=_float(env, "CATALOG_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
+            storage_retry_s=env_float(env, "CATALOG_STORAGE_RETRY_S", d.storage_retry_s, minimum=0),
+            file_roots=env_list(env, "CATALOG_FILE_ROOTS", ()),
+            shutdown_grace_s=env_float(
+                env, "CATALOG_SHUTDOWN_GRACE_S", d.shutdown_grace_s, minimum=0
+            ),
         )
-
-
-def _list(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    if name not in env:
-        return default
-    return tuple(item.strip() for item in env[name].split(",") if item.strip())
-
-
-def _positive(env: dict[str, str], name: str, default: int) -> int:
-    value = _int(env, name, default)
-    if value < 1:
-        raise SettingsError(f"{name} must be at least 1, not {value}")
-    return value
-
-
-def _int(env: dict[str, str], name: str, default: int) -> int:
-    try:
-        value = int(env[name]) if name in env else default
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a whole number, not {env[name]!r}") from exc
-    if value < 0:
-        raise SettingsError(f"{name} must not be negative, not {value}")
-    return value
-
-
-def _float(env: dict[str, str], name: str, default: float) -> float:
-    try:
-        value = float(env[name]) if name in env else default
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, not {env[name]!r}") from exc
-    if value < 0:
-        raise SettingsError(f"{name} must not be negative, not {value}")
-    return value

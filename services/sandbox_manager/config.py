@@ -10,13 +10,12 @@ import re
 import socket
 from dataclasses import dataclass, field
 
+from services.common.env import SettingsError, env_float, env_int
 from services.sandbox_manager.hardening import ContainerLimits
 
+__all__ = ["Settings", "SettingsError"]
+
 MANAGER_ID_PATTERN = re.compile(r"^[a-z0-9-]{1,63}$")
-
-
-class SettingsError(ValueError):
-    """An environment variable holds a value the manager cannot use; the message names it."""
 
 
 def _default_manager_id() -> str:
@@ -53,40 +52,42 @@ class Settings:
         env = dict(os.environ if env is None else env)
         defaults = cls()
         limits = ContainerLimits(
-            memory_bytes=_int(env, "CATALOG_SANDBOX_MEMORY_BYTES", defaults.limits.memory_bytes),
-            cpus=_float(env, "CATALOG_SANDBOX_CPUS", defaults.limits.cpus),
-            pids=_int(env, "CATALOG_SANDBOX_PIDS", defaults.limits.pids),
-            tmpfs_bytes=_int(env, "CATALOG_SANDBOX_TMPFS_BYTES", defaults.limits.tmpfs_bytes),
+            memory_bytes=env_int(env, "CATALOG_SANDBOX_MEMORY_BYTES", defaults.limits.memory_bytes),
+            cpus=env_float(env, "CATALOG_SANDBOX_CPUS", defaults.limits.cpus),
+            pids=env_int(env, "CATALOG_SANDBOX_PIDS", defaults.limits.pids),
+            tmpfs_bytes=env_int(env, "CATALOG_SANDBOX_TMPFS_BYTES", defaults.limits.tmpfs_bytes),
             network_mode=env.get("CATALOG_SANDBOX_NETWORK", defaults.limits.network_mode),
         )
         settings = cls(
             manager_id=env.get("CATALOG_SANDBOX_MANAGER_ID", defaults.manager_id),
             host=env.get("CATALOG_SANDBOX_HOST", defaults.host),
-            port=_int(env, "CATALOG_SANDBOX_PORT", defaults.port),
+            port=env_int(env, "CATALOG_SANDBOX_PORT", defaults.port),
             backend=env.get("CATALOG_SANDBOX_BACKEND", defaults.backend),
             image=env.get("CATALOG_SANDBOX_IMAGE", defaults.image),
-            min_warm=_int(env, "CATALOG_SANDBOX_MIN_WARM", defaults.min_warm),
-            max_size=_int(env, "CATALOG_SANDBOX_MAX_SIZE", defaults.max_size),
-            max_leases_per_sandbox=_int(
+            min_warm=env_int(env, "CATALOG_SANDBOX_MIN_WARM", defaults.min_warm),
+            max_size=env_int(env, "CATALOG_SANDBOX_MAX_SIZE", defaults.max_size),
+            max_leases_per_sandbox=env_int(
                 env, "CATALOG_SANDBOX_MAX_LEASES", defaults.max_leases_per_sandbox
             ),
-            lease_ttl_s=_float(env, "CATALOG_SANDBOX_LEASE_TTL_S", defaults.lease_ttl_s),
-            max_wait_s=_float(env, "CATALOG_SANDBOX_MAX_WAIT_S", defaults.max_wait_s),
-            exec_timeout_s=_float(env, "CATALOG_SANDBOX_EXEC_TIMEOUT_S", defaults.exec_timeout_s),
-            max_exec_timeout_s=_float(
+            lease_ttl_s=env_float(env, "CATALOG_SANDBOX_LEASE_TTL_S", defaults.lease_ttl_s),
+            max_wait_s=env_float(env, "CATALOG_SANDBOX_MAX_WAIT_S", defaults.max_wait_s),
+            exec_timeout_s=env_float(
+                env, "CATALOG_SANDBOX_EXEC_TIMEOUT_S", defaults.exec_timeout_s
+            ),
+            max_exec_timeout_s=env_float(
                 env, "CATALOG_SANDBOX_MAX_EXEC_TIMEOUT_S", defaults.max_exec_timeout_s
             ),
-            max_code_bytes=_int(env, "CATALOG_SANDBOX_MAX_CODE_BYTES", defaults.max_code_bytes),
-            max_output_bytes=_int(
+            max_code_bytes=env_int(env, "CATALOG_SANDBOX_MAX_CODE_BYTES", defaults.max_code_bytes),
+            max_output_bytes=env_int(
                 env, "CATALOG_SANDBOX_MAX_OUTPUT_BYTES", defaults.max_output_bytes
             ),
-            kernel_ready_timeout_s=_float(
+            kernel_ready_timeout_s=env_float(
                 env, "CATALOG_SANDBOX_KERNEL_READY_TIMEOUT_S", defaults.kernel_ready_timeout_s
             ),
-            shutdown_grace_s=_float(
+            shutdown_grace_s=env_float(
                 env, "CATALOG_SANDBOX_SHUTDOWN_GRACE_S", defaults.shutdown_grace_s
             ),
-            health_interval_s=_float(
+            health_interval_s=env_float(
                 env, "CATALOG_SANDBOX_HEALTH_INTERVAL_S", defaults.health_interval_s
             ),
             limits=limits,
@@ -107,17 +108,3 @@ class Settings:
             )
         if not 0 < self.lease_ttl_s <= self.max_lease_ttl_s:
             raise SettingsError("CATALOG_SANDBOX_LEASE_TTL_S must be above 0 and at most 3600")
-
-
-def _int(env: dict[str, str], name: str, default: int) -> int:
-    try:
-        return int(env[name]) if name in env else default
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a whole number, not {env[name]!r}") from exc
-
-
-def _float(env: dict[str, str], name: str, default: float) -> float:
-    try:
-        return float(env[name]) if name in env else default
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, not {env[name]!r}") from exc
