@@ -56,6 +56,15 @@ class RunRegistry(Generic[_E]):
             run.task = asyncio.create_task(self._drive(run, start))
         return self._follow(run)
 
+    async def cancel(self, run_id: str) -> bool:
+        """Stop a live run; it leaves no result and is forgotten. False when none was live."""
+        run = self._runs.get(run_id)
+        if run is None or run.task is None or run.task.done():
+            return False
+        run.task.cancel()
+        await asyncio.gather(run.task, return_exceptions=True)
+        return True
+
     async def _drive(
         self, run: Run[_E], start: Callable[[Callable[[_E], None]], Awaitable[_E]]
     ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,9 @@ from services.agent_runner.config import Settings
 from services.agent_runner.runs import RunRegistry
 from services.agent_runner.service import AgentService
 from services.common.errors import InvalidArgument, NotFound
+from services.common.logging import log_fields
+
+_log = logging.getLogger(__name__)
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -37,6 +41,16 @@ class AgentRunnerServicer(agent_pb2_grpc.AgentRunnerServiceServicer):
 
         async for event in self._runs.attach(agent.run_id, start):
             yield event
+
+    async def CancelAgentRun(
+        self, request: pb.CancelAgentRunRequest, context: _Context
+    ) -> pb.CancelAgentRunResponse:
+        if not request.run_id:
+            raise InvalidArgument("run_id is empty", field_violations=[("run_id", "required")])
+        cancelled = await self._runs.cancel(request.run_id)
+        if cancelled:
+            log_fields(_log, logging.INFO, "agent run cancelled", run=request.run_id)
+        return pb.CancelAgentRunResponse(cancelled=cancelled)
 
     async def GetAgentRun(
         self, request: pb.GetAgentRunRequest, context: _Context

@@ -152,3 +152,17 @@ def _translate(exc: grpc.aio.AioRpcError, address: str) -> Exception:
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"the agent run took longer than allowed: {detail}")
     return Unavailable(f"the agent runner at {address} failed ({code.name}): {detail}")
+
+
+async def cancel_runs(address: str, run_ids: list[str], *, timeout_s: float = 10) -> None:
+    """Stop these runs at the runner, if it still runs them; best effort (the runner stops a
+    run anyway at its next sandbox call once the lease is gone)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = agent_pb2_grpc.AgentRunnerServiceStub(channel)
+        for run_id in run_ids:
+            try:
+                await stub.CancelAgentRun(
+                    pb.CancelAgentRunRequest(run_id=run_id), timeout=timeout_s
+                )
+            except grpc.aio.AioRpcError:
+                return

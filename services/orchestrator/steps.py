@@ -340,7 +340,7 @@ async def run_agent(
     rt = runtime()
     workflow_id = DBOS.workflow_id or ""
     call = agents.AgentCall(
-        run_id=f"{workflow_id}.{agent_name}.{attempt}",
+        run_id=agent_run_id(workflow_id, agent_name, attempt),
         agent_name=agent_name,
         system_prompt=rt.prompts[agent_name].system_prompt,
         context_json=json.dumps(context),
@@ -426,6 +426,17 @@ async def sandbox_lost(lease: LeaseRef) -> bool:
         except SandboxClientError:
             return False
     return False
+
+
+def agent_run_id(workflow_id: str, agent_name: str, attempt: int) -> str:
+    return f"{workflow_id}.{agent_name}.{attempt}"
+
+
+async def cancel_agents() -> None:
+    """Stop this run's agents at the runner. Not a step, for the same reason as the release."""
+    workflow_id = DBOS.workflow_id or ""
+    run_ids = [agent_run_id(workflow_id, a, n) for a in ("catalog", "summary") for n in (1, 2)]
+    await agents.cancel_runs(runtime().settings.agent_runner, run_ids)
 
 
 async def release_sandbox(lease: LeaseRef) -> None:

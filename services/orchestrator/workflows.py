@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dbos import DBOS
+from dbos import error as dbos_error
 
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
@@ -65,6 +66,11 @@ async def catalog_workflow(request: CatalogInput) -> dict[str, Any]:
         release = True
         try:
             await _run(state, request, held)
+        except (
+            dbos_error.DBOSWorkflowCancelledError
+        ):  # a user cancelled the run: stop its agent too
+            await steps.cancel_agents()
+            raise
         except asyncio.CancelledError:
             # A stopping process cancels us too: keep the sandbox for the run's recovery.
             release = await _cancelled_by_user()

@@ -29,6 +29,7 @@ EXPECTED_RPCS = {
     "catalog.v1.AgentRunnerService": {
         "RunAgent": (False, True),
         "GetAgentRun": (False, False),
+        "CancelAgentRun": (False, False),
     },
     "catalog.v1.CatalogService": {
         "StartCatalog": (False, False),

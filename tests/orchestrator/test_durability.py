@@ -10,9 +10,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from catalog.v1 import agent_pb2, agent_pb2_grpc, sandbox_pb2
 from catalog.v1 import catalog_pb2 as pb
-from catalog.v1 import sandbox_pb2
 
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, tool_use
 from tests.orchestrator.stack import (
@@ -141,6 +142,15 @@ async def test_a_cancelled_run_stops_and_gives_its_sandbox_back(
         await asyncio.sleep(0.1)
     assert await leased(manager) == 0
     assert not list((tmp_path / "out").rglob("*.html"))
+    # The runner stopped the agent too: no run of this workflow is alive there any more.
+    async with grpc.aio.insecure_channel(claude_runner.address) as channel:
+        runner = agent_pb2_grpc.AgentRunnerServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as gone:
+            await runner.GetAgentRun(
+                agent_pb2.GetAgentRunRequest(run_id=f"{started.catalog_id}.catalog.1")
+            )
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+    assert len(fake.requests) == 1  # no model call after the cancel
     never.set()
 
 

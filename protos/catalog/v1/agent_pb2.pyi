@@ -545,6 +545,52 @@ class GetAgentRunRequest(_message.Message):
 Global___GetAgentRunRequest: _TypeAlias = GetAgentRunRequest  # noqa: Y015
 
 @_typing.final
+class CancelAgentRunRequest(_message.Message):
+    """Request of AgentRunnerService.CancelAgentRun."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """The run's id as given to RunAgent."""
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelAgentRunRequest: _TypeAlias = CancelAgentRunRequest  # noqa: Y015
+
+@_typing.final
+class CancelAgentRunResponse(_message.Message):
+    """Response of AgentRunnerService.CancelAgentRun."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANCELLED_FIELD_NUMBER: _builtins.int
+    cancelled: _builtins.bool
+    """True when a running run was stopped; false when none was running (the id
+    is unknown, or the run had already finished).
+    """
+    def __init__(
+        self,
+        *,
+        cancelled: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelAgentRunResponse: _TypeAlias = CancelAgentRunResponse  # noqa: Y015
+
+@_typing.final
 class GetAgentRunResponse(_message.Message):
     """Response of AgentRunnerService.GetAgentRun."""
 

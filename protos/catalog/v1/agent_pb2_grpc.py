@@ -48,6 +48,11 @@ class AgentRunnerServiceStub:
                 request_serializer=catalog_dot_v1_dot_agent__pb2.GetAgentRunRequest.SerializeToString,
                 response_deserializer=catalog_dot_v1_dot_agent__pb2.GetAgentRunResponse.FromString,
                 _registered_method=True)
+        self.CancelAgentRun = channel.unary_unary(
+                '/catalog.v1.AgentRunnerService/CancelAgentRun',
+                request_serializer=catalog_dot_v1_dot_agent__pb2.CancelAgentRunRequest.SerializeToString,
+                response_deserializer=catalog_dot_v1_dot_agent__pb2.CancelAgentRunResponse.FromString,
+                _registered_method=True)
 
 
 class AgentRunnerServiceServicer:
@@ -94,6 +99,20 @@ class AgentRunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelAgentRun(self, request, context):
+        """Stops a running agent: its model call and its cell are interrupted, no
+        page is made, and the run is forgotten (a later RunAgent with the same
+        id starts a new one). Callers use it when the work the run was for has
+        been cancelled, so that no more tokens are spent on it. Idempotent: an
+        unknown or finished run is left as it is.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `run_id`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentRunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -106,6 +125,11 @@ def add_AgentRunnerServiceServicer_to_server(servicer, server):
                     servicer.GetAgentRun,
                     request_deserializer=catalog_dot_v1_dot_agent__pb2.GetAgentRunRequest.FromString,
                     response_serializer=catalog_dot_v1_dot_agent__pb2.GetAgentRunResponse.SerializeToString,
+            ),
+            'CancelAgentRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAgentRun,
+                    request_deserializer=catalog_dot_v1_dot_agent__pb2.CancelAgentRunRequest.FromString,
+                    response_serializer=catalog_dot_v1_dot_agent__pb2.CancelAgentRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -166,6 +190,33 @@ class AgentRunnerService:
             '/catalog.v1.AgentRunnerService/GetAgentRun',
             catalog_dot_v1_dot_agent__pb2.GetAgentRunRequest.SerializeToString,
             catalog_dot_v1_dot_agent__pb2.GetAgentRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelAgentRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/catalog.v1.AgentRunnerService/CancelAgentRun',
+            catalog_dot_v1_dot_agent__pb2.CancelAgentRunRequest.SerializeToString,
+            catalog_dot_v1_dot_agent__pb2.CancelAgentRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

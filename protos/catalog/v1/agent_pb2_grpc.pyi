@@ -77,6 +77,16 @@ class AgentRunnerServiceStub:
     - INVALID_ARGUMENT: empty `run_id`.
     - NOT_FOUND: no such run, or it has expired from the runner's retention.
     """
+    CancelAgentRun: _grpc.UnaryUnaryMultiCallable[_agent_pb2.CancelAgentRunRequest, _agent_pb2.CancelAgentRunResponse]
+    """Stops a running agent: its model call and its cell are interrupted, no
+    page is made, and the run is forgotten (a later RunAgent with the same
+    id starts a new one). Callers use it when the work the run was for has
+    been cancelled, so that no more tokens are spent on it. Idempotent: an
+    unknown or finished run is left as it is.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `run_id`.
+    """
 
 @_typing.type_check_only
 class AgentRunnerServiceAsyncStub(AgentRunnerServiceStub):
@@ -115,6 +125,16 @@ class AgentRunnerServiceAsyncStub(AgentRunnerServiceStub):
     Errors:
     - INVALID_ARGUMENT: empty `run_id`.
     - NOT_FOUND: no such run, or it has expired from the runner's retention.
+    """
+    CancelAgentRun: _aio.UnaryUnaryMultiCallable[_agent_pb2.CancelAgentRunRequest, _agent_pb2.CancelAgentRunResponse]  # type: ignore[assignment]
+    """Stops a running agent: its model call and its cell are interrupted, no
+    page is made, and the run is forgotten (a later RunAgent with the same
+    id starts a new one). Callers use it when the work the run was for has
+    been cancelled, so that no more tokens are spent on it. Idempotent: an
+    unknown or finished run is left as it is.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `run_id`.
     """
 
 class AgentRunnerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -163,6 +183,22 @@ class AgentRunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors:
         - INVALID_ARGUMENT: empty `run_id`.
         - NOT_FOUND: no such run, or it has expired from the runner's retention.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelAgentRun(
+        self,
+        request: _agent_pb2.CancelAgentRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_pb2.CancelAgentRunResponse, _abc.Awaitable[_agent_pb2.CancelAgentRunResponse]]:
+        """Stops a running agent: its model call and its cell are interrupted, no
+        page is made, and the run is forgotten (a later RunAgent with the same
+        id starts a new one). Callers use it when the work the run was for has
+        been cancelled, so that no more tokens are spent on it. Idempotent: an
+        unknown or finished run is left as it is.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `run_id`.
         """
 
 def add_AgentRunnerServiceServicer_to_server(servicer: AgentRunnerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
