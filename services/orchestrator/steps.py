@@ -390,6 +390,14 @@ async def _publish_progress(event: agents.AgentProgressEvent) -> None:
 async def _write_page(store: Store, timestamp: str, name: str, html: str, step: str) -> str:
     async def write() -> str:
         written = await store.write_once(timestamp, name, html.encode(), "text/html; charset=utf-8")
+        log_fields(
+            _log,
+            logging.INFO,
+            "page written" if written.created else "page already written; kept",
+            workflow_id=DBOS.workflow_id,
+            key=written.key,
+            size=written.size,
+        )
         return written.uri
 
     return await _storage_call(write, f"write {name}", "OUTPUT_WRITE_FAILED", step)

@@ -3,6 +3,7 @@ manager, an agent runner (offline here), DBOS on SQLite, and real databases."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -53,12 +54,24 @@ async def test_a_catalog_runs_both_agents_and_writes_both_pages(
         pb.CATALOG_STEP_RELEASING,
         pb.CATALOG_STEP_DONE,
     ]
-    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html"))
-    assert written == [f"{final.timestamp}/catalog.html", f"{final.timestamp}/summary.html"]
-    assert [o.uri for o in final.outputs] == [f"file://{out}/{w}" for w in written]
-    assert "orders" in (out / written[0]).read_text()
+    written_pages = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html"))
+    assert written_pages == [
+        f"{final.timestamp}/catalog.html",
+        f"{final.timestamp}/summary.html",
+    ]
+    assert [o.uri for o in final.outputs] == [f"file://{out}/{w}" for w in written_pages]
+    assert "orders" in (out / written_pages[0]).read_text()
     assert [u.agent_name for u in final.agent_usage] == ["catalog", "summary"]
     assert PASSWORD not in "".join(p.read_text() for p in out.rglob("*.html"))
+    lines = [json.loads(line) for line in orchestrator.log().splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("workflow_id") == started.catalog_id]
+    messages = [line["message"] for line in mine]
+    for expected in ("workflow started", "step started", "agent ended", "page written"):
+        assert expected in messages
+    assert messages[-1] == "workflow ended"
+    written = [line for line in mine if line["message"] == "page written"]
+    assert {line["key"] for line in written} == {str(out / w) for w in written_pages}
+    assert all(line["size"] > 0 for line in written)
 
 
 async def test_the_password_is_in_no_column_of_the_system_database(
