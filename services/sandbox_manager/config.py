@@ -57,6 +57,7 @@ class Settings:
             pids=env_int(env, "CATALOG_SANDBOX_PIDS", defaults.limits.pids),
             tmpfs_bytes=env_int(env, "CATALOG_SANDBOX_TMPFS_BYTES", defaults.limits.tmpfs_bytes),
             network_mode=env.get("CATALOG_SANDBOX_NETWORK", defaults.limits.network_mode),
+            data_mount=env.get("CATALOG_SANDBOX_DATA_MOUNT", ""),
         )
         settings = cls(
             manager_id=env.get("CATALOG_SANDBOX_MANAGER_ID", defaults.manager_id),
@@ -108,3 +109,9 @@ class Settings:
             )
         if not 0 < self.lease_ttl_s <= self.max_lease_ttl_s:
             raise SettingsError("CATALOG_SANDBOX_LEASE_TTL_S must be above 0 and at most 3600")
+        mount = self.limits.data_mount
+        if mount and (not os.path.isabs(mount) or not os.path.isdir(mount) or mount == "/"):
+            raise SettingsError(
+                f"CATALOG_SANDBOX_DATA_MOUNT must be an existing absolute folder other than /, "
+                f"not {mount!r}"
+            )

@@ -2,8 +2,10 @@
 
 By default: every capability dropped, no new privileges, a read-only root with a small tmpfs
 for the session's scratch files, the image's non-root user, and pids, memory and CPU limits.
-No Docker socket and no host folder is ever mounted. The network mode is the caller's choice:
-a dedicated network in production, ``host`` for tests whose databases listen on loopback.
+No Docker socket is ever mounted, and no host folder unless the operator names one data folder
+(`data_mount`): it is mounted read only, at the same path, so `duckdb:///that/path/x.duckdb`
+opens inside the sandbox as on the host. The network mode is the caller's choice: a dedicated
+network in production, ``host`` for tests whose databases listen on loopback.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class ContainerLimits:
     pids: int = 256
     tmpfs_bytes: int = 256 * 2**20
     network_mode: str = "bridge"
+    data_mount: str = ""  # an absolute host folder mounted read only at the same path; "" none
 
 
 def _tmpfs_options(limits: ContainerLimits) -> str:
@@ -41,6 +44,11 @@ def docker_host_config(limits: ContainerLimits) -> dict[str, object]:
         "nano_cpus": int(limits.cpus * 1e9),
         "auto_remove": True,
         "privileged": False,
+        "binds": (
+            {limits.data_mount: {"bind": limits.data_mount, "mode": "ro"}}
+            if limits.data_mount
+            else None
+        ),
     }
 
 
@@ -72,5 +80,6 @@ def docker_run_argv(
         str(limits.pids),
         "--cpus",
         str(limits.cpus),
+        *(["--volume", f"{limits.data_mount}:{limits.data_mount}:ro"] if limits.data_mount else []),
         image,
     ]

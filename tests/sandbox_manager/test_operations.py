@@ -6,6 +6,7 @@ import asyncio
 import glob
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -232,3 +233,38 @@ async def test_a_second_manager_on_a_taken_port_fails(start_manager: StartManage
     # The first manager is untouched.
     listed = await manager.stub.ListSandboxes(pb.ListSandboxesRequest())
     assert listed.pool.manager_id == manager.manager_id
+
+
+async def test_a_data_folder_can_be_mounted_read_only_for_duckdb_files(
+    start_manager: StartManager,
+) -> None:
+    import duckdb
+
+    folder = tempfile.mkdtemp(prefix="catalog-data-")
+    try:
+        os.chmod(folder, 0o755)  # the sandbox's user must be able to enter it
+        path = os.path.join(folder, "shop.duckdb")
+        with duckdb.connect(path) as db:
+            db.execute("CREATE TABLE orders AS SELECT range AS id FROM range(500)")
+        os.chmod(path, 0o644)
+        manager = await start_manager(data_mount=folder, network="none")
+        acquired = await manager.stub.AcquireSandbox(
+            pb.AcquireSandboxRequest(session=pb.SessionConfig(db_dsn=f"duckdb://{path}"))
+        )
+        assert acquired.session.connect_error == ""
+        lease_id = acquired.lease.lease_id
+        code = (
+            "rows = con.table('orders').count().execute()\n"
+            "try:\n"
+            "    open(" + repr(os.path.join(folder, "x")) + ", 'w')\n"
+            "    wrote = True\n"
+            "except OSError:\n"
+            "    wrote = False\n"
+            "(rows, wrote)"
+        )
+        events = [
+            e async for e in manager.stub.Execute(pb.ExecuteRequest(lease_id=lease_id, code=code))
+        ]
+        assert events[0].result.text_plain == "(500, False)"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
