@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help
 help:
+	@echo "make demo     catalog a sample database twice, changing it in between (embedded defaults)"
 	@echo "make test     run the whole test suite (installs and starts Docker, the databases, the image)"
 	@echo "make bench    run the benchmarks under bench/, one JSON figure a line"
 	@echo "make serve    the three services on their default ports, on embedded defaults (Ctrl-C stops)"
@@ -65,6 +66,10 @@ image: docker
 .PHONY: test
 test: $(STAMP) lint databases image
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+.PHONY: demo
+demo: $(STAMP)
+	$(BIN)/python demo/run_demo.py
 
 .PHONY: serve
 serve: $(STAMP)

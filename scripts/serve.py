@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = ("sandbox_manager", "agent_runner", "orchestrator")
@@ -59,38 +60,70 @@ async def wait_healthy(port: int, process: asyncio.subprocess.Process, name: str
     raise SystemExit(f"serve: {name} did not become healthy on port {port}")
 
 
-async def main() -> None:
-    env = {
+def embedded_env(**overrides: str) -> dict[str, str]:
+    """The embedded defaults, under the caller's environment, under `overrides`."""
+    return {
         "CATALOG_SANDBOX_BACKEND": sandbox_backend(),
         "CATALOG_SANDBOX_IMAGE": "catalog-agents/sandbox:latest",
         "DBOS_SYSTEM_DATABASE_URL": f"sqlite:///{REPO}/.catalog/orchestrator.sqlite",
         "CATALOG_SECRET_KEY_FILE": str(REPO / ".catalog" / "secret.key"),
         "CATALOG_PROMPTS_DIR": str(REPO / "prompts"),
         **os.environ,
+        **overrides,
     }
-    ports = {"sandbox_manager": 50051, "agent_runner": 50052, "orchestrator": 50053}
+
+
+async def start_services(
+    env: dict[str, str], log: IO[bytes] | None = None
+) -> list[asyncio.subprocess.Process]:
+    """Start the three services in order, each once the one before serves; stop all on error.
+
+    Their logs go to `log`, or to this process's stderr."""
     running: list[asyncio.subprocess.Process] = []
+    try:
+        for name in SERVICES:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                f"services.{name}",
+                env=env,
+                cwd=REPO,
+                stderr=log,
+            )
+            running.append(process)
+            port = int(env.get(_port_var(name), _DEFAULT_PORTS[name]))
+            await wait_healthy(port, process, name)
+            say(f"{name} serving on port {port}")
+    except BaseException:
+        await stop_services(running)
+        raise
+    return running
+
+
+async def stop_services(running: list[asyncio.subprocess.Process]) -> None:
+    """SIGTERM in reverse order (the orchestrator first), each waited for."""
+    for process in reversed(running):
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await process.wait()
+
+
+async def main() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    running = await start_services(embedded_env())
     try:
-        for name in SERVICES:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", f"services.{name}", env=env, cwd=REPO
-            )
-            running.append(process)
-            await wait_healthy(int(env.get(_port_var(name), ports[name])), process, name)
-            say(f"{name} serving on port {env.get(_port_var(name), ports[name])}")
         say("all three serving; HTTP on port 8080 (POST /catalog); Ctrl-C stops them")
         watched = [asyncio.create_task(p.wait()) for p in running]
         watched.append(asyncio.create_task(stop.wait()))
         await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for process in reversed(running):
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                await process.wait()
+        await stop_services(running)
+
+
+_DEFAULT_PORTS = {"sandbox_manager": 50051, "agent_runner": 50052, "orchestrator": 50053}
 
 
 def _port_var(name: str) -> str:

@@ -1,0 +1,130 @@
+"""`make demo`: catalog a sample shop database twice, changing it in between, on embedded defaults.
+
+Builds the sample DuckDB database (demo/sample_db.py) under .catalog/demo-data, starts the three
+services on free ports (SQLite system database, file:// storage under ./catalogs, Docker sandboxes
+when an engine answers, else the process backend; the offline agent unless ANTHROPIC_API_KEY is
+set), runs a catalog, changes the data and the schema, runs another, and prints where the four
+pages are. Progress is printed as the runs go; the services' logs go to .catalog/demo.log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+import grpc
+from catalog.v1 import catalog_pb2 as pb
+from catalog.v1 import catalog_pb2_grpc
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("scripts", "demo")]
+import sample_db  # noqa: E402
+from serve import REPO, embedded_env, start_services, stop_services  # noqa: E402
+
+# CATALOG_DEMO_DIR moves everything the demo writes (the tests use a temporary folder).
+WORKDIR = Path(os.environ.get("CATALOG_DEMO_DIR", str(REPO))).resolve()
+DATA = WORKDIR / ".catalog" / "demo-data"
+DATABASE = DATA / "shop.duckdb"
+OUTPUT = WORKDIR / "catalogs"
+PREFIX = f"file://{OUTPUT}/shop"
+
+
+def say(message: str) -> None:
+    print(f"demo: {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def demo_env() -> dict[str, str]:
+    ports = {name: str(free_port()) for name in ("manager", "runner", "grpc", "http")}
+    return embedded_env(
+        CATALOG_SANDBOX_PORT=ports["manager"],
+        CATALOG_AGENT_PORT=ports["runner"],
+        CATALOG_ORCHESTRATOR_GRPC_PORT=ports["grpc"],
+        CATALOG_ORCHESTRATOR_HTTP_PORT=ports["http"],
+        CATALOG_SANDBOX_MANAGERS=f"127.0.0.1:{ports['manager']}",
+        CATALOG_AGENT_RUNNER=f"127.0.0.1:{ports['runner']}",
+        # The sandbox reads the DuckDB file through a read-only mount and needs no network.
+        CATALOG_SANDBOX_DATA_MOUNT=str(DATA),
+        CATALOG_SANDBOX_NETWORK="none",
+        CATALOG_SANDBOX_MIN_WARM="1",
+        CATALOG_SANDBOX_MAX_SIZE="2",
+        DBOS_SYSTEM_DATABASE_URL=f"sqlite:///{WORKDIR}/.catalog/demo.sqlite",
+        CATALOG_SECRET_KEY_FILE=str(WORKDIR / ".catalog" / "secret.key"),
+        CATALOG_FILE_ROOTS=str(OUTPUT),
+    )
+
+
+def describe(event: pb.WatchCatalogResponse) -> str | None:
+    kind = event.WhichOneof("event")
+    if kind == "step_changed":
+        return "step " + pb.CatalogStep.Name(event.step_changed.step).removeprefix("CATALOG_STEP_")
+    if kind == "agent_progress":
+        p = event.agent_progress
+        return f"  {p.agent_name} agent, turn {p.turn}: {p.tool_name}"
+    if kind == "output_written":
+        return f"  wrote {event.output_written.output.uri}"
+    return None
+
+
+async def catalog(stub: catalog_pb2_grpc.CatalogServiceStub, tables: list[str]) -> pb.Catalog:
+    started = await stub.StartCatalog(
+        pb.StartCatalogRequest(
+            db_conn_string=f"duckdb://{DATABASE}", tables=tables, s3_prefix=PREFIX
+        )
+    )
+    say(f"catalog {started.catalog_id} started for {', '.join(tables)}")
+    final = pb.Catalog()
+    request = pb.WatchCatalogRequest(catalog_id=started.catalog_id)
+    async for event in stub.WatchCatalog(request, timeout=3600):
+        line = describe(event)
+        if line:
+            say(line)
+        if event.WhichOneof("event") == "final":
+            final = event.final
+    if final.status != pb.CATALOG_STATUS_SUCCEEDED:
+        raise SystemExit(
+            f"demo: the catalog ended {pb.CatalogStatus.Name(final.status)}: {final.error}"
+        )
+    return final
+
+
+async def main() -> None:
+    DATA.mkdir(parents=True, exist_ok=True)
+    os.chmod(DATA, 0o755)  # the sandbox's user reads the file through the mount
+    say(f"building the sample database {DATABASE}")
+    sample_db.build(DATABASE)
+    os.chmod(DATABASE, 0o644)
+    env = demo_env()
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        say("no ANTHROPIC_API_KEY: the offline agent writes the pages (set the key for Claude)")
+    log_path = WORKDIR / ".catalog" / "demo.log"
+    with log_path.open("ab") as log:
+        running = await start_services(env, log)
+        try:
+            address = f"127.0.0.1:{env['CATALOG_ORCHESTRATOR_GRPC_PORT']}"
+            async with grpc.aio.insecure_channel(address) as channel:
+                stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+                first = await catalog(stub, sample_db.TABLES)
+                say(
+                    "changing the database: new orders, a new column, events dropped, refunds added"
+                )
+                sample_db.evolve(DATABASE)
+                second = await catalog(stub, sample_db.TABLES_AFTER)
+        finally:
+            await stop_services(running)
+    print("\nThe four pages:")
+    for run in (first, second):
+        for output in run.outputs:
+            print(f"  {output.uri.removeprefix('file://')}")
+    print(f"(services' logs: {log_path})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,36 @@
+"""`make demo`, as a user runs it: two catalogs of the sample shop, four pages, the changes seen."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_demo_catalogs_the_sample_database_twice_and_prints_four_pages(
+    docker_image: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "CATALOG_DEMO_DIR": str(tmp_path)}
+    env.pop("ANTHROPIC_API_KEY", None)
+    run = subprocess.run(
+        [sys.executable, "demo/run_demo.py"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    listed = run.stdout.split("The four pages:")[1].split()
+    pages = [Path(p) for p in listed if p.endswith(".html")]
+    assert len(pages) == 4 and all(p.is_file() for p in pages)
+    assert all(p.is_relative_to(tmp_path / "catalogs" / "shop") for p in pages)
+    first_catalog, first_summary, second_catalog, second_summary = (p.read_text() for p in pages)
+    assert "events" in first_catalog and "refunds" not in first_catalog
+    assert "Earlier runs found: 0" in first_summary
+    assert "refunds" in second_catalog and "channel" in second_catalog
+    assert pages[0].parent.name in second_summary  # the second summary found the first run
+    assert "demo: step CATALOG_AGENT" in run.stdout  # progress is shown while it runs
