@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 from dbos import DBOS, Queue, SetWorkflowID, WorkflowStatus
 
 from services.common.errors import InvalidArgument, NotFound
+from services.orchestrator.keys import OutputPrefix, parse_prefix
 from services.orchestrator.sealing import Sealer
 from services.orchestrator.steps import PROGRESS_STREAM
-from services.orchestrator.storage import OutputPrefix, parse_prefix
 from services.orchestrator.workflows import (
     STATE_EVENT,
     WORKFLOW_NAME,

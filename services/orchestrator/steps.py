@@ -27,16 +27,11 @@ from services.common.errors import ServiceError, Unavailable
 from services.common.logging import log_fields
 from services.orchestrator import agents
 from services.orchestrator.config import Settings
+from services.orchestrator.keys import make_timestamp, object_name, parse_prefix
 from services.orchestrator.probe_cell import MARKER, PROBE_CELL
 from services.orchestrator.prompts import AgentPrompt
 from services.orchestrator.sealing import Sealer, secret_values
-from services.orchestrator.storage import (
-    Store,
-    make_timestamp,
-    object_name,
-    open_store,
-    parse_prefix,
-)
+from services.orchestrator.storage import Store, open_store
 from services.sandbox_manager.client import (
     LeaseLost,
     SandboxClient,

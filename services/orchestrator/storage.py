@@ -18,9 +18,7 @@ The choices:
   final name, is fsynced, then `os.link`-ed into place. Unlike `rename`, `link` fails when the
   name exists, and the name appears with the whole body or not at all. The temporary file is
   removed either way. The content type is not kept on disk.
-* Prefixes are checked before anything is written (`parse_prefix`); each rejection says which
-  part is wrong and how to fix it, under the field `s3_prefix`. s3:// paths are taken literally,
-  as the AWS CLI does; file:// paths are percent-decoded, as file URIs are.
+* Prefixes, timestamps and object names are checked in keys.py before anything is written.
 * boto3 blocks, so every call runs in `asyncio.to_thread`, on one client per store whose `Config`
   bounds it (connect and read timeouts, standard retries). boto3 errors are translated in
   `_s3_error`, OS errors in `_os_error`; messages name the bucket or folder, never a credential.
@@ -34,15 +32,12 @@ import contextlib
 import errno
 import logging
 import os
-import re
 import secrets
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar
-from urllib.parse import quote, unquote_to_bytes, urlsplit
+from typing import Any, ParamSpec, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import boto3
 from botocore import exceptions as boto_errors
@@ -50,29 +45,18 @@ from botocore.config import Config
 
 from services.common import errors
 from services.common.logging import log_fields
+from services.orchestrator.keys import (
+    OBJECT_NAMES,
+    OutputPrefix,
+    check_object_name,
+    is_timestamp,
+    parse_timestamp,
+)
 
 _log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-AGENT_NAMES = ("catalog", "summary")
-KINDS = ("html", "json")
-OBJECT_NAMES = frozenset(f"{agent}.{kind}" for agent in AGENT_NAMES for kind in KINDS)
-PREFIX_FIELD = "s3_prefix"
-TIMESTAMP_LENGTH = 24  # 2026-11-23T22:51:11.123Z
-
-_EXAMPLES = "s3://bucket/path or file:///absolute/path"
-_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(.*)", re.DOTALL)
-_TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
-_LONGEST_NAME = max(len(name) for name in OBJECT_NAMES)
-_TEMP_EXTRA = len(".") + len(".0123456789abcdef.tmp")  # a temporary file's name beyond its own
-_S3_KEY_MAX = 1024  # bytes of UTF-8
-_FILE_PATH_MAX = 4095  # PATH_MAX (4096) holds the terminating NUL
-_FILE_SEGMENT_MAX = 255
-_BUCKET_CHARS = re.compile(r"[a-z0-9.-]")
-_IP_LIKE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
-_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--table-s3")
 _EXISTS_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 _DENIED_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
 _BUSY_CODES = {"SlowDown", "RequestTimeout", "Throttling", "ThrottlingException"}
@@ -82,178 +66,11 @@ _S3_CONFIG = Config(
 
 
 @dataclass(frozen=True)
-class OutputPrefix:
-    """A checked output prefix; build it with `parse_prefix`."""
-
-    scheme: Literal["s3", "file"]
-    bucket: str  # the S3 bucket; "" for file
-    path: str  # s3: key prefix in the bucket, no slash at either end, may be ""; file: the folder
-    uri: str  # normalised, no trailing slash: s3://bucket/path, file:///abs/path
-
-
-@dataclass(frozen=True)
 class WriteResult:
     uri: str  # {prefix}/{timestamp}/{name}
     key: str  # the S3 object key, or the file's absolute path
     size: int  # bytes of the body offered
     created: bool  # False: the key existed already and was left as it was
-
-
-def _bad(reason: str) -> errors.InvalidArgument:
-    message = f"invalid s3_prefix: {reason}"
-    return errors.InvalidArgument(message, field_violations=[(PREFIX_FIELD, reason)])
-
-
-def parse_prefix(prefix: str) -> OutputPrefix:
-    """Check `s3://bucket/path` or `file:///abs/path`; raise InvalidArgument if it is bad."""
-    if not prefix:
-        raise _bad(f"the prefix is empty; give {_EXAMPLES}")
-    _check_chars(prefix, "the prefix")
-    if "?" in prefix or "#" in prefix:
-        raise _bad("the prefix has a query or fragment ('?' or '#'); remove it")
-    match = _SCHEME_RE.fullmatch(prefix)
-    if match is None:
-        raise _bad(f"the prefix has no scheme; write {_EXAMPLES}")
-    scheme, rest = match[1].lower(), match[2]
-    if scheme not in ("s3", "file"):
-        raise _bad(f"the scheme '{match[1]}:' is not supported; write {_EXAMPLES}")
-    if not rest.startswith("//"):
-        raise _bad(f"'{scheme}:' must be followed by '//'; write {_EXAMPLES} (absolute paths only)")
-    if "//" in rest[2:]:
-        raise _bad("the path has an empty segment ('//'); remove the extra slash")
-    return _parse_s3(rest[2:]) if scheme == "s3" else _parse_file(rest[2:])
-
-
-def _check_chars(text: str, what: str) -> None:
-    for index, char in enumerate(text):
-        kind = {"Cc": "a control character", "Cs": "a lone surrogate (not valid UTF-8)"}.get(
-            unicodedata.category(char)
-        )
-        if kind:
-            raise _bad(f"{what} contains {kind}, U+{ord(char):04X}, at position {index}; remove it")
-    if "\\" in text:
-        raise _bad(f"{what} contains a backslash; separate folders with '/'")
-
-
-def _parse_s3(body: str) -> OutputPrefix:
-    bucket, _, path = body.partition("/")
-    _check_bucket(bucket)
-    path = path.removesuffix("/")
-    if path:
-        _check_segments(path, segment_max=_S3_KEY_MAX)
-    size = len(path.encode())
-    longest = size + bool(path) + TIMESTAMP_LENGTH + 1 + _LONGEST_NAME
-    if longest > _S3_KEY_MAX:
-        raise _bad(
-            f"the path is {size} bytes, so our longest key would be {longest} bytes, over S3's "
-            f"{_S3_KEY_MAX}-byte limit; shorten the path to {_S3_KEY_MAX - longest + size} bytes"
-        )
-    return OutputPrefix("s3", bucket, path, f"s3://{bucket}/{path}".removesuffix("/"))
-
-
-def _check_bucket(bucket: str) -> None:
-    if not bucket:
-        raise _bad("the prefix has no bucket name; write s3://bucket/path")
-    foreign = [char for char in bucket if not _BUCKET_CHARS.fullmatch(char)]
-    rules = [
-        (3 <= len(bucket) <= 63, f"is {len(bucket)} characters long; the limits are 3 to 63"),
-        (bucket == bucket.lower(), "has uppercase letters; bucket names are lowercase"),
-        (not foreign, f"contains {foreign[:1]}; use lowercase letters, digits, '.' and '-'"),
-        (bucket[0].isalnum() and bucket[-1].isalnum(), "must begin and end with a letter or digit"),
-        (".." not in bucket, "contains '..'; bucket names have no two adjacent periods"),
-        (not _IP_LIKE.fullmatch(bucket), "is formatted as an IP address; name it otherwise"),
-        (not bucket.startswith(_RESERVED_PREFIXES), "starts with a prefix S3 reserves"),
-        (not bucket.endswith(_RESERVED_SUFFIXES), "ends with a suffix S3 reserves"),
-    ]
-    for holds, reason in rules:
-        if not holds:
-            raise _bad(f"the bucket name '{bucket}' {reason}")
-
-
-def _check_segments(path: str, *, segment_max: int) -> None:
-    for segment in path.split("/"):
-        if segment in (".", ".."):
-            raise _bad(f"the path segment '{segment}' is not allowed; name the folder directly")
-        if not segment:
-            raise _bad("the path has an empty segment ('//'); remove the extra slash")
-        if (size := len(segment.encode())) > segment_max:
-            raise _bad(
-                f"the path segment '{segment[:16]}...' is {size} bytes; "
-                f"a folder name holds at most {segment_max} bytes, so shorten it"
-            )
-
-
-def _parse_file(body: str) -> OutputPrefix:
-    if not body.startswith("/"):
-        raise _bad(
-            f"the file prefix has a host part '{body.split('/', 1)[0]}' (or is a relative path); "
-            "name a local folder by its absolute path: file:///absolute/path (three slashes)"
-        )
-    try:
-        path = unquote_to_bytes(body).decode("utf-8").removesuffix("/")
-    except UnicodeDecodeError:
-        raise _bad("the path's percent-escapes are not valid UTF-8; fix them") from None
-    if not path:
-        raise _bad("the prefix names the filesystem root; name a folder, e.g. file:///srv/catalog")
-    _check_chars(path, "the decoded path")
-    _check_segments(path[1:], segment_max=_FILE_SEGMENT_MAX)
-    longest = len(path.encode()) + 1 + TIMESTAMP_LENGTH + 1 + _LONGEST_NAME + _TEMP_EXTRA
-    if longest > _FILE_PATH_MAX:
-        raise _bad(
-            f"the path is {len(path.encode())} bytes, so our longest file path would be "
-            f"{longest} bytes, over the {_FILE_PATH_MAX}-byte limit; choose a shorter folder"
-        )
-    return OutputPrefix("file", "", path, "file://" + quote(path, safe="/:@!$&'()*+,;=~"))
-
-
-def make_timestamp(now: datetime | None = None) -> str:
-    """`now` (default: the current time) as `2026-11-23T22:51:11.123Z`, milliseconds truncated."""
-    moment = datetime.now(UTC) if now is None else now
-    if moment.utcoffset() is None:
-        raise ValueError("make_timestamp needs an aware datetime, e.g. datetime.now(UTC)")
-    m = moment.astimezone(UTC)
-    return (
-        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-        f".{m.microsecond // 1000:03d}Z"
-    )
-
-
-def _is_timestamp(text: str) -> bool:
-    if not _TIMESTAMP_RE.fullmatch(text):
-        return False
-    try:
-        datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
-    except ValueError:  # a day or hour that does not exist
-        return False
-    return True
-
-
-def parse_timestamp(text: str) -> str:
-    """Return `text` if it is a run timestamp (`2026-11-23T22:51:11.123Z`), else InvalidArgument."""
-    if _is_timestamp(text):
-        return text
-    reason = f"{text[:40]!r} is not a UTC timestamp of the form 2026-11-23T22:51:11.123Z"
-    raise errors.InvalidArgument(
-        f"invalid timestamp: {reason}", field_violations=[("timestamp", reason)]
-    )
-
-
-def object_name(agent_name: str, kind: Literal["html", "json"]) -> str:
-    """The object name of an agent's output, e.g. `catalog.html`."""
-    if agent_name not in AGENT_NAMES:
-        reason = f"unknown agent {agent_name[:40]!r}; the agents are {', '.join(AGENT_NAMES)}"
-        raise errors.InvalidArgument(reason, field_violations=[("agent_name", reason)])
-    if kind not in KINDS:
-        reason = f"unknown kind {kind!r}; the kinds are {', '.join(KINDS)}"
-        raise errors.InvalidArgument(reason, field_violations=[("kind", reason)])
-    return f"{agent_name}.{kind}"
-
-
-def _check_name(name: str) -> str:
-    if name not in OBJECT_NAMES:
-        reason = f"{name[:40]!r} is not an object name; use object_name(agent, kind)"
-        raise errors.InvalidArgument(reason, field_violations=[("name", reason)])
-    return name
 
 
 class Store(Protocol):
@@ -301,7 +118,7 @@ class _BaseStore:
         self.prefix = prefix
 
     def uri(self, timestamp: str, name: str) -> str:
-        return f"{self.prefix.uri}/{parse_timestamp(timestamp)}/{_check_name(name)}"
+        return f"{self.prefix.uri}/{parse_timestamp(timestamp)}/{check_object_name(name)}"
 
     async def write_once(
         self, timestamp: str, name: str, body: bytes, content_type: str
@@ -321,7 +138,7 @@ class _BaseStore:
         return data
 
     async def list_runs(self) -> list[str]:
-        return sorted(name for name in await self._call(self._list, None) if _is_timestamp(name))
+        return sorted(name for name in await self._call(self._list, None) if is_timestamp(name))
 
     async def list_run_objects(self, timestamp: str) -> list[str]:
         names = await self._call(self._list, parse_timestamp(timestamp))

@@ -66,10 +66,8 @@ async def catalog_workflow(request: CatalogInput) -> dict[str, Any]:
         release = True
         try:
             await _run(state, request, held)
-        except (
-            dbos_error.DBOSWorkflowCancelledError
-        ):  # a user cancelled the run: stop its agent too
-            await steps.cancel_agents()
+        except dbos_error.DBOSWorkflowCancelledError:
+            await steps.cancel_agents()  # a user cancelled the run: stop its agent too
             raise
         except asyncio.CancelledError:
             # A stopping process cancels us too: keep the sandbox for the run's recovery.

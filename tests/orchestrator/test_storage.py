@@ -15,18 +15,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from services.orchestrator.storage import (
+from services.orchestrator.keys import (
     AGENT_NAMES,
-    FileStore,
     OutputPrefix,
-    S3Store,
-    Store,
     make_timestamp,
     object_name,
-    open_store,
     parse_prefix,
     parse_timestamp,
 )
+from services.orchestrator.storage import FileStore, S3Store, Store, open_store
 from tests.orchestrator.conftest import FAKE_AWS_ENV, free_port, s3_client
 
 HTML = "text/html; charset=utf-8"
