@@ -24,7 +24,6 @@ temporary folder removed, also on failure. Prints one JSON object a line: {"name
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -41,8 +40,8 @@ from typing import IO
 
 import grpc
 from catalog.v1 import agent_pb2, agent_pb2_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.readiness import wait_serving
 from services.sandbox_manager.client import SandboxClient, SessionSettings
 
 ROWS = 100_000
@@ -247,21 +246,8 @@ class Service:
         )
 
     async def wait_serving(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        process = self.process
-        assert process is not None, "start() first"
-        async with grpc.aio.insecure_channel(self.address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if process.returncode is not None:
-                    raise RuntimeError(f"{self.module} exited with {process.returncode}")
-                with contextlib.suppress(grpc.aio.AioRpcError):
-                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.module} did not serve within {timeout_s} s")
-                await asyncio.sleep(0.2)
+        assert self.process is not None, "start() first"
+        await wait_serving(self.address, self.process, timeout_s, name=self.module)
 
     async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         process = self.process

@@ -23,7 +23,6 @@ label is left. Prints one JSON object a line: {"name", "value", "unit"}.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -40,8 +39,8 @@ from typing import IO, TYPE_CHECKING
 import grpc
 from catalog.v1 import sandbox_pb2, sandbox_pb2_grpc
 from google.protobuf.duration_pb2 import Duration
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.readiness import wait_serving
 from services.sandbox_manager.backend import MANAGER_LABEL
 from services.sandbox_manager.hardening import ContainerLimits, docker_run_argv
 from services.sandbox_manager.kernel_client import KernelClient
@@ -155,19 +154,7 @@ class Manager:
             stdout=self.log,
             stderr=self.log,
         )
-        async with grpc.aio.insecure_channel(self.address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if self.process.returncode is not None:
-                    raise RuntimeError(f"the manager exited with {self.process.returncode}")
-                with contextlib.suppress(grpc.aio.AioRpcError):
-                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the manager did not serve within {timeout_s} s")
-                await asyncio.sleep(0.2)
+        await wait_serving(self.address, self.process, timeout_s, name="the manager")
 
     async def stop(self, timeout_s: float = 60) -> None:
         process = self.process

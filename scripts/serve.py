@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from services.common.readiness import wait_serving
+
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = ("sandbox_manager", "agent_runner", "orchestrator")
 
@@ -42,22 +44,10 @@ def sandbox_backend() -> str:
 
 
 async def wait_healthy(port: int, process: asyncio.subprocess.Process, name: str) -> None:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        for _ in range(600):
-            if process.returncode is not None:
-                raise SystemExit(f"serve: {name} exited with {process.returncode}")
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit(f"serve: {name} did not become healthy on port {port}")
+    try:
+        await wait_serving(f"127.0.0.1:{port}", process, timeout_s=120, name=name)
+    except (RuntimeError, TimeoutError) as exc:
+        raise SystemExit(f"serve: {exc}") from exc
 
 
 def embedded_env(**overrides: str) -> dict[str, str]:

@@ -24,12 +24,12 @@ from cryptography.fernet import Fernet
 
 from services.agent_runner.app import run as run_agent_runner
 from services.agent_runner.config import Settings as RunnerSettings
+from services.common.readiness import wait_serving
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.sandbox_manager.conftest import (
     RunningManager,
     free_port,
     start_manager_process,
-    wait_serving,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,7 +147,7 @@ async def start_orchestrator(env: dict[str, str], log_path: Path) -> Orchestrato
         )
     orchestrator = Orchestrator(env, process, log_path)
     try:
-        await wait_serving(orchestrator.address, process, timeout_s=60)
+        await wait_serving(orchestrator.address, process, timeout_s=60, name="the orchestrator")
     except RuntimeError as exc:
         await orchestrator.stop(signal.SIGKILL)
         raise RuntimeError(f"the orchestrator did not start: {orchestrator.log()[-2000:]}") from exc

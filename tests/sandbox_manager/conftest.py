@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 from catalog.v1 import sandbox_pb2_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.readiness import wait_serving
 from services.sandbox_manager.backend import MANAGER_LABEL
 
 
@@ -59,24 +59,6 @@ def labelled_containers(manager_id: str) -> list[str]:
     return listed.stdout.split()
 
 
-async def wait_serving(address: str, process: asyncio.subprocess.Process, timeout_s: float) -> None:
-    async with grpc.aio.insecure_channel(address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            if process.returncode is not None:
-                raise RuntimeError(f"the manager exited with {process.returncode}")
-            try:
-                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"the manager at {address} did not serve in {timeout_s} s")
-            await asyncio.sleep(0.2)
-
-
 StartManager = Callable[..., Awaitable[RunningManager]]
 
 
@@ -110,7 +92,7 @@ async def start_manager_process(
     )
     manager = RunningManager(manager_id, f"127.0.0.1:{port}", process, env)
     try:
-        await wait_serving(manager.address, process, timeout_s=60)
+        await wait_serving(manager.address, process, timeout_s=60, name="the manager")
     except BaseException:
         await manager.stop(signal.SIGKILL)
         raise
