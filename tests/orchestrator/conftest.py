@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +10,8 @@ from typing import Any
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+
+from tests.sandbox_manager.conftest import free_port
 
 # Fake credentials only, and no profile, config file or instance metadata that could reach a
 # real account: every S3 call in these tests goes to the moto server.
@@ -23,13 +24,6 @@ FAKE_AWS_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 CLEARED_AWS_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (at the time of asking)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,8 +26,8 @@ from tests.orchestrator.stack import (
     with_password,
 )
 from tests.sandbox_manager.conftest import labelled_containers, start_manager_process
+from tests.sandbox_manager.test_operations import grpcurl
 
-GRPCURL = str(Path(sys.executable).parent / "grpcurl")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -105,19 +104,6 @@ async def test_api_keys_and_rate_limits_guard_both_apis(
     with pytest.raises(grpc.aio.AioRpcError) as limited:
         await orchestrator.stub.GetCatalog(request, metadata=key_one)
     assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
-async def grpcurl(*args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        GRPCURL,
-        "-plaintext",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 300)
-    assert process.returncode == 0, out.decode()
-    return out.decode()
 
 
 async def test_an_operator_starts_and_watches_a_catalog_with_grpcurl(

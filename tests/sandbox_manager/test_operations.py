@@ -27,7 +27,7 @@ async def grpcurl(*args: str) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await process.communicate()
+    output, _ = await asyncio.wait_for(process.communicate(), 300)
     assert process.returncode == 0, output.decode()
     return output.decode()
 
