@@ -23,6 +23,7 @@ DEFAULT_MODULES = (
     "ibis.backends.mysql",
     "boto3",
     "botocore.session",
+    "catalog_toolkit",  # the profiling toolkit agents import (sandbox/catalog_toolkit)
 )
 
 

@@ -95,3 +95,18 @@ class SandboxCodeRunner:
             raise SandboxGone(f"the sandbox could not run code: {exc}") from exc
         text = cap(self._redact(report(execution, timeout_s)), self._max_bytes)
         return CellReport(text, is_error=not execution.ok)
+
+    async def read_output(self, code: str, timeout_s: float, max_bytes: int) -> str:
+        """What a cell the runner itself runs prints, uncut and scrubbed; ValueError if the
+        cell failed or printed more than `max_bytes`."""
+        try:
+            execution = await self._client.execute(
+                self._lease_id, code, timeout_s=timeout_s, max_output_bytes=max_bytes
+            )
+        except SandboxClientError as exc:
+            raise SandboxGone(f"the sandbox could not run code: {exc}") from exc
+        if not execution.ok:
+            raise ValueError(self._redact(report(execution, timeout_s))[-500:])
+        if execution.stdout_bytes_omitted:
+            raise ValueError(f"the output is over {max_bytes} bytes")
+        return self._redact(execution.stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from services.agent_runner.html import PageMeta, TokenUsage, wrap_page
 from services.agent_runner.llm import Llm
 from services.agent_runner.loop import AgentEvent, AgentLoop, AgentOutcome, AgentRequest, StopReason
 from services.agent_runner.offline_agent import OfflineAgent
+from services.agent_runner.report import expand_report
 from services.agent_runner.sandbox_tool import Redactor, SandboxCodeRunner
 from services.common.logging import log_fields
 from services.sandbox_manager.client import SandboxClient
@@ -70,6 +72,8 @@ class AgentService:
         )
         try:
             outcome = await agent.run()
+            filled = await expand_report(outcome.body_html, runner, html_bytes)
+            outcome = dataclasses.replace(outcome, body_html=filled)
         except Exception as exc:  # a bug must still end the run with a stored result
             log_fields(_log, logging.ERROR, "agent run failed", run=request.run_id, exc_info=exc)
             outcome = AgentOutcome(

@@ -28,6 +28,7 @@ from services.common.logging import log_fields
 from services.orchestrator import agents
 from services.orchestrator.config import Settings
 from services.orchestrator.keys import make_timestamp, object_name, parse_prefix
+from services.orchestrator.page_data import read_page_data
 from services.orchestrator.probe_cell import MARKER, PROBE_CELL
 from services.orchestrator.prompts import AgentPrompt
 from services.orchestrator.sealing import Sealer, secret_values
@@ -96,6 +97,7 @@ class AgentOutcome:
     stop_detail: str
     turns: int
     usage: dict[str, int]
+    data_uri: str = ""  # the JSON beside the page; "" when the sandbox could not export it
 
 
 @asynccontextmanager
@@ -272,7 +274,8 @@ async def stage_history(lease: LeaseRef, s3_prefix: str) -> str:
                 "STORAGE_UNAVAILABLE",
                 "RESETTING_SANDBOX",
             )
-            for name in names:
+            # The data first: the comparison needs it, the pages are for reading.
+            for name in sorted(names, key=lambda n: not n.endswith(".json")):
                 body = await _storage_call(
                     functools.partial(store.read, timestamp, name),
                     f"read {name}",
@@ -280,7 +283,7 @@ async def stage_history(lease: LeaseRef, s3_prefix: str) -> str:
                     "RESETTING_SANDBOX",
                 )
                 if len(body) > budget:
-                    return root
+                    continue
                 budget -= len(body)
                 await _upload(client, lease.lease_id, f"{root}/{timestamp}/{name}", body)
         return root
@@ -361,12 +364,19 @@ async def run_agent(
             turns=result.turns,
             **asdict(result.usage),
         )
-        uri = ""
+        uri = data_uri = ""
         if result.html:
-            name = object_name(agent_name, "html")
             step = "CATALOG_AGENT" if agent_name == "catalog" else "SUMMARY_AGENT"
             store = _store(rt.settings, s3_prefix)
-            uri = await _write_page(store, timestamp, name, result.html, step)
+            # The data first: a page in place means its data is in place too (or never will be).
+            data = await _page_data(lease, agent_name, context, call.redact_values)
+            if data is not None:
+                name = object_name(agent_name, "json")
+                data_uri = await _write_page(store, timestamp, name, data, "application/json", step)
+            name = object_name(agent_name, "html")
+            uri = await _write_page(
+                store, timestamp, name, result.html.encode(), "text/html; charset=utf-8", step
+            )
     return AgentOutcome(
         agent_name,
         uri,
@@ -375,16 +385,39 @@ async def run_agent(
         result.stop_detail,
         result.turns,
         asdict(result.usage),
+        data_uri,
     )
+
+
+async def _page_data(
+    lease: LeaseRef, agent_name: str, context: dict[str, Any], secrets: tuple[str, ...]
+) -> bytes | None:
+    """The page's data from the sandbox, or None (logged) when the sandbox cannot give it."""
+    rt = runtime()
+    try:
+        async with SandboxClient(rt.settings.sandbox_managers) as client:
+            return await read_page_data(client, lease.lease_id, agent_name, context, list(secrets))
+    except (SandboxClientError, ValueError) as exc:
+        log_fields(
+            _log,
+            logging.WARNING,
+            "page data not stored",
+            workflow_id=DBOS.workflow_id,
+            agent=agent_name,
+            error=str(exc)[:300],
+        )
+        return None
 
 
 async def _publish_progress(event: agents.AgentProgressEvent) -> None:
     await publish({"kind": "agent", **asdict(event)})
 
 
-async def _write_page(store: Store, timestamp: str, name: str, html: str, step: str) -> str:
+async def _write_page(
+    store: Store, timestamp: str, name: str, body: bytes, content_type: str, step: str
+) -> str:
     async def write() -> str:
-        written = await store.write_once(timestamp, name, html.encode(), "text/html; charset=utf-8")
+        written = await store.write_once(timestamp, name, body, content_type)
         log_fields(
             _log,
             logging.INFO,

@@ -270,6 +270,6 @@ async def test_the_offline_agent_catalogs_a_postgres_table(
         events = await collect(stub.RunAgent(run_request(held.lease_id, context_json=context)))
     result = result_of(events)
     assert result.complete and result.turns == 2  # one cell per table, then the submit
-    assert f"{schema}.orders" in result.html and "1,000 rows" in result.html
+    assert f"{schema}.orders" in result.html and "1,000</strong> rows (exact)" in result.html
     # amount is 1.5 * id for id 1..1000: its min and max show on the page.
     assert "<td>1.5</td>" in result.html and "<td>1500</td>" in result.html

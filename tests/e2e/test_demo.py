@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,7 +31,22 @@ def test_the_demo_catalogs_the_sample_database_twice_and_prints_four_pages(
     assert all(p.is_relative_to(tmp_path / "catalogs" / "shop") for p in pages)
     first_catalog, first_summary, second_catalog, second_summary = (p.read_text() for p in pages)
     assert "events" in first_catalog and "refunds" not in first_catalog
-    assert "Earlier runs found: 0" in first_summary
+    assert "the first run under the prefix" in first_summary
     assert "refunds" in second_catalog and "channel" in second_catalog
     assert pages[0].parent.name in second_summary  # the second summary found the first run
+    # The dirty data is flagged on the catalog page.
+    for flag in ("every value is null", "negative values", "values in the future"):
+        assert flag in first_catalog, flag
+    # The second summary compares numbers: what the evolution changed, each marked.
+    findings = json.loads(pages[3].with_suffix(".json").read_text())["findings"]
+    seen = {(f["table"], f["column"], f["kind"], f["severity"]) for f in findings}
+    for expected in [
+        ("refunds", None, "table_added", "neutral"),
+        ("events", None, "table_removed", "bad"),
+        ("orders", "channel", "column_added", "neutral"),
+        ("orders", None, "rows_grew", "good"),
+        ("customers", "email", "null_rate_up", "bad"),
+    ]:
+        assert expected in seen, (expected, sorted(seen))
+    assert "orders" in second_summary and "null rate rose" in second_summary
     assert "demo: step CATALOG_AGENT" in run.stdout  # progress is shown while it runs

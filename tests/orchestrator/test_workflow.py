@@ -70,8 +70,36 @@ async def test_a_catalog_runs_both_agents_and_writes_both_pages(
         assert expected in messages
     assert messages[-1] == "workflow ended"
     written = [line for line in mine if line["message"] == "page written"]
-    assert {line["key"] for line in written} == {str(out / w) for w in written_pages}
+    data_files = [w.replace(".html", ".json") for w in written_pages]
+    assert {line["key"] for line in written} == {str(out / w) for w in written_pages + data_files}
     assert all(line["size"] > 0 for line in written)
+
+
+async def test_each_page_has_its_data_beside_it_as_json(
+    start: StartOrchestrator, reader_table: tuple[str, str], tmp_path: Path
+) -> None:
+    """The catalog's JSON holds the profile the page shows; the summary's JSON its findings,
+    and the second run's summary compares numbers with the first run's."""
+    orchestrator = await start()
+    out = tmp_path / "catalogs"
+    finals = []
+    for _ in range(2):
+        started = await orchestrator.stub.StartCatalog(request(reader_table, f"file://{out}"))
+        finals.append(await wait_finished(orchestrator.stub, started.catalog_id))
+    first, second = (out / f.timestamp for f in finals)
+    catalog = json.loads((first / "catalog.json").read_text())
+    _, schema = reader_table
+    table = catalog["tables"][f"{schema}.orders"]
+    assert catalog["kind"] == "catalog" and catalog["requested"] == [f"{schema}.orders"]
+    assert table["rows"] == 1000 and table["how"]["rows"] == "exact"
+    assert table["scope"]["kind"] == "full" and not table["errors"]
+    amount = next(c for c in table["columns"] if c["name"] == "amount")
+    assert (amount["min"], amount["max"]) == (1.5, 1500.0)
+    assert f"{table['rows']:,}" in (first / "catalog.html").read_text()
+    summary = json.loads((second / "summary.json").read_text())
+    assert summary["kind"] == "summary" and summary["compared_with"] == finals[0].timestamp
+    assert summary["runs"] == [f.timestamp for f in finals]
+    assert PASSWORD not in "".join(p.read_text() for p in out.rglob("*.json"))
 
 
 async def test_the_password_is_in_no_column_of_the_system_database(

@@ -1,0 +1,266 @@
+"""HTML for the catalog and summary pages, built from the toolkit's own data.
+
+Every value from the data is escaped (a cell holding `<script>` shows as text). Pages stay
+readable at 50 tables: a table of contents with one line per table, compact column tables, top
+values and samples folded in `<details>`, and values cut at `CELL_CHARS` characters.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+# A page's prose may carry this marker; the runner replaces it with the rendered figures.
+REPORT_MARKER = "[[catalog-toolkit-report]]"
+CELL_CHARS = 60
+_SEVERITY = {"good": ("✔", "#166534"), "bad": ("✖", "#991b1b"), "neutral": ("•", "#374151")}
+_FLAG_COLOR = {"warning": "#991b1b", "info": "#374151"}
+
+
+def _text(value: Any, limit: int = CELL_CHARS) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        text = f"{value:.6g}"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = f"{value:,}"
+    else:
+        text = str(value)
+    return escape(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _anchor(prefix: str, name: str) -> str:
+    return prefix + "-" + "".join(ch if ch.isalnum() else "-" for ch in name.lower())
+
+
+def render_catalog(profiles: list[dict[str, Any]]) -> str:
+    """The figures of a catalog page: contents, then one section per table."""
+    names = {p["table"] for p in profiles}
+    inbound: dict[str, list[str]] = {}
+    for profile in profiles:
+        for fk in profile.get("foreign_keys", []):
+            target = fk["references"]["table"]
+            inbound.setdefault(target, []).append(f"{profile['table']}({', '.join(fk['columns'])})")
+    rows = "".join(
+        f'<tr><td><a href="#{_anchor("t", p["table"])}">{_text(p["table"], 120)}</a></td>'
+        f"<td>{_text(p.get('rows'))}</td><td>{len(p.get('columns', []))}</td>"
+        f"<td>{_flag_counts(p)}</td></tr>"
+        for p in profiles
+    )
+    toc = (
+        f"<nav><h2>Tables ({len(profiles)})</h2><table><thead><tr><th>table</th><th>rows</th>"
+        f"<th>columns</th><th>flags</th></tr></thead><tbody>{rows}</tbody></table></nav>"
+    )
+    sections = "".join(_table_section(p, names, inbound.get(p["table"], [])) for p in profiles)
+    return toc + sections
+
+
+def _flag_counts(profile: dict[str, Any]) -> str:
+    warnings = sum(f["severity"] == "warning" for f in profile.get("flags", []))
+    errors = len(profile.get("errors", []))
+    parts = [f"{warnings} warning{'s' * (warnings != 1)}"] if warnings else []
+    parts += [f"{errors} failed pass{'es' * (errors != 1)}"] if errors else []
+    return escape(", ".join(parts)) or "—"
+
+
+def _overview(profile: dict[str, Any]) -> str:
+    how = profile.get("how", {}).get("rows", "")
+    scope = profile.get("scope", {})
+    if scope.get("kind") == "sample":
+        read = scope.get("rows_read")
+        scope_text = (
+            f"column figures from a random {scope.get('fraction', 0):.2%} sample "
+            f"({_text(read)} rows; row budget {_text(scope.get('row_budget'))})"
+        )
+    else:
+        scope_text = "column figures from a full scan"
+    parts = [f"<strong>{_text(profile.get('rows'))}</strong> rows ({escape(how)})", scope_text]
+    if profile.get("row_estimate") is not None:
+        parts.append(f"catalog estimate {_text(profile['row_estimate'])}")
+    parts.append(
+        f"profiled in {_text(profile.get('seconds'))} s on {_text(profile.get('backend'))}"
+    )
+    comment = f"<p><em>{_text(profile['comment'], 500)}</em></p>" if profile.get("comment") else ""
+    return comment + "<p>" + "; ".join(parts) + ".</p>"
+
+
+def _keys(profile: dict[str, Any], names: set[str], inbound: list[str]) -> str:
+    items = []
+    if profile.get("primary_key"):
+        items.append(f"primary key ({_text(', '.join(profile['primary_key']), 200)})")
+    items += [f"unique ({_text(', '.join(u), 200)})" for u in profile.get("unique", [])]
+    for fk in profile.get("foreign_keys", []):
+        target = fk["references"]["table"]
+        link = (
+            f'<a href="#{_anchor("t", target)}">{_text(target, 120)}</a>'
+            if target in names
+            else _text(target, 120)
+        )
+        items.append(
+            f"({_text(', '.join(fk['columns']), 200)}) → {link}"
+            f"({_text(', '.join(fk['references']['columns']), 200)})"
+        )
+    items += [f"referenced by {_text(source, 200)}" for source in inbound]
+    if not items:
+        return "<p>No keys or relations declared.</p>"
+    return "<p>Keys and relations:</p><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def _flags(profile: dict[str, Any]) -> str:
+    items = [
+        f'<li style="color:{_FLAG_COLOR.get(f["severity"], "#374151")}">{escape(f["severity"])}: '
+        f"{'<code>' + _text(f['column'], 120) + '</code> ' if f.get('column') else ''}"
+        f"{_text(f['message'], 300)}</li>"
+        for f in profile.get("flags", [])
+    ]
+    items += [
+        f'<li style="color:#991b1b">failed pass {_text(e["pass"])}: {_text(e["error"], 300)}</li>'
+        for e in profile.get("errors", [])
+    ]
+    return f"<p>Data quality:</p><ul>{''.join(items)}</ul>" if items else ""
+
+
+_COLUMN_HEADERS = (
+    "column",
+    "type",
+    "nulls",
+    "distinct",
+    "min",
+    "max",
+    "mean",
+    "std",
+    "p05 / p50 / p95",
+    "length",
+    "top values",
+)
+
+
+def _column_row(column: dict[str, Any]) -> str:
+    how = column.get("how", {})
+    nulls = column.get("nulls")
+    rate = column.get("null_rate")
+    null_text = f"{_text(nulls)} ({rate:.1%})" if nulls is not None and rate is not None else ""
+    quantiles = column.get("quantiles") or {}
+    q_text = " / ".join(
+        _text(quantiles.get(k), 24) for k in ("p05", "p50", "p95") if k in quantiles
+    )
+    length = ""
+    if column.get("length_max") is not None:
+        length = (
+            f"{_text(column.get('length_min'))} to {_text(column.get('length_max'))}"
+            f" (mean {_text(column.get('length_mean'))})"
+        )
+    top = column.get("top_values") or []
+    top_text = ""
+    if top:
+        shown = ", ".join(f"{_text(v['value'], 30)} ({_text(v['count'])})" for v in top[:3])
+        rest = "".join(f"<li>{_text(v['value'], 80)}: {_text(v['count'])}</li>" for v in top)
+        top_text = f"<details><summary>{shown}</summary><ul>{rest}</ul></details>"
+    key = {"declared": " 🔑", "candidate": ""}.get(column.get("key", ""), "")
+    dupes = column.get("duplicates")
+    distinct = _text(column.get("distinct"))
+    if dupes:
+        distinct += f" ({_text(dupes)} dup.)"
+    nullable = "" if column.get("nullable", True) else " not null"
+    comment = f"<br><small>{_text(column['comment'], 200)}</small>" if column.get("comment") else ""
+    cells = [
+        f"<code>{_text(column['name'], 80)}</code>{key}{comment}",
+        f"{_text(column.get('type'), 40)}{nullable}",
+        _with_how(null_text, how.get("nulls")),
+        _with_how(distinct, how.get("distinct")),
+        _text(column.get("min"), 30),
+        _text(column.get("max"), 30),
+        _text(column.get("mean")),
+        _text(column.get("std")),
+        _with_how(q_text, how.get("quantiles")),
+        length,
+        top_text,
+    ]
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _with_how(text: str, how: str | None) -> str:
+    return f"{text} <small>({escape(how)})</small>" if text and how and how != "exact" else text
+
+
+def _samples(profile: dict[str, Any]) -> str:
+    samples = profile.get("samples") or []
+    if not samples:
+        return ""
+    columns = list(samples[0])
+    head = "".join(f"<th>{_text(c, 40)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_text(row.get(c), 40)}</td>" for c in columns) + "</tr>"
+        for row in samples
+    )
+    return (
+        f'<details><summary>{len(samples)} sample rows</summary><div style="overflow-x:auto">'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div></details>"
+    )
+
+
+def _table_section(profile: dict[str, Any], names: set[str], inbound: list[str]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in _COLUMN_HEADERS)
+    body = "".join(_column_row(c) for c in profile.get("columns", []))
+    return (
+        f'<section><h2 id="{_anchor("t", profile["table"])}">{_text(profile["table"], 200)}</h2>'
+        f"{_overview(profile)}{_keys(profile, names, inbound)}{_flags(profile)}"
+        f'<div style="overflow-x:auto"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>{_samples(profile)}</section>"
+    )
+
+
+def render_summary(comparison: dict[str, Any]) -> str:
+    """The figures of a summary page: counts, runs compared, findings by table."""
+    findings = comparison.get("findings", [])
+    counts = {s: sum(f["severity"] == s for f in findings) for s in _SEVERITY}
+    runs = comparison.get("runs", [])
+    intro = (
+        f"<p>This run: <code>{_text(comparison.get('current'))}</code>. "
+        f"Runs with catalog data: {len(runs)}"
+        + (
+            f"; compared with <code>{_text(comparison['compared_with'])}</code>, row counts "
+            f"against a baseline of {len(comparison.get('baseline_runs', []))} runs"
+            if comparison.get("compared_with")
+            else ""
+        )
+        + f". Findings: {counts['bad']} bad, {counts['good']} good, "
+        f"{counts['neutral']} neutral.</p>"
+    )
+    by_table: dict[str, list[dict[str, Any]]] = {}
+    for finding in findings:
+        by_table.setdefault(finding.get("table") or "(run)", []).append(finding)
+    toc = "".join(
+        f'<li><a href="#{_anchor("s", table)}">{_text(table, 120)}</a>: '
+        f"{sum(f['severity'] == 'bad' for f in items)} bad, "
+        f"{sum(f['severity'] == 'good' for f in items)} good</li>"
+        for table, items in by_table.items()
+    )
+    sections = "".join(
+        f'<section><h2 id="{_anchor("s", table)}">{_text(table, 200)}</h2><table><thead><tr>'
+        "<th></th><th>column</th><th>finding</th><th>why</th></tr></thead><tbody>"
+        + "".join(_finding_row(f) for f in items)
+        + "</tbody></table></section>"
+        for table, items in by_table.items()
+    )
+    incomparable = comparison.get("incomparable", [])
+    skipped = (
+        "<h2>Not compared</h2><ul>"
+        + "".join(
+            f"<li>{_text(i['table'], 120)}: {_text(i['reason'], 300)}</li>" for i in incomparable
+        )
+        + "</ul>"
+        if incomparable
+        else ""
+    )
+    nav = f"<nav><ul>{toc}</ul></nav>" if toc else ""
+    return intro + nav + sections + skipped
+
+
+def _finding_row(finding: dict[str, Any]) -> str:
+    mark, color = _SEVERITY.get(finding["severity"], ("•", "#374151"))
+    return (
+        f'<tr><td style="color:{color}" title="{escape(finding["severity"])}">{mark} '
+        f"{escape(finding['severity'])}</td><td>{_text(finding.get('column'), 80)}</td>"
+        f"<td>{_text(finding['message'], 300)}</td><td>{_text(finding['reason'], 300)}</td></tr>"
+    )

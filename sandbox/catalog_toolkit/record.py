@@ -1,0 +1,17 @@
+"""What the toolkit computed in this session, kept so the run can store it and render it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+profiles: dict[str, dict[str, Any]] = {}
+comparison: dict[str, Any] | None = None
+
+
+def remember_profile(profile: dict[str, Any]) -> None:
+    profiles[profile["table"]] = profile
+
+
+def remember_comparison(result: dict[str, Any]) -> None:
+    global comparison
+    comparison = result

@@ -1,0 +1,38 @@
+"""Fills the toolkit's marker in a submitted page with the figures recorded in the sandbox.
+
+An agent writes the prose and puts `REPORT_MARKER` where the tables of figures go; the sandbox's
+toolkit renders them from what it computed, so a model never spends tokens copying numbers (and
+cannot misquote them). The fragment is sanitized with the rest of the page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from services.agent_runner.html import InvalidHtml, escape_text, sanitize
+from services.agent_runner.sandbox_tool import SandboxCodeRunner, SandboxGone
+from services.common.logging import log_fields
+
+# Must equal catalog_toolkit.pages.REPORT_MARKER (a test checks): the runner does not import
+# the toolkit, which needs ibis.
+REPORT_MARKER = "[[catalog-toolkit-report]]"
+FRAGMENT_CELL = (
+    "import catalog_toolkit as _catalog_toolkit\n"
+    "print(_catalog_toolkit.recorded_fragment(), end='')\n"
+)
+FRAGMENT_TIMEOUT_S = 120.0
+_log = logging.getLogger(__name__)
+
+
+async def expand_report(body_html: str, runner: SandboxCodeRunner, max_bytes: int) -> str:
+    """`body_html` (sanitized) with the marker replaced by the rendered figures; unchanged when
+    it has no marker. A failure leaves a note in the page instead of the figures."""
+    if REPORT_MARKER not in body_html:
+        return body_html
+    try:
+        fragment = await runner.read_output(FRAGMENT_CELL, FRAGMENT_TIMEOUT_S, max_bytes)
+        return sanitize(body_html.replace(REPORT_MARKER, fragment), max_bytes=max_bytes)
+    except (SandboxGone, InvalidHtml, ValueError) as exc:
+        log_fields(_log, logging.WARNING, "report not filled in", error=str(exc)[:300])
+        note = f"<p><em>The figures could not be added: {escape_text(str(exc)[:300])}</em></p>"
+        return body_html.replace(REPORT_MARKER, note)

@@ -1,0 +1,55 @@
+"""The data behind a page (`{agent}.json`), read out of the sandbox the agent ran in.
+
+The toolkit in the sandbox recorded what the agent computed; `export_json` completes it (a
+catalog gets a profile of every requested table, a summary its comparison) and prints it. The
+JSON is stored beside the page so the next summary compares numbers, not HTML.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from services.sandbox_manager.client import SandboxClient
+
+MAX_DATA_BYTES = 64 * 1024 * 1024
+EXPORT_TIMEOUT_S = 900.0
+
+
+def export_cell(agent_name: str, context: dict[str, Any]) -> str:
+    if agent_name == "catalog":
+        arguments = f"con=con, tables={[str(t) for t in context.get('tables', [])]!r}"
+    else:
+        arguments = (
+            f"history_dir={str(context.get('history_dir', ''))!r}, "
+            f"current_timestamp={str(context.get('current_timestamp', ''))!r}"
+        )
+    return (
+        "import catalog_toolkit as _catalog_toolkit\n"
+        f"print(_catalog_toolkit.export_json({agent_name!r}, {arguments}), end='')\n"
+    )
+
+
+async def read_page_data(
+    client: SandboxClient,
+    lease_id: str,
+    agent_name: str,
+    context: dict[str, Any],
+    secrets: list[str],
+) -> bytes:
+    """The page's data as JSON bytes, with every secret replaced; raises ValueError if the
+    sandbox could not produce it."""
+    execution = await client.execute(
+        lease_id,
+        export_cell(agent_name, context),
+        timeout_s=EXPORT_TIMEOUT_S,
+        max_output_bytes=MAX_DATA_BYTES,
+    )
+    if not execution.ok or execution.stdout_bytes_omitted:
+        why = execution.error.evalue if execution.error else "the output was cut"
+        raise ValueError(f"the sandbox could not export the {agent_name} data: {why}")
+    text = execution.stdout
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    json.loads(text)  # still valid after redaction, or ValueError
+    return text.encode()
