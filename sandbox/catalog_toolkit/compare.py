@@ -227,12 +227,14 @@ def _scope_text(profile: dict[str, Any]) -> str:
 
 
 _TIMESTAMP = re.compile(r"timestamp\((?:'([^']*)')?[^)]*\)")
+_STRING = re.compile(r"string\(\d+\)")
 
 
 def normalize_type(text: str) -> str:
-    """Types that mean the same for a reader count as equal: ibis already maps varchar, text and
-    char to `string`; here timestamp precision and the `!` (not null) mark are dropped too."""
-    text = text.lstrip("!")
+    """Types that mean the same for a reader count as equal: ibis maps varchar, text and char to
+    `string` (with a length for varchar(n), dropped here), and timestamp precision and the `!`
+    (not null) mark are dropped too."""
+    text = _STRING.sub("string", text.lstrip("!"))
     return _TIMESTAMP.sub(lambda m: "timestamp with time zone" if m[1] else "timestamp", text)
 
 

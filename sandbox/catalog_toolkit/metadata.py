@@ -3,7 +3,8 @@
 Read from the catalog each backend keeps, with parameters (never names pasted into SQL):
 - PostgreSQL: `pg_constraint`, `pg_class.reltuples`, `obj_description`/`col_description`.
   `information_schema.table_constraints` shows a SELECT-only role nothing, so it is not used.
-- MySQL/MariaDB: `information_schema.tables`, `.columns`, `.key_column_usage`.
+- MySQL/MariaDB: `information_schema.tables`, `.columns`, `.key_column_usage` (not
+  `.table_constraints`, empty for a SELECT-only user).
 - DuckDB: `duckdb_tables()`, `duckdb_columns()`, `duckdb_constraints()`.
 """
 
@@ -107,21 +108,26 @@ def _mysql(db: Database, name: TableName) -> Declared:
     ):
         if row["note"]:
             declared.column_comments[row["name"]] = row["note"]
+    # key_column_usage alone: a SELECT-only user sees no rows in table_constraints (MariaDB
+    # 10.11), so the kind comes from the name (PRIMARY) and the reference.
     groups: dict[str, dict[str, Any]] = {}
     for row in db.query(
-        "SELECT k.constraint_name AS name, tc.constraint_type AS kind, k.column_name AS col,"
-        " k.referenced_table_schema AS ref_schema, k.referenced_table_name AS ref_table,"
-        " k.referenced_column_name AS ref_col"
-        " FROM information_schema.key_column_usage k"
-        " JOIN information_schema.table_constraints tc"
-        "   ON tc.constraint_schema = k.constraint_schema AND tc.table_name = k.table_name"
-        "  AND tc.constraint_name = k.constraint_name"
-        " WHERE k.table_schema = %s AND k.table_name = %s"
-        " ORDER BY k.constraint_name, k.ordinal_position",
+        "SELECT constraint_name AS name, column_name AS col,"
+        " referenced_table_schema AS ref_schema, referenced_table_name AS ref_table,"
+        " referenced_column_name AS ref_col FROM information_schema.key_column_usage"
+        " WHERE table_schema = %s AND table_name = %s"
+        " ORDER BY constraint_name, ordinal_position",
         params,
     ):
+        kind = (
+            "PRIMARY KEY"
+            if row["name"] == "PRIMARY"
+            else "FOREIGN KEY"
+            if row["ref_table"]
+            else "UNIQUE"
+        )
         group = groups.setdefault(
-            row["name"], {"kind": row["kind"], "cols": [], "ref": None, "ref_cols": []}
+            row["name"], {"kind": kind, "cols": [], "ref": None, "ref_cols": []}
         )
         group["cols"].append(row["col"])
         if row["ref_table"]:

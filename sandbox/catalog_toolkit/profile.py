@@ -4,7 +4,8 @@ Passes (each one query, under the statement time limit):
 1. one aggregate over the table, or over a sample when the table holds more rows than the
    row budget: per column the non-null count, distinct count, min, max, mean, standard
    deviation, quantiles (where the backend has them) and string lengths;
-2. an exact `COUNT(*)` over the whole table when pass 1 read a sample;
+2. an exact `COUNT(*)` over the whole table when pass 1 read a sample, or first when the
+   catalog has no row estimate (a PostgreSQL table never analyzed) to choose the scope;
 3. one aggregate of exact duplicate counts for the key columns (declared keys, and columns whose
    distinct count says they might be one);
 4. one small GROUP BY per low-cardinality column, for its top values;
@@ -79,6 +80,10 @@ def profile_table(
     schema = t.schema()
     declared = _attempt(profile, "keys and comments", lambda: read_declared(db, name))
     estimate = declared.row_estimate if declared else None
+    counted = None
+    if estimate is None:  # never analyzed (PostgreSQL) or not known: count, then decide
+        found = _attempt(profile, "row count", lambda: db.fetch(t.aggregate(n=t.count())))
+        counted = estimate = int(found[0]["n"]) if found else None
     scope = _choose_scope(estimate, row_budget)
     source = t if scope["kind"] == "full" else t.sample(scope["fraction"], **_sample_args(db))
     profile["comment"] = declared.comment if declared else None
@@ -99,9 +104,11 @@ def profile_table(
     rows_read = int(aggregated["__rows"]) if aggregated else None
     if scope["kind"] == "sample":
         scope["rows_read"] = rows_read
-        exact = _attempt(profile, "row count", lambda: db.fetch(t.aggregate(n=t.count())))
-        profile["rows"] = int(exact[0]["n"]) if exact else estimate
-        profile["how"] = {"rows": "exact" if exact else "estimate"}
+        if counted is None:
+            found = _attempt(profile, "row count", lambda: db.fetch(t.aggregate(n=t.count())))
+            counted = int(found[0]["n"]) if found else None
+        profile["rows"] = counted if counted is not None else estimate
+        profile["how"] = {"rows": "exact" if counted is not None else "estimate"}
     else:
         profile["rows"] = rows_read
         profile["how"] = {"rows": "exact"}

@@ -1,0 +1,47 @@
+"""The rendered figures: readable at 50 tables, escaped, and kept whole by the runner's sanitizer."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import ibis
+
+from catalog_toolkit import REPORT_MARKER, profile_table, render_catalog
+from services.agent_runner import report
+from services.agent_runner.html import sanitize
+
+HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+
+
+def test_the_runner_fills_the_same_marker_the_toolkit_documents() -> None:
+    assert report.REPORT_MARKER == REPORT_MARKER
+
+
+def test_a_catalog_of_50_tables_has_contents_and_stays_small(tmp_path: Path) -> None:
+    path = tmp_path / "wide.duckdb"
+    with duckdb.connect(str(path)) as db:
+        for i in range(50):
+            db.execute(
+                f"CREATE TABLE t{i:02d} (id INTEGER PRIMARY KEY, name VARCHAR, amount DOUBLE,"
+                " created_at TIMESTAMP, status VARCHAR, note VARCHAR, qty INTEGER,"
+                " flag BOOLEAN, code VARCHAR, price DECIMAL(10, 2), country VARCHAR, extra INTEGER)"
+            )
+            db.execute(
+                f"INSERT INTO t{i:02d} SELECT g, ?, g * 1.5, TIMESTAMP '2026-01-01' + to_days(g),"
+                " ['a', 'b', 'c'][1 + g % 3], NULL, g % 5, g % 2 = 0, 'C' || g, g, 'DE', NULL"
+                " FROM range(200) t(g)",
+                [HOSTILE],
+            )
+    con = ibis.duckdb.connect(str(path), read_only=True)
+    profiles = [profile_table(con, f"t{i:02d}") for i in range(50)]
+    page = sanitize(render_catalog(profiles), max_bytes=2 * 1024 * 1024)
+    # One contents line per table, each linking to a section that exists on the page.
+    links = re.findall(r'<a href="#([^"]+)"', page)
+    ids = set(re.findall(r' id="([^"]+)"', page))
+    assert len(links) >= 50 and set(links) <= ids
+    assert len(page.encode()) < 1024 * 1024, len(page.encode())  # opens in any browser
+    tags = re.findall(r"<[^>]*>", page)
+    assert not [t for t in tags if "script" in t or "onerror" in t or "<img" in t]
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page  # the value shows as text
