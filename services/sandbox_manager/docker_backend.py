@@ -130,11 +130,9 @@ class DockerBackend:
     def _ensure_network(self, client: docker.DockerClient) -> None:
         """The dedicated network, where sandboxes cannot reach each other (no ICC)."""
         name = self.limits.network_mode
-        if (
-            name in _BUILTIN_NETWORKS
-            or name.startswith("container:")
-            or client.networks.list(names=[name])
-        ):
+        # Docker's name filter matches substrings (`foo` finds `foo_default`): compare exactly.
+        existing = {network.name for network in client.networks.list(names=[name])}
+        if name in _BUILTIN_NETWORKS or name.startswith("container:") or name in existing:
             return
         client.networks.create(
             name,

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -149,6 +150,28 @@ async def test_containers_are_hardened_on_a_dedicated_network(start_manager: Sta
         )
     ]
     assert events[0].result.text_plain == "(False, False)"
+
+
+async def test_the_network_is_made_even_when_a_longer_name_contains_its_name(
+    start_manager: StartManager,
+) -> None:
+    """Docker's name filter matches substrings: `x` must not be taken for `x_default`."""
+    network = "catalog-agents-test-substring"  # one name for every run: no network piles up
+    for command in (
+        ["rm", network],
+        ["rm", f"{network}_default"],
+        ["create", f"{network}_default"],
+    ):
+        await asyncio.to_thread(
+            subprocess.run, ["docker", "network", *command], capture_output=True
+        )
+    try:
+        manager = await start_manager(network=network)
+        listed = await wait_for_warm(manager.stub)
+        assert listed.sandboxes[0].network_mode == network
+    finally:
+        remove = ["docker", "network", "rm", f"{network}_default"]
+        await asyncio.to_thread(subprocess.run, remove, capture_output=True)
 
 
 async def test_the_process_backend_serves_and_warns(start_manager: StartManager) -> None:

@@ -1,4 +1,4 @@
-"""The rendered figures: readable at 50 tables, escaped, and kept whole by the runner's sanitizer."""
+"""The rendered figures: readable at 50 tables, escaped, kept whole by the runner's sanitizer."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import duckdb
 import ibis
-
 from catalog_toolkit import REPORT_MARKER, profile_table, render_catalog
+
 from services.agent_runner import report
 from services.agent_runner.html import sanitize
 
