@@ -8,6 +8,9 @@ rights, not the session's mode:
   (`has_schema_privilege`, `has_table_privilege`; they work for a SELECT-only role too);
 - MySQL/MariaDB: any privilege in `SHOW GRANTS` beyond reading ones;
 - DuckDB: the file is opened `read_only`, which no statement undoes: a CREATE TABLE must fail.
+- and on PostgreSQL and MySQL a write attempt on every requested table: an INSERT of no rows
+  (`... SELECT * ... WHERE 1 = 0`) in a READ WRITE transaction that is rolled back. It changes
+  nothing, and it catches rights the inspection above could miss (a grant through a role).
 It also checks that every requested table can be opened. It prints one JSON line after MARKER.
 """
 
@@ -61,11 +64,36 @@ else:
         except Exception:
             pass
 
+def _quoted(table):
+    _q = "`" if con.name == "mysql" else '"'
+    return ".".join(_q + part.replace(_q, _q + _q) + _q for part in table.rsplit(".", 1))
+
+def _write_attempt(table):
+    # An INSERT of no rows in a read-write transaction that is rolled back: it fails unless
+    # the user may write to the table, and it changes nothing either way.
+    begin = "BEGIN READ WRITE" if con.name == "postgres" else "START TRANSACTION READ WRITE"
+    cursor = con.con.cursor()
+    try:
+        cursor.execute(begin)
+        try:
+            _t = _quoted(table)
+            cursor.execute(f"INSERT INTO {{_t}} SELECT * FROM {{_t}} WHERE 1 = 0")
+            return True
+        except Exception:
+            return False
+        finally:
+            cursor.execute("ROLLBACK")
+    finally:
+        cursor.close()
+
 for _table in {tables!r}:
     _db, _, _t = _table.rpartition(".")
     try:
         con.table(_t, database=_db) if _db else con.table(_t)
     except Exception:
         _probe["missing"].append(_table)
+        continue
+    if con.name in ("postgres", "mysql") and not _probe["writable"] and _write_attempt(_table):
+        _probe["writable"], _probe["why"] = True, f"could insert into {{_table}}"
 print({marker!r} + json.dumps(_probe))
 """

@@ -29,7 +29,11 @@ from services.orchestrator.workflows import (
     catalog_workflow,
 )
 
-_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?$")
+# `table` or `schema.table`, as the database spells them (capitals, spaces and reserved words
+# are fine: every query quotes them). Each part holds 1 to 63 characters, PostgreSQL's limit,
+# with no quote, backtick or control character and no space at either end.
+_NAME_PART = r"[^\s.\"`\x00-\x1f\x7f](?:[^.\"`\x00-\x1f\x7f]{0,61}[^\s.\"`\x00-\x1f\x7f])?"
+_TABLE = re.compile(rf"^{_NAME_PART}(\.{_NAME_PART})?$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _SCHEMES = ("postgres", "postgresql", "mysql", "mariadb", "duckdb")
 _STATUS = {
@@ -134,9 +138,13 @@ class CatalogOperations:
         if len(tables) > self._max_tables:
             return [("tables", f"at most {self._max_tables} tables per run, not {len(tables)}")]
         problems = [
-            (f"tables[{i}]", f"{name[:80]!r} is not a table name (`table` or `schema.table`)")
+            (
+                f"tables[{i}]",
+                f"{name[:80]!r} is not a table name: write `table` or `schema.table`, each part "
+                "1 to 63 characters with no quote, backtick, control character or edge space",
+            )
             for i, name in enumerate(tables)
-            if not _TABLE.match(name)
+            if not _TABLE.fullmatch(name)
         ]
         if len(set(tables)) != len(tables):
             problems.append(("tables", "each table may be named only once"))

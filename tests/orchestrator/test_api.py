@@ -152,9 +152,10 @@ async def test_pages_go_to_s3_and_the_second_summary_sees_the_first_run(
     listed = s3_client(s3_server).list_objects_v2(Bucket=s3_bucket)
     keys = sorted(o["Key"] for o in listed["Contents"])
     assert keys == [
-        f"team/sales/{ts}/{agent}.html"
+        f"team/sales/{ts}/{agent}.{kind}"
         for ts in (first, second)
         for agent in ("catalog", "summary")
+        for kind in ("html", "json")
     ]
     summary = (
         s3_client(s3_server)
