@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from services.agent_runner.report import REPORT_MARKER
 from services.orchestrator.prompts import (
     AGENTS,
     AgentPrompt,
@@ -92,18 +93,18 @@ def test_the_catalog_prompt_has_what_the_agent_needs() -> None:
         "submit_html",
         "read only",
         "password",
-        "t.aggregate(",
+        "catalog_toolkit.profile_table(con, ",
+        "[[catalog-toolkit-report]]",
+        "catalog.json",
         "- max_tables: 50",
         "- sample_rows: 5",
-        "table of contents",
         "html.escape",
-        "data:image/svg+xml;base64",
-        'id="catalog-json"',
     ):
         assert needed in text, needed
     assert "# Criteria" not in text
+    # The marker the prompt teaches is the one the runner fills in.
+    assert REPORT_MARKER in text
     assert prompt.limits["max_tables"] == 50
-    assert 0 < prompt.limits["high_null_rate"] <= 1
 
 
 def test_the_summary_prompt_has_what_the_agent_needs() -> None:
@@ -111,15 +112,15 @@ def test_the_summary_prompt_has_what_the_agent_needs() -> None:
     text = prompt.system_prompt
     for needed in (
         '"history_dir": "/tmp/history"',
-        "{history_dir}/{timestamp}/{agent_name}.html",
-        "{history_dir}/{current_timestamp}/catalog.html",
-        "{agent_name}.json",
+        "{history_dir}/{timestamp}/",
+        "catalog.json",
+        "catalog_toolkit.compare_runs(history_dir, current_timestamp)",
+        "[[catalog-toolkit-report]]",
         "current_timestamp",
         "s3_prefix",
         "submit_html",
         "baseline",
-        'id="catalog-json"',
-        "When there is no earlier run",
+        "If there is no earlier run",
         "# Criteria",
         "## Good",
         "## Bad",
