@@ -50,3 +50,27 @@ def test_the_demo_catalogs_the_sample_database_twice_and_prints_four_pages(
         assert expected in seen, (expected, sorted(seen))
     assert "orders" in second_summary and "null rate rose" in second_summary
     assert "demo: step CATALOG_AGENT" in run.stdout  # progress is shown while it runs
+
+
+def test_without_docker_the_demo_runs_on_the_process_backend_and_says_so(tmp_path: Path) -> None:
+    """No Docker engine: the demo still runs, warning that the sandbox does not isolate."""
+    env = {
+        **os.environ,
+        "CATALOG_DEMO_DIR": str(tmp_path),
+        "PATH": str(Path(sys.executable).parent),
+    }
+    env.pop("ANTHROPIC_API_KEY", None)
+    env.pop("CATALOG_SANDBOX_BACKEND", None)
+    run = subprocess.run(
+        [sys.executable, "demo/run_demo.py"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "using the process backend, which does NOT isolate code" in run.stderr
+    listed = run.stdout.split("The four pages:")[1].split()
+    pages = [Path(p) for p in listed if p.endswith(".html")]
+    assert len(pages) == 4 and all(p.with_suffix(".json").is_file() for p in pages)
