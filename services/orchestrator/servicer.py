@@ -105,7 +105,10 @@ def _step(name: str) -> pb.CatalogStep.ValueType:
 
 def _output(output: dict[str, Any]) -> pb.OutputObject:
     return pb.OutputObject(
-        agent_name=output["agent_name"], uri=output["uri"], complete=output["complete"]
+        agent_name=output["agent_name"],
+        uri=output["uri"],
+        complete=output["complete"],
+        data_uri=output.get("data_uri", ""),
     )
 
 

@@ -176,6 +176,7 @@ async def _record(state: _State, outcome: AgentOutcome) -> None:
             "agent_name": outcome.agent_name,
             "uri": outcome.uri,
             "complete": outcome.complete,
+            "data_uri": outcome.data_uri,
         }
         state.outputs.append(output)
         await steps.publish({"kind": "output", **output})

@@ -87,6 +87,10 @@ async def test_each_page_has_its_data_beside_it_as_json(
         started = await orchestrator.stub.StartCatalog(request(reader_table, f"file://{out}"))
         finals.append(await wait_finished(orchestrator.stub, started.catalog_id))
     first, second = (out / f.timestamp for f in finals)
+    assert [o.data_uri for o in finals[0].outputs] == [
+        f"file://{first}/catalog.json",
+        f"file://{first}/summary.json",
+    ]
     catalog = json.loads((first / "catalog.json").read_text())
     _, schema = reader_table
     table = catalog["tables"][f"{schema}.orders"]

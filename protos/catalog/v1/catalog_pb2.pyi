@@ -599,6 +599,7 @@ class OutputObject(_message.Message):
     AGENT_NAME_FIELD_NUMBER: _builtins.int
     URI_FIELD_NUMBER: _builtins.int
     COMPLETE_FIELD_NUMBER: _builtins.int
+    DATA_URI_FIELD_NUMBER: _builtins.int
     agent_name: _builtins.str
     """The agent that wrote it: "catalog" or "summary"."""
     uri: _builtins.str
@@ -609,16 +610,21 @@ class OutputObject(_message.Message):
     """True when the agent submitted the page itself; false when it was forced
     by a budget or assembled after an error.
     """
+    data_uri: _builtins.str
+    """Full URI of the page's data, beside it (`.../catalog.json`): the
+    profiles, or the summary's findings. Empty when none could be stored.
+    """
     def __init__(
         self,
         *,
         agent_name: _builtins.str = ...,
         uri: _builtins.str = ...,
         complete: _builtins.bool = ...,
+        data_uri: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_name", b"agent_name", "complete", b"complete", "uri", b"uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_name", b"agent_name", "complete", b"complete", "data_uri", b"data_uri", "uri", b"uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
