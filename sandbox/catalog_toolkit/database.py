@@ -108,6 +108,9 @@ class Database:
             yield
         finally:
             timer.cancel()
+            # Joined, so no timer thread holds the connection into interpreter shutdown
+            # (DuckDB then aborts the process now and then).
+            timer.join()
 
     @contextlib.contextmanager
     def _postgres_timeout(self) -> Iterator[None]:

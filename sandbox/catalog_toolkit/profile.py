@@ -3,21 +3,25 @@
 Passes (each one query, under the statement time limit):
 1. one aggregate over the table, or over a sample when the table holds more rows than the
    row budget: per column the non-null count, distinct count, min, max, mean, standard
-   deviation, quantiles (where the backend has them) and string lengths;
+   deviation and string lengths, and on tables of at most QUANTILE_SAMPLE_ROWS rows the
+   quantiles too;
 2. an exact `COUNT(*)` over the whole table when pass 1 read a sample, or first when the
    catalog has no row estimate (a PostgreSQL table never analyzed) to choose the scope;
-3. one aggregate of exact duplicate counts for the key columns (declared keys, and columns whose
-   distinct count says they might be one);
+3. one aggregate of exact distinct counts: for columns that look like keys (giving exact
+   duplicates) and, on DuckDB, for columns its HyperLogLog puts under EXACT_DISTINCT_BELOW.
+   A declared single-column key needs none: the database enforces it;
 4. one small GROUP BY per low-cardinality column, for its top values;
-5. MySQL has no quantile function: a bounded random sample, at most `QUANTILE_SAMPLE_ROWS` rows
-   of the numeric and time columns, gives them;
+5. on bigger tables, quantiles from a random sample of about QUANTILE_SAMPLE_ROWS rows (in the
+   database; in Python for MySQL, which has no quantile function): exact quantiles sort every
+   column, which costs more than everything else together;
 6. a few sample rows (`LIMIT`).
 Nothing pulls a whole table into memory. A pass that fails is recorded in `errors`; the others
 still run.
 
 Every figure carries its method in `how`: `exact`, `approx` (DuckDB's HyperLogLog distinct
-count and t-digest quantiles), `estimate` (the catalog's row estimate), and its scope: `full`
-(whole table) or `sample` (with the fraction and the rows read).
+count), `estimate` (the catalog's row estimate, PostgreSQL's pg_stats), with `, sample` or
+`sample of N rows` when it was computed on a sample, and the profile's `scope` says whether the
+column figures come from a full scan or a sample (with the fraction and the rows read).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 TOP_VALUES = 10
 LOW_CARDINALITY = 50  # top values for columns with at most this many distinct values
 SAMPLE_ROWS = 5
-QUANTILE_SAMPLE_ROWS = 20_000
+QUANTILE_SAMPLE_ROWS = 100_000  # quantiles of bigger tables come from a sample this size
 EXACT_DISTINCT_ROWS = 1_000_000  # above this (by estimate), distinct counts may be approximate
 EXACT_DISTINCT_BELOW = 100_000  # DuckDB's HyperLogLog is off by up to 25% on small counts:
 # a column it puts under this many values gets an exact count (a small hash table)
@@ -98,8 +102,13 @@ def profile_table(
     # estimate (pg_stats) stands in, labelled as such.
     big = (estimate or 0) > EXACT_DISTINCT_ROWS
     count_distinct = not (db.backend == "postgres" and big)
+    # Exact quantiles sort every column: on small tables they ride along in the aggregate, on
+    # bigger ones they come from a bounded sample (a pass of their own, labelled so).
+    quantiles_here = db.backend != "mysql" and (estimate or 0) <= QUANTILE_SAMPLE_ROWS
     aggregated = _attempt(
-        profile, "column statistics", lambda: _aggregate(db, source, columns, count_distinct)
+        profile,
+        "column statistics",
+        lambda: _aggregate(db, source, columns, count_distinct, quantiles_here),
     )
     rows_read = int(aggregated["__rows"]) if aggregated else None
     if scope["kind"] == "sample":
@@ -130,7 +139,7 @@ def profile_table(
             "top values",
             lambda: _top_values(db, source, columns, top_values, scope["kind"]),
         )
-        if db.backend == "mysql":
+        if not quantiles_here:
             _attempt(profile, "quantiles", lambda: _sampled_quantiles(db, t, columns, rows_read))
     samples = _attempt(profile, "sample rows", lambda: db.fetch(t.limit(sample_rows)))
     profile["samples"] = [{k: to_json(v) for k, v in row.items()} for row in samples or []]
@@ -198,7 +207,11 @@ def _column_entry(column: str, dtype: Any, declared: Any) -> dict[str, Any]:
 
 
 def _aggregate(
-    db: Database, source: Any, columns: list[dict[str, Any]], count_distinct: bool
+    db: Database,
+    source: Any,
+    columns: list[dict[str, Any]],
+    count_distinct: bool,
+    quantiles: bool,
 ) -> dict[str, Any]:
     aggs: dict[str, Any] = {"__rows": source.count()}
     for i, column in enumerate(columns):
@@ -216,11 +229,9 @@ def _aggregate(
             number = c.cast("float64")
             aggs[f"c{i}_mean"] = number.mean()
             aggs[f"c{i}_std"] = number.std()
-            if db.backend == "duckdb":
-                aggs[f"c{i}_q"] = number.approx_quantile(list(QUANTILES))
-            elif db.backend == "postgres":
+            if quantiles:
                 aggs[f"c{i}_q"] = number.quantile(list(QUANTILES))
-        elif kind == "time" and db.backend in ("duckdb", "postgres"):
+        elif kind == "time" and quantiles:
             aggs[f"c{i}_q"] = c.quantile(list(QUANTILES))
         elif kind == "text":
             length = c.length()
@@ -259,8 +270,7 @@ def _fill_statistics(
             column["quantiles"] = {
                 _quantile_key(q): to_json(v) for q, v in zip(QUANTILES, values, strict=False)
             }
-            approx = db.backend == "duckdb" and column["_kind"] == "number"
-            how["quantiles"] = _label("approx" if approx else "exact", scope)
+            how["quantiles"] = _label("exact", scope)
         for stat in ("min", "max", "mean", "std"):
             if stat in column:
                 how[stat] = _label("exact", scope)
@@ -300,12 +310,25 @@ def _exact_distinct(
 ) -> None:
     """One aggregate of exact distinct counts: for key columns (giving exact duplicates), and on
     DuckDB for columns its HyperLogLog put under EXACT_DISTINCT_BELOW values."""
-    keys = _key_candidates(columns, profile, rows_read)
+    declared = set(profile.get("primary_key") or []) | {
+        u[0] for u in profile["unique"] if len(u) == 1
+    }
+    scope = profile["scope"]["kind"]
+    for column in columns:
+        if column["name"] in declared and len(profile.get("primary_key") or []) <= 1:
+            # The database enforces a declared key: no duplicates, no count needed.
+            column["distinct"] = rows_read - column.get("nulls", 0)
+            column["duplicates"], column["key"] = 0, "declared"
+            column["how"]["distinct"] = column["how"]["duplicates"] = "exact (enforced key)"
+    keys = [
+        i for i in _key_candidates(columns, profile, rows_read) if columns[i].get("key") is None
+    ]
     small = [
         i
         for i, c in enumerate(columns)
         if db.backend == "duckdb"
         and i not in keys
+        and c.get("key") is None
         and c["_kind"] != "other"
         and c.get("distinct") is not None
         and c["distinct"] <= EXACT_DISTINCT_BELOW
@@ -314,10 +337,6 @@ def _exact_distinct(
         return
     aggs = {f"d{i}": source[columns[i]["name"]].nunique() for i in keys + small}
     row = db.fetch(source.aggregate(**aggs))[0]
-    scope = profile["scope"]["kind"]
-    declared = set(profile.get("primary_key") or []) | {
-        u[0] for u in profile["unique"] if len(u) == 1
-    }
     for i in keys + small:
         column = columns[i]
         column["distinct"] = int(row[f"d{i}"] or 0)
@@ -325,7 +344,7 @@ def _exact_distinct(
     for i in keys:
         column = columns[i]
         column["duplicates"] = rows_read - column.get("nulls", 0) - column["distinct"]
-        column["key"] = "declared" if column["name"] in declared else "candidate"
+        column["key"] = "candidate"
         column["how"]["duplicates"] = _label("exact", scope)
 
 
@@ -379,21 +398,41 @@ def _top_values(
 def _sampled_quantiles(
     db: Database, t: Any, columns: list[dict[str, Any]], rows: int | None
 ) -> None:
-    """MySQL has no quantile function: read at most QUANTILE_SAMPLE_ROWS random rows of the
-    number and time columns and compute quantiles here."""
+    """Quantiles of the number and time columns from a random sample of about
+    QUANTILE_SAMPLE_ROWS rows: in the database where it has quantile functions (PostgreSQL
+    samples whole blocks, DuckDB rows), in Python for MySQL, which has none."""
     wanted = [c for c in columns if c["_kind"] in ("number", "time")]
     if not wanted or not rows:
         return
     fraction = min(1.0, QUANTILE_SAMPLE_ROWS / rows)
-    source = t if fraction >= 1.0 else t.sample(fraction, method="row")
-    picked = source.select(*[c["name"] for c in wanted]).limit(QUANTILE_SAMPLE_ROWS)
-    fetched = db.fetch(picked)
-    for column in wanted:
-        values = [r[column["name"]] for r in fetched if r[column["name"]] is not None]
-        if not values:
+    if db.backend == "mysql":
+        source = t if fraction >= 1.0 else t.sample(fraction, method="row")
+        picked = source.select(*[c["name"] for c in wanted]).limit(QUANTILE_SAMPLE_ROWS)
+        fetched = db.fetch(picked)
+        for column in wanted:
+            values = [r[column["name"]] for r in fetched if r[column["name"]] is not None]
+            if values:
+                column["quantiles"] = _quantiles_of(values, column["_kind"])
+                column["how"]["quantiles"] = f"exact, sample of {len(fetched):,} rows"
+        return
+    method = "block" if db.backend == "postgres" else "row"
+    source = t if fraction >= 1.0 else t.sample(fraction, method=method, seed=SEED)
+    aggs: dict[str, Any] = {"__n": source.count()}
+    for i, column in enumerate(wanted):
+        c = source[column["name"]]
+        aggs[f"q{i}"] = (c.cast("float64") if column["_kind"] == "number" else c).quantile(
+            list(QUANTILES)
+        )
+    row = db.fetch(source.aggregate(**aggs))[0]
+    for i, column in enumerate(wanted):
+        values = row[f"q{i}"]
+        if values is None:
             continue
-        column["quantiles"] = _quantiles_of(values, column["_kind"])
-        column["how"]["quantiles"] = f"exact, sample of {len(fetched)} rows"
+        values = values if isinstance(values, list | tuple) else [values]
+        column["quantiles"] = {
+            _quantile_key(q): to_json(v) for q, v in zip(QUANTILES, values, strict=False)
+        }
+        column["how"]["quantiles"] = f"exact, sample of {int(row['__n']):,} rows"
 
 
 def _quantiles_of(values: list[Any], kind: str) -> dict[str, Any]:

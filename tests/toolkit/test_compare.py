@@ -9,9 +9,9 @@ from typing import Any
 
 import duckdb
 import ibis
-
 from catalog_toolkit import compare_runs, profile_table, record, render_summary
 from catalog_toolkit.session import export_json
+
 from tests.conftest import POSTGRES_URL
 
 

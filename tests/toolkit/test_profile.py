@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 import pytest
-
 from catalog_toolkit import profile_table, render_catalog
+
 from tests.toolkit.conftest import connect
 from tests.toolkit.shop import CUSTOMERS, HOSTILE, ORDERS, Shop
 
@@ -35,7 +35,7 @@ def test_a_profile_holds_rows_statistics_keys_and_samples(shop: Shop) -> None:
     ]
     ident = column(orders, "id")
     assert (ident["distinct"], ident["duplicates"], ident["key"]) == (ORDERS, 0, "declared")
-    assert ident["how"]["distinct"] == "exact"
+    assert ident["how"]["distinct"] == "exact (enforced key)"
     status = column(orders, "status")
     assert status["distinct"] == 3 and status["how"]["distinct"] == "exact"
     assert sorted((v["value"], v["count"]) for v in status["top_values"]) == [
@@ -128,3 +128,52 @@ def session_limit(con: Any, backend: str) -> str:
         return str(cursor.fetchone()[0])
     finally:
         cursor.close()
+
+
+BIG_ROWS = 300_000  # over QUANTILE_SAMPLE_ROWS: quantiles come from a sample
+BIG_TABLE = {
+    "postgres": "CREATE TABLE {s}.big AS SELECT g AS id, g % 1000 AS v"
+    " FROM generate_series(1, {n}) g",
+    "mysql": "CREATE TABLE {s}.big AS SELECT seq AS id, seq % 1000 AS v FROM {s}.seq_1_to_{n}",
+    "duckdb": "CREATE TABLE {s}.big AS SELECT range + 1 AS id, (range + 1) % 1000 AS v"
+    " FROM range({n})",
+}
+
+
+def test_quantiles_of_a_big_table_come_from_a_labelled_sample(shop: Shop) -> None:
+    quote = "`" if shop.backend == "mysql" else '"'
+    sql = BIG_TABLE[shop.backend].format(s=f"{quote}{shop.schema}{quote}", n=BIG_ROWS)
+    run_as_admin(shop, sql)
+    big = profile_table(connect(shop.reader_dsn), shop.table("big"))
+    assert big["rows"] == BIG_ROWS and big["scope"]["kind"] == "full" and not big["errors"]
+    value = column(big, "v")
+    label = value["how"]["quantiles"]
+    assert label.startswith("exact, sample of ") and label.endswith(" rows"), label
+    sampled = int(label.removeprefix("exact, sample of ").removesuffix(" rows").replace(",", ""))
+    assert 10_000 < sampled < BIG_ROWS
+    assert value["quantiles"]["p50"] == pytest.approx(500, abs=50)  # uniform over 0..999
+    assert value["distinct"] == 1000 and value["how"]["distinct"] == "exact"
+
+
+def run_as_admin(shop: Shop, sql: str) -> None:
+    if shop.backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(shop.admin_dsn, autocommit=True) as db:
+            db.execute(sql)
+            db.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{shop.schema}" TO PUBLIC')
+            db.execute(f'ANALYZE "{shop.schema}".big')
+    elif shop.backend == "mysql":
+        import MySQLdb
+
+        db = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", password="")
+        try:
+            db.cursor().execute(sql)
+            db.commit()
+        finally:
+            db.close()
+    else:
+        import duckdb
+
+        with duckdb.connect(str(shop.path)) as db:
+            db.execute(sql)

@@ -1,0 +1,367 @@
+"""Profile benchmark: the catalog toolkit's `profile_table` on 5M rows, against ydata-profiling.
+
+Builds one table, `orders`, of 5,000,000 rows and 12 columns (integers, a double, a decimal,
+low- and high-cardinality text, two timestamps, a date, a boolean; four columns hold NULLs) from a
+hash of the row number, so every run builds the same rows: first in a DuckDB file in a temporary
+folder, then the same rows in PostgreSQL (127.0.0.1:5432, user postgres, a database of its own,
+`catalog_bench`, dropped at the end), loaded by COPY from a CSV that DuckDB exports, then
+ANALYZEd. Each measurement runs in a fresh child process that does only that one thing; its time
+is measured inside the child around the work (not the interpreter's start, imports or connecting),
+and its peak memory is the child's peak resident set, imports included, as the child reads it
+from /proc/self/status (VmHWM) at its end; ru_maxrss is no use here, since a child forked from
+this big process starts with its size. Figures of 3 rounds are medians; ydata-profiling runs
+once (it takes minutes; it runs single-process, on threads, so VmHWM holds all its work).
+- profile.seconds, profile.peak_mb: `profile_table(con, "main.orders")` on
+  `ibis.duckdb.connect(path, read_only=True)`, default row budget and time limit;
+- profile.postgres.seconds, profile.postgres.peak_mb: the same on `ibis.postgres.connect`; the
+  memory is the client process's only (the server's work is not in it);
+- peer.ydata_load_seconds: `SELECT *` of the DuckDB file into a pandas frame (DuckDB's `.df()`);
+- peer.ydata_minimal_seconds, peer.ydata_minimal_peak_mb: `ProfileReport(df, minimal=True)
+  .get_description()`, the whole computation (`.to_json()` on top took 413 s and 13.7 GB in all,
+  once, on 2 cores); the peak includes the frame. It runs in its own
+  venv, `.venv-peer`, built from bench/peer-requirements.txt when missing or out of date
+  (ydata-profiling wants pandas < 3 and numpy < 2.4, the project has pandas 3 and numpy 2.4);
+- peer.one_pass_seconds, peer.one_pass_peak_mb: the floor, one ibis aggregate over the DuckDB
+  table: per column nulls and approximate distinct, min and max (not booleans), mean (numbers);
+- profile.speedup_x (ydata s / ours), profile.memory_ratio_x (ydata peak / ours),
+  profile.vs_one_pass_x (ours / the one pass). Goals: ≥ 30, ≥ 10 and ≤ 3.
+Prints one JSON object a line: {"name", "value", "unit"}; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROWS = 5_000_000
+ROUNDS = 3  # each figure of ours and of the one pass is the median of this many children
+TABLE = "orders"
+PG_DATABASE = "catalog_bench"
+PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname={database} connect_timeout=10"
+CHILD_TIMEOUT_S = 600.0
+YDATA_TIMEOUT_S = 1800.0
+PEER_INSTALL_TIMEOUT_S = 900.0
+ROOT = Path(__file__).resolve().parent.parent
+PEER_VENV = ROOT / ".venv-peer"
+PEER_REQUIREMENTS = ROOT / "bench" / "peer-requirements.txt"
+
+# (column, DuckDB type, PostgreSQL type, value); `i` runs over range(ROWS) and h(i, salt) is a
+# signed hash, so every run builds the same rows.
+COLUMNS: list[tuple[str, str, str, str]] = [
+    ("order_id", "BIGINT PRIMARY KEY", "bigint", "i + 1"),  # PostgreSQL's key comes after COPY
+    (
+        "customer_id",
+        "INTEGER",
+        "integer",
+        "CASE WHEN h(i, 'cn') % 50 = 0 THEN NULL ELSE 1 + h(i, 'c') % 300000 END",
+    ),
+    ("quantity", "SMALLINT NOT NULL", "smallint NOT NULL", "(1 + h(i, 'q') % 12)::SMALLINT"),
+    (
+        "amount",
+        "DOUBLE",
+        "double precision",
+        "CASE WHEN h(i, 'an') % 10 = 0 THEN NULL ELSE exp((h(i, 'a') % 1000000) / 100000.0) END",
+    ),
+    (
+        "unit_price",
+        "DECIMAL(10, 2) NOT NULL",
+        "numeric(10, 2) NOT NULL",
+        "((h(i, 'p') % 100000) / 100.0 + 0.99)::DECIMAL(10, 2)",
+    ),
+    (
+        "status",
+        "VARCHAR NOT NULL",
+        "text NOT NULL",
+        "['placed', 'paid', 'shipped', 'delivered', 'cancelled', 'returned'][1 + h(i, 's') % 6]",
+    ),
+    (
+        "country",
+        "VARCHAR",
+        "text",
+        "['DE', 'FR', 'US', 'JP', 'BR', 'IN', 'GB', 'ES', NULL][1 + h(i, 'k') % 9]",
+    ),
+    (
+        "email",
+        "VARCHAR NOT NULL",
+        "text NOT NULL",
+        "'customer' || (h(i, 'e') % 4000000) || '@example.com'",
+    ),
+    (
+        "created_at",
+        "TIMESTAMP NOT NULL",
+        "timestamp NOT NULL",
+        "TIMESTAMP '2018-01-01' + to_seconds((h(i, 't') % 250000000)::BIGINT)",
+    ),
+    (
+        "shipped_at",
+        "TIMESTAMP",
+        "timestamp",
+        """CASE WHEN h(i, 'x') % 6 = 0 THEN NULL ELSE TIMESTAMP '2018-01-01'
+        + to_seconds((h(i, 't') % 250000000 + 3600 + h(i, 'sd') % 900000)::BIGINT) END""",
+    ),
+    (
+        "ordered_on",
+        "DATE NOT NULL",
+        "date NOT NULL",
+        "DATE '2018-01-01' + ((h(i, 't') % 250000000) // 86400)::INTEGER",
+    ),
+    (
+        "is_gift",
+        "BOOLEAN",
+        "boolean",
+        "CASE WHEN h(i, 'g') % 30 = 0 THEN NULL ELSE h(i, 'gv') % 10 = 0 END",
+    ),
+]
+
+
+def emit(name: str, value: float, unit: str) -> None:
+    print(json.dumps({"name": name, "value": round(value, 3), "unit": unit}), flush=True)
+
+
+def say(message: str) -> None:
+    print(f"bench_profile: {message}", file=sys.stderr, flush=True)
+
+
+# --- the data -------------------------------------------------------------------------------
+def build_duckdb(path: str, csv_path: str) -> None:
+    """The table in a DuckDB file, and the same rows as a CSV for PostgreSQL's COPY."""
+    import duckdb
+
+    columns = ", ".join(f"{name} {kind}" for name, kind, _, _ in COLUMNS)
+    values = ",\n".join(value for _, _, _, value in COLUMNS)
+    con = duckdb.connect(path)
+    try:
+        con.execute("CREATE TEMP MACRO h(i, salt) AS (hash(i, salt) >> 1)::BIGINT")
+        con.execute(f"CREATE TABLE {TABLE} ({columns})")
+        con.execute(f"INSERT INTO {TABLE} SELECT {values} FROM range({ROWS}) AS r(i)")
+        con.execute(f"CHECKPOINT; COPY {TABLE} TO '{csv_path}' (FORMAT csv, HEADER false)")
+        count = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+    finally:
+        con.close()
+    if count != (ROWS,):
+        raise RuntimeError(f"the DuckDB table holds {count} rows, not {ROWS}")
+
+
+def pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_DSN.format(database="postgres"), autocommit=True) as con:
+        con.execute(sql)
+
+
+def load_postgres(csv_path: str) -> None:
+    """A fresh database of our own, the table, its rows by COPY, its key, then ANALYZE."""
+    import psycopg
+
+    pg_admin(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+    pg_admin(f"CREATE DATABASE {PG_DATABASE}")
+    columns = ", ".join(f"{name} {kind}" for name, _, kind, _ in COLUMNS)
+    with psycopg.connect(PG_DSN.format(database=PG_DATABASE), autocommit=True) as con:
+        con.execute(f"CREATE TABLE public.{TABLE} ({columns})")
+        with (
+            con.cursor() as cursor,
+            cursor.copy(f"COPY public.{TABLE} FROM STDIN (FORMAT csv)") as copy,
+            open(csv_path, "rb") as source,
+        ):
+            while block := source.read(1 << 20):
+                copy.write(block)
+        con.execute(f"ALTER TABLE public.{TABLE} ADD PRIMARY KEY ({COLUMNS[0][0]})")
+        con.execute(f"ANALYZE public.{TABLE}")
+        row = con.execute(f"SELECT count(*) FROM public.{TABLE}").fetchone()
+    if row != (ROWS,):
+        raise RuntimeError(f"the PostgreSQL table holds {row} rows, not {ROWS}")
+
+
+# --- the peer's venv ------------------------------------------------------------------------
+def peer_python() -> str:
+    """The peer venv's interpreter; (re)built when missing or its requirements changed."""
+    python = PEER_VENV / "bin" / "python"
+    stamp = PEER_VENV / ".installed"
+    wanted = hashlib.sha256(PEER_REQUIREMENTS.read_bytes()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
+        return str(python)
+    say(f"building {PEER_VENV.name} from {PEER_REQUIREMENTS.name} (a minute or two, once)")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "-r", str(PEER_REQUIREMENTS)],
+        check=True,
+        stdout=sys.stderr,
+        timeout=PEER_INSTALL_TIMEOUT_S,
+    )
+    stamp.write_text(wanted + "\n")
+    return str(python)
+
+
+# --- measuring a child ----------------------------------------------------------------------
+def measure(python: str, args: list[str], timeout_s: float) -> dict[str, Any]:
+    """Run `python bench_profile.py --child ARGS` and return what it reports (its last stdout
+    line, JSON); the other lines go to stderr."""
+    env = {**os.environ, "YDATA_PROFILING_NO_ANALYTICS": "True"}  # no telemetry calls home
+    done = subprocess.run(
+        [python, __file__, "--child", *args],
+        stdout=subprocess.PIPE,
+        env=env,
+        timeout=timeout_s,
+        check=False,
+    )
+    lines = done.stdout.decode().strip().splitlines()
+    for line in lines[:-1]:
+        print(line, file=sys.stderr)
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"the child {args} exited with {done.returncode}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def rounds(python: str, args: list[str], count: int, timeout_s: float) -> dict[str, float]:
+    """The median of each number the children of `count` runs report."""
+    results = [measure(python, args, timeout_s) for _ in range(count)]
+    say(f"{args[0]}: {[(round(r['seconds'], 2), round(r['peak_mb'])) for r in results]} (s, MB)")
+    return {
+        key: statistics.median(float(r[key]) for r in results)
+        for key, value in results[0].items()
+        if isinstance(value, int | float)
+    }
+
+
+# --- the children (the peer's runs in .venv-peer: standard library imports only up here) -----
+def child_toolkit(backend: str, where: str) -> dict[str, Any]:
+    import ibis
+    from catalog_toolkit import profile_table
+    if backend == "duckdb":
+        con = ibis.duckdb.connect(where, read_only=True)
+        table = f"main.{TABLE}"
+    else:
+        con = ibis.postgres.connect(host="127.0.0.1", user="postgres", database=where)
+        table = f"public.{TABLE}"
+    try:
+        started = time.perf_counter()
+        profile = profile_table(con, table)
+        seconds = time.perf_counter() - started
+    finally:
+        con.disconnect()
+    if profile["errors"] or profile["rows"] != ROWS:
+        raise RuntimeError(f"the profile has errors or a wrong row count: {profile['errors']}")
+    return {"seconds": seconds, "scope": profile["scope"]["kind"]}
+
+
+def child_one_pass(path: str) -> dict[str, Any]:
+    import ibis
+
+    con = ibis.duckdb.connect(path, read_only=True)
+    t = con.table(TABLE, database="main")
+    started = time.perf_counter()
+    aggs: dict[str, Any] = {}
+    for i, (name, dtype) in enumerate(t.schema().items()):
+        c = t[name]
+        aggs[f"c{i}_nulls"] = c.isnull().sum()
+        aggs[f"c{i}_distinct"] = c.approx_nunique()
+        if not dtype.is_boolean():
+            aggs[f"c{i}_min"], aggs[f"c{i}_max"] = c.min(), c.max()
+        if dtype.is_numeric() and not dtype.is_boolean():
+            aggs[f"c{i}_mean"] = c.mean()
+    result = t.aggregate(**aggs).to_pyarrow()
+    seconds = time.perf_counter() - started
+    con.disconnect()
+    return {"seconds": seconds, "figures": result.num_columns}
+
+
+def child_ydata(path: str) -> dict[str, Any]:
+    duckdb = importlib.import_module("duckdb")
+    pandas = importlib.import_module("pandas")
+    ydata = importlib.import_module("ydata_profiling")
+    say(f"ydata-profiling {ydata.__version__}, pandas {pandas.__version__}")
+    started = time.perf_counter()
+    con = duckdb.connect(path, read_only=True)
+    frame = con.execute(f"SELECT * FROM main.{TABLE}").df()
+    con.close()
+    loaded = time.perf_counter()
+    description = ydata.ProfileReport(frame, minimal=True, progress_bar=False).get_description()
+    done = time.perf_counter()
+    if len(frame) != ROWS or len(description.variables) != len(COLUMNS):
+        raise RuntimeError(f"the frame holds {len(frame)} rows, not {ROWS}, or lacks columns")
+    return {"seconds": done - loaded, "load_seconds": loaded - started}
+
+
+def run_child(args: list[str]) -> None:
+    kind, where = args
+    works: dict[str, Callable[[], dict[str, Any]]] = {
+        "duckdb": lambda: child_toolkit("duckdb", where),
+        "postgres": lambda: child_toolkit("postgres", where),
+        "one_pass": lambda: child_one_pass(where),
+        "ydata": lambda: child_ydata(where),
+    }
+    result = works[kind]()
+    print(json.dumps({**result, "peak_mb": peak_mb()}), flush=True)
+
+
+def peak_mb() -> float:
+    """This process's peak resident set (VmHWM, kB), read at its end. Not the parent's
+    ru_maxrss of the child: a child forked from a big parent starts with the parent's."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("/proc/self/status has no VmHWM line")
+
+
+# --- the run --------------------------------------------------------------------------------
+def measure_all(path: str) -> dict[str, dict[str, float]]:
+    python = sys.executable
+    peer = peer_python()
+    return {
+        "duckdb": rounds(python, ["duckdb", path], ROUNDS, CHILD_TIMEOUT_S),
+        "postgres": rounds(python, ["postgres", PG_DATABASE], ROUNDS, CHILD_TIMEOUT_S),
+        "one_pass": rounds(python, ["one_pass", path], ROUNDS, CHILD_TIMEOUT_S),
+        "ydata": rounds(peer, ["ydata", path], 1, YDATA_TIMEOUT_S),
+    }
+
+
+def main() -> None:
+    started = time.perf_counter()
+    folder = tempfile.mkdtemp(prefix="bench-profile-")
+    path, csv_path = os.path.join(folder, "shop.duckdb"), os.path.join(folder, "orders.csv")
+    try:
+        build_duckdb(path, csv_path)
+        say(f"DuckDB file built ({time.perf_counter() - started:.1f} s)")
+        load_postgres(csv_path)
+        os.remove(csv_path)
+        say(f"PostgreSQL loaded ({time.perf_counter() - started:.1f} s)")
+        figures = measure_all(path)
+    finally:
+        try:
+            pg_admin(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    ours, pg, floor, ydata = (figures[k] for k in ("duckdb", "postgres", "one_pass", "ydata"))
+    emit("profile.seconds", ours["seconds"], "s")
+    emit("profile.peak_mb", ours["peak_mb"], "MB")
+    emit("profile.postgres.seconds", pg["seconds"], "s")
+    emit("profile.postgres.peak_mb", pg["peak_mb"], "MB")
+    emit("peer.ydata_load_seconds", ydata["load_seconds"], "s")
+    emit("peer.ydata_minimal_seconds", ydata["seconds"], "s")
+    emit("peer.ydata_minimal_peak_mb", ydata["peak_mb"], "MB")
+    emit("peer.one_pass_seconds", floor["seconds"], "s")
+    emit("peer.one_pass_peak_mb", floor["peak_mb"], "MB")
+    emit("profile.speedup_x", ydata["seconds"] / ours["seconds"], "x")
+    emit("profile.memory_ratio_x", ydata["peak_mb"] / ours["peak_mb"], "x")
+    emit("profile.vs_one_pass_x", ours["seconds"] / floor["seconds"], "x")
+    say(f"done in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        run_child(sys.argv[2:])
+    else:
+        main()
