@@ -239,6 +239,7 @@ def rounds(python: str, args: list[str], count: int, timeout_s: float) -> dict[s
 def child_toolkit(backend: str, where: str) -> dict[str, Any]:
     import ibis
     from catalog_toolkit import profile_table
+
     if backend == "duckdb":
         con = ibis.duckdb.connect(where, read_only=True)
         table = f"main.{TABLE}"

@@ -139,8 +139,9 @@ def profile_table(
             "top values",
             lambda: _top_values(db, source, columns, top_values, scope["kind"]),
         )
-        if not quantiles_here:
-            _attempt(profile, "quantiles", lambda: _sampled_quantiles(db, t, columns, rows_read))
+        if not quantiles_here:  # sampled from the whole table, so sized by its row count
+            total = profile["rows"]
+            _attempt(profile, "quantiles", lambda: _sampled_quantiles(db, t, columns, total))
     samples = _attempt(profile, "sample rows", lambda: db.fetch(t.limit(sample_rows)))
     profile["samples"] = [{k: to_json(v) for k, v in row.items()} for row in samples or []]
     profile["flags"] = quality_flags(profile)
