@@ -65,9 +65,12 @@ class Database:
         """Run SQL with driver parameters (`%s` on PostgreSQL and MySQL, `?` on DuckDB)."""
         with self._limited():
             if self.backend == "duckdb":
-                cursor = self.con.con.execute(sql, list(params))
-                names = [d[0] for d in cursor.description or []]
-                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+                # Through Arrow: DuckDB's own Python conversion of TIMESTAMPTZ needs pytz,
+                # which the sandbox does not have; Arrow's uses zoneinfo.
+                rows: list[dict[str, Any]] = (
+                    self.con.con.execute(sql, list(params)).to_arrow_table().to_pylist()
+                )
+                return rows
             cursor = self.con.con.cursor()
             try:
                 cursor.execute(sql, tuple(params) if params else None)

@@ -156,7 +156,7 @@ def _column_row(column: dict[str, Any]) -> str:
         shown = ", ".join(f"{_text(v['value'], 30)} ({_text(v['count'])})" for v in top[:3])
         rest = "".join(f"<li>{_text(v['value'], 80)}: {_text(v['count'])}</li>" for v in top)
         top_text = f"<details><summary>{shown}</summary><ul>{rest}</ul></details>"
-    key = {"declared": " 🔑", "candidate": ""}.get(column.get("key", ""), "")
+    key = " <small>(key)</small>" if column.get("key") == "declared" else ""
     dupes = column.get("duplicates")
     distinct = _text(column.get("distinct"))
     if dupes:
@@ -220,7 +220,7 @@ def render_summary(comparison: dict[str, Any]) -> str:
         f"Runs with catalog data: {len(runs)}"
         + (
             f"; compared with <code>{_text(comparison['compared_with'])}</code>, row counts "
-            f"against a baseline of {len(comparison.get('baseline_runs', []))} runs"
+            f"against a baseline of {_runs(len(comparison.get('baseline_runs', [])))}"
             if comparison.get("compared_with")
             else ""
         )
@@ -255,6 +255,10 @@ def render_summary(comparison: dict[str, Any]) -> str:
     )
     nav = f"<nav><ul>{toc}</ul></nav>" if toc else ""
     return intro + nav + sections + skipped
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
 
 
 def _finding_row(finding: dict[str, Any]) -> str:

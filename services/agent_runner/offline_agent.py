@@ -54,7 +54,7 @@ print({marker!r} + json.dumps({{
     "runs": len(_c["runs"]),
     "counts": {{s: sum(f["severity"] == s for f in _c["findings"])
                for s in ("good", "bad", "neutral")}},
-    "bad": [f"{{f['table'] or ''}} {{f['column'] or ''}}: {{f['message']}}"
+    "bad": [".".join(x for x in (f["table"], f["column"]) if x) + ": " + f["message"]
             for f in _c["findings"] if f["severity"] == "bad"][:10],
 }}, default=str))
 """

@@ -50,6 +50,7 @@ def _rows() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
             HOSTILE if i == 7 else f"Customer {i}",
             None if i % 10 == 1 else ("dup@example.com" if i % 50 == 0 else f"u{i}@example.com"),
             f"2025-{1 + i % 12:02d}-{1 + i % 28:02d} 10:00:00",
+            f"2026-{1 + i % 12:02d}-{1 + i % 28:02d} 08:30:00+00:00",
         )
         for i in range(1, CUSTOMERS + 1)
     ]
@@ -68,7 +69,7 @@ def _rows() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
 
 _DDL = [
     "CREATE TABLE {s}.customers (id INTEGER PRIMARY KEY, {q}Full Name{q} VARCHAR(100) NOT NULL,"
-    " email VARCHAR(100), created_at TIMESTAMP NOT NULL)",
+    " email VARCHAR(100), created_at TIMESTAMP NOT NULL, last_seen {tz})",
     "CREATE TABLE {s}.{q}Order Details{q} (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL"
     " REFERENCES {s}.customers (id), status VARCHAR(20) NOT NULL, amount DECIMAL(10, 2),"
     " {q}select{q} INTEGER)",
@@ -88,9 +89,9 @@ def postgres_shop(server: str) -> Iterator[Shop]:
         db.execute(f"CREATE SCHEMA {s}")
         try:
             for ddl in _DDL:
-                db.execute(ddl.format(s=s, q='"'))
+                db.execute(ddl.format(s=s, q='"', tz="TIMESTAMPTZ"))
             with db.cursor() as cur:
-                cur.executemany(f"INSERT INTO {s}.customers VALUES (%s, %s, %s, %s)", customers)
+                cur.executemany(f"INSERT INTO {s}.customers VALUES (%s, %s, %s, %s, %s)", customers)
                 cur.executemany(
                     f'INSERT INTO {s}."Order Details" VALUES (%s, %s, %s, %s, %s)', orders
                 )
@@ -126,8 +127,9 @@ def mysql_shop(server: str) -> Iterator[Shop]:
     cur.execute(f"CREATE DATABASE {s}")
     try:
         for ddl in _DDL:
-            cur.execute(ddl.format(s=s, q="`"))
-        cur.executemany(f"INSERT INTO {s}.customers VALUES (%s, %s, %s, %s)", customers)
+            cur.execute(ddl.format(s=s, q="`", tz="TIMESTAMP NULL"))  # MySQL has no TIMESTAMPTZ
+        local = [(*row[:4], row[4][:19]) for row in customers]
+        cur.executemany(f"INSERT INTO {s}.customers VALUES (%s, %s, %s, %s, %s)", local)
         cur.executemany(f"INSERT INTO {s}.`Order Details` VALUES (%s, %s, %s, %s, %s)", orders)
         cur.execute(f"ALTER TABLE {s}.customers COMMENT = 'people who bought something'")
         cur.execute(
@@ -162,8 +164,8 @@ def duckdb_shop(folder: Path) -> Iterator[Shop]:
     with duckdb.connect(str(path)) as db:
         db.execute(f"CREATE SCHEMA {s}")
         for ddl in _DDL:
-            db.execute(ddl.format(s=s, q='"'))
-        db.executemany(f"INSERT INTO {s}.customers VALUES (?, ?, ?, ?)", customers)
+            db.execute(ddl.format(s=s, q='"', tz="TIMESTAMPTZ"))
+        db.executemany(f"INSERT INTO {s}.customers VALUES (?, ?, ?, ?, ?)", customers)
         db.executemany(f'INSERT INTO {s}."Order Details" VALUES (?, ?, ?, ?, ?)', orders)
         db.execute(f"COMMENT ON TABLE {s}.customers IS 'people who bought something'")
         db.execute(f"COMMENT ON COLUMN {s}.customers.email IS 'contact address'")

@@ -75,6 +75,9 @@ def test_comments_nulls_duplicates_and_strings_are_reported(shop: Shop) -> None:
     created = column(customers, "created_at")
     assert created["min"].startswith("2025-01-") and created["max"].startswith("2025-12-")
     assert {"p05", "p50", "p95"} <= set(created["quantiles"])
+    seen = column(customers, "last_seen")  # TIMESTAMPTZ where the backend has it
+    assert seen["min"].startswith("2026-01-") and seen["max"].startswith("2026-12-")
+    assert customers["errors"] == [] and len(customers["samples"]) == 5
 
 
 def test_an_empty_table_is_profiled_and_flagged(shop: Shop) -> None:
