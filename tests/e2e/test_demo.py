@@ -14,20 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_demo_catalogs_the_sample_database_twice_and_prints_four_pages(
     docker_image: str, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "CATALOG_DEMO_DIR": str(tmp_path)}
-    env.pop("ANTHROPIC_API_KEY", None)
-    run = subprocess.run(
-        [sys.executable, "demo/run_demo.py"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    listed = run.stdout.split("The four pages:")[1].split()
-    pages = [Path(p) for p in listed if p.endswith(".html")]
-    assert len(pages) == 4 and all(p.is_file() for p in pages)
+    run, pages = run_demo(tmp_path)
     assert all(p.is_relative_to(tmp_path / "catalogs" / "shop") for p in pages)
     first_catalog, first_summary, second_catalog, second_summary = (p.read_text() for p in pages)
     assert "events" in first_catalog and "refunds" not in first_catalog
@@ -56,23 +43,27 @@ def test_the_demo_catalogs_the_sample_database_twice_and_prints_four_pages(
 
 def test_without_docker_the_demo_runs_on_the_process_backend_and_says_so(tmp_path: Path) -> None:
     """No Docker engine: the demo still runs, warning that the sandbox does not isolate."""
-    env = {
-        **os.environ,
-        "CATALOG_DEMO_DIR": str(tmp_path),
-        "PATH": str(Path(sys.executable).parent),
-    }
-    env.pop("ANTHROPIC_API_KEY", None)
-    env.pop("CATALOG_SANDBOX_BACKEND", None)
+    # Only the venv's folder on PATH: no `docker` client, so no engine answers.
+    run, pages = run_demo(tmp_path, PATH=str(Path(sys.executable).parent))
+    assert "using the process backend, which does NOT isolate code" in run.stderr
+    assert all(p.with_suffix(".json").is_file() for p in pages)
+
+
+def run_demo(folder: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[Path]]:
+    """`make demo`'s script in `folder`, on embedded defaults; its output and the four pages."""
+    environment = {**os.environ, "CATALOG_DEMO_DIR": str(folder), **env}
+    for name in ("ANTHROPIC_API_KEY", "CATALOG_SANDBOX_BACKEND"):
+        environment.pop(name, None)
     run = subprocess.run(
         [sys.executable, "demo/run_demo.py"],
         cwd=REPO,
-        env=env,
+        env=environment,
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "using the process backend, which does NOT isolate code" in run.stderr
     listed = run.stdout.split("The four pages:")[1].split()
     pages = [Path(p) for p in listed if p.endswith(".html")]
-    assert len(pages) == 4 and all(p.with_suffix(".json").is_file() for p in pages)
+    assert len(pages) == 4 and all(p.is_file() for p in pages)
+    return run, pages

@@ -28,14 +28,15 @@ from tests.orchestrator.stack import (
 )
 from tests.sandbox_manager.conftest import RunningManager, start_manager_process
 from tests.toolkit.shop import (
+    BACKENDS,
     CUSTOMERS,
     HOSTILE,
     ORDERS,
     PASSWORD,
     Shop,
-    duckdb_shop,
     mysql_shop,
     postgres_shop,
+    shop_in,
 )
 
 MARKER = "[[catalog-toolkit-report]]"
@@ -59,21 +60,12 @@ async def manager(docker_image: str, data_dir: Path) -> AsyncIterator[RunningMan
     await running.stop()
 
 
-@pytest.fixture(params=["postgres", "mysql", "duckdb"])
+@pytest.fixture(params=BACKENDS)
 def shop(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Shop]:
-    if request.param == "postgres":
-        with postgres_shop(POSTGRES_URL) as built:
-            yield built
-    elif request.param == "mysql":
-        with mysql_shop(MYSQL_URL.rsplit("/", 1)[0]) as built:
-            yield built
-    else:
-        folder = data_dir / os.urandom(4).hex()
-        folder.mkdir(mode=0o755)
-        with duckdb_shop(folder) as built:
-            assert built.path is not None
-            built.path.chmod(0o644)
-            yield built
+    folder = data_dir / os.urandom(4).hex()  # one file per test, in the mounted folder
+    folder.mkdir(mode=0o755)
+    with shop_in(request.param, folder) as built:
+        yield built
 
 
 def claude_script(fake: FakeAnthropic) -> None:

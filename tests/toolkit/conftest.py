@@ -6,22 +6,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MYSQL_URL, POSTGRES_URL
-from tests.toolkit.shop import Shop, duckdb_shop, mysql_shop, postgres_shop
+from tests.toolkit.shop import BACKENDS, Shop, shop_in
 
 
-@pytest.fixture(params=["postgres", "mysql", "duckdb"])
+@pytest.fixture(params=BACKENDS)
 def shop(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Shop]:
     """The shop in each backend in turn."""
-    if request.param == "postgres":
-        with postgres_shop(POSTGRES_URL) as built:
-            yield built
-    elif request.param == "mysql":
-        with mysql_shop(MYSQL_URL.rsplit("/", 1)[0]) as built:
-            yield built
-    else:
-        with duckdb_shop(tmp_path) as built:
-            yield built
+    with shop_in(request.param, tmp_path) as built:
+        yield built
 
 
 def connect(dsn: str) -> Any:

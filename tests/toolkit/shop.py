@@ -171,3 +171,25 @@ def duckdb_shop(folder: Path) -> Iterator[Shop]:
         db.execute(f"COMMENT ON COLUMN {s}.customers.email IS 'contact address'")
     dsn = f"duckdb://{path}"
     yield Shop("duckdb", schema, dsn, dsn, path)
+
+
+BACKENDS = ("postgres", "mysql", "duckdb")
+
+
+@contextmanager
+def shop_in(backend: str, folder: Path) -> Iterator[Shop]:
+    """The shop in `backend`, on the test servers; a DuckDB file goes in `folder`, readable by
+    the sandbox user (uid 10001) when that folder is mounted into sandboxes."""
+    from tests.conftest import MYSQL_URL, POSTGRES_URL
+
+    if backend == "postgres":
+        with postgres_shop(POSTGRES_URL) as built:
+            yield built
+    elif backend == "mysql":
+        with mysql_shop(MYSQL_URL.rsplit("/", 1)[0]) as built:
+            yield built
+    else:
+        with duckdb_shop(folder) as built:
+            assert built.path is not None
+            built.path.chmod(0o644)
+            yield built
