@@ -20,9 +20,10 @@ from typing import Any, Protocol
 from services.agent_runner.budget import Budget, Spending, Usage
 from services.agent_runner.html import InvalidHtml, escape_text, sanitize
 from services.agent_runner.llm import Llm, LlmError
-from services.agent_runner.sandbox_tool import CellReport, Redactor, SandboxGone
+from services.agent_runner.sandbox_tool import CellReport, SandboxGone
 from services.agent_runner.tools import EXECUTE_PYTHON, SUBMIT_HTML
 from services.common.logging import log_fields
+from services.common.redaction import Redactor
 
 _log = logging.getLogger(__name__)
 FINAL_CALL_TIMEOUT_S = 180.0  # the forced submit may run past the wall clock by this much

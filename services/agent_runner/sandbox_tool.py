@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.redaction import Redactor
 from services.sandbox_manager.client import (
     Execution,
     ExecutionStatus,
@@ -25,19 +26,6 @@ class SandboxGone(Exception):
 class CellReport:
     text: str
     is_error: bool
-
-
-class Redactor:
-    """Replaces secret values (DSN, passwords, keys) wherever text leaves for the model."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        # Longest first, so a DSN is replaced whole before the password inside it.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
 
 
 def cap(text: str, max_bytes: int) -> str:

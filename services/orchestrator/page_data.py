@@ -8,8 +8,10 @@ JSON is stored beside the page so the next summary compares numbers, not HTML.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
+from services.common.redaction import Redactor
 from services.sandbox_manager.client import SandboxClient
 
 MAX_DATA_BYTES = 64 * 1024 * 1024
@@ -35,7 +37,7 @@ async def read_page_data(
     lease_id: str,
     agent_name: str,
     context: dict[str, Any],
-    secrets: list[str],
+    secrets: Iterable[str],
 ) -> bytes:
     """The page's data as JSON bytes, with every secret replaced; raises ValueError if the
     sandbox could not produce it."""
@@ -48,8 +50,6 @@ async def read_page_data(
     if not execution.ok or execution.stdout_bytes_omitted:
         why = execution.error.evalue if execution.error else "the output was cut"
         raise ValueError(f"the sandbox could not export the {agent_name} data: {why}")
-    text = execution.stdout
-    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
+    text = Redactor(secrets)(execution.stdout)
     json.loads(text)  # still valid after redaction, or ValueError
     return text.encode()

@@ -396,7 +396,7 @@ async def _page_data(
     rt = runtime()
     try:
         async with SandboxClient(rt.settings.sandbox_managers) as client:
-            return await read_page_data(client, lease.lease_id, agent_name, context, list(secrets))
+            return await read_page_data(client, lease.lease_id, agent_name, context, secrets)
     except (SandboxClientError, ValueError) as exc:
         log_fields(
             _log,
