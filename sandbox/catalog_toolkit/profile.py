@@ -84,6 +84,8 @@ def profile_table(
     schema = t.schema()
     declared = _attempt(profile, "keys and comments", lambda: read_declared(db, name))
     estimate = declared.row_estimate if declared else None
+    # The schema the catalog resolved (the default one for a bare `table`), for later lookups.
+    resolved = TableName(declared.schema, name.name) if declared and declared.schema else name
     counted = None
     if estimate is None:  # never analyzed (PostgreSQL) or not known: count, then decide
         found = _attempt(profile, "row count", lambda: db.fetch(t.aggregate(n=t.count())))
@@ -127,7 +129,7 @@ def profile_table(
             _attempt(
                 profile,
                 "distinct estimates",
-                lambda: _postgres_distinct(db, name, columns, estimate),
+                lambda: _postgres_distinct(db, resolved, columns, estimate),
             )
         _attempt(
             profile,
