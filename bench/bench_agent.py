@@ -28,27 +28,21 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from typing import IO
 
 import grpc
+from benchlib import START_TIMEOUT_S, Service, emit, free_port
 from catalog.v1 import agent_pb2, agent_pb2_grpc
 
-from services.common.readiness import wait_serving
 from services.sandbox_manager.client import SandboxClient, SessionSettings
 
 ROWS = 100_000
 ROUNDS = 3  # each figure is the median of this many rounds
 RUN_TIMEOUT_S = 600.0
-START_TIMEOUT_S = 120.0
-STOP_TIMEOUT_S = 60.0
 SYSTEM_PROMPT = "You document databases. Explore with execute_python, then submit_html."
 
 # 10 related tables; `i` runs over range(ROWS). Values come from h(i, salt), a hash made signed
@@ -177,16 +171,6 @@ TABLES: dict[str, tuple[str, str]] = {
 }
 
 
-def emit(name: str, value: float, unit: str) -> None:
-    print(json.dumps({"name": name, "value": round(value, 3), "unit": unit}), flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def build_database(path: str) -> None:
     import duckdb
 
@@ -224,50 +208,6 @@ def describe_seconds(path: str) -> list[float]:
 
 
 # --- the services ---------------------------------------------------------------------------
-class Service:
-    """A `python -m <module>` subprocess on a free port; its log goes to a temporary file."""
-
-    def __init__(self, module: str, env: dict[str, str], port: int, log: IO[bytes]) -> None:
-        self.module = module
-        self.env = env
-        self.address = f"127.0.0.1:{port}"
-        self.log = log
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            self.module,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=self.log,
-        )
-
-    async def wait_serving(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        assert self.process is not None, "start() first"
-        await wait_serving(self.address, self.process, timeout_s, name=self.module)
-
-    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), timeout_s)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise RuntimeError(
-                f"{self.module} did not stop within {timeout_s} s of SIGTERM"
-            ) from None
-
-    def tail(self, lines: int = 40) -> list[str]:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace").splitlines()[-lines:]
-
-
 def manager_env(port: int, manager_id: str) -> dict[str, str]:
     return {
         **os.environ,

@@ -44,6 +44,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchlib import emit
+
 ROWS = 5_000_000
 ROUNDS = 3  # each figure of ours and of the one pass is the median of this many children
 TABLE = "orders"
@@ -123,10 +125,6 @@ COLUMNS: list[tuple[str, str, str, str]] = [
         "CASE WHEN h(i, 'g') % 30 = 0 THEN NULL ELSE h(i, 'gv') % 10 = 0 END",
     ),
 ]
-
-
-def emit(name: str, value: float, unit: str) -> None:
-    print(json.dumps({"name": name, "value": round(value, 3), "unit": unit}), flush=True)
 
 
 def say(message: str) -> None:

@@ -23,10 +23,7 @@ label is left. Prints one JSON object a line: {"name", "value", "unit"}.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,13 +31,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import grpc
+from benchlib import Service, emit, free_port
 from catalog.v1 import sandbox_pb2, sandbox_pb2_grpc
 from google.protobuf.duration_pb2 import Duration
 
-from services.common.readiness import wait_serving
 from services.sandbox_manager.backend import MANAGER_LABEL
 from services.sandbox_manager.hardening import ContainerLimits, docker_run_argv
 from services.sandbox_manager.kernel_client import KernelClient
@@ -64,19 +61,9 @@ if TYPE_CHECKING:
     Stub = sandbox_pb2_grpc.SandboxManagerServiceAsyncStub
 
 
-def emit(name: str, value: float, unit: str) -> None:
-    print(json.dumps({"name": name, "value": round(value, 3), "unit": unit}), flush=True)
-
-
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def labelled_containers(label: str, value: str) -> list[str]:
@@ -124,51 +111,18 @@ async def docker_run_cold_ms(run_id: str) -> float:
 
 
 # --- the manager ----------------------------------------------------------------------------
-class Manager:
-    """A `python -m services.sandbox_manager` subprocess; its log goes to a temporary file."""
-
-    def __init__(self, manager_id: str, log: IO[bytes]) -> None:
-        self.manager_id = manager_id
-        self.address = f"127.0.0.1:{free_port()}"
-        self.log = log
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self, timeout_s: float = 120) -> None:
-        env = {
-            **os.environ,
-            "CATALOG_SANDBOX_MANAGER_ID": self.manager_id,
-            "CATALOG_SANDBOX_HOST": "127.0.0.1",
-            "CATALOG_SANDBOX_PORT": self.address.rsplit(":", 1)[1],
-            "CATALOG_SANDBOX_BACKEND": "docker",
-            "CATALOG_SANDBOX_IMAGE": IMAGE,
-            "CATALOG_SANDBOX_NETWORK": "none",
-            "CATALOG_SANDBOX_MIN_WARM": str(POOL_SIZE),
-            "CATALOG_SANDBOX_MAX_SIZE": str(POOL_SIZE),
-        }
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.sandbox_manager",
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=self.log,
-        )
-        await wait_serving(self.address, self.process, timeout_s, name="the manager")
-
-    async def stop(self, timeout_s: float = 60) -> None:
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), timeout_s)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise RuntimeError(
-                f"the manager did not stop within {timeout_s} s of SIGTERM"
-            ) from None
+def manager_env(port: int, manager_id: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CATALOG_SANDBOX_MANAGER_ID": manager_id,
+        "CATALOG_SANDBOX_HOST": "127.0.0.1",
+        "CATALOG_SANDBOX_PORT": str(port),
+        "CATALOG_SANDBOX_BACKEND": "docker",
+        "CATALOG_SANDBOX_IMAGE": IMAGE,
+        "CATALOG_SANDBOX_NETWORK": "none",
+        "CATALOG_SANDBOX_MIN_WARM": str(POOL_SIZE),
+        "CATALOG_SANDBOX_MAX_SIZE": str(POOL_SIZE),
+    }
 
 
 async def wait_all_warm(stub: Stub, timeout_s: float = 120) -> None:
@@ -264,10 +218,12 @@ async def main() -> None:
     run_id = uuid.uuid4().hex[:8]
     manager_id = f"bench-{run_id}"
     with tempfile.TemporaryFile() as log:
-        manager = Manager(manager_id, log)
+        port = free_port()
+        manager = Service("services.sandbox_manager", manager_env(port, manager_id), port, log)
         try:
             cold_ms = await docker_run_cold_ms(run_id)
             await manager.start()
+            await manager.wait_serving()
             async with grpc.aio.insecure_channel(manager.address) as channel:
                 stub: Stub = sandbox_pb2_grpc.SandboxManagerServiceStub(channel)
                 acquire_ms = await acquire_warm_ms(stub)
@@ -276,9 +232,7 @@ async def main() -> None:
                 await wait_all_warm(stub)
                 concurrent_s = await concurrent_seconds(stub)
         except BaseException:
-            log.seek(0)
-            tail = log.read().decode(errors="replace").splitlines()[-40:]
-            print("the manager's last log lines:", *tail, sep="\n", file=sys.stderr)
+            print("the manager's last log lines:", *manager.tail(), sep="\n", file=sys.stderr)
             raise
         finally:
             try:
