@@ -93,8 +93,7 @@ class SandboxCodeRunner:
             )
         except SandboxClientError as exc:
             raise SandboxGone(f"the sandbox could not run code: {exc}") from exc
-        if not execution.ok:
-            raise ValueError(self._redact(report(execution, timeout_s))[-500:])
-        if execution.stdout_bytes_omitted:
-            raise ValueError(f"the output is over {max_bytes} bytes")
-        return self._redact(execution.stdout)
+        try:
+            return self._redact(execution.whole_stdout())
+        except ValueError as exc:
+            raise ValueError(self._redact(str(exc))) from None

@@ -47,9 +47,11 @@ async def read_page_data(
         timeout_s=EXPORT_TIMEOUT_S,
         max_output_bytes=MAX_DATA_BYTES,
     )
-    if not execution.ok or execution.stdout_bytes_omitted:
-        why = execution.error.evalue if execution.error else "the output was cut"
-        raise ValueError(f"the sandbox could not export the {agent_name} data: {why}")
-    text = Redactor(secrets)(execution.stdout)
+    redact = Redactor(secrets)
+    try:
+        text = redact(execution.whole_stdout())
+    except ValueError as exc:
+        why = redact(str(exc))
+        raise ValueError(f"the sandbox could not export the {agent_name} data: {why}") from None
     json.loads(text)  # still valid after redaction, or ValueError
     return text.encode()

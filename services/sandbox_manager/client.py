@@ -245,6 +245,16 @@ class Execution:
     def ok(self) -> bool:
         return self.status is ExecutionStatus.OK
 
+    def whole_stdout(self) -> str:
+        """What the cell printed, for a caller that needs all of it (data, not a report to
+        read); ValueError, saying why, when the cell failed or its output was cut."""
+        if not self.ok:
+            why = f"{self.error.ename}: {self.error.evalue}" if self.error else "no error"
+            raise ValueError(f"the cell ended {self.status.value} ({why})")
+        if self.stdout_bytes_omitted:
+            raise ValueError(f"the cell's output was cut by {self.stdout_bytes_omitted} bytes")
+        return self.stdout
+
 
 def _duration(value_s: float) -> duration_pb2.Duration:
     message = duration_pb2.Duration()

@@ -143,6 +143,22 @@ async def test_a_user_error_is_data_not_an_exception(start_manager: StartManager
         assert after.error is not None and after.error.ename == "NameError"
 
 
+async def test_whole_stdout_is_all_of_it_or_an_error_saying_why(
+    start_manager: StartManager,
+) -> None:
+    """For callers that read data out of a sandbox: a failed or cut cell is never data."""
+    manager = await process_manager(start_manager)
+    async with SandboxClient([manager.address]) as client, client.lease() as lease:
+        whole = await client.execute(lease.lease_id, "print('x' * 5000)", max_output_bytes=10000)
+        assert whole.whole_stdout() == "x" * 5000 + "\n"
+        cut = await client.execute(lease.lease_id, "print('x' * 5000)", max_output_bytes=1000)
+        with pytest.raises(ValueError, match="output was cut"):
+            cut.whole_stdout()
+        failed = await client.execute(lease.lease_id, "print('half')\n1 / 0")
+        with pytest.raises(ValueError, match=r"ended error \(ZeroDivisionError"):
+            failed.whole_stdout()
+
+
 async def test_calls_about_a_lease_route_by_its_manager_prefix(
     start_manager: StartManager,
 ) -> None:
