@@ -2,9 +2,10 @@
 
 Builds the sample DuckDB database (demo/sample_db.py) under .catalog/demo-data, starts the three
 services on free ports (SQLite system database, file:// storage under ./catalogs, Docker sandboxes
-when an engine answers, else the process backend; the offline agent unless ANTHROPIC_API_KEY is
-set), runs a catalog, changes the data and the schema, runs another, and prints where the four
-pages are. Progress is printed as the runs go; the services' logs go to .catalog/demo.log.
+when an engine answers, else the process backend, saying the run is unisolated; the offline agent
+unless ANTHROPIC_API_KEY is set), runs a catalog, changes the data and the schema, runs another,
+and prints where the four pages are. Progress is printed as the runs go; the services' logs go
+to .catalog/demo.log.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def free_port() -> int:
 def demo_env() -> dict[str, str]:
     ports = {name: str(free_port()) for name in ("manager", "runner", "grpc", "http")}
     return embedded_env(
+        allow_unisolated=True,  # the demo runs without Docker too, and says so plainly
         CATALOG_SANDBOX_PORT=ports["manager"],
         CATALOG_AGENT_PORT=ports["runner"],
         CATALOG_ORCHESTRATOR_GRPC_PORT=ports["grpc"],

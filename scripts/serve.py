@@ -1,8 +1,9 @@
 """`make serve`: the three services on their default ports, on embedded defaults, in the foreground.
 
-SQLite system database and a sealing key file under ./.catalog, the Docker sandbox when an engine
-answers (the image is built if missing), else the process backend with a warning, and the offline
-agent unless ANTHROPIC_API_KEY is set. Environment variables the services read pass through, so
+SQLite system database and a sealing key file under ./.catalog, the Docker sandbox (the image is
+built if missing), and the offline agent unless ANTHROPIC_API_KEY is set. Without a Docker engine
+it stops and says so: the process backend, which does not isolate code, runs only when asked for
+by name (CATALOG_SANDBOX_BACKEND=process). Environment variables the services read pass through, so
 any default can be overridden. Ctrl-C (or SIGTERM) stops all three, the orchestrator first.
 """
 
@@ -33,13 +34,24 @@ def docker_answers() -> bool:
         return False
 
 
-def sandbox_backend() -> str:
+def sandbox_backend(allow_unisolated: bool) -> str:
+    """Docker when it answers; the process backend only when named, or when the caller allows it
+    (the demo, which says so plainly), never silently."""
     if os.environ.get("CATALOG_SANDBOX_BACKEND"):
         return os.environ["CATALOG_SANDBOX_BACKEND"]
     if docker_answers():
         subprocess.run(["bash", str(REPO / "scripts" / "build_image.sh")], check=True)
         return "docker"
-    say("no Docker engine answers: using the process backend, which does NOT isolate code")
+    if not allow_unisolated:
+        raise SystemExit(
+            "serve: no Docker engine answers, and sandboxes need one to isolate the agents' code. "
+            "Start Docker (`make docker`), or set CATALOG_SANDBOX_BACKEND=process to run cells "
+            "UNISOLATED on this machine, for development only."
+        )
+    say(
+        "no Docker engine answers: using the process backend, which does NOT isolate code. "
+        "The agents' code runs UNISOLATED on this machine, with your user's files and network."
+    )
     return "process"
 
 
@@ -50,10 +62,10 @@ async def wait_healthy(port: int, process: asyncio.subprocess.Process, name: str
         raise SystemExit(f"serve: {exc}") from exc
 
 
-def embedded_env(**overrides: str) -> dict[str, str]:
+def embedded_env(allow_unisolated: bool = False, **overrides: str) -> dict[str, str]:
     """The embedded defaults, under the caller's environment, under `overrides`."""
     return {
-        "CATALOG_SANDBOX_BACKEND": sandbox_backend(),
+        "CATALOG_SANDBOX_BACKEND": sandbox_backend(allow_unisolated),
         "CATALOG_SANDBOX_IMAGE": "catalog-agents/sandbox:latest",
         "DBOS_SYSTEM_DATABASE_URL": f"sqlite:///{REPO}/.catalog/orchestrator.sqlite",
         "CATALOG_SECRET_KEY_FILE": str(REPO / ".catalog" / "secret.key"),

@@ -13,6 +13,7 @@ import signal
 import sys
 import tempfile
 
+from catalog_kernel.isolation import SessionFolders, SessionIdentity
 from catalog_kernel.preload import DEFAULT_MODULES, preload
 from catalog_kernel.zygote import Kernel, KernelOptions
 
@@ -46,7 +47,53 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=int(env("CATALOG_KERNEL_MAX_OUTPUT_BYTES", "100000")),
     )
+    parser.add_argument(
+        "--session-uid",
+        type=int,
+        default=int(env("CATALOG_KERNEL_SESSION_UID", "0")),
+        help="uid (and gid) that sessions run as; needs a kernel started as root (0: none)",
+    )
+    parser.add_argument(
+        "--session-max-processes",
+        type=int,
+        default=int(env("CATALOG_KERNEL_SESSION_MAX_PROCESSES", "128")),
+        help="RLIMIT_NPROC of a session: keep it below the container's pids limit",
+    )
+    parser.add_argument(
+        "--shared-folders",
+        default=env("CATALOG_KERNEL_SHARED_FOLDERS", ""),
+        help="comma-separated folders emptied with the scratch folder (e.g. /dev/shm)",
+    )
     return parser.parse_args(argv)
+
+
+def _identity(args: argparse.Namespace) -> SessionIdentity | None:
+    """Sessions get a uid of their own only when the kernel can give it: as root."""
+    if args.session_uid <= 0:
+        return None
+    if os.geteuid() != 0:
+        print(
+            "catalog_kernel: --session-uid needs a kernel started as root; sessions are NOT "
+            "isolated from the kernel",
+            file=sys.stderr,
+        )
+        return None
+    return SessionIdentity(args.session_uid, args.session_uid, args.session_max_processes)
+
+
+def _session_folders(scratch: str, shared: str) -> tuple[str, ...]:
+    os.makedirs(scratch, exist_ok=True)
+    return (scratch, *(f for f in shared.split(",") if f and os.path.isdir(f)))
+
+
+def _safe_sys_path(scratch: str) -> None:
+    """Nothing a session writes may become importable: no cwd entry, nothing under scratch."""
+    root = os.path.realpath(scratch)
+    sys.path[:] = [
+        entry
+        for entry in sys.path
+        if entry and os.path.commonpath([root, os.path.realpath(entry)]) != root
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,14 +110,17 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("JE_ARROW_MALLOC_CONF", "_RJEM_MALLOC_CONF"):
         os.environ.setdefault(name, "background_thread:false")
     modules = tuple(m.strip() for m in args.preload.split(",") if m.strip())
+    scratch = args.scratch or tempfile.mkdtemp(prefix="catalog-kernel-")
+    _safe_sys_path(scratch)
     options = KernelOptions(
-        scratch=args.scratch or tempfile.mkdtemp(prefix="catalog-kernel-"),
+        scratch=scratch,
         default_timeout_s=args.default_timeout_s,
         interrupt_grace_s=args.interrupt_grace_s,
         default_max_output_bytes=args.max_output_bytes,
         preload_ms=preload(modules),
+        identity=_identity(args),
+        folders=SessionFolders.snapshot(_session_folders(scratch, args.shared_folders)),
     )
-    os.makedirs(options.scratch, exist_ok=True)
     # Keep the preloaded objects out of the collector's reach: a worker's first collection
     # would otherwise write to every object and copy the parent's whole heap.
     gc.freeze()

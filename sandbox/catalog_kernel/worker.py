@@ -26,15 +26,20 @@ from catalog_kernel.connections import (
     scrub,
     secrets_of,
 )
+from catalog_kernel.isolation import SessionIdentity, drop_to_session
 from catalog_kernel.protocol import FrameDecoder, Message, read_frame, write_frame
 
 MAX_RESULT_CHARS = 1_000_000
 
 
-def run_worker(cmd_fd: int, ctl_fd: int, scratch: str) -> None:
+def run_worker(
+    cmd_fd: int, ctl_fd: int, scratch: str, identity: SessionIdentity | None = None
+) -> None:
     """Entry point in the child after fork; never returns.
 
     A worker is forked ahead of need and waits: its first command is the session's settings.
+    Until then it keeps the kernel's uid, so a running session cannot tamper with it; then it
+    drops to the session's uid for good, before it connects or runs anything.
     """
     try:
         _prepare_process(scratch)
@@ -43,6 +48,8 @@ def run_worker(cmd_fd: int, ctl_fd: int, scratch: str) -> None:
         first = read_frame(cmd_fd, decoder, pending)
         if first is None:
             return
+        if identity is not None:
+            drop_to_session(identity)
         settings = SessionSettings.from_message(first.get("session") or {})
         write_frame(ctl_fd, {"ev": "ready", **_open_session(namespace, settings)})
         del first, settings
@@ -129,19 +136,29 @@ def _run_cell(code: str, number: int, namespace: dict[str, Any], ctl_fd: int) ->
     filename = f"<cell {number}>"
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     status = "ok"
+    worker_pid = os.getpid()
     try:
         value = _execute(code, filename, namespace)
         if value is not None:
             namespace["_"] = value
             write_frame(ctl_fd, {"ev": "result", "text_plain": _display(value)})
     except BaseException as exc:  # user code is data: every failure, SystemExit too, is reported
+        _exit_if_forked(worker_pid)
         status = "error"
         write_frame(ctl_fd, _describe_error(exc))
     finally:
+        _exit_if_forked(worker_pid)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # a user may have replaced sys.stdout
                 stream.flush()
     write_frame(ctl_fd, {"ev": "done", "status": status})
+
+
+def _exit_if_forked(worker_pid: int) -> None:
+    """A process a cell forked that returns from the cell must not act as the worker: it would
+    answer on the worker's control pipe and read its next cell."""
+    if os.getpid() != worker_pid:
+        os._exit(0)
 
 
 def _execute(code: str, filename: str, namespace: dict[str, Any]) -> Any:

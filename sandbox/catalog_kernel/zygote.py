@@ -9,6 +9,10 @@ A cell's life: the request goes to the worker's command pipe; output is streamed
 ``CappedStream`` per stream; the worker's "done" ends it. Past the cell's timeout the worker's
 process group gets SIGINT; if the cell has not ended ``interrupt_grace_s`` later, the group is
 killed and a fresh worker forked with the same session, and "done" says the state was lost.
+
+With a session identity (see ``isolation``), whenever a worker is replaced, reset or the session
+ends, every process of the session's uid dies, not only the worker's group; reset and the end of
+a session also empty the session's folders.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import contextlib
 import errno
 import os
 import selectors
-import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 
 from catalog_kernel.capping import CappedStream
 from catalog_kernel.connections import SessionSettings, scrub, secrets_of
+from catalog_kernel.isolation import SessionFolders, SessionIdentity, kill_session_processes
 from catalog_kernel.protocol import (
     PROTOCOL_VERSION,
     FrameDecoder,
@@ -43,6 +47,9 @@ class KernelOptions:
     default_max_output_bytes: int = 100_000
     connect_timeout_s: float = 60.0
     preload_ms: float = 0.0
+    identity: SessionIdentity | None = None  # None: not isolated (the process backend)
+    # Emptied at reset and when a session ends: the scratch folder, and /dev/shm and the like.
+    folders: SessionFolders = field(default_factory=lambda: SessionFolders(()))
 
 
 @dataclass
@@ -195,8 +202,9 @@ class Kernel:
         # Tearing down a large worker takes tens of ms: let the loop reap it after the new
         # worker is serving.
         self._kill_worker(wait=False)
+        self._kill_session_processes()
         if empty_scratch:
-            _empty_folder(self._options.scratch)
+            self._options.folders.empty(self._options.identity)
         self._activate_worker()
         self._op = _SessionOp(request.get("id"), started, started + self._options.connect_timeout_s)
 
@@ -234,10 +242,11 @@ class Kernel:
             self._kill_worker()
             self._finish_session({"connect_error": "the session ended before it was open"})
         self._kill_worker()
+        self._kill_session_processes()
         # The standby was forked while this session's settings were in memory: never reuse it.
         self._discard_standby()
         self._session, self._secrets = {}, []
-        _empty_folder(self._options.scratch)
+        self._options.folders.empty(self._options.identity)
         self._send(
             {
                 "ev": "session_ended",
@@ -278,7 +287,7 @@ class Kernel:
             for fd in inherited:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-            run_worker(cmd_r, ctl_w, self._options.scratch)
+            run_worker(cmd_r, ctl_w, self._options.scratch, self._options.identity)
         # The child makes itself a group leader too; doing it here as well closes the race in
         # which a signal to the group arrives before the child has run that line.
         with contextlib.suppress(OSError):
@@ -319,6 +328,13 @@ class Kernel:
         if self._worker is not None:
             self._kill(self._worker, wait)
             self._worker = None
+
+    def _kill_session_processes(self) -> None:
+        """Kill what the session started outside the worker's group (setsid, double forks).
+
+        The standby is still root until it gets a session, so it survives this."""
+        if self._options.identity is not None:
+            kill_session_processes(self._options.identity.uid)
 
     def _kill(self, worker: _Worker, wait: bool) -> None:
         _signal_worker(worker.pid, signal.SIGKILL)
@@ -425,6 +441,10 @@ class Kernel:
     def _finish_cell(self, status: str, state_lost: bool) -> None:
         op = self._op
         assert isinstance(op, _CellOp)
+        if op.interrupt_reason and self._options.identity is not None:
+            # The worker stopped, but what the cell forked (a fork bomb) may not have.
+            spare = self._worker.pid if self._worker is not None else 0
+            kill_session_processes(self._options.identity.uid, spare=spare)
         for kind, stream in op.streams.items():
             if stream.bytes_omitted:
                 self._send(
@@ -474,6 +494,7 @@ class Kernel:
                 }
             )
             return
+        self._kill_session_processes()
         # Have the next cell's interpreter ready, unless workers die before they are even ready.
         if was_ready:
             self._activate_worker()
@@ -574,14 +595,3 @@ def _describe_exit(worker: _Worker) -> str:
         f"the Python process exited with code {os.waitstatus_to_exitcode(status)}; "
         "its variables are lost"
     )
-
-
-def _empty_folder(path: str) -> None:
-    """Remove everything inside the scratch folder, which the kernel owns, but not the folder."""
-    with os.scandir(path) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)

@@ -32,7 +32,6 @@ class Settings:
     image: str = "catalog-agents/sandbox:latest"
     min_warm: int = 2
     max_size: int = 8
-    max_leases_per_sandbox: int = 20  # then the container is replaced
     lease_ttl_s: float = 600.0
     max_lease_ttl_s: float = 3600.0
     max_wait_s: float = 300.0
@@ -67,9 +66,6 @@ class Settings:
             image=env.get("CATALOG_SANDBOX_IMAGE", defaults.image),
             min_warm=env_int(env, "CATALOG_SANDBOX_MIN_WARM", defaults.min_warm),
             max_size=env_int(env, "CATALOG_SANDBOX_MAX_SIZE", defaults.max_size),
-            max_leases_per_sandbox=env_int(
-                env, "CATALOG_SANDBOX_MAX_LEASES", defaults.max_leases_per_sandbox
-            ),
             lease_ttl_s=env_float(env, "CATALOG_SANDBOX_LEASE_TTL_S", defaults.lease_ttl_s),
             max_wait_s=env_float(env, "CATALOG_SANDBOX_MAX_WAIT_S", defaults.max_wait_s),
             exec_timeout_s=env_float(

@@ -26,7 +26,13 @@ import docker.errors
 from services.common.logging import log_fields
 from services.sandbox_manager.backend import MANAGER_LABEL, SANDBOX_LABEL
 from services.sandbox_manager.errors import BackendUnavailable
-from services.sandbox_manager.hardening import SANDBOX_USER, ContainerLimits, docker_host_config
+from services.sandbox_manager.hardening import (
+    KERNEL_USER,
+    ContainerLimits,
+    docker_host_config,
+    kernel_environment,
+    new_session_uid,
+)
 from services.sandbox_manager.kernel_client import KernelClient, KernelError
 
 _log = logging.getLogger(__name__)
@@ -164,12 +170,14 @@ class DockerBackend:
     def _create_and_attach(
         self, client: docker.DockerClient, name: str, labels: dict[str, str]
     ) -> tuple[str, socket.socket]:
-        host_config: dict[str, Any] = docker_host_config(self.limits)
+        session_uid = new_session_uid()
+        host_config: dict[str, Any] = docker_host_config(self.limits, session_uid)
         container = client.api.create_container(
             self.image,
             name=name,
             labels=labels,
-            user=SANDBOX_USER,
+            user=KERNEL_USER,
+            environment=kernel_environment(self.limits, session_uid),
             stdin_open=True,  # docker-py sets StdinOnce with it: stdin closes when we detach
             tty=False,
             host_config=client.api.create_host_config(**host_config),

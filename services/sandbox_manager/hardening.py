@@ -1,7 +1,11 @@
 """How a sandbox container is locked down, as data, so every launcher applies the same rules.
 
-By default: every capability dropped, no new privileges, a read-only root with a small tmpfs
-for the session's scratch files, the image's non-root user, and pids, memory and CPU limits.
+By default: every capability dropped but the three the kernel needs to keep sessions apart, no
+new privileges, a read-only root with a small tmpfs for the session's scratch files, and pids,
+memory and CPU limits. The kernel runs as root holding only CAP_SETUID, CAP_SETGID and CAP_KILL;
+every worker drops to a uid of the sandbox's own (``session_uid``, random per container) before it
+runs a cell, so cells cannot signal, trace or read the kernel, and the kernel can kill everything a
+session started by uid (see ``catalog_kernel.isolation``).
 No Docker socket is ever mounted, and no host folder unless the operator names one data folder
 (`data_mount`): it is mounted read only, at the same path, so `duckdb:///that/path/x.duckdb`
 opens inside the sandbox as on the host. The network mode is the caller's choice: a dedicated
@@ -10,10 +14,20 @@ network in production, ``host`` for tests whose databases listen on loopback.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SANDBOX_USER = "10001:10001"
+KERNEL_USER = "0:0"
+KERNEL_CAPABILITIES = ("SETUID", "SETGID", "KILL")
+# Session uids are random per container, so RLIMIT_NPROC (counted per uid across the host)
+# never lets one sandbox's fork bomb starve another's.
+_SESSION_UID_BASE = 200_000
+_SESSION_UID_SPAN = 1_000_000
+
+
+def new_session_uid() -> int:
+    return _SESSION_UID_BASE + secrets.randbelow(_SESSION_UID_SPAN)
 
 
 @dataclass(frozen=True)
@@ -26,17 +40,28 @@ class ContainerLimits:
     data_mount: str = ""  # an absolute host folder mounted read only at the same path; "" none
 
 
-def _tmpfs_options(limits: ContainerLimits) -> str:
-    return f"rw,nosuid,nodev,size={limits.tmpfs_bytes},uid=10001,gid=10001"
+def _tmpfs_options(limits: ContainerLimits, session_uid: int) -> str:
+    return f"rw,nosuid,nodev,size={limits.tmpfs_bytes},uid={session_uid},gid={session_uid}"
 
 
-def docker_host_config(limits: ContainerLimits) -> dict[str, object]:
+def kernel_environment(limits: ContainerLimits, session_uid: int) -> dict[str, str]:
+    """What the kernel inside needs to know to keep sessions apart."""
+    return {
+        "CATALOG_KERNEL_SESSION_UID": str(session_uid),
+        # Half the pids limit: a fork bomb in a cell leaves the kernel room to fork.
+        "CATALOG_KERNEL_SESSION_MAX_PROCESSES": str(max(8, limits.pids // 2)),
+        "CATALOG_KERNEL_SHARED_FOLDERS": "/dev/shm,/dev/mqueue",
+    }
+
+
+def docker_host_config(limits: ContainerLimits, session_uid: int) -> dict[str, object]:
     """The same rules as keyword arguments of the docker SDK's ``create_host_config``."""
     return {
         "network_mode": limits.network_mode,
         "read_only": True,
-        "tmpfs": {"/tmp": _tmpfs_options(limits)},
+        "tmpfs": {"/tmp": _tmpfs_options(limits, session_uid)},
         "cap_drop": ["ALL"],
+        "cap_add": list(KERNEL_CAPABILITIES),
         "security_opt": ["no-new-privileges"],
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,  # no swap: the limit is the limit
@@ -53,21 +78,30 @@ def docker_host_config(limits: ContainerLimits) -> dict[str, object]:
 
 
 def docker_run_argv(
-    image: str, name: str, limits: ContainerLimits, labels: Mapping[str, str]
+    image: str,
+    name: str,
+    limits: ContainerLimits,
+    labels: Mapping[str, str],
+    session_uid: int | None = None,
 ) -> list[str]:
     """A `docker run -i` command line whose attached stdio is the kernel's channel."""
+    session_uid = new_session_uid() if session_uid is None else session_uid
     argv = ["docker", "run", "-i", "--rm", "--name", name]
     for key, value in labels.items():
         argv += ["--label", f"{key}={value}"]
+    for key, value in kernel_environment(limits, session_uid).items():
+        argv += ["--env", f"{key}={value}"]
+    for capability in KERNEL_CAPABILITIES:
+        argv += ["--cap-add", capability]
     return [
         *argv,
         "--user",
-        SANDBOX_USER,
+        KERNEL_USER,
         "--network",
         limits.network_mode,
         "--read-only",
         "--tmpfs",
-        f"/tmp:rw,nosuid,nodev,size={limits.tmpfs_bytes},uid=10001,gid=10001",
+        f"/tmp:{_tmpfs_options(limits, session_uid)}",
         "--cap-drop",
         "ALL",
         "--security-opt",

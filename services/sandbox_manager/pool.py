@@ -1,13 +1,12 @@
 """The pool: warm sandboxes, the leases on them, and the upkeep that keeps both healthy.
 
-A sandbox moves STARTING -> WARM -> LEASED -> RECYCLING -> WARM, until it has served
-``max_leases_per_sandbox`` leases, crashed, or failed a health probe: then it is BROKEN and
-destroyed, and the pool starts another. The pool keeps ``min_warm`` sandboxes warm, plus one for
-each caller waiting, never more than ``max_size`` in all; it refills in the background.
-
-A released sandbox is cleaned before anyone else gets it: the kernel ends the session, which
-kills the worker, forgets the settings and empties the scratch tmpfs; the next lease gets a
-fresh worker. Leases expire after their time to live without use and are then released.
+A sandbox moves STARTING -> WARM -> LEASED -> RECYCLING, and is then destroyed: a sandbox that
+served a lease never serves another, so nothing a tenant's code left behind (a process that
+escaped its group, a planted file, a tampered standby worker) can reach the next tenant. The
+pool keeps ``min_warm`` sandboxes warm, plus one for each caller waiting, never more than
+``max_size`` in all, and refills in the background, so a warm acquire does not wait for a start.
+A sandbox that crashed or failed a health probe is BROKEN and destroyed the same way. Leases
+expire after their time to live without use and are then released.
 """
 
 from __future__ import annotations
@@ -86,7 +85,6 @@ class PooledSandbox:
     instance: SandboxInstance | None = None
     lease: Lease | None = None
     leases_served: int = 0
-    crashed: bool = False
     create_time: datetime = field(default_factory=_utcnow)
     last_used_time: datetime = field(default_factory=_utcnow)
 
@@ -277,8 +275,6 @@ class Pool:
             stream = instance.kernel.stream(code, timeout_s, max_output_bytes)
             async with contextlib.aclosing(stream) as events:
                 async for event in events:
-                    if event["ev"] == "done" and event["status"] == "crashed":
-                        sandbox.crashed = True  # recycle the container at release
                     yield event
         except (asyncio.CancelledError, GeneratorExit):
             lease.winding_down = True
@@ -341,28 +337,10 @@ class Pool:
             sandbox.state, sandbox.lease = SandboxState.RECYCLING, None
             sandbox.leases_served += 1
             sandbox.last_used_time = _utcnow()
-            self._spawn(self._recycle(sandbox))
+            # Destroyed, never cleaned for the next tenant: see the module's docstring.
+            self._spawn(self._discard(sandbox))
         log_fields(_log, logging.INFO, f"lease {how}", lease=lease_id, sandbox=lease.sandbox_id)
         return True
-
-    async def _recycle(self, sandbox: PooledSandbox) -> None:
-        assert sandbox.instance is not None
-        worn = sandbox.leases_served >= self.settings.max_leases_per_sandbox
-        if sandbox.crashed or worn:
-            self._break(
-                sandbox,
-                "it crashed during its lease"
-                if sandbox.crashed
-                else f"it served {sandbox.leases_served} leases",
-            )
-            return
-        try:
-            await asyncio.wait_for(sandbox.instance.kernel.end_session(), 30)
-        except (KernelError, TimeoutError):
-            self._break(sandbox, "it could not be cleaned after its lease")
-            return
-        sandbox.state = SandboxState.WARM
-        await self._notify()
 
     # --- operators --------------------------------------------------------------------------
     def sandboxes(self, state: SandboxState | None = None) -> list[PooledSandbox]:

@@ -1,9 +1,13 @@
 """Sandboxes as kernel subprocesses on the host: for development and machines without Docker.
 
 There is no isolation here: the code runs with the manager's user, files and network. The
-manager logs a warning saying so at start-up. A kernel exits when its stdin closes, so kernels
-never outlive a manager that was killed; the scratch folders such a manager left behind carry its
-id in their names, and its next run removes them.
+manager logs a warning saying so at start-up, and runs this backend only when it is named
+(``CATALOG_SANDBOX_BACKEND=process``). The kernel's environment is built from scratch, so none of
+the manager's own secrets (API keys, AWS credentials, the sealing key) reach a cell.
+
+A kernel exits when its stdin closes, so kernels never outlive a manager that was killed; the
+scratch folders such a manager left behind carry its id in their names, and its next run removes
+them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.common.logging import log_fields
@@ -61,7 +66,7 @@ class ProcessBackend:
     async def start(self, sandbox_id: str) -> ProcessSandbox:
         scratch = tempfile.mkdtemp(prefix=f"catalog-sandbox-{sandbox_id}-")
         self._live_scratch.add(scratch)
-        env = {**os.environ, "CATALOG_KERNEL_SCRATCH": scratch}
+        env = kernel_environment(os.environ, scratch)
         try:
             kernel = await KernelClient.spawn(
                 [sys.executable, "-m", "catalog_kernel"],
@@ -87,3 +92,24 @@ class ProcessBackend:
 
     async def close(self) -> None:
         return None
+
+
+# What a kernel subprocess may inherit from the manager: how to find Python and its packages,
+# the locale, and the kernel's own settings. Nothing else: the manager's environment holds keys.
+_INHERITED = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_INHERITED_PREFIX = "CATALOG_KERNEL_"
+
+
+def kernel_environment(manager_env: Mapping[str, str], scratch: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in manager_env.items()
+        if key in _INHERITED or key.startswith(_INHERITED_PREFIX)
+    }
+    return {
+        **env,
+        "HOME": scratch,
+        "PYTHONSAFEPATH": "1",  # the working folder is never importable
+        "PYTHONNOUSERSITE": "1",
+        "CATALOG_KERNEL_SCRATCH": scratch,
+    }

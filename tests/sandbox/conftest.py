@@ -13,6 +13,8 @@ from services.sandbox_manager.hardening import ContainerLimits, docker_run_argv
 from services.sandbox_manager.kernel_client import KernelClient
 from tests.conftest import TEST_LABEL, TEST_RUN
 
+SESSION_UID = 345_678  # what cells run as in the test container (the manager picks at random)
+
 
 @pytest.fixture(scope="session")
 async def shared_kernel() -> AsyncIterator[KernelClient]:
@@ -34,7 +36,9 @@ async def container_kernel(docker_image: str, container_name: str) -> AsyncItera
 
     Host networking, because the test databases listen on the host's loopback."""
     limits = ContainerLimits(memory_bytes=768 * 2**20, network_mode="host")
-    argv = docker_run_argv(docker_image, container_name, limits, {TEST_LABEL: TEST_RUN})
+    argv = docker_run_argv(
+        docker_image, container_name, limits, {TEST_LABEL: TEST_RUN}, session_uid=SESSION_UID
+    )
     client = await KernelClient.spawn(argv)
     try:
         yield client

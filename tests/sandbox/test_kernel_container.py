@@ -6,6 +6,7 @@ import asyncio
 import json
 
 from services.sandbox_manager.kernel_client import KernelClient
+from tests.sandbox.conftest import SESSION_UID
 
 
 async def test_a_memory_hog_is_killed_and_the_kernel_survives(
@@ -33,7 +34,7 @@ async def test_cells_run_unprivileged_on_a_read_only_root(container_kernel: Kern
         "(os.getuid(), os.getcwd(), os.environ['HOME'])"
     )
     assert cell.stdout == "OSError\n"
-    assert cell.result == "(10001, '/tmp', '/tmp')"
+    assert cell.result == f"({SESSION_UID}, '/tmp', '/tmp')"
     await container_kernel.end_session()
 
 
@@ -46,11 +47,13 @@ async def test_the_container_is_hardened(
     stdout, _ = await inspect.communicate()
     config = json.loads(stdout)[0]
     host = config["HostConfig"]
-    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    # Only what the kernel needs to run sessions as their own uid and kill all they start.
+    assert host["CapDrop"] == ["ALL"]
+    assert sorted(host["CapAdd"]) == ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"]
     assert "no-new-privileges" in host["SecurityOpt"]
     assert host["ReadonlyRootfs"] is True
     assert set(host["Tmpfs"]) == {"/tmp"}
     assert host["Memory"] == 768 * 2**20 and host["MemorySwap"] == host["Memory"]
     assert host["PidsLimit"] == 256 and host["NanoCpus"] == 10**9
     assert not host["Privileged"] and not host["Binds"] and config["Mounts"] == []
-    assert config["Config"]["User"] == "10001:10001"
+    assert config["Config"]["User"] == "0:0"  # the kernel; cells run as SESSION_UID

@@ -124,13 +124,16 @@ async def test_containers_are_hardened_on_a_dedicated_network(start_manager: Sta
     assert sandbox.network_mode == network
     config = await docker_inspect(sandbox.container_id)
     host = config["HostConfig"]
-    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    # The kernel keeps only what it needs to run cells as their own uid and kill all they start.
+    assert host["CapDrop"] == ["ALL"] and sorted(host["CapAdd"]) == ["KILL", "SETGID", "SETUID"]
     assert "no-new-privileges" in host["SecurityOpt"]
     assert host["ReadonlyRootfs"] is True and set(host["Tmpfs"]) == {"/tmp"}
     assert host["Memory"] == 768 * 2**20 and host["MemorySwap"] == host["Memory"]
     assert host["PidsLimit"] == 128 and host["NanoCpus"] == 5 * 10**8
     assert not host["Privileged"] and not host["Binds"] and config["Mounts"] == []
-    assert config["Config"]["User"] == "10001:10001"
+    assert config["Config"]["User"] == "0:0"
+    session_uid = next(int(v.split("=")[1]) for v in config["Config"]["Env"] if "SESSION_UID=" in v)
+    assert session_uid >= 200_000  # cells run as a uid of this container's own
     assert host["NetworkMode"] == network
     assert config["Config"]["Labels"]["catalog-agents.manager"] == manager.manager_id
     inspected = await asyncio.create_subprocess_exec(

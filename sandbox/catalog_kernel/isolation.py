@@ -1,0 +1,163 @@
+"""Keeps a session's processes and files from outliving it, whatever its cells did.
+
+In a container the kernel runs as root holding only CAP_SETUID, CAP_SETGID and CAP_KILL. A worker
+drops to the session's own uid before it reads a cell, so nothing a cell starts, ``setsid()`` or
+not, can signal, trace or read the kernel or a standby worker (they are root), and the kernel finds
+all of it by uid: ``kill_session_processes`` kills every process of that uid, and
+``SessionFolders.empty`` empties the scratch folder, ``/dev/shm`` and ``/dev/mqueue`` as that uid
+(root without CAP_DAC_OVERRIDE could not enter a folder a cell made mode 000), whatever their
+modes. An ``RLIMIT_NPROC`` below the container's pids limit keeps a fork bomb from leaving the
+kernel unable to fork its next worker.
+
+Without an identity (the process backend, or a kernel not started as root) none of this applies:
+the kernel falls back to killing the worker's process group, and says it is not isolated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import resource
+import signal
+import stat
+import time
+from dataclasses import dataclass
+
+_PR_SET_DUMPABLE = 4
+_KILL_ROUNDS_S = 5.0
+
+
+@dataclass(frozen=True)
+class SessionIdentity:
+    """Who a session's code runs as, and how many processes it may have at once."""
+
+    uid: int
+    gid: int
+    max_processes: int
+
+
+def drop_to_session(identity: SessionIdentity) -> None:
+    """In a freshly forked child: become the session's uid for good (no way back)."""
+    resource.setrlimit(resource.RLIMIT_NPROC, (identity.max_processes, identity.max_processes))
+    os.setgroups([])
+    os.setgid(identity.gid)
+    os.setuid(identity.uid)
+    # A uid change makes the process undumpable, which hides its own /proc/self files from it
+    # (some libraries read them). Dumpable again only to its own uid: the kernel stays root.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+
+
+def session_pids(uid: int) -> list[int]:
+    """Every live process whose real or effective uid is the session's."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as status:
+                for line in status:
+                    if line.startswith("Uid:"):
+                        real, effective = line.split()[1:3]
+                        if str(uid) in (real, effective):
+                            found.append(int(name))
+                        break
+        except OSError:  # it exited while we looked
+            continue
+    return found
+
+
+def kill_session_processes(uid: int, spare: int = 0) -> int:
+    """SIGKILL every process of the session's uid but ``spare`` until none is left; return how
+    many died.
+
+    A killed process cannot fork any more, so a fork bomb runs out within a few rounds.
+    """
+    killed: set[int] = set()
+    deadline = time.monotonic() + _KILL_ROUNDS_S
+    while time.monotonic() < deadline:
+        pids = [pid for pid in session_pids(uid) if pid not in (os.getpid(), spare)]
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        _reap_children()
+        time.sleep(0.001)
+    return len(killed)
+
+
+def _reap_children() -> None:
+    """The kernel is PID 1 in a container: killed orphans become its zombies."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+@dataclass(frozen=True)
+class SessionFolders:
+    """The folders a session may write, with each one's mode when the kernel started."""
+
+    modes: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def snapshot(cls, paths: tuple[str, ...]) -> SessionFolders:
+        return cls(tuple((path, stat.S_IMODE(os.stat(path).st_mode)) for path in paths))
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(path for path, _ in self.modes)
+
+    def empty(self, identity: SessionIdentity | None) -> None:
+        """Remove everything inside each folder, as the session's uid if any; put modes back."""
+        if identity is None:
+            self._empty_here()
+            return
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            status = 0
+            try:
+                drop_to_session(identity)
+                self._empty_here()
+            except BaseException:
+                status = 1
+            os._exit(status)
+        os.waitpid(pid, 0)
+
+    def _empty_here(self) -> None:
+        for path, mode in self.modes:
+            with contextlib.suppress(OSError):  # only the folder's owner may; others kept theirs
+                os.chmod(path, mode)
+            empty_folder(path)
+
+
+def empty_folder(path: str) -> None:
+    """Remove what is inside ``path``, making each folder writable first; never raises."""
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return
+    for entry in entries:
+        _remove(entry.path)
+
+
+def _remove(path: str) -> None:
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o700)  # its owner may have made it unreadable or read only
+        empty_folder(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(path)

@@ -1,0 +1,188 @@
+"""Attacks from inside a cell on what outlives it: processes, files, the kernel, the next lease.
+
+Each test is one thing a hostile cell tries, in a container hardened exactly as the sandbox
+manager starts them (tests/security/conftest.py).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from services.sandbox_manager.kernel_client import CellResult, KernelClient
+from tests.security.conftest import SESSION_UID
+
+# A cell that leaves a daemon behind: double fork and setsid, so it is in no group the kernel
+# knows, then it keeps running under a name a test can look for.
+PLANT_DAEMON = textwrap.dedent(
+    """
+    import os, time
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            with open('/tmp/daemon.pid', 'w') as f:
+                f.write(str(os.getpid()))
+            while True:
+                time.sleep(0.05)
+        os._exit(0)
+    time.sleep(0.3)
+    int(open('/tmp/daemon.pid').read())
+    """
+)
+
+SESSION_PROCESSES = textwrap.dedent(
+    f"""
+    import os
+    mine = []
+    for name in os.listdir('/proc'):
+        if name.isdigit():
+            try:
+                status = open(f'/proc/{{name}}/status').read()
+            except OSError:
+                continue
+            uid = status.split('Uid:')[1].split()[0]
+            if uid == '{SESSION_UID}' and int(name) != os.getpid():
+                mine.append(int(name))
+    sorted(mine)
+    """
+)
+
+
+async def run(kernel: KernelClient, code: str, **options: object) -> CellResult:
+    cell = await kernel.execute(code, **options)
+    assert cell.error is None or options, cell.error
+    return cell
+
+
+async def test_a_setsid_daemon_does_not_survive_a_reset(isolated_kernel: KernelClient) -> None:
+    await isolated_kernel.start_session({})
+    daemon = int((await run(isolated_kernel, PLANT_DAEMON)).result)
+    assert daemon in eval((await run(isolated_kernel, SESSION_PROCESSES)).result)
+    await isolated_kernel.reset()
+    # Only the fresh worker itself is left of the session's uid (the cell excludes itself).
+    assert eval((await run(isolated_kernel, SESSION_PROCESSES)).result) == []
+
+
+async def test_a_cell_cannot_signal_or_read_the_kernel_or_the_standby_worker(
+    isolated_kernel: KernelClient,
+) -> None:
+    """The standby is forked before the next session's settings reach it: a cell that could read
+    its pipes (/proc/PID/fd) would read that session's DSN."""
+    await isolated_kernel.start_session({"env": {"MARKER": "x"}})
+    cell = await run(
+        isolated_kernel,
+        textwrap.dedent(
+            """
+            import os, signal
+            others = [int(p) for p in os.listdir('/proc') if p.isdigit()
+                      and os.stat(f'/proc/{p}').st_uid != os.getuid()]
+            outcomes = {}
+            for pid in others:
+                for what, attempt in {
+                    'signal': lambda: os.kill(pid, signal.SIGSTOP),
+                    'environ': lambda: open(f'/proc/{pid}/environ', 'rb').read(),
+                    'memory': lambda: open(f'/proc/{pid}/mem', 'rb').read(1),
+                    'pipes': lambda: [os.readlink(f'/proc/{pid}/fd/{fd}')
+                                      for fd in os.listdir(f'/proc/{pid}/fd')],
+                }.items():
+                    try:
+                        attempt()
+                        outcomes[(pid, what)] = 'allowed'
+                    except PermissionError:
+                        outcomes[(pid, what)] = 'denied'
+            len(others), set(outcomes.values())
+            """
+        ),
+    )
+    count, outcomes = eval(cell.result)
+    assert count >= 2  # the kernel and its standby worker
+    assert outcomes == {"denied"}, cell.result
+    assert (await isolated_kernel.ping())["worker_alive"]
+
+
+async def test_a_planted_package_is_not_imported_after_a_reset(
+    isolated_kernel: KernelClient,
+) -> None:
+    await isolated_kernel.start_session({})
+    await run(
+        isolated_kernel,
+        textwrap.dedent(
+            """
+            import os
+            for name in ('matplotlib', 'catalog_helpers'):
+                os.makedirs(f'/tmp/{name}')
+                with open(f'/tmp/{name}/__init__.py', 'w') as f:
+                    f.write("raise SystemExit('planted code ran')")
+                os.chmod(f'/tmp/{name}', 0o555)   # read only: a plain rmtree cannot empty it
+            os.makedirs('/tmp/locked/inner')
+            os.chmod('/tmp/locked', 0)           # not even readable
+            with open('/tmp/json.py', 'w') as f:
+                f.write("raise SystemExit('planted json ran')")
+            """
+        ),
+    )
+    # Even in the same session, nothing written under /tmp shadows a module.
+    same_session = await isolated_kernel.execute(
+        "import importlib; importlib.reload(__import__('json')).__file__"
+    )
+    assert same_session.error is None and "/tmp" not in same_session.result
+    await isolated_kernel.reset()
+    cell = await run(
+        isolated_kernel,
+        textwrap.dedent(
+            """
+            import os, sys, importlib.util
+            (sorted(os.listdir('/tmp')), importlib.util.find_spec('catalog_helpers'),
+             [p for p in sys.path if p in ('', '/tmp') or p.startswith('/tmp/')])
+            """
+        ),
+    )
+    assert cell.result == "([], None, [])"
+
+
+async def test_dev_shm_and_mqueue_are_emptied_on_reset(isolated_kernel: KernelClient) -> None:
+    await isolated_kernel.start_session({})
+    await run(
+        isolated_kernel,
+        textwrap.dedent(
+            """
+            import ctypes, os
+            with open('/dev/shm/planted', 'w') as f:
+                f.write('next agent, run this')
+            os.chmod('/dev/shm/planted', 0o400)
+            librt = ctypes.CDLL('librt.so.1', use_errno=True)
+            librt.mq_open.restype = ctypes.c_int
+            assert librt.mq_open(b'/planted', os.O_CREAT | os.O_RDWR, 0o600, None) >= 0
+            sorted(os.listdir('/dev/shm')), sorted(os.listdir('/dev/mqueue'))
+            """
+        ),
+    )
+    await isolated_kernel.reset()
+    cell = await run(
+        isolated_kernel,
+        "import os; sorted(os.listdir('/dev/shm')), sorted(os.listdir('/dev/mqueue'))",
+    )
+    assert cell.result == "([], [])"
+
+
+async def test_a_fork_bomb_does_not_take_the_kernel_down(isolated_kernel: KernelClient) -> None:
+    await isolated_kernel.start_session({})
+    await run(isolated_kernel, "kept = 'before'")
+    bomb = await isolated_kernel.execute(
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+        timeout_s=3,
+    )
+    assert bomb.status == "timeout"
+    # Whether the worker survived the interrupt or was replaced, no process of the bomb is left.
+    assert eval((await run(isolated_kernel, SESSION_PROCESSES)).result) == []
+    assert (await run(isolated_kernel, "sum(range(10))")).result == "45"
+
+
+async def test_a_full_tmpfs_does_not_take_the_kernel_down(isolated_kernel: KernelClient) -> None:
+    await isolated_kernel.start_session({})
+    full = await isolated_kernel.execute(
+        "with open('/tmp/fill', 'wb') as f:\n    while True:\n        f.write(b'x' * 2**20)\n"
+    )
+    assert full.error is not None and full.error["ename"] == "OSError"  # No space left
+    assert (await run(isolated_kernel, "'still here'")).result == "'still here'"
+    await isolated_kernel.reset()
+    assert (await run(isolated_kernel, "import os; os.listdir('/tmp')")).result == "[]"
