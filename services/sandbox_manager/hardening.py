@@ -6,6 +6,11 @@ No Docker socket is ever mounted, and no host folder unless the operator names o
 (`data_mount`): it is mounted read only, at the same path, so `duckdb:///that/path/x.duckdb`
 opens inside the sandbox as on the host. The network mode is the caller's choice: a dedicated
 network in production, ``host`` for tests whose databases listen on loopback.
+
+The OCI runtime is the operator's choice too: ``runc`` (Docker's default, the containers share the
+host's kernel) or ``runsc`` (gVisor: each sandbox gets its own user-space kernel, so a kernel
+exploit in a cell lands in gVisor, not on the host). scripts/ensure_docker.sh registers runsc with
+``--network=none``, so under it a sandbox has no network whatever ``network_mode`` says.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class ContainerLimits:
     tmpfs_bytes: int = 256 * 2**20
     network_mode: str = "bridge"
     data_mount: str = ""  # an absolute host folder mounted read only at the same path; "" none
+    runtime: str = "runc"  # a runtime dockerd lists in `docker info`: runc, or runsc (gVisor)
 
 
 def _tmpfs_options(limits: ContainerLimits) -> str:
@@ -33,6 +39,7 @@ def _tmpfs_options(limits: ContainerLimits) -> str:
 def docker_host_config(limits: ContainerLimits) -> dict[str, object]:
     """The same rules as keyword arguments of the docker SDK's ``create_host_config``."""
     return {
+        "runtime": limits.runtime,
         "network_mode": limits.network_mode,
         "read_only": True,
         "tmpfs": {"/tmp": _tmpfs_options(limits)},
@@ -63,6 +70,8 @@ def docker_run_argv(
         *argv,
         "--user",
         SANDBOX_USER,
+        "--runtime",
+        limits.runtime,
         "--network",
         limits.network_mode,
         "--read-only",
