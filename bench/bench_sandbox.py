@@ -16,6 +16,12 @@ Every figure goes through the manager's gRPC API (grpc.aio), as an agent would s
   image with the same hardening until its kernel says hello (its imports are loaded);
 - sandbox.acquire_speedup_x: the cold run over the warm acquire.
 
+Then the same under gVisor (CATALOG_SANDBOX_RUNTIME=runsc), when dockerd has runsc registered
+(scripts/ensure_docker.sh does it; otherwise a note on stderr and no runsc figures), with a pool of
+RUNSC_POOL_SIZE: sandbox.runsc.acquire_warm_p50_ms, sandbox.runsc.execute_roundtrip_p50_ms (and
+_p99_ms), sandbox.runsc.reset_p50_ms, and sandbox.runsc.cold_start_ms, a cold `docker run
+--runtime runsc` until the kernel says hello. The 16-client run is for runc only.
+
 At the end the manager is stopped with SIGTERM, and the benchmark fails if any container with its
 label is left. Prints one JSON object a line: {"name", "value", "unit"}.
 """
@@ -23,6 +29,7 @@ label is left. Prints one JSON object a line: {"name", "value", "unit"}.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -31,6 +38,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import grpc
@@ -44,6 +52,7 @@ from services.sandbox_manager.kernel_client import KernelClient
 
 IMAGE = os.environ.get("CATALOG_SANDBOX_IMAGE", "catalog-agents/sandbox:latest")
 POOL_SIZE = 8
+RUNSC_POOL_SIZE = 4  # gVisor sandboxes cost more memory; the warm handoff does not need 8
 ACQUIRE_ROUNDS = 30
 ACQUIRE_IDLE_S = 0.1
 EXEC_ROUNDS = 300
@@ -94,13 +103,13 @@ async def timed_ms(action: Callable[[], Awaitable[object]]) -> float:
 
 
 # --- the peer: a cold container -------------------------------------------------------------
-async def docker_run_cold_ms(run_id: str) -> float:
+async def docker_run_cold_ms(run_id: str, runtime: str) -> float:
     samples = []
     for round_ in range(PEER_ROUNDS):
         argv = docker_run_argv(
             IMAGE,
-            f"bench-sandbox-peer-{run_id}-{round_}",
-            ContainerLimits(network_mode="none"),
+            f"bench-sandbox-peer-{run_id}-{runtime}-{round_}",
+            ContainerLimits(network_mode="none", runtime=runtime),
             {PEER_LABEL: run_id},
         )
         started = time.perf_counter()
@@ -111,7 +120,17 @@ async def docker_run_cold_ms(run_id: str) -> float:
 
 
 # --- the manager ----------------------------------------------------------------------------
-def manager_env(port: int, manager_id: str) -> dict[str, str]:
+def registered_runtimes() -> set[str]:
+    info = subprocess.run(
+        ["docker", "info", "--format", "{{json .Runtimes}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(json.loads(info.stdout))
+
+
+def manager_env(port: int, manager_id: str, runtime: str, pool_size: int) -> dict[str, str]:
     return {
         **os.environ,
         "CATALOG_SANDBOX_MANAGER_ID": manager_id,
@@ -120,8 +139,9 @@ def manager_env(port: int, manager_id: str) -> dict[str, str]:
         "CATALOG_SANDBOX_BACKEND": "docker",
         "CATALOG_SANDBOX_IMAGE": IMAGE,
         "CATALOG_SANDBOX_NETWORK": "none",
-        "CATALOG_SANDBOX_MIN_WARM": str(POOL_SIZE),
-        "CATALOG_SANDBOX_MAX_SIZE": str(POOL_SIZE),
+        "CATALOG_SANDBOX_RUNTIME": runtime,
+        "CATALOG_SANDBOX_MIN_WARM": str(pool_size),
+        "CATALOG_SANDBOX_MAX_SIZE": str(pool_size),
     }
 
 
@@ -129,7 +149,7 @@ async def wait_all_warm(stub: Stub, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         pool = (await stub.ListSandboxes(sandbox_pb2.ListSandboxesRequest())).pool
-        if pool.warm >= POOL_SIZE:
+        if pool.warm >= pool.max_size:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"the pool did not become warm in {timeout_s} s: {pool}")
@@ -214,14 +234,27 @@ async def concurrent_seconds(stub: Stub) -> float:
     return elapsed
 
 
-async def main() -> None:
-    run_id = uuid.uuid4().hex[:8]
-    manager_id = f"bench-{run_id}"
+@dataclass
+class Figures:
+    """What one manager measured, under one runtime."""
+
+    cold_ms: float  # a cold `docker run` of the same image under the same runtime
+    acquire_ms: float
+    exec_ms: list[float]
+    reset_ms: list[float]
+    concurrent_s: float | None
+
+
+async def measure(run_id: str, runtime: str, pool_size: int, concurrent: bool) -> Figures:
+    """Time a cold run, then start a manager under `runtime`, time leases, cells and resets,
+    and stop it; no container may outlive it."""
+    cold_ms = await docker_run_cold_ms(run_id, runtime)
+    manager_id = f"bench-{run_id}-{runtime}"
     with tempfile.TemporaryFile() as log:
         port = free_port()
-        manager = Service("services.sandbox_manager", manager_env(port, manager_id), port, log)
+        env = manager_env(port, manager_id, runtime, pool_size)
+        manager = Service("services.sandbox_manager", env, port, log)
         try:
-            cold_ms = await docker_run_cold_ms(run_id)
             await manager.start()
             await manager.wait_serving()
             async with grpc.aio.insecure_channel(manager.address) as channel:
@@ -229,8 +262,10 @@ async def main() -> None:
                 acquire_ms = await acquire_warm_ms(stub)
                 await wait_all_warm(stub)
                 exec_ms, reset_ms = await execute_and_reset_ms(stub)
-                await wait_all_warm(stub)
-                concurrent_s = await concurrent_seconds(stub)
+                concurrent_s = None
+                if concurrent:
+                    await wait_all_warm(stub)
+                    concurrent_s = await concurrent_seconds(stub)
         except BaseException:
             print("the manager's last log lines:", *manager.tail(), sep="\n", file=sys.stderr)
             raise
@@ -238,19 +273,44 @@ async def main() -> None:
             try:
                 await manager.stop()
             finally:
-                remove_containers(labelled_containers(PEER_LABEL, run_id))
                 left = labelled_containers(MANAGER_LABEL, manager_id)
                 if left:
                     remove_containers(left)
                     raise RuntimeError(f"containers outlived manager {manager_id}: {left}")
+    return Figures(cold_ms, acquire_ms, exec_ms, reset_ms, concurrent_s)
 
-    emit("sandbox.acquire_warm_p50_ms", acquire_ms, "ms")
-    emit("sandbox.execute_roundtrip_p50_ms", statistics.median(exec_ms), "ms")
-    emit("sandbox.execute_roundtrip_p99_ms", percentile(exec_ms, 0.99), "ms")
-    emit("sandbox.reset_p50_ms", statistics.median(reset_ms), "ms")
-    emit("sandbox.concurrent16_seconds", concurrent_s, "s")
-    emit("peer.docker_run_cold_ms", cold_ms, "ms")
-    emit("sandbox.acquire_speedup_x", cold_ms / acquire_ms, "x")
+
+def emit_cells(prefix: str, figures: Figures) -> None:
+    emit(f"{prefix}.acquire_warm_p50_ms", figures.acquire_ms, "ms")
+    emit(f"{prefix}.execute_roundtrip_p50_ms", statistics.median(figures.exec_ms), "ms")
+    emit(f"{prefix}.execute_roundtrip_p99_ms", percentile(figures.exec_ms, 0.99), "ms")
+    emit(f"{prefix}.reset_p50_ms", statistics.median(figures.reset_ms), "ms")
+
+
+async def main() -> None:
+    run_id = uuid.uuid4().hex[:8]
+    try:
+        runc = await measure(run_id, "runc", POOL_SIZE, concurrent=True)
+        runsc: Figures | None = None
+        if "runsc" in registered_runtimes():
+            runsc = await measure(run_id, "runsc", RUNSC_POOL_SIZE, concurrent=False)
+        else:
+            print(
+                "bench_sandbox: dockerd has no runtime runsc, no gVisor figures "
+                "(scripts/ensure_docker.sh registers it)",
+                file=sys.stderr,
+            )
+    finally:
+        remove_containers(labelled_containers(PEER_LABEL, run_id))
+
+    emit_cells("sandbox", runc)
+    assert runc.concurrent_s is not None
+    emit("sandbox.concurrent16_seconds", runc.concurrent_s, "s")
+    emit("peer.docker_run_cold_ms", runc.cold_ms, "ms")
+    emit("sandbox.acquire_speedup_x", runc.cold_ms / runc.acquire_ms, "x")
+    if runsc is not None:
+        emit_cells("sandbox.runsc", runsc)
+        emit("sandbox.runsc.cold_start_ms", runsc.cold_ms, "ms")
 
 
 if __name__ == "__main__":

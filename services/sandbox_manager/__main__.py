@@ -9,6 +9,7 @@ import sys
 from services.common.logging import configure_logging
 from services.sandbox_manager.app import run
 from services.sandbox_manager.config import Settings, SettingsError
+from services.sandbox_manager.errors import BackendUnavailable
 
 
 def main() -> None:
@@ -21,6 +22,8 @@ def main() -> None:
         asyncio.run(run(settings))
     except OSError as exc:  # e.g. the port is taken
         sys.exit(f"sandbox_manager: {exc}")
+    except BackendUnavailable as exc:  # e.g. no image, or an unregistered runtime
+        sys.exit(f"sandbox_manager: {exc.message}")
 
 
 if __name__ == "__main__":

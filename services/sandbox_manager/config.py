@@ -16,6 +16,8 @@ from services.sandbox_manager.hardening import ContainerLimits
 __all__ = ["Settings", "SettingsError"]
 
 MANAGER_ID_PATTERN = re.compile(r"^[a-z0-9-]{1,63}$")
+# What dockerd accepts as a runtime's name; whether it is registered is checked at backend start.
+RUNTIME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def _default_manager_id() -> str:
@@ -57,6 +59,7 @@ class Settings:
             tmpfs_bytes=env_int(env, "CATALOG_SANDBOX_TMPFS_BYTES", defaults.limits.tmpfs_bytes),
             network_mode=env.get("CATALOG_SANDBOX_NETWORK", defaults.limits.network_mode),
             data_mount=env.get("CATALOG_SANDBOX_DATA_MOUNT", ""),
+            runtime=env.get("CATALOG_SANDBOX_RUNTIME", defaults.limits.runtime),
         )
         settings = cls(
             manager_id=env.get("CATALOG_SANDBOX_MANAGER_ID", defaults.manager_id),
@@ -105,6 +108,11 @@ class Settings:
             )
         if not 0 < self.lease_ttl_s <= self.max_lease_ttl_s:
             raise SettingsError("CATALOG_SANDBOX_LEASE_TTL_S must be above 0 and at most 3600")
+        if not RUNTIME_PATTERN.match(self.limits.runtime):
+            raise SettingsError(
+                f"CATALOG_SANDBOX_RUNTIME must name a Docker runtime (runc, runsc), "
+                f"not {self.limits.runtime!r}"
+            )
         mount = self.limits.data_mount
         if mount and (not os.path.isabs(mount) or not os.path.isdir(mount) or mount == "/"):
             raise SettingsError(

@@ -123,6 +123,7 @@ class DockerBackend:
             try:
                 client = await asyncio.to_thread(docker.from_env)
                 await asyncio.to_thread(client.images.get, self.image)
+                await asyncio.to_thread(self._check_runtime, client)
                 await asyncio.to_thread(self._ensure_network, client)
             except docker.errors.ImageNotFound as exc:
                 raise BackendUnavailable(
@@ -132,6 +133,23 @@ class DockerBackend:
                 raise BackendUnavailable(f"the Docker engine does not answer: {exc}") from exc
             self._client = client
         return self._client
+
+    def _check_runtime(self, client: docker.DockerClient) -> None:
+        """Refuse to start with a runtime dockerd does not know: every sandbox would fail."""
+        wanted = self.limits.runtime
+        known = sorted(client.info().get("Runtimes") or {})
+        if wanted in known:
+            return
+        how = (
+            "run `bash scripts/ensure_docker.sh` as root (it installs and registers gVisor's runsc)"
+            if wanted == "runsc"
+            else 'add it under "runtimes" in /etc/docker/daemon.json'
+        )
+        raise BackendUnavailable(
+            f"CATALOG_SANDBOX_RUNTIME={wanted} but dockerd has no runtime {wanted!r} "
+            f"(it has: {', '.join(known) or 'none'}): {how}, then reload dockerd with "
+            f"`kill -HUP $(cat /var/run/docker.pid)`; or set CATALOG_SANDBOX_RUNTIME=runc"
+        )
 
     def _ensure_network(self, client: docker.DockerClient) -> None:
         """The dedicated network, where sandboxes cannot reach each other (no ICC)."""

@@ -10,6 +10,11 @@ No Docker socket is ever mounted, and no host folder unless the operator names o
 (`data_mount`): it is mounted read only, at the same path, so `duckdb:///that/path/x.duckdb`
 opens inside the sandbox as on the host. The network mode is the caller's choice: a dedicated
 network in production, ``host`` for tests whose databases listen on loopback.
+
+The OCI runtime is the operator's choice too: ``runc`` (Docker's default, the containers share the
+host's kernel) or ``runsc`` (gVisor: each sandbox gets its own user-space kernel, so a kernel
+exploit in a cell lands in gVisor, not on the host). scripts/ensure_docker.sh registers runsc with
+``--network=none``, so under it a sandbox has no network whatever ``network_mode`` says.
 """
 
 from __future__ import annotations
@@ -38,18 +43,39 @@ class ContainerLimits:
     tmpfs_bytes: int = 256 * 2**20
     network_mode: str = "bridge"
     data_mount: str = ""  # an absolute host folder mounted read only at the same path; "" none
+    runtime: str = "runc"  # a runtime dockerd lists in `docker info`: runc, or runsc (gVisor)
 
 
 def _tmpfs_options(limits: ContainerLimits, session_uid: int) -> str:
     return f"rw,nosuid,nodev,size={limits.tmpfs_bytes},uid={session_uid},gid={session_uid}"
 
 
+# Under gVisor (ptrace platform) every process a cell forks costs the sandbox tens of MB and
+# host threads of its own, which count against the container's pids limit: a dozen forks of the
+# preloaded kernel already overran 768 MB here. So sessions get few processes there, and the
+# pids limit leaves room for gVisor's threads; the guest's RLIMIT_NPROC is what bounds a cell.
+_GVISOR_RUNTIMES = {"runsc"}
+_GVISOR_SESSION_PROCESSES = 8
+_GVISOR_MIN_PIDS = 1024
+
+
+def _session_max_processes(limits: ContainerLimits) -> int:
+    if limits.runtime in _GVISOR_RUNTIMES:
+        return _GVISOR_SESSION_PROCESSES
+    return max(8, limits.pids // 2)  # a fork bomb in a cell leaves the kernel room to fork
+
+
+def _pids_limit(limits: ContainerLimits) -> int:
+    if limits.runtime in _GVISOR_RUNTIMES:
+        return max(limits.pids, _GVISOR_MIN_PIDS)
+    return limits.pids
+
+
 def kernel_environment(limits: ContainerLimits, session_uid: int) -> dict[str, str]:
     """What the kernel inside needs to know to keep sessions apart."""
     return {
         "CATALOG_KERNEL_SESSION_UID": str(session_uid),
-        # Half the pids limit: a fork bomb in a cell leaves the kernel room to fork.
-        "CATALOG_KERNEL_SESSION_MAX_PROCESSES": str(max(8, limits.pids // 2)),
+        "CATALOG_KERNEL_SESSION_MAX_PROCESSES": str(_session_max_processes(limits)),
         "CATALOG_KERNEL_SHARED_FOLDERS": "/dev/shm,/dev/mqueue",
     }
 
@@ -57,6 +83,7 @@ def kernel_environment(limits: ContainerLimits, session_uid: int) -> dict[str, s
 def docker_host_config(limits: ContainerLimits, session_uid: int) -> dict[str, object]:
     """The same rules as keyword arguments of the docker SDK's ``create_host_config``."""
     return {
+        "runtime": limits.runtime,
         "network_mode": limits.network_mode,
         "read_only": True,
         "tmpfs": {"/tmp": _tmpfs_options(limits, session_uid)},
@@ -65,7 +92,7 @@ def docker_host_config(limits: ContainerLimits, session_uid: int) -> dict[str, o
         "security_opt": ["no-new-privileges"],
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,  # no swap: the limit is the limit
-        "pids_limit": limits.pids,
+        "pids_limit": _pids_limit(limits),
         "nano_cpus": int(limits.cpus * 1e9),
         "auto_remove": True,
         "privileged": False,
@@ -97,6 +124,8 @@ def docker_run_argv(
         *argv,
         "--user",
         KERNEL_USER,
+        "--runtime",
+        limits.runtime,
         "--network",
         limits.network_mode,
         "--read-only",
@@ -111,7 +140,7 @@ def docker_run_argv(
         "--memory-swap",
         str(limits.memory_bytes),  # no swap: the limit is the limit
         "--pids-limit",
-        str(limits.pids),
+        str(_pids_limit(limits)),
         "--cpus",
         str(limits.cpus),
         *(["--volume", f"{limits.data_mount}:{limits.data_mount}:ro"] if limits.data_mount else []),
