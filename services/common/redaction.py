@@ -3,13 +3,15 @@
 Code the model writes can print a secret in disguise as easily as in the clear, so each secret
 is also redacted in its common encodings: base64 (standard and URL-safe, with and without
 padding, and the three ways a secret can align inside a longer base64 string), hex (lower and
-upper case), URL-encoding (`quote` and `quote_plus`) and reversed. The forms are computed once
-per secret set and matched in one regular-expression pass, longest first.
+upper case), URL-encoding (`quote` and `quote_plus`) and reversed; each form also as HTML
+escapes it, since pages are HTML. The forms are computed once per secret set and matched in one
+regular-expression pass, longest first.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import re
 from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
@@ -45,7 +47,8 @@ def encoded_forms(secret: str) -> set[str]:
             # characters that depend on the secret's bytes alone, whatever surrounds it
             end = (offset + len(raw)) * 8 // 6
             forms.add(encode(b"\0" * offset + raw).decode()[skip:end])
-    return {form for form in forms if len(form) >= MIN_FORM_CHARS} | {secret}
+    forms = {form for form in forms if len(form) >= MIN_FORM_CHARS} | {secret}
+    return forms | {html.escape(form, quote=q) for form in forms for q in (True, False)}
 
 
 class Redactor:

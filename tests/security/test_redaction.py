@@ -5,6 +5,7 @@ Redactor itself, and end to end through the agent runner to the fake Anthropic A
 from __future__ import annotations
 
 import base64
+import html
 import json
 import time
 from urllib.parse import quote, quote_plus
@@ -39,6 +40,7 @@ def disguises(secret: str) -> dict[str, str]:
         "quote": quote(secret, safe=""),
         "quote_plus": quote_plus(secret),
         "reversed": secret[::-1],
+        "HTML-escaped": html.escape(secret),
     }
 
 
@@ -84,7 +86,7 @@ def test_redaction_stays_fast_with_the_forms_precomputed() -> None:
     assert (time.perf_counter() - started) / 10 < 0.05
 
 
-async def test_each_encoding_printed_by_a_cell_never_reaches_the_model(
+async def test_each_encoding_printed_by_a_cell_never_reaches_the_model_or_the_page(
     start_runner: StartRunner,  # noqa: F811
     fake: FakeAnthropic,  # noqa: F811
     lease: str,  # noqa: F811
@@ -100,13 +102,18 @@ async def test_each_encoding_printed_by_a_cell_never_reaches_the_model(
         "print(b.hex(), b.hex().upper(), s[::-1])\n"
         "print(urllib.parse.quote(s, safe=''), urllib.parse.quote_plus(s))\n"
     )
+    page_forms = " ".join(disguises(PASSWORD)[name] for name in ("base64", "hex", "reversed"))
     fake.script(
         Reply(tool_use("execute_python", {"code": code})),
-        Reply(tool_use("submit_html", {"content": "<h1>done</h1>"})),
+        # a page that spells the password out (as a model could from pieces it saw)
+        Reply(tool_use("submit_html", {"content": f"<h1>done</h1><p>{page_forms}</p>"})),
     )
     stub = (await start_runner()).stub
     events = await collect(stub.RunAgent(run_request(lease, redact_values=[PASSWORD])))
     assert events[-1].result.stop_reason == pb.STOP_REASON_SUBMITTED
+    page = events[-1].result.html
+    assert "done" in page and page.count(REDACTED) == 3
+    assert all(form not in page for form in page_forms.split())
     sent = json.dumps(fake.requests[1].body)
     assert sent.count(REDACTED) >= 8  # one per form printed
     for name, form in disguises(PASSWORD).items():
