@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.env import SettingsError, env_float, env_int, env_list
-from services.orchestrator.tenants import Tenant, parse_tenants
+from services.orchestrator.tenants import Tenant, check_tenants, parse_tenants
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -62,7 +62,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         d = cls()
-        return cls(
+        settings = cls(
             host=env.get("CATALOG_ORCHESTRATOR_HOST", d.host),
             grpc_port=env_int(env, "CATALOG_ORCHESTRATOR_GRPC_PORT", d.grpc_port, minimum=0),
             http_port=env_int(env, "CATALOG_ORCHESTRATOR_HTTP_PORT", d.http_port, minimum=0),
@@ -99,3 +99,5 @@ class Settings:
                 env, "CATALOG_MAX_REQUEST_BYTES", d.max_request_bytes, minimum=4096
             ),
         )
+        check_tenants(settings.tenants, settings.api_keys)  # no key in two tenants
+        return settings
