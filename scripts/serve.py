@@ -70,6 +70,8 @@ def embedded_env(allow_unisolated: bool = False, **overrides: str) -> dict[str, 
         "DBOS_SYSTEM_DATABASE_URL": f"sqlite:///{REPO}/.catalog/orchestrator.sqlite",
         "CATALOG_SECRET_KEY_FILE": str(REPO / ".catalog" / "secret.key"),
         "CATALOG_PROMPTS_DIR": str(REPO / "prompts"),
+        # ./catalogs (the default) and the README's examples under /tmp/catalogs
+        "CATALOG_FILE_ROOTS": f"{REPO / 'catalogs'},/tmp/catalogs",
         **os.environ,
         **overrides,
     }

@@ -57,11 +57,9 @@ class AgentService:
         async def emit(event: AgentEvent) -> None:
             publish(translate.event(event))
 
+        redact = Redactor(request.redact_values)
         runner = SandboxCodeRunner(
-            self._sandbox_client(manager_address),
-            lease_id,
-            Redactor(request.redact_values),
-            settings.tool_output_bytes,
+            self._sandbox_client(manager_address), lease_id, redact, settings.tool_output_bytes
         )
         html_bytes, cell_s = settings.max_html_bytes, settings.cell_timeout_s
         agent = (
@@ -74,7 +72,8 @@ class AgentService:
         try:
             outcome = await agent.run()
             filled = await expand_report(outcome.body_html, runner, html_bytes)
-            outcome = dataclasses.replace(outcome, body_html=filled)
+            # the page too: a model could spell a secret out from pieces it was shown
+            outcome = dataclasses.replace(outcome, body_html=redact(filled))
         except Exception as exc:  # a bug must still end the run with a stored result
             log_fields(_log, logging.ERROR, "agent run failed", run=request.run_id, exc_info=exc)
             outcome = AgentOutcome(

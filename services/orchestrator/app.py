@@ -26,7 +26,7 @@ from services.orchestrator.config import Settings
 from services.orchestrator.http_api import make_app
 from services.orchestrator.prompts import load_prompts
 from services.orchestrator.sealing import load_sealer
-from services.orchestrator.service import CatalogOperations
+from services.orchestrator.service import CatalogOperations, default_file_roots
 from services.orchestrator.servicer import CatalogServicer
 from services.orchestrator.steps import Runtime, install_runtime
 
@@ -68,7 +68,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     prompts = load_prompts(settings.prompts_dir, os.environ)  # a bad prompt fails here
     sealer = load_sealer(settings.secret_key, settings.secret_key_file)
     install_runtime(Runtime(settings, sealer, prompts))
-    auth = AuthSettings(settings.api_keys, settings.rate_per_s, settings.rate_burst)
+    auth = AuthSettings(
+        settings.api_keys, settings.rate_per_s, settings.rate_burst, tenants=settings.tenants
+    )
     guard = ApiGuard(auth)
     log_auth_mode(auth)
 
@@ -78,15 +80,21 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     queue = await DBOS.register_queue_async(
         QUEUE_NAME, worker_concurrency=settings.queue_concurrency, polling_interval_sec=0.2
     )
-    operations = CatalogOperations(queue, sealer, settings.max_tables, settings.file_roots)
+    operations = CatalogOperations(
+        queue,
+        sealer,
+        settings.max_tables,
+        settings.file_roots,
+        tenanted=bool(settings.tenants),
+    )
     if not settings.file_roots:
         log_fields(
             _log,
-            logging.WARNING,
-            "file:// prefixes may name any folder this process can write; "
-            "set CATALOG_FILE_ROOTS to confine them",
+            logging.INFO,
+            "file:// prefixes must lie under ./catalogs; set CATALOG_FILE_ROOTS for others",
+            file_roots=list(default_file_roots()),
         )
-    servicer = CatalogServicer(operations)
+    servicer = CatalogServicer(operations, guard)
     registration = ServiceRegistration(
         SERVICE_NAME,
         lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server),
@@ -95,11 +103,12 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.grpc_port,
         [registration],
         host=settings.host,
+        max_message_bytes=settings.max_request_bytes,
         interceptors=[guard.grpc_interceptor()],
     )
     http = _EmbeddedUvicorn(
         uvicorn.Config(
-            make_app(operations, guard),
+            make_app(operations, guard, settings.max_request_bytes),
             host=settings.host,
             port=settings.http_port,
             log_config=None,

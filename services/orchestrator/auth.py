@@ -10,6 +10,9 @@ One `ApiGuard` serves both: `grpc_interceptor()` for the grpc.aio server (pass i
 - No keys configured: authentication is off and every call is admitted as "anonymous", with no
   rate limit (limits apply per key, never per peer). `log_auth_mode` warns about it at start-up.
 - Always open: gRPC health and server reflection (probes, `grpcurl list`), HTTP `GET /healthz`.
+- Each key belongs to a tenant (tenants.py): `CATALOG_API_KEYS` to `default`, the keys of
+  `CATALOG_TENANTS` to theirs. `caller()` tells a handler whose call it serves; with
+  authentication off every caller is `default`.
 
 Keys are compared in constant time and never logged or echoed; logs name a key by `key_id`.
 Calls to unknown gRPC methods are UNIMPLEMENTED before any check: reflection lists them anyway.
@@ -31,6 +34,7 @@ from fastapi import HTTPException, Request
 
 from services.common.errors import ResourceExhausted, ServiceError, Unauthenticated
 from services.common.logging import log_fields
+from services.orchestrator.tenants import DEFAULT_TENANT, Tenant, check_tenants
 
 _log = logging.getLogger(__name__)
 
@@ -58,17 +62,21 @@ WRONG_KEY = f"the API key is not valid: {_HOW} with a key this server is configu
 class AuthSettings:
     """Who may call the orchestrator and how often; read once at start-up."""
 
-    # the accepted keys; none turns authentication off (development only). Hidden from repr.
+    # the accepted keys of the tenant `default`; with no tenants either, authentication is
+    # off (development only). Hidden from repr.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     # calls per second each key may make on average; 0 means unlimited
     rate_per_s: float = 5.0
     # calls a key may make at once after being idle (the bucket's size)
     burst: int = 20
+    # the named tenants, each with its own keys and prefixes
+    tenants: tuple[Tenant, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.api_keys, str):
             raise TypeError("api_keys must be a tuple of keys, not one string")
-        for index, key in enumerate(self.api_keys):
+        check_tenants(self.tenants, self.api_keys)
+        for index, key in enumerate(self.all_keys()):
             if not key or not key.isascii() or not key.isprintable() or " " in key:
                 raise ValueError(
                     f"api_keys[{index}] is empty or has characters a header cannot carry: "
@@ -78,6 +86,17 @@ class AuthSettings:
             raise ValueError(f"rate_per_s must be a finite number >= 0, got {self.rate_per_s}")
         if self.burst < 1:
             raise ValueError(f"burst must be at least 1, got {self.burst}")
+
+    def all_keys(self) -> tuple[str, ...]:
+        return self.api_keys + tuple(key for tenant in self.tenants for key in tenant.keys)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made a call: the key's id (never the key) and the key's tenant."""
+
+    key_id: str
+    tenant: Tenant
 
 
 class RateLimited(ResourceExhausted):
@@ -100,7 +119,7 @@ def key_id(key: str) -> str:
 
 def log_auth_mode(settings: AuthSettings) -> None:
     """Log, once at start-up, whether calls need a key; a warning when authentication is off."""
-    if not settings.api_keys:
+    if not settings.all_keys():
         log_fields(
             _log,
             logging.WARNING,
@@ -111,7 +130,8 @@ def log_auth_mode(settings: AuthSettings) -> None:
         _log,
         logging.INFO,
         "API keys required",
-        key_ids=[key_id(key) for key in settings.api_keys],
+        key_ids=[key_id(key) for key in settings.all_keys()],
+        tenants=[DEFAULT_TENANT] * bool(settings.api_keys) + [t.name for t in settings.tenants],
         rate_per_s=settings.rate_per_s,
         burst=settings.burst,
     )
@@ -151,7 +171,11 @@ class ApiGuard:
     def __init__(self, settings: AuthSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
         self._clock = clock
-        self._keys = tuple((key_id(key), key.encode()) for key in settings.api_keys)
+        default = Tenant(DEFAULT_TENANT)
+        owned = [(key, default) for key in settings.api_keys]
+        owned += [(key, tenant) for tenant in settings.tenants for key in tenant.keys]
+        self._keys = tuple((key_id(key), key.encode(), tenant) for key, tenant in owned)
+        self._anonymous = Caller(ANONYMOUS, default)
         self._buckets: dict[str, _TokenBucket] = {}
 
     @property
@@ -165,8 +189,16 @@ class ApiGuard:
         Raises `Unauthenticated` for a missing, malformed or unknown key and `RateLimited`
         when the key is over its rate. Returns "anonymous" when authentication is off.
         """
+        caller = self.caller(authorization)
+        if caller is not self._anonymous:
+            self._take_token(caller.key_id)
+        return caller.key_id
+
+    def caller(self, authorization: str | None) -> Caller:
+        """Who sends `authorization`, taking no token from its bucket; raises Unauthenticated
+        as `admit` does. The handler of an admitted call uses it to learn the tenant."""
         if not self._keys:
-            return ANONYMOUS
+            return self._anonymous
         if not authorization:
             raise Unauthenticated(MISSING_KEY)
         token = _bearer_token(authorization)
@@ -176,15 +208,14 @@ class ApiGuard:
         if caller is None:
             log_fields(_log, logging.INFO, "call rejected", reason="unknown API key")
             raise Unauthenticated(WRONG_KEY)
-        self._take_token(caller)
         return caller
 
-    def _match(self, token: str) -> str | None:
+    def _match(self, token: str) -> Caller | None:
         presented = token.encode()
         found = None
-        for kid, secret in self._keys:  # every key is compared, whichever matches
+        for kid, secret, tenant in self._keys:  # every key is compared, whichever matches
             if hmac.compare_digest(presented, secret) and found is None:
-                found = kid
+                found = Caller(kid, tenant)
         return found
 
     def _take_token(self, caller: str) -> None:
@@ -203,6 +234,10 @@ class ApiGuard:
                 f"retry in {wait_s:.1f} s",
                 retry_after_s=wait_s,
             )
+
+    def grpc_caller(self, metadata: Any) -> Caller:
+        """The caller of a gRPC call from its invocation metadata (see `caller`)."""
+        return self.caller(_authorization(metadata))
 
     def grpc_interceptor(self) -> grpc.aio.ServerInterceptor:
         """An interceptor that rejects calls `admit` refuses; health and reflection pass."""
@@ -228,6 +263,17 @@ class ApiGuard:
                 raise HTTPException(401, exc.message, headers=headers) from exc
 
         return require_api_key
+
+    def http_caller(self) -> Callable[..., Awaitable[Caller]]:
+        """A FastAPI dependency returning the `Caller` (its tenant), after the checks of
+        `http_dependency` (401 / 429). Use it per route; it admits each request once."""
+        require_api_key = self.http_dependency()
+
+        async def require_caller(request: Request) -> Caller:
+            await require_api_key(request)
+            return self.caller(request.headers.get("authorization"))
+
+        return require_caller
 
 
 def _is_health_probe(request: Request) -> bool:

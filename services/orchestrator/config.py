@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.env import SettingsError, env_float, env_int, env_list
+from services.orchestrator.tenants import Tenant, check_tenants, parse_tenants
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -35,7 +36,9 @@ class Settings:
     # Seals the connection string before DBOS stores it; see sealing.py.
     secret_key: str = field(default="", repr=False)
     secret_key_file: Path = Path(".catalog/secret.key")
-    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # the tenant `default`'s keys
+    # named tenants: their keys and the prefixes each may write (tenants.py)
+    tenants: tuple[Tenant, ...] = field(default=(), repr=False)
     rate_per_s: float = 5.0
     rate_burst: int = 20
     # Bounds of one run.
@@ -49,15 +52,17 @@ class Settings:
     # S3 endpoint for S3-compatible stores (else boto3's own AWS_ENDPOINT_URL resolution).
     s3_endpoint_url: str = ""
     storage_retry_s: float = 120.0
-    # file:// prefixes must lie under one of these folders; empty allows any (a warning says so).
+    # file:// prefixes must lie under one of these folders; empty means ./catalogs.
     file_roots: tuple[str, ...] = ()
     shutdown_grace_s: float = 30.0
+    # the largest HTTP request body and gRPC message taken
+    max_request_bytes: int = 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         d = cls()
-        return cls(
+        settings = cls(
             host=env.get("CATALOG_ORCHESTRATOR_HOST", d.host),
             grpc_port=env_int(env, "CATALOG_ORCHESTRATOR_GRPC_PORT", d.grpc_port, minimum=0),
             http_port=env_int(env, "CATALOG_ORCHESTRATOR_HTTP_PORT", d.http_port, minimum=0),
@@ -73,6 +78,7 @@ class Settings:
             secret_key=env.get("CATALOG_SECRET_KEY", ""),
             secret_key_file=Path(env.get("CATALOG_SECRET_KEY_FILE", str(d.secret_key_file))),
             api_keys=env_list(env, "CATALOG_API_KEYS", ()),
+            tenants=parse_tenants(env.get("CATALOG_TENANTS", "")),
             rate_per_s=env_float(env, "CATALOG_RATE_PER_S", d.rate_per_s, minimum=0),
             rate_burst=env_int(env, "CATALOG_RATE_BURST", d.rate_burst, minimum=1),
             max_tables=env_int(env, "CATALOG_MAX_TABLES", d.max_tables, minimum=1),
@@ -89,4 +95,9 @@ class Settings:
             shutdown_grace_s=env_float(
                 env, "CATALOG_SHUTDOWN_GRACE_S", d.shutdown_grace_s, minimum=0
             ),
+            max_request_bytes=env_int(
+                env, "CATALOG_MAX_REQUEST_BYTES", d.max_request_bytes, minimum=4096
+            ),
         )
+        check_tenants(settings.tenants, settings.api_keys)  # no key in two tenants
+        return settings

@@ -3,6 +3,11 @@
 Validation errors are 422 with each field named, in FastAPI's own shape
 (`{"detail": [{"loc": ["body", field], "msg": ...}]}`), whether pydantic or the domain found
 them; the submitted values are never echoed back, since one of them holds a password.
+
+Each call acts for the tenant of its API key: another tenant's catalog is 404 like an unknown
+one, a prefix outside the tenant's is 403, an idempotency key reused with other inputs is 409.
+A body over `max_request_bytes` is 413: at once when its Content-Length says so (nothing of it
+is read), else as soon as the bytes read pass the limit.
 """
 
 from __future__ import annotations
@@ -10,14 +15,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, SecretStr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.errors import InvalidArgument, NotFound, ServiceError
-from services.orchestrator.auth import ApiGuard
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, ServiceError
+from services.orchestrator.auth import ApiGuard, Caller
 from services.orchestrator.service import CatalogOperations, StartRequest
+from services.orchestrator.tenants import PermissionDenied
+
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 
 
 class CatalogRequest(BaseModel):
@@ -28,12 +37,17 @@ class CatalogRequest(BaseModel):
     allow_writable: bool = False
 
 
-def make_app(operations: CatalogOperations, guard: ApiGuard) -> FastAPI:
+def make_app(
+    operations: CatalogOperations,
+    guard: ApiGuard,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+) -> FastAPI:
     app = FastAPI(title="Catalog Agents", version="1")
-    authorized = [Depends(guard.http_dependency())]
+    app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
+    as_caller = Depends(guard.http_caller())
 
-    @app.post("/catalog", status_code=202, dependencies=authorized)
-    async def start_catalog(body: CatalogRequest) -> dict[str, str]:
+    @app.post("/catalog", status_code=202)
+    async def start_catalog(body: CatalogRequest, caller: Caller = as_caller) -> dict[str, str]:
         catalog_id = await operations.start(
             StartRequest(
                 db_conn_string=body.db_conn_string.get_secret_value(),
@@ -41,13 +55,14 @@ def make_app(operations: CatalogOperations, guard: ApiGuard) -> FastAPI:
                 s3_prefix=body.s3_prefix,
                 idempotency_key=body.idempotency_key,
                 allow_writable=body.allow_writable,
-            )
+            ),
+            caller.tenant,
         )
         return {"catalog_id": catalog_id, "status_url": f"/catalog/{catalog_id}"}
 
-    @app.get("/catalog/{catalog_id}", dependencies=authorized)
-    async def get_catalog(catalog_id: str) -> dict[str, Any]:
-        view = asdict(await operations.get(catalog_id))
+    @app.get("/catalog/{catalog_id}")
+    async def get_catalog(catalog_id: str, caller: Caller = as_caller) -> dict[str, Any]:
+        view = asdict(await operations.get(catalog_id, caller.tenant))
         return {**view, "create_time": view["create_time"].isoformat(),
                 "update_time": view["update_time"].isoformat()}  # fmt: skip
 
@@ -75,8 +90,55 @@ async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
             for name, why in exc.field_violations
         ] or [{"loc": ["body"], "msg": exc.message, "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=422)
-    status = 404 if isinstance(exc, NotFound) else 503 if exc.status.name == "UNAVAILABLE" else 500
-    return JSONResponse({"detail": exc.message}, status_code=status)
+    return JSONResponse({"detail": exc.message}, status_code=_http_status(exc))
+
+
+def _http_status(exc: ServiceError) -> int:
+    kinds = ((NotFound, 404), (PermissionDenied, 403), (FailedPrecondition, 409))
+    found = next((status for kind, status in kinds if isinstance(exc, kind)), None)
+    return found or (503 if exc.status.name == "UNAVAILABLE" else 500)
+
+
+class _TooLarge(HTTPException):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is over the limit of {max_bytes} bytes")
+
+
+class BodyLimit:
+    """ASGI middleware refusing bodies over `max_bytes` with 413, before reading them when
+    Content-Length tells, else once the bytes read pass the limit (the app's read raises)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self._app = app
+        self._max = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        if _content_length(scope) > self._max:
+            too_large = _TooLarge(self._max)
+            response = JSONResponse({"detail": too_large.detail}, 413, {"Connection": "close"})
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self._max:
+                raise _TooLarge(self._max)
+            return message
+
+        await self._app(scope, limited, send)
+
+
+def _content_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0  # a bad one: the server refuses it
+    return 0
 
 
 def _path(field_name: str) -> list[str | int]:

@@ -10,6 +10,8 @@ the next.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 from pathlib import Path
@@ -36,6 +38,15 @@ class Sealer:
                 'with: python -c "from cryptography.fernet import Fernet; '
                 'print(Fernet.generate_key().decode())"'
             ) from exc
+        # A key of its own for digests, derived from the sealing key: replicas agree on it.
+        self._digest_key = hashlib.sha256(
+            b"catalog-agents request digest\0" + key.encode()
+        ).digest()
+
+    def digest(self, payload: bytes) -> str:
+        """A keyed hash of `payload` (HMAC-SHA256): comparable, and of no use to guess a
+        secret in it without the key."""
+        return hmac.new(self._digest_key, payload, hashlib.sha256).hexdigest()
 
     def seal(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode()

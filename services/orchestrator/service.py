@@ -1,12 +1,18 @@
 """What both APIs do, in domain terms: validate and start a catalog, read, list, watch, cancel.
 
 The gRPC servicer and the HTTP app only translate to and from this module. A catalog's id is
-its DBOS workflow id: the caller's idempotency key when given, so a retried start finds the
-run it already started instead of starting a second one.
+its DBOS workflow id: the caller's idempotency key when given (`{tenant}@{key}` for a named
+tenant, so tenants never share keys), so a retried start finds the run it already started
+instead of starting a second one; the same key with other inputs is FAILED_PRECONDITION.
+
+Every call names the caller's tenant: a run belongs to the tenant that started it (kept in the
+workflow's input, and as its DBOS authenticated user for listing), and another tenant's run is
+NotFound with the very message an unknown id gets.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -16,12 +22,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from dbos import DBOS, Queue, SetWorkflowID, WorkflowStatus
+from dbos import DBOS, DBOSContextSetAuth, Queue, SetWorkflowID, WorkflowStatus
 
-from services.common.errors import InvalidArgument, NotFound
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.orchestrator.keys import OutputPrefix, parse_prefix
 from services.orchestrator.sealing import Sealer
 from services.orchestrator.steps import PROGRESS_STREAM
+from services.orchestrator.tenants import DEFAULT_TENANT, Tenant
 from services.orchestrator.workflows import (
     STATE_EVENT,
     WORKFLOW_NAME,
@@ -80,27 +87,61 @@ class CatalogView:
     update_time: datetime
 
 
+def default_file_roots() -> tuple[str, ...]:
+    """Where file:// prefixes may point when CATALOG_FILE_ROOTS is unset: ./catalogs."""
+    return (os.path.join(os.getcwd(), "catalogs"),)
+
+
 class CatalogOperations:
+    """`file_roots` bound file:// prefixes (default_file_roots() when empty); `tenanted` says
+    whether named tenants exist, so `default` lists only its own runs."""
+
     def __init__(
-        self, queue: Queue, sealer: Sealer, max_tables: int, file_roots: Sequence[str] = ()
+        self,
+        queue: Queue,
+        sealer: Sealer,
+        max_tables: int,
+        file_roots: Sequence[str] = (),
+        *,
+        tenanted: bool = False,
     ) -> None:
         self._queue = queue
         self._sealer = sealer
         self._max_tables = max_tables
-        self._file_roots = tuple(os.path.join(os.path.abspath(r), "") for r in file_roots)
+        # resolved (symlinks, ..) as the prefixes are, so a link cannot lead out of a root
+        roots = file_roots or default_file_roots()
+        self._file_roots = tuple(os.path.join(os.path.realpath(r), "") for r in roots)
+        self._tenanted = tenanted
 
-    async def start(self, request: StartRequest) -> str:
+    async def start(self, request: StartRequest, tenant: Tenant) -> str:
         prefix = self._validate(request)
-        catalog_id = request.idempotency_key or uuid.uuid4().hex
+        tenant.check_prefix(parse_prefix(prefix))
+        key = request.idempotency_key
+        catalog_id = uuid.uuid4().hex if not key else _catalog_id(tenant.name, key)
+        digest = self._digest(request, prefix, tenant)
         workflow_input = CatalogInput(
             sealed_conn=self._sealer.seal(request.db_conn_string),
             tables=list(request.tables),
             s3_prefix=prefix,
             allow_writable=request.allow_writable,
+            tenant=tenant.name,
+            request_digest=digest,
         )
-        with SetWorkflowID(catalog_id):
+        with SetWorkflowID(catalog_id), DBOSContextSetAuth(tenant.name, None):
             handle = await self._queue.enqueue_async(catalog_workflow, workflow_input)
+        if key:  # the key may have named an earlier run: it must have been this request
+            existing = _input(await DBOS.get_workflow_status_async(handle.workflow_id))
+            if existing is not None and existing.request_digest not in ("", digest):
+                raise FailedPrecondition(
+                    f"the idempotency key {key!r} was used for a catalog request with other "
+                    "inputs; send the same inputs to find that run, or use a new key"
+                )
         return handle.workflow_id
+
+    def _digest(self, request: StartRequest, prefix: str, tenant: Tenant) -> str:
+        """A keyed hash of what the run does: the DSN is never stored, even hashed plainly."""
+        inputs = [request.db_conn_string, list(request.tables), prefix, request.allow_writable]
+        return self._sealer.digest(json.dumps([tenant.name, *inputs]).encode())
 
     def _validate(self, request: StartRequest) -> str:
         """Every problem at once, each with its field; returns the normalised prefix."""
@@ -124,10 +165,11 @@ class CatalogOperations:
         return prefix
 
     def _root_problems(self, prefix: OutputPrefix) -> list[tuple[str, str]]:
-        """A file:// prefix must lie under a configured root, when roots are configured."""
-        if prefix.scheme != "file" or not self._file_roots:
+        """A file:// prefix must lie under a root, once symlinks and `..` are resolved."""
+        if prefix.scheme != "file":
             return []
-        if any(os.path.join(prefix.path, "").startswith(root) for root in self._file_roots):
+        resolved = os.path.join(os.path.realpath(prefix.path), "")
+        if any(resolved.startswith(root) for root in self._file_roots):
             return []
         roots = ", ".join(r.rstrip("/") for r in self._file_roots)
         return [("s3_prefix", f"file:// prefixes must lie under one of: {roots}")]
@@ -150,19 +192,21 @@ class CatalogOperations:
             problems.append(("tables", "each table may be named only once"))
         return problems
 
-    async def get(self, catalog_id: str) -> CatalogView:
+    async def get(self, catalog_id: str, tenant: Tenant) -> CatalogView:
         status = await DBOS.get_workflow_status_async(catalog_id)
-        if status is None or status.name != WORKFLOW_NAME:
+        if status is None or status.name != WORKFLOW_NAME or _owner(status) != tenant.name:
             raise NotFound(f"no catalog has the id {catalog_id!r}")
         return await _view(status)
 
     async def list(
-        self, page_size: int, page_token: str, status: str = ""
+        self, tenant: Tenant, page_size: int, page_token: str, status: str = ""
     ) -> tuple[list[CatalogView], str]:
         offset = _offset(page_token)
         size = min(max(page_size or 50, 1), 200)
+        everyone = tenant.name == DEFAULT_TENANT and not self._tenanted  # runs from before too
         found = await DBOS.list_workflows_async(
             name=WORKFLOW_NAME,
+            user=None if everyone else tenant.name,
             status=_DBOS_STATUS.get(status),
             limit=size + 1,
             offset=offset,
@@ -172,18 +216,30 @@ class CatalogOperations:
         views = [await _view(s) for s in found[:size]]
         return views, (str(offset + size) if len(found) > size else "")
 
-    async def watch(self, catalog_id: str) -> AsyncIterator[dict[str, Any] | CatalogView]:
+    async def watch(
+        self, catalog_id: str, tenant: Tenant
+    ) -> AsyncIterator[dict[str, Any] | CatalogView]:
         """The run's progress events as they happen, then its final state."""
-        await self.get(catalog_id)
+        await self.get(catalog_id, tenant)
         async for event in DBOS.read_stream_async(catalog_id, PROGRESS_STREAM):
             if event.get("kind") != "final":
                 yield event
-        yield await self.get(catalog_id)
+        yield await self.get(catalog_id, tenant)
 
-    async def cancel(self, catalog_id: str) -> CatalogView:
-        await self.get(catalog_id)
+    async def cancel(self, catalog_id: str, tenant: Tenant) -> CatalogView:
+        await self.get(catalog_id, tenant)
         await DBOS.cancel_workflow_async(catalog_id)
-        return await self.get(catalog_id)
+        return await self.get(catalog_id, tenant)
+
+
+def _catalog_id(tenant: str, key: str) -> str:
+    # '@' is in neither a key nor a tenant name, so no two tenants' ids can meet
+    return key if tenant == DEFAULT_TENANT else f"{tenant}@{key}"
+
+
+def _owner(status: WorkflowStatus) -> str:
+    requested = _input(status)
+    return requested.tenant if requested is not None else DEFAULT_TENANT
 
 
 def _conn_problems(conn_string: str) -> list[tuple[str, str]]:
@@ -234,8 +290,8 @@ async def _view(status: WorkflowStatus) -> CatalogView:
     )
 
 
-def _input(status: WorkflowStatus) -> CatalogInput | None:
-    args = status.input["args"] if status.input else ()
+def _input(status: WorkflowStatus | None) -> CatalogInput | None:
+    args = status.input["args"] if status is not None and status.input else ()
     first = args[0] if args else None
     return first if isinstance(first, CatalogInput) else None
 

@@ -1,4 +1,6 @@
-"""catalog.v1.CatalogService: proto in, a CatalogOperations call, proto out."""
+"""catalog.v1.CatalogService: proto in, a CatalogOperations call, proto out.
+
+Each call acts for the tenant of its API key (the guard's interceptor admitted it already)."""
 
 from __future__ import annotations
 
@@ -11,15 +13,23 @@ from catalog.v1 import catalog_pb2 as pb
 from google.protobuf import timestamp_pb2
 
 from services.common.errors import InvalidArgument
+from services.orchestrator.auth import ApiGuard
 from services.orchestrator.service import CatalogOperations, CatalogView, StartRequest
+from services.orchestrator.tenants import Tenant
+
+_Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, operations: CatalogOperations) -> None:
+    def __init__(self, operations: CatalogOperations, guard: ApiGuard) -> None:
         self._ops = operations
+        self._guard = guard
+
+    def _tenant(self, context: _Context) -> Tenant:
+        return self._guard.grpc_caller(context.invocation_metadata()).tenant
 
     async def StartCatalog(
-        self, request: pb.StartCatalogRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.StartCatalogRequest, context: _Context
     ) -> pb.StartCatalogResponse:
         catalog_id = await self._ops.start(
             StartRequest(
@@ -28,17 +38,19 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 s3_prefix=request.s3_prefix,
                 idempotency_key=request.idempotency_key,
                 allow_writable=request.allow_writable,
-            )
+            ),
+            self._tenant(context),
         )
         return pb.StartCatalogResponse(catalog_id=catalog_id)
 
     async def GetCatalog(
-        self, request: pb.GetCatalogRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.GetCatalogRequest, context: _Context
     ) -> pb.GetCatalogResponse:
-        return pb.GetCatalogResponse(catalog=to_proto(await self._ops.get(_id(request))))
+        view = await self._ops.get(_id(request), self._tenant(context))
+        return pb.GetCatalogResponse(catalog=to_proto(view))
 
     async def ListCatalogs(
-        self, request: pb.ListCatalogsRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.ListCatalogsRequest, context: _Context
     ) -> pb.ListCatalogsResponse:
         if request.status not in pb.CatalogStatus.values():
             raise InvalidArgument(
@@ -47,22 +59,26 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             )
         status = pb.CatalogStatus.Name(request.status).removeprefix("CATALOG_STATUS_")
         views, token = await self._ops.list(
-            request.page_size, request.page_token, "" if status == "UNSPECIFIED" else status
+            self._tenant(context),
+            request.page_size,
+            request.page_token,
+            "" if status == "UNSPECIFIED" else status,
         )
         return pb.ListCatalogsResponse(catalogs=[to_proto(v) for v in views], next_page_token=token)
 
     async def WatchCatalog(
-        self, request: pb.WatchCatalogRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.WatchCatalogRequest, context: _Context
     ) -> AsyncIterator[pb.WatchCatalogResponse]:
-        async for event in self._ops.watch(_id(request)):
+        async for event in self._ops.watch(_id(request), self._tenant(context)):
             message = _watch_event(event)
             if message is not None:
                 yield message
 
     async def CancelCatalog(
-        self, request: pb.CancelCatalogRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.CancelCatalogRequest, context: _Context
     ) -> pb.CancelCatalogResponse:
-        return pb.CancelCatalogResponse(catalog=to_proto(await self._ops.cancel(_id(request))))
+        view = await self._ops.cancel(_id(request), self._tenant(context))
+        return pb.CancelCatalogResponse(catalog=to_proto(view))
 
 
 def _id(request: pb.GetCatalogRequest | pb.WatchCatalogRequest | pb.CancelCatalogRequest) -> str:

@@ -41,6 +41,8 @@ class CatalogInput:
     tables: list[str]  # table names, `table` or `schema.table`
     s3_prefix: str  # the validated, normalised output prefix
     allow_writable: bool = False  # accept a connection that can write
+    tenant: str = "default"  # who owns the run (tenants.py); runs from before tenants: default
+    request_digest: str = ""  # keyed hash of the request (service.py), to spot a reused key
 
 
 @dataclass

@@ -134,6 +134,7 @@ def orchestrator_env(
         "CATALOG_ACQUIRE_WAIT_S": "300",
         "CATALOG_SHUTDOWN_GRACE_S": "5",
         "CATALOG_STORAGE_RETRY_S": "3",
+        "CATALOG_FILE_ROOTS": str(workdir),  # the tests' file:// prefixes live in their tmp_path
     }
     env.pop("ANTHROPIC_API_KEY", None)
     env.update(overrides)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from services.orchestrator.auth import ApiGuard, AuthSettings
 from services.orchestrator.config import Settings, SettingsError
 from tests.orchestrator.stack import REPO
 
@@ -48,3 +51,43 @@ def test_the_service_stops_with_the_message_not_a_traceback() -> None:
     assert run.returncode == 1
     assert "orchestrator: CATALOG_RATE_BURST must be at least 1, not 0" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_tenants_come_from_json_or_a_file_and_api_keys_stay_the_default_tenant(
+    tmp_path: Path,
+) -> None:
+    spec = {"acme": {"keys": ["k-acme"], "prefixes": ["s3://bucket/acme/", "*"]}}
+    (tmp_path / "tenants.json").write_text(json.dumps(spec))
+    for value in (json.dumps(spec), str(tmp_path / "tenants.json")):
+        settings = Settings.from_env({"CATALOG_TENANTS": value, "CATALOG_API_KEYS": "k-old"})
+        [acme] = settings.tenants
+        assert (acme.name, acme.prefixes) == ("acme", ("s3://bucket/acme", "*"))
+        assert "k-acme" not in repr(settings)
+        guard = ApiGuard(AuthSettings(settings.api_keys, tenants=settings.tenants))
+        assert guard.caller("Bearer k-old").tenant.name == "default"
+        assert guard.caller("Bearer k-acme").tenant.name == "acme"
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("{not json", "not valid JSON"),
+        ("/no/such/tenants.json", "neither JSON nor a readable file"),
+        ('{"Acme": {"keys": ["k"], "prefixes": ["*"]}}', "tenant name"),
+        ('{"acme": {"keys": [], "prefixes": ["*"]}}', "non-empty list of keys"),
+        ('{"acme": {"keys": ["k"], "prefixes": ["s3://b/x"]}}', "bucket name"),
+        ('{"acme": {"keys": ["k"], "prefixes": ["s3://bkt/x"], "admin": true}}', "must be"),
+    ],
+)
+def test_a_bad_tenant_setting_is_named(value: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=says):
+        Settings.from_env({"CATALOG_TENANTS": value})
+
+
+def test_a_key_shared_by_two_tenants_is_refused() -> None:
+    both = {"a": {"keys": ["k"], "prefixes": ["*"]}, "b": {"keys": ["k"], "prefixes": ["*"]}}
+    with pytest.raises(SettingsError, match="belongs to another"):
+        Settings.from_env({"CATALOG_TENANTS": json.dumps(both)})
+    with pytest.raises(SettingsError, match="belongs to another"):
+        only_a = json.dumps({"a": both["a"]})
+        Settings.from_env({"CATALOG_TENANTS": only_a, "CATALOG_API_KEYS": "k"})
