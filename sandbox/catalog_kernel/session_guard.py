@@ -13,9 +13,10 @@ login short of a read-only replica, so what holds is, in order of strength:
 3. a guard on the cursors ibis and the cell get from the driver: it refuses statements that
    change those settings (``SET ... statement_timeout``, ``READ WRITE``, ``set_config``, ``DO``
    blocks, MySQL ``PREPARE``, the ``MAX_EXECUTION_TIME`` hint) and, on PostgreSQL, notices a
-   read-only mode the server reports as turned off (``ParameterStatus``, PostgreSQL 14+) after
-   any statement, restores it and fails the statement. A cell holds the driver object, so it can
-   bypass this (``con.con.pgconn.exec_``, ``con.con.query``); that lasts until the cell ends.
+   read-only mode the server reports as turned off (``ParameterStatus``, PostgreSQL 14+) before
+   and after every statement, restores it and fails the statement. A cell holds the driver
+   object, so it can bypass all this (``con.con.pgconn.exec_``, ``con.con.query``); that lasts
+   until the cell ends.
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ def _guarded_postgres_cursor(limits: dict[str, float]) -> type[Any]:
     class GuardedCursor(psycopg.Cursor[Any]):
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             query = check_statement("postgres", query, limits)
+            _refuse_read_write_default(self.connection)  # turned off past the guard
             try:
                 return super().execute(query, params, **kwargs)
             finally:
@@ -205,6 +207,7 @@ def _guarded_postgres_cursor(limits: dict[str, float]) -> type[Any]:
 
         def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
             query = check_statement("postgres", query, limits)
+            _refuse_read_write_default(self.connection)
             try:
                 super().executemany(query, params_seq, **kwargs)
             finally:
@@ -212,17 +215,21 @@ def _guarded_postgres_cursor(limits: dict[str, float]) -> type[Any]:
 
         def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
             statement = check_statement("postgres", statement, limits)
+            _refuse_read_write_default(self.connection)
             return super().copy(statement, params, **kwargs)
 
         def stream(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             query = check_statement("postgres", query, limits)
+            _refuse_read_write_default(self.connection)
             return super().stream(query, params, **kwargs)
 
     return GuardedCursor
 
 
 def _refuse_read_write_default(raw: Any) -> None:
-    """The server reports a changed default_transaction_read_only (PostgreSQL 14+): undo it."""
+    """The server reports a changed default_transaction_read_only (PostgreSQL 14+): undo it.
+
+    Free: the value arrives with every answer, so this costs no round trip."""
     if raw.closed or raw.pgconn.parameter_status(b"default_transaction_read_only") != b"off":
         return
     import psycopg

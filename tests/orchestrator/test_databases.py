@@ -244,9 +244,7 @@ async def test_writable_credentials_are_refused_unless_the_request_allows_them(
         assert accepted.status == pb.CATALOG_STATUS_SUCCEEDED, accepted.error
 
 
-async def test_a_write_right_from_a_role_is_found(
-    start: StartOrchestrator, tmp_path: Path
-) -> None:
+async def test_a_write_right_from_a_role_is_found(start: StartOrchestrator, tmp_path: Path) -> None:
     """MariaDB's SHOW GRANTS names a default role, not its rights: the probe reads the role's."""
     import MySQLdb
 

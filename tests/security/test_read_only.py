@@ -13,15 +13,14 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from services.orchestrator.probe_cell import ProbeReport, probe_code
-from services.sandbox_manager.kernel_client import KernelClient
-from tests.conftest import MYSQL_URL, POSTGRES_URL
+from services.sandbox_manager.kernel_client import CellResult, KernelClient
+from tests.conftest import POSTGRES_URL
 
 SERVER = POSTGRES_URL.rsplit("/", 1)[0]  # postgresql://postgres@127.0.0.1:5432
 
@@ -296,3 +295,180 @@ async def test_mariadb_execute_on_a_procedure_is_refused(
     )
     report = await probe_my(shared_kernel, my)
     assert report.writable and "EXECUTE" in report.why
+
+
+# --- the session: settings a cell cannot undo, queries a kill does not leave behind ----------
+
+
+async def cell(kernel: KernelClient, code: str, **options: Any) -> CellResult:
+    return await kernel.execute(code, **options)
+
+
+@pytest.fixture
+async def pg_session(shared_kernel: KernelClient, postgres_table: tuple[str, str]) -> Any:
+    """A session as the superuser, who could write: only the session keeps it read only."""
+    server, schema = postgres_table
+    info = await shared_kernel.start_session({"db_dsn": server, "statement_timeout_s": 30})
+    assert (info.backend, info.read_only) == ("postgres", True)
+    yield shared_kernel, schema
+    await shared_kernel.end_session()
+
+
+@pytest.fixture
+async def my_session(shared_kernel: KernelClient, mysql_table: tuple[str, str]) -> Any:
+    server, database = mysql_table
+    info = await shared_kernel.start_session(
+        {"db_dsn": f"{server}/{database}", "statement_timeout_s": 30}
+    )
+    assert (info.backend, info.read_only) == ("mysql", True)
+    yield shared_kernel, database
+    await shared_kernel.end_session()
+
+
+POSTGRES_STATE = (
+    "c = con.raw_sql('SELECT current_setting(%s), current_setting(%s)', "
+    "params=('default_transaction_read_only', 'statement_timeout'))\n"
+    "print(c.fetchone()); c.close()"
+)
+
+
+async def test_cell_cannot_turn_off_read_only_postgres(pg_session: Any) -> None:
+    kernel, schema = pg_session
+    insert = f"con.raw_sql('INSERT INTO {schema}.orders VALUES (0, 0)')"
+    for attempt in (
+        "con.raw_sql('SET default_transaction_read_only = off')",
+        "con.raw_sql('BEGIN READ WRITE')",
+        "con.raw_sql('SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE')",
+        "con.con.execute(\"SELECT set_config('default_transaction_read_only', 'off', false)\")",
+        # Built at run time, so no guard can read it in the text: the server's report tells.
+        "con.raw_sql(\"SELECT query_to_xml('select set_con' || 'fig(''default_transaction_"
+        "read_only'', ''off'', false)', false, false, '')\")",
+    ):
+        refused = await cell(kernel, f"{attempt}\n{insert}")
+        assert refused.error and refused.error["ename"] == "SessionSettingRefused", attempt
+        written = await cell(kernel, insert)
+        assert written.error and "read-only transaction" in written.error["evalue"], attempt
+    capped = await cell(
+        kernel, f"con.raw_sql('SET statement_timeout = 0').close()\n{POSTGRES_STATE}"
+    )
+    assert capped.stdout == "('on', '30s')\n", capped.error
+    # The driver itself is in the cell's hands: past the guard, the read-only mode the server
+    # reports is still watched; the time limit comes back with the next cell.
+    bypass = await cell(
+        kernel,
+        "con.con.pgconn.exec_(b'SET default_transaction_read_only = off; "
+        f"SET statement_timeout = 0')\n{insert}",
+    )
+    assert bypass.error and bypass.error["ename"] == "SessionSettingRefused"
+    after = await cell(kernel, f"{POSTGRES_STATE}\n{insert}")
+    assert after.stdout == "('on', '30s')\n"
+    assert after.error and "read-only transaction" in after.error["evalue"]
+    rows = await cell(kernel, f"con.raw_sql('SELECT count(*) FROM {schema}.orders').fetchone()")
+    assert rows.result == "(1000,)"
+
+
+MYSQL_STATE = (
+    "c = con.raw_sql('SELECT @@session.tx_read_only, @@session.max_statement_time')\n"
+    "print(c.fetchone()); c.close()"
+)
+
+
+async def test_cell_cannot_turn_off_read_only_mariadb(my_session: Any) -> None:
+    kernel, database = my_session
+    insert = f"con.raw_sql('INSERT INTO {database}.orders VALUES (0, 0)')"
+    for attempt in (
+        "con.raw_sql('SET SESSION TRANSACTION READ WRITE')",
+        "con.raw_sql('START TRANSACTION READ WRITE')",
+        "con.raw_sql('SET @@session.tx_read_only = 0')",
+        "con.raw_sql('SET STATEMENT max_statement_time = 0 FOR SELECT SLEEP(0)')",
+        "con.raw_sql(\"PREPARE s FROM CONCAT('SET SESSION TRANSACTION READ ', 'WRITE')\")",
+    ):
+        refused = await cell(kernel, f"{attempt}\n{insert}")
+        assert refused.error and refused.error["ename"] == "SessionSettingRefused", attempt
+        written = await cell(kernel, insert)
+        assert written.error and "READ ONLY" in written.error["evalue"], attempt
+    capped = await cell(
+        kernel, f"con.raw_sql('SET SESSION max_statement_time=0').close()\n{MYSQL_STATE}"
+    )
+    assert capped.stdout == "(1, 30.0)\n", capped.error
+    bypass = await cell(
+        kernel,
+        "con.con.query('SET SESSION TRANSACTION READ WRITE')\n"
+        f"con.con.query('SET SESSION max_statement_time = 0')\n{MYSQL_STATE}",
+    )
+    assert bypass.stdout == "(0, 0.0)\n"
+    after = await cell(kernel, f"{MYSQL_STATE}\n{insert}")
+    assert after.stdout == "(1, 30.0)\n"
+    assert after.error and "READ ONLY" in after.error["evalue"]
+
+
+# Ignores the interrupt, so the kernel has to kill the worker mid-query.
+STUBBORN = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+
+
+def running_queries(backend: str, marker: str) -> int:
+    if backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
+            row = db.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                "AND state = 'active' AND query LIKE %s",
+                (f"%{marker}%",),
+            ).fetchone()
+            return int(row[0]) if row else 0
+    import MySQLdb
+
+    db = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", password="")
+    try:
+        cursor = db.cursor()
+        cursor.execute(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+            "WHERE ID <> CONNECTION_ID() AND INFO LIKE %s",
+            (f"%{marker}%",),
+        )
+        return int(cursor.fetchone()[0])
+    finally:
+        db.close()
+
+
+async def wait_gone(backend: str, marker: str, within_s: float) -> int:
+    """How many queries with the marker still run after at most within_s (polled)."""
+    deadline = time.monotonic() + within_s
+    count = running_queries(backend, marker)
+    for _ in range(int(within_s / 0.2)):
+        if not count or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.2)
+        count = running_queries(backend, marker)
+    return count
+
+
+async def killed_cell(kernel: KernelClient, backend: str, code: str, marker: str) -> None:
+    done = await cell(kernel, STUBBORN + code, timeout_s=2)
+    assert (done.status, done.state_lost) == ("timeout", True), done.error
+    assert await wait_gone(backend, marker, within_s=5) == 0
+
+
+@pytest.mark.parametrize("check_off", [False, True], ids=["as-opened", "check-turned-off"])
+async def test_killed_cell_query_is_cancelled_on_postgres(pg_session: Any, check_off: bool) -> None:
+    """Whether the server's own check for a vanished client is on, or the cell turned it off."""
+    kernel, _ = pg_session
+    marker = f"killed_{uuid.uuid4().hex[:8]}"
+    off = "con.con.pgconn.exec_(b'SET client_connection_check_interval = 0')\n"
+    code = (off if check_off else "") + f"con.raw_sql('SELECT pg_sleep(60) /* {marker} */')"
+    running = asyncio.ensure_future(killed_cell(kernel, "postgres", code, marker))
+    await asyncio.sleep(1)
+    assert running_queries("postgres", marker) == 1  # it did run, and is stopped after the kill
+    await running
+
+
+async def test_killed_cell_query_is_cancelled_on_mariadb(my_session: Any) -> None:
+    kernel, _ = my_session
+    marker = f"killed_{uuid.uuid4().hex[:8]}"
+    # Busy, not SLEEP: MariaDB's SLEEP notices a vanished client by itself, BENCHMARK does not.
+    code = f"con.raw_sql('SELECT BENCHMARK(10000000000, MD5(1)) /* {marker} */')"
+    running = asyncio.ensure_future(killed_cell(kernel, "mysql", code, marker))
+    await asyncio.sleep(1)
+    assert running_queries("mysql", marker) == 1
+    await running
