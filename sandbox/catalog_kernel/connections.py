@@ -9,6 +9,10 @@ Read-only is enforced by the database, not by trust in the code the agent writes
 - PostgreSQL sessions start with ``default_transaction_read_only=on`` and a statement timeout;
 - MySQL and MariaDB sessions run ``SET SESSION TRANSACTION READ ONLY`` on connect and get a
   statement time limit (``max_statement_time`` on MariaDB, ``max_execution_time`` on MySQL).
+A session may change its own settings: ``session_guard`` keeps them in place across cells, and
+the user's rights, proven by the orchestrator's probe, are what no cell can change. PostgreSQL
+sessions also ask the server to check for a vanished client while a query runs
+(``client_connection_check_interval``, PostgreSQL 14+), so a killed worker's query stops.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from catalog_kernel.session_guard import SessionGuard, install
+
 REDACTED = "[redacted]"
+# How often PostgreSQL checks, while a query runs, that the worker is still there.
+CONNECTION_CHECK_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -81,11 +89,24 @@ def apply_s3_environment(s3: dict[str, str]) -> None:
             os.environ[env_name] = s3[key]
 
 
+@dataclass(frozen=True)
+class OpenSession:
+    con: Any  # the ibis connection the cells get as ``con``
+    info: SessionInfo
+    guard: SessionGuard | None  # None for DuckDB, whose read-only mode no statement undoes
+
+
 def open_read_only(dsn: str, statement_timeout_s: float) -> tuple[Any, SessionInfo]:
     """Connect through ibis with writes refused by the database; prove the setting took."""
+    session = open_session(dsn, statement_timeout_s)
+    return session.con, session.info
+
+
+def open_session(dsn: str, statement_timeout_s: float) -> OpenSession:
+    """Like ``open_read_only``, with the guard the worker uses to restore the session."""
     scheme = urlsplit(dsn).scheme.lower()
     if scheme == "duckdb":
-        return _open_duckdb(dsn), SessionInfo("duckdb", read_only=True)
+        return OpenSession(_open_duckdb(dsn), SessionInfo("duckdb", read_only=True), None)
     if scheme in ("postgres", "postgresql"):
         return _open_postgres(dsn, statement_timeout_s)
     if scheme in ("mysql", "mariadb"):
@@ -122,20 +143,36 @@ def _server_params(dsn: str) -> dict[str, Any]:
     return params
 
 
-def _open_postgres(dsn: str, statement_timeout_s: float) -> tuple[Any, SessionInfo]:
+def _open_postgres(dsn: str, statement_timeout_s: float) -> OpenSession:
     import ibis
 
     params = _server_params(dsn)
-    timeout_ms = int(statement_timeout_s * 1000)
-    options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
-    params["options"] = f"{params.get('options', '')} {options}".strip()
-    con = ibis.postgres.connect(**params)
+    settings = {
+        "default_transaction_read_only": "on",
+        "statement_timeout": str(int(statement_timeout_s * 1000)),
+        "client_connection_check_interval": str(CONNECTION_CHECK_MS),
+    }
+    try:
+        con = ibis.postgres.connect(**_with_options(params, settings))
+    except Exception as exc:
+        if "client_connection_check_interval" not in str(exc):
+            raise
+        del settings["client_connection_check_interval"]  # PostgreSQL 13 or older
+        con = ibis.postgres.connect(**_with_options(params, settings))
     with con.raw_sql("SHOW default_transaction_read_only") as cursor:
         read_only = cursor.fetchone()[0] == "on"
-    return con, SessionInfo("postgres", read_only=read_only)
+    sql = tuple(f"SET {name} = {value}" for name, value in settings.items())
+    limits = {"statement_timeout": float(settings["statement_timeout"])}
+    guard = install(con, "postgres", sql, limits)
+    return OpenSession(con, SessionInfo("postgres", read_only=read_only), guard)
 
 
-def _open_mysql(dsn: str, statement_timeout_s: float) -> tuple[Any, SessionInfo]:
+def _with_options(params: dict[str, Any], settings: dict[str, str]) -> dict[str, Any]:
+    options = " ".join(f"-c {name}={value}" for name, value in settings.items())
+    return {**params, "options": f"{params.get('options', '')} {options}".strip()}
+
+
+def _open_mysql(dsn: str, statement_timeout_s: float) -> OpenSession:
     import ibis
 
     params = _server_params(dsn)
@@ -143,14 +180,17 @@ def _open_mysql(dsn: str, statement_timeout_s: float) -> tuple[Any, SessionInfo]
     con = ibis.mysql.connect(**params)
     cursor = con.raw_sql("SELECT VERSION()")
     try:
-        is_mariadb = "mariadb" in str(cursor.fetchone()[0]).lower()
-        if is_mariadb:
-            cursor.execute(f"SET SESSION max_statement_time = {float(statement_timeout_s)}")
-            cursor.execute("SELECT @@session.tx_read_only")
+        if "mariadb" in str(cursor.fetchone()[0]).lower():
+            name, value = "max_statement_time", float(statement_timeout_s)
+            mode = "SELECT @@session.tx_read_only"
         else:
-            cursor.execute(f"SET SESSION max_execution_time = {int(statement_timeout_s * 1000)}")
-            cursor.execute("SELECT @@session.transaction_read_only")
+            name, value = "max_execution_time", float(int(statement_timeout_s * 1000))
+            mode = "SELECT @@session.transaction_read_only"
+        limit = f"SET SESSION {name} = {value:g}"
+        cursor.execute(limit)
+        cursor.execute(mode)
         read_only = int(cursor.fetchone()[0]) == 1
     finally:
         cursor.close()
-    return con, SessionInfo("mysql", read_only=read_only)
+    guard = install(con, "mysql", ("SET SESSION TRANSACTION READ ONLY", limit), {name: value})
+    return OpenSession(con, SessionInfo("mysql", read_only=read_only), guard)

@@ -22,12 +22,13 @@ from typing import Any
 from catalog_kernel.connections import (
     SessionSettings,
     apply_s3_environment,
-    open_read_only,
+    open_session,
     scrub,
     secrets_of,
 )
 from catalog_kernel.isolation import SessionIdentity, drop_to_session
 from catalog_kernel.protocol import FrameDecoder, Message, read_frame, write_frame
+from catalog_kernel.session_guard import SessionGuard
 
 MAX_RESULT_CHARS = 1_000_000
 
@@ -51,9 +52,10 @@ def run_worker(
         if identity is not None:
             drop_to_session(identity)
         settings = SessionSettings.from_message(first.get("session") or {})
-        write_frame(ctl_fd, {"ev": "ready", **_open_session(namespace, settings)})
+        ready, guard = _open_session(namespace, settings)
+        write_frame(ctl_fd, {"ev": "ready", **ready})
         del first, settings
-        _serve(cmd_fd, ctl_fd, namespace, decoder, pending)
+        _serve(cmd_fd, ctl_fd, namespace, decoder, pending, guard)
     except BaseException:  # the parent reports a worker that died; this one must not linger
         traceback.print_exc()
     finally:
@@ -98,18 +100,29 @@ def _fresh_namespace() -> dict[str, Any]:
     return namespace
 
 
-def _open_session(namespace: dict[str, Any], settings: SessionSettings) -> Message:
+def _open_session(
+    namespace: dict[str, Any], settings: SessionSettings
+) -> tuple[Message, SessionGuard | None]:
+    """Open ``con``; the ready message also says who the session is on the server (never
+    sent on to the client), so the kernel can stop its query if this worker is killed."""
     os.environ.update(settings.env)
     apply_s3_environment(settings.s3)
     if not settings.db_dsn:
-        return {"backend": "", "read_only": False, "connect_error": ""}
+        return {"backend": "", "read_only": False, "connect_error": ""}, None
     try:
-        con, info = open_read_only(settings.db_dsn, settings.statement_timeout_s)
+        session = open_session(settings.db_dsn, settings.statement_timeout_s)
+        server_session = session.guard.server_session() if session.guard else {}
     except Exception as exc:  # any driver error: report it scrubbed, keep the worker usable
         message = scrub(f"{type(exc).__name__}: {exc}", secrets_of(settings))
-        return {"backend": "", "read_only": False, "connect_error": message}
-    namespace["con"] = con
-    return {"backend": info.backend, "read_only": info.read_only, "connect_error": ""}
+        return {"backend": "", "read_only": False, "connect_error": message}, None
+    namespace["con"] = session.con
+    ready = {
+        "backend": session.info.backend,
+        "read_only": session.info.read_only,
+        "connect_error": "",
+        "server_session": server_session,
+    }
+    return ready, session.guard
 
 
 def _serve(
@@ -118,6 +131,7 @@ def _serve(
     namespace: dict[str, Any],
     decoder: FrameDecoder,
     pending: list[Message],
+    guard: SessionGuard | None,
 ) -> None:
     cell_number = 0
     while True:
@@ -126,6 +140,8 @@ def _serve(
             if request is None:
                 return
             cell_number += 1
+            if guard is not None:  # whatever the last cell did, this one starts read only
+                guard.restore()
             _run_cell(str(request["code"]), cell_number, namespace, ctl_fd)
         except KeyboardInterrupt:
             # An interrupt that arrived just after a cell ended: the parent already has "done".

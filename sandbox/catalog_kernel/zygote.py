@@ -36,6 +36,7 @@ from catalog_kernel.protocol import (
     ProtocolError,
     write_frame,
 )
+from catalog_kernel.query_cancel import cancel_server_query
 from catalog_kernel.worker import run_worker
 
 
@@ -62,6 +63,7 @@ class _Worker:
     ready: bool = False
     exit_status: int | None = None
     control: FrameDecoder = field(default_factory=FrameDecoder)
+    server_session: Message = field(default_factory=dict)  # its database session, if any
 
 
 @dataclass
@@ -234,7 +236,10 @@ class Kernel:
         started = _now()
         if isinstance(self._op, _CellOp):  # the lease ended under a running cell
             self._op.interrupt_reason = self._op.interrupt_reason or "interrupted"
+            worker = self._worker
             self._kill_worker()
+            if worker is not None:
+                cancel_server_query(self._session, worker.server_session)
             why = "the session ended while the cell ran; its Python process was stopped"
             self._send_error({"ename": "KeyboardInterrupt", "evalue": why, "traceback": ""})
             self._finish_cell("interrupted", state_lost=True)
@@ -396,6 +401,7 @@ class Kernel:
         event = message.get("ev")
         if event == "ready":
             self._worker.ready = True
+            self._worker.server_session = dict(message.get("server_session") or {})
             if isinstance(self._op, _SessionOp):
                 self._finish_session(message)
             return
@@ -527,6 +533,7 @@ class Kernel:
                 self._interrupt("timeout")
             elif op.interrupt_reason and now >= op.kill_deadline and self._worker is not None:
                 _signal_worker(self._worker.pid, signal.SIGKILL)
+                cancel_server_query(self._session, self._worker.server_session)
                 self._on_worker_exit()
         elif isinstance(op, _SessionOp) and now >= op.deadline:
             self._kill_worker()

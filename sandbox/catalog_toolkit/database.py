@@ -117,14 +117,18 @@ class Database:
 
     @contextlib.contextmanager
     def _postgres_timeout(self) -> Iterator[None]:
-        (before,) = self._scalar_row("SHOW statement_timeout")
+        # In milliseconds, put back by a plain SET: the kernel's session guard lets a plain
+        # SET of the limit through (capped at the session's own) and refuses set_config.
+        (before,) = self._scalar_row(
+            "SELECT setting FROM pg_settings WHERE name = 'statement_timeout'"
+        )
         self._execute(f"SET statement_timeout = {int(self.timeout_s * 1000)}")
         try:
             yield
         finally:
             with contextlib.suppress(Exception):  # an aborted transaction is rolled back below
                 self.con.con.rollback() if not self.con.con.autocommit else None
-            self._execute("SELECT set_config('statement_timeout', %s, false)", (before,))
+            self._execute(f"SET statement_timeout = {int(before)}")
 
     @contextlib.contextmanager
     def _mysql_timeout(self) -> Iterator[None]:

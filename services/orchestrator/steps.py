@@ -29,7 +29,7 @@ from services.orchestrator import agents
 from services.orchestrator.config import Settings
 from services.orchestrator.keys import make_timestamp, object_name, parse_prefix
 from services.orchestrator.page_data import read_page_data
-from services.orchestrator.probe_cell import MARKER, PROBE_CELL
+from services.orchestrator.probe_cell import ProbeReport, probe_code
 from services.orchestrator.prompts import AgentPrompt
 from services.orchestrator.sealing import Sealer, secret_values
 from services.orchestrator.storage import Store, open_store
@@ -210,31 +210,33 @@ async def check_read_only(lease: LeaseRef, tables: list[str], allow_writable: bo
         _logged("check_read_only"),
         SandboxClient(rt.settings.sandbox_managers) as client,
     ):
-        code = PROBE_CELL.format(tables=list(tables), marker=MARKER)
-        execution = await client.execute(lease.lease_id, code, timeout_s=120)
-        line = next((ln for ln in execution.stdout.splitlines() if ln.startswith(MARKER)), "")
-        if not execution.ok or not line:
+        execution = await client.execute(lease.lease_id, probe_code(tables), timeout_s=120)
+        probe = ProbeReport.from_stdout(execution.stdout) if execution.ok else None
+        if probe is None:
             raise CatalogFailure(
                 "DATABASE_UNREACHABLE",
                 "the read-only check could not run in the sandbox: "
                 + (execution.error.evalue if execution.error else "no answer"),
                 "CHECKING_READ_ONLY",
             )
-        probe = json.loads(line.removeprefix(MARKER))
-    if probe["missing"]:
+    for warning in probe.warnings:
+        log_fields(
+            _log, logging.WARNING, "read-only check", workflow_id=DBOS.workflow_id, warning=warning
+        )
+    if probe.missing:
         raise CatalogFailure(
             "TABLE_NOT_FOUND",
-            "these tables do not exist or cannot be read: " + ", ".join(probe["missing"]),
+            "these tables do not exist or cannot be read: " + ", ".join(probe.missing),
             "CHECKING_READ_ONLY",
         )
-    if probe["writable"] and not allow_writable:
+    if probe.writable and not allow_writable:
         raise CatalogFailure(
             "WRITABLE_CONNECTION",
-            f"the database user can write ({probe['why']}): connect as a user with read "
+            f"the database user can write ({probe.why}): connect as a user with read "
             "rights only (or to a read-only replica), or set allow_writable to accept it",
             "CHECKING_READ_ONLY",
         )
-    return bool(probe["writable"])
+    return probe.writable
 
 
 @DBOS.step(name="reset_sandbox")

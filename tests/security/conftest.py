@@ -18,6 +18,7 @@ import pytest
 from services.sandbox_manager.hardening import ContainerLimits, docker_run_argv
 from services.sandbox_manager.kernel_client import KernelClient
 from tests.conftest import TEST_LABEL, TEST_RUN
+from tests.sandbox.conftest import shared_kernel as shared_kernel
 from tests.sandbox_manager.conftest import start_manager as start_manager
 
 RUNTIMES = ["runc", "runsc"]
