@@ -96,6 +96,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         [registration],
         host=settings.host,
         interceptors=[guard.grpc_interceptor()],
+        credentials=settings.control_plane.server_credentials(),
     )
     http = _EmbeddedUvicorn(
         uvicorn.Config(
@@ -104,6 +105,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             port=settings.http_port,
             log_config=None,
             access_log=False,
+            **settings.control_plane.uvicorn_ssl(),  # type: ignore[arg-type]
         )
     )
     http_task = asyncio.create_task(http.serve())
@@ -121,6 +123,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         "serving",
         grpc_port=grpc_server.port,
         http_port=settings.http_port,
+        tls=settings.control_plane.serves_tls,
         executor_id=settings.executor_id,
         application_version=settings.application_version,
         prompts={name: prompt.digest for name, prompt in prompts.items()},

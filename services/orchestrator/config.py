@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.common.control_plane import ControlPlane
 from services.common.env import SettingsError, env_float, env_int, env_list
 
 __all__ = ["Settings", "SettingsError"]
@@ -52,6 +53,8 @@ class Settings:
     # file:// prefixes must lie under one of these folders; empty allows any (a warning says so).
     file_roots: tuple[str, ...] = ()
     shutdown_grace_s: float = 30.0
+    # the token sent to the manager and the runner, and TLS for them and for its own listeners
+    control_plane: ControlPlane = field(default_factory=ControlPlane)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -89,4 +92,5 @@ class Settings:
             shutdown_grace_s=env_float(
                 env, "CATALOG_SHUTDOWN_GRACE_S", d.shutdown_grace_s, minimum=0
             ),
+            control_plane=ControlPlane.from_env(env),
         )
