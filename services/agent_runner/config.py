@@ -104,10 +104,14 @@ CEILING_VARS = {
 
 def _ceiling(env: dict[str, str], default: Budget) -> Budget:
     return Budget(
-        max_total_tokens=env_int(env, CEILING_VARS["max_total_tokens"], default.max_total_tokens),
-        max_turns=env_int(env, CEILING_VARS["max_turns"], default.max_turns),
-        wall_clock_s=env_float(env, CEILING_VARS["wall_clock_s"], default.wall_clock_s),
+        max_total_tokens=env_int(
+            env, "CATALOG_AGENT_CEILING_TOTAL_TOKENS", default.max_total_tokens, minimum=1
+        ),
+        max_turns=env_int(env, "CATALOG_AGENT_CEILING_TURNS", default.max_turns, minimum=1),
+        wall_clock_s=env_float(
+            env, "CATALOG_AGENT_CEILING_WALL_CLOCK_S", default.wall_clock_s, minimum=1
+        ),
         max_output_tokens=env_int(
-            env, CEILING_VARS["max_output_tokens"], default.max_output_tokens
+            env, "CATALOG_AGENT_CEILING_OUTPUT_TOKENS", default.max_output_tokens, minimum=1
         ),
     )

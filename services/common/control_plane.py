@@ -65,10 +65,10 @@ class ControlPlane:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ControlPlane:
         plane = cls(
-            service_token=env.get(TOKEN_VAR, ""),
-            tls_cert_file=env.get(CERT_VAR, ""),
-            tls_key_file=env.get(KEY_VAR, ""),
-            tls_ca_file=env.get(CA_VAR, ""),
+            service_token=env.get("CATALOG_SERVICE_TOKEN", ""),
+            tls_cert_file=env.get("CATALOG_TLS_CERT_FILE", ""),
+            tls_key_file=env.get("CATALOG_TLS_KEY_FILE", ""),
+            tls_ca_file=env.get("CATALOG_TLS_CA_FILE", ""),
         )
         plane.validate()
         return plane
