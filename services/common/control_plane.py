@@ -120,7 +120,10 @@ class ControlPlane:
 
     def channel(self, address: str, options: Sequence[tuple[str, Any]] = ()) -> grpc.aio.Channel:
         """A channel to another service: TLS when a CA is set, the token on every call."""
-        interceptors = [_BearerToken(self.service_token)] if self.service_token else None
+        token = self.service_token
+        interceptors: list[grpc.aio.ClientInterceptor] | None = (
+            [_UnaryToken(token), _StreamToken(token)] if token else None
+        )
         if self.tls_ca_file:
             credentials = grpc.ssl_channel_credentials(Path(self.tls_ca_file).read_bytes())
             return grpc.aio.secure_channel(
@@ -212,24 +215,33 @@ def _rejecting(
     return grpc.unary_unary_rpc_method_handler(reject)
 
 
-class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
-    """Adds `authorization: Bearer <token>` to every outgoing call."""
+def _with_token(details: grpc.aio.ClientCallDetails, token: str) -> grpc.aio.ClientCallDetails:
+    metadata = grpc.aio.Metadata(*(details.metadata or ()), ("authorization", f"Bearer {token}"))
+    return grpc.aio.ClientCallDetails(
+        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    )
+
+
+# Two classes, not one with both bases: grpc.aio files an interceptor under its first kind only.
+class _UnaryToken(grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every unary call."""
 
     def __init__(self, token: str) -> None:
-        self._header = ("authorization", f"Bearer {token}")
-
-    def _with_token(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()), self._header)
-        return grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-        )
+        self._token = token
 
     async def intercept_unary_unary(
         self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
-        return await continuation(self._with_token(client_call_details), request)
+        return await continuation(_with_token(client_call_details, self._token), request)
+
+
+class _StreamToken(grpc.aio.UnaryStreamClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every server-streaming call."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
 
     async def intercept_unary_stream(
         self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
-        return await continuation(self._with_token(client_call_details), request)
+        return await continuation(_with_token(client_call_details, self._token), request)
