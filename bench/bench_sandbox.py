@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -33,11 +34,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import grpc
 from benchlib import Service, emit, free_port
 from catalog.v1 import sandbox_pb2, sandbox_pb2_grpc
 from google.protobuf.duration_pb2 import Duration
 
+from services.common.control_plane import ControlPlane
 from services.sandbox_manager.backend import MANAGER_LABEL
 from services.sandbox_manager.hardening import ContainerLimits, docker_run_argv
 from services.sandbox_manager.kernel_client import KernelClient
@@ -93,6 +94,10 @@ async def timed_ms(action: Callable[[], Awaitable[object]]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+# The services measured require a service token, as deployed ones do.
+PLANE = ControlPlane(service_token=secrets.token_urlsafe(24))
+
+
 # --- the peer: a cold container -------------------------------------------------------------
 async def docker_run_cold_ms(run_id: str) -> float:
     samples = []
@@ -116,6 +121,7 @@ def manager_env(port: int, manager_id: str) -> dict[str, str]:
         **os.environ,
         "CATALOG_SANDBOX_MANAGER_ID": manager_id,
         "CATALOG_SANDBOX_HOST": "127.0.0.1",
+        "CATALOG_SERVICE_TOKEN": PLANE.service_token,
         "CATALOG_SANDBOX_PORT": str(port),
         "CATALOG_SANDBOX_BACKEND": "docker",
         "CATALOG_SANDBOX_IMAGE": IMAGE,
@@ -224,7 +230,7 @@ async def main() -> None:
             cold_ms = await docker_run_cold_ms(run_id)
             await manager.start()
             await manager.wait_serving()
-            async with grpc.aio.insecure_channel(manager.address) as channel:
+            async with PLANE.channel(manager.address) as channel:
                 stub: Stub = sandbox_pb2_grpc.SandboxManagerServiceStub(channel)
                 acquire_ms = await acquire_warm_ms(stub)
                 await wait_all_warm(stub)
