@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import shutil
 import statistics
 import sys
@@ -34,10 +35,10 @@ import tempfile
 import time
 import uuid
 
-import grpc
 from benchlib import START_TIMEOUT_S, Service, emit, free_port
 from catalog.v1 import agent_pb2, agent_pb2_grpc
 
+from services.common.control_plane import ControlPlane
 from services.sandbox_manager.client import SandboxClient, SessionSettings
 
 ROWS = 100_000
@@ -207,12 +208,17 @@ def describe_seconds(path: str) -> list[float]:
     return samples
 
 
+# The services measured require a service token, as deployed ones do.
+PLANE = ControlPlane(service_token=secrets.token_urlsafe(24))
+
+
 # --- the services ---------------------------------------------------------------------------
 def manager_env(port: int, manager_id: str) -> dict[str, str]:
     return {
         **os.environ,
         "CATALOG_SANDBOX_MANAGER_ID": manager_id,
         "CATALOG_SANDBOX_HOST": "127.0.0.1",
+        "CATALOG_SERVICE_TOKEN": PLANE.service_token,
         "CATALOG_SANDBOX_PORT": str(port),
         "CATALOG_SANDBOX_BACKEND": "process",
         "CATALOG_SANDBOX_MIN_WARM": "1",
@@ -224,6 +230,7 @@ def runner_env(port: int, manager_address: str) -> dict[str, str]:
     env = {
         **os.environ,
         "CATALOG_AGENT_HOST": "127.0.0.1",
+        "CATALOG_SERVICE_TOKEN": PLANE.service_token,
         "CATALOG_AGENT_PORT": str(port),
         "CATALOG_SANDBOX_MANAGERS": manager_address,
     }
@@ -241,7 +248,7 @@ async def run_agent(runner: str, lease_id: str, run_id: str) -> tuple[float, age
         sandbox=agent_pb2.SandboxRef(lease_id=lease_id),
     )
     result: agent_pb2.AgentResult | None = None
-    async with grpc.aio.insecure_channel(runner) as channel:
+    async with PLANE.channel(runner) as channel:
         stub = agent_pb2_grpc.AgentRunnerServiceStub(channel)
         started = time.perf_counter()
         async for event in stub.RunAgent(request, timeout=RUN_TIMEOUT_S):
@@ -292,7 +299,7 @@ async def main() -> None:
             await runner.start()
             await asyncio.gather(manager.wait_serving(), runner.wait_serving())
             agent_s: list[float] = []
-            async with SandboxClient([manager.address]) as client:
+            async with SandboxClient([manager.address], plane=PLANE) as client:
                 for round_ in range(ROUNDS):  # a fresh lease each round, as a workflow takes
                     async with client.lease(
                         SessionSettings(db_dsn=f"duckdb:///{path}"),

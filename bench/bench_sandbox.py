@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -41,11 +42,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import grpc
 from benchlib import Service, emit, free_port
 from catalog.v1 import sandbox_pb2, sandbox_pb2_grpc
 from google.protobuf.duration_pb2 import Duration
 
+from services.common.control_plane import ControlPlane
 from services.sandbox_manager.backend import MANAGER_LABEL
 from services.sandbox_manager.hardening import ContainerLimits, docker_run_argv
 from services.sandbox_manager.kernel_client import KernelClient
@@ -102,6 +103,10 @@ async def timed_ms(action: Callable[[], Awaitable[object]]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+# The services measured require a service token, as deployed ones do.
+PLANE = ControlPlane(service_token=secrets.token_urlsafe(24))
+
+
 # --- the peer: a cold container -------------------------------------------------------------
 async def docker_run_cold_ms(run_id: str, runtime: str) -> float:
     samples = []
@@ -135,6 +140,7 @@ def manager_env(port: int, manager_id: str, runtime: str, pool_size: int) -> dic
         **os.environ,
         "CATALOG_SANDBOX_MANAGER_ID": manager_id,
         "CATALOG_SANDBOX_HOST": "127.0.0.1",
+        "CATALOG_SERVICE_TOKEN": PLANE.service_token,
         "CATALOG_SANDBOX_PORT": str(port),
         "CATALOG_SANDBOX_BACKEND": "docker",
         "CATALOG_SANDBOX_IMAGE": IMAGE,
@@ -257,7 +263,7 @@ async def measure(run_id: str, runtime: str, pool_size: int, concurrent: bool) -
         try:
             await manager.start()
             await manager.wait_serving()
-            async with grpc.aio.insecure_channel(manager.address) as channel:
+            async with PLANE.channel(manager.address) as channel:
                 stub: Stub = sandbox_pb2_grpc.SandboxManagerServiceStub(channel)
                 acquire_ms = await acquire_warm_ms(stub)
                 await wait_all_warm(stub)

@@ -5,18 +5,26 @@ built if missing), and the offline agent unless ANTHROPIC_API_KEY is set. Withou
 it stops and says so: the process backend, which does not isolate code, runs only when asked for
 by name (CATALOG_SANDBOX_BACKEND=process). Environment variables the services read pass through, so
 any default can be overridden. Ctrl-C (or SIGTERM) stops all three, the orchestrator first.
+
+The three share a random service token made at each start (unless CATALOG_SERVICE_TOKEN is set),
+so only they may call the manager and the runner. CATALOG_SERVE_TLS=1 makes a private CA and a
+certificate for localhost under .catalog/tls (scripts/dev_certs.py) and serves TLS everywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import IO
 
+from dev_certs import make_dev_certs  # beside this script, so on sys.path when it runs
+
+from services.common.control_plane import ControlPlane
 from services.common.readiness import wait_serving
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,11 +63,26 @@ def sandbox_backend(allow_unisolated: bool) -> str:
     return "process"
 
 
-async def wait_healthy(port: int, process: asyncio.subprocess.Process, name: str) -> None:
+async def wait_healthy(
+    port: int, process: asyncio.subprocess.Process, name: str, plane: ControlPlane
+) -> None:
     try:
-        await wait_serving(f"127.0.0.1:{port}", process, timeout_s=120, name=name)
+        await wait_serving(f"127.0.0.1:{port}", process, timeout_s=120, name=name, plane=plane)
     except (RuntimeError, TimeoutError) as exc:
         raise SystemExit(f"serve: {exc}") from exc
+
+
+def tls_env() -> dict[str, str]:
+    """With CATALOG_SERVE_TLS=1, a fresh CA and localhost certificate for the three services."""
+    if os.environ.get("CATALOG_SERVE_TLS", "") not in ("1", "true", "yes"):
+        return {}
+    certs = make_dev_certs(REPO / ".catalog" / "tls")
+    say(f"TLS on every listener; clients verify with {certs.ca_file}")
+    return {
+        "CATALOG_TLS_CA_FILE": str(certs.ca_file),
+        "CATALOG_TLS_CERT_FILE": str(certs.cert_file),
+        "CATALOG_TLS_KEY_FILE": str(certs.key_file),
+    }
 
 
 def embedded_env(allow_unisolated: bool = False, **overrides: str) -> dict[str, str]:
@@ -72,6 +95,9 @@ def embedded_env(allow_unisolated: bool = False, **overrides: str) -> dict[str, 
         "CATALOG_PROMPTS_DIR": str(REPO / "prompts"),
         # ./catalogs (the default) and the README's examples under /tmp/catalogs
         "CATALOG_FILE_ROOTS": f"{REPO / 'catalogs'},/tmp/catalogs",
+        # only these three services may call the manager and the runner
+        "CATALOG_SERVICE_TOKEN": secrets.token_urlsafe(32),
+        **tls_env(),
         **os.environ,
         **overrides,
     }
@@ -84,6 +110,7 @@ async def start_services(
 
     Their logs go to `log`, or to this process's stderr."""
     running: list[asyncio.subprocess.Process] = []
+    plane = ControlPlane.from_env(env)
     try:
         for name in SERVICES:
             process = await asyncio.create_subprocess_exec(
@@ -96,7 +123,7 @@ async def start_services(
             )
             running.append(process)
             port = int(env.get(_port_var(name), _DEFAULT_PORTS[name]))
-            await wait_healthy(port, process, name)
+            await wait_healthy(port, process, name, plane)
             say(f"{name} serving on port {port}")
     except BaseException:
         await stop_services(running)

@@ -19,7 +19,7 @@ def main() -> None:
         sys.exit(f"agent_runner: {exc}")
     try:
         asyncio.run(run(settings))
-    except OSError as exc:  # e.g. the port is taken
+    except (OSError, SettingsError) as exc:  # a taken port; no token off loopback
         sys.exit(f"agent_runner: {exc}")
 
 

@@ -20,6 +20,10 @@ _log = logging.getLogger(__name__)
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop`). SettingsError, before anything starts, when no
+    service token guards a non-loopback host."""
+    plane = settings.control_plane
+    plane.check_listener(settings.host, "CATALOG_AGENT_HOST", "the agent runner")
     agents = AgentService(settings)
     runs: RunRegistry[pb.RunAgentResponse] = RunRegistry(
         settings.run_retention_s, settings.max_retained_runs
@@ -29,7 +33,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         SERVICE_NAME,
         lambda server: agent_pb2_grpc.add_AgentRunnerServiceServicer_to_server(servicer, server),
     )
-    server, health, port = await build_server(settings.port, [registration], host=settings.host)
+    server, health, port = await build_server(
+        settings.port,
+        [registration],
+        host=settings.host,
+        interceptors=plane.server_interceptors(),
+        credentials=plane.server_credentials(),
+    )
     log_fields(
         _log,
         logging.INFO,
@@ -38,6 +48,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         model=settings.model,
         offline=settings.offline,
         sandbox_managers=list(settings.sandbox_managers),
+        tls=plane.serves_tls,
+        service_token=bool(plane.service_token),
     )
     if settings.offline:
         log_fields(

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from services.agent_runner.budget import Budget
+from services.common.control_plane import ControlPlane
 from services.common.env import SettingsError, env_float, env_int
 
 __all__ = ["Settings", "SettingsError"]
@@ -13,7 +14,8 @@ __all__ = ["Settings", "SettingsError"]
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = "0.0.0.0"
+    # loopback unless told otherwise: a caller spends the operator's model budget
+    host: str = "127.0.0.1"
     port: int = 50052
     # No key means the built-in offline agent. Never logged.
     anthropic_api_key: str = field(default="", repr=False)
@@ -28,6 +30,17 @@ class Settings:
     max_retained_runs: int = 1000
     llm_max_retries: int = 4
     shutdown_grace_s: float = 30.0
+    # the most a request's budget may ask for; above it the request is refused
+    budget_ceiling: Budget = field(
+        default_factory=lambda: Budget(
+            max_total_tokens=10_000_000,
+            max_turns=200,
+            wall_clock_s=4 * 3600.0,
+            max_output_tokens=64_000,
+        )
+    )
+    # the service token its callers must send (and it sends to the managers), and TLS
+    control_plane: ControlPlane = field(default_factory=ControlPlane)
 
     @property
     def offline(self) -> bool:
@@ -48,7 +61,7 @@ class Settings:
             ),
         )
         managers = env.get("CATALOG_SANDBOX_MANAGERS", ",".join(defaults.sandbox_managers))
-        return cls(
+        settings = cls(
             host=env.get("CATALOG_AGENT_HOST", defaults.host),
             port=env_int(env, "CATALOG_AGENT_PORT", defaults.port),
             anthropic_api_key=env.get("ANTHROPIC_API_KEY", ""),
@@ -61,4 +74,44 @@ class Settings:
                 env, "CATALOG_AGENT_TOOL_OUTPUT_BYTES", defaults.tool_output_bytes
             ),
             cell_timeout_s=env_float(env, "CATALOG_AGENT_CELL_TIMEOUT_S", defaults.cell_timeout_s),
+            budget_ceiling=_ceiling(env, defaults.budget_ceiling),
+            control_plane=ControlPlane.from_env(env),
         )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not self.sandbox_managers:
+            raise SettingsError("CATALOG_SANDBOX_MANAGERS names no sandbox manager")
+        for field_name, name in CEILING_VARS.items():
+            default = getattr(self.budget, field_name)
+            ceiling = getattr(self.budget_ceiling, field_name)
+            if default > ceiling:
+                raise SettingsError(
+                    f"the default budget is above its ceiling {name}={ceiling:g}: "
+                    f"raise {name} or lower the default"
+                )
+
+
+# Budget field -> the variable holding its ceiling (named in refusals, so keep them in step).
+CEILING_VARS = {
+    "max_total_tokens": "CATALOG_AGENT_CEILING_TOTAL_TOKENS",
+    "max_turns": "CATALOG_AGENT_CEILING_TURNS",
+    "wall_clock_s": "CATALOG_AGENT_CEILING_WALL_CLOCK_S",
+    "max_output_tokens": "CATALOG_AGENT_CEILING_OUTPUT_TOKENS",
+}
+
+
+def _ceiling(env: dict[str, str], default: Budget) -> Budget:
+    return Budget(
+        max_total_tokens=env_int(
+            env, "CATALOG_AGENT_CEILING_TOTAL_TOKENS", default.max_total_tokens, minimum=1
+        ),
+        max_turns=env_int(env, "CATALOG_AGENT_CEILING_TURNS", default.max_turns, minimum=1),
+        wall_clock_s=env_float(
+            env, "CATALOG_AGENT_CEILING_WALL_CLOCK_S", default.wall_clock_s, minimum=1
+        ),
+        max_output_tokens=env_int(
+            env, "CATALOG_AGENT_CEILING_OUTPUT_TOKENS", default.max_output_tokens, minimum=1
+        ),
+    )

@@ -36,19 +36,14 @@ class AgentService:
                 settings.anthropic_api_key, settings.anthropic_base_url, settings.llm_max_retries
             )
         )
-        self._clients: dict[tuple[str, ...], SandboxClient] = {}
-
-    def _sandbox_client(self, address: str) -> SandboxClient:
-        addresses = (address,) if address else self._settings.sandbox_managers
-        if addresses not in self._clients:
-            self._clients[addresses] = SandboxClient(addresses)
-        return self._clients[addresses]
+        # Only the configured managers, never an address from a request: the client routes
+        # each lease to its manager by the lease id's prefix.
+        self._sandboxes = SandboxClient(settings.sandbox_managers, plane=settings.control_plane)
 
     async def run(
         self,
         request: AgentRequest,
         lease_id: str,
-        manager_address: str,
         publish: Callable[[pb.RunAgentResponse], None],
     ) -> pb.RunAgentResponse:
         """The whole run; it always ends in a result, with a page, even when it failed."""
@@ -58,9 +53,7 @@ class AgentService:
             publish(translate.event(event))
 
         redact = Redactor(request.redact_values)
-        runner = SandboxCodeRunner(
-            self._sandbox_client(manager_address), lease_id, redact, settings.tool_output_bytes
-        )
+        runner = SandboxCodeRunner(self._sandboxes, lease_id, redact, settings.tool_output_bytes)
         html_bytes, cell_s = settings.max_html_bytes, settings.cell_timeout_s
         agent = (
             OfflineAgent(request, runner, emit, max_html_bytes=html_bytes, cell_timeout_s=cell_s)
@@ -118,7 +111,6 @@ class AgentService:
         )
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
+        await self._sandboxes.close()
         if self._llm is not None:
             await self._llm.close()

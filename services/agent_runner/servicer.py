@@ -33,11 +33,18 @@ class AgentRunnerServicer(agent_pb2_grpc.AgentRunnerServiceServicer):
     async def RunAgent(
         self, request: pb.RunAgentRequest, context: _Context
     ) -> AsyncIterator[pb.RunAgentResponse]:
-        agent = translate.agent_request(request, self._settings.model, self._settings.budget)
-        lease_id, address = request.sandbox.lease_id, request.sandbox.sandbox_manager_address
+        settings = self._settings
+        agent = translate.agent_request(
+            request,
+            settings.model,
+            settings.budget,
+            ceiling=settings.budget_ceiling,
+            managers=settings.sandbox_managers,
+        )
+        lease_id = request.sandbox.lease_id
 
         async def start(publish: Any) -> pb.RunAgentResponse:
-            return await self._agents.run(agent, lease_id, address, publish)
+            return await self._agents.run(agent, lease_id, publish)
 
         async for event in self._runs.attach(agent.run_id, start):
             yield event

@@ -8,6 +8,7 @@ import re
 from catalog.v1 import agent_pb2 as pb
 
 from services.agent_runner.budget import Budget, Usage
+from services.agent_runner.config import CEILING_VARS
 from services.agent_runner.loop import (
     AgentEvent,
     AgentRequest,
@@ -35,8 +36,18 @@ STOP_REASONS = {
 
 
 def agent_request(
-    request: pb.RunAgentRequest, default_model: str, default_budget: Budget
+    request: pb.RunAgentRequest,
+    default_model: str,
+    default_budget: Budget,
+    *,
+    ceiling: Budget | None = None,
+    managers: tuple[str, ...] = (),
 ) -> AgentRequest:
+    """The request as a domain value; InvalidArgument naming every field at fault.
+
+    `ceiling`: the most each budget field may ask for. `managers`: the addresses a request's
+    (deprecated) `sandbox.sandbox_manager_address` may name; the runner never dials another.
+    """
     problems = []
     if not _RUN_ID.match(request.run_id):
         problems.append(("run_id", "1 to 200 letters, digits or . _ : -"))
@@ -46,12 +57,23 @@ def agent_request(
         problems.append(("system_prompt", "required"))
     if not request.sandbox.lease_id:
         problems.append(("sandbox.lease_id", "required"))
+    address = request.sandbox.sandbox_manager_address
+    if address and address not in managers:
+        problems.append(
+            (
+                "sandbox.sandbox_manager_address",
+                "is not one of this runner's CATALOG_SANDBOX_MANAGERS; leave it empty (the "
+                "lease id names its manager)",
+            )
+        )
     try:
         if not isinstance(json.loads(request.context_json or "{}"), dict):
             problems.append(("context_json", "must be a JSON object"))
     except ValueError:
         problems.append(("context_json", "is not valid JSON"))
     budget = _budget(request.budget, default_budget, problems)
+    if ceiling is not None:
+        _check_ceiling(budget, ceiling, problems)
     if problems:
         fields = ", ".join(f"{name} ({why})" for name, why in problems)
         raise InvalidArgument(f"bad RunAgent request: {fields}", field_violations=problems)
@@ -79,6 +101,14 @@ def _budget(message: pb.Budget, default: Budget, problems: list[tuple[str, str]]
         wall_clock_s=wall_clock_s or default.wall_clock_s,
         max_output_tokens=message.max_output_tokens or default.max_output_tokens,
     )
+
+
+def _check_ceiling(budget: Budget, ceiling: Budget, problems: list[tuple[str, str]]) -> None:
+    for name, variable in CEILING_VARS.items():
+        asked, most = getattr(budget, name), getattr(ceiling, name)
+        if asked > most:
+            field = "budget.wall_clock" if name == "wall_clock_s" else f"budget.{name}"
+            problems.append((field, f"{asked:g} is above the runner's ceiling {variable}={most:g}"))
 
 
 def usage(value: Usage) -> pb.Usage:

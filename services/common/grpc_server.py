@@ -163,6 +163,7 @@ async def build_server(
     host: str = "0.0.0.0",
     max_message_bytes: int = 16 * _MiB,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> RunningServer:
     """Make a server with `services`, health (all SERVING) and reflection, bound to host:port.
 
@@ -170,7 +171,7 @@ async def build_server(
     `interceptors` run first, in order, before `ErrorInterceptor`: one that rejects a call
     (e.g. authentication) returns a handler that aborts with its own status, so the call never
     reaches `ErrorInterceptor` or the servicer; the handler of an admitted call is the
-    error-mapped one.
+    error-mapped one. With `credentials` the port serves TLS only.
     """
     server = grpc.aio.server(
         interceptors=[*interceptors, ErrorInterceptor()],
@@ -187,7 +188,11 @@ async def build_server(
         server,
     )
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if credentials is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, credentials)
     except RuntimeError as exc:
         bound = 0
         cause: BaseException | None = exc

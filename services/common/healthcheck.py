@@ -35,7 +35,7 @@ def probe(argv: list[str], command_line: list[str], env: dict[str, str]) -> str:
     host = env.get(host_var, "0.0.0.0")
     host = "127.0.0.1" if host in _ANY_HOST else host
     address = f"{host}:{argv[0] if argv else env.get(port_var, default_port)}"
-    with grpc.insecure_channel(address) as channel:
+    with _channel(address, env.get("CATALOG_TLS_CA_FILE", "")) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=5
@@ -46,6 +46,15 @@ def probe(argv: list[str], command_line: list[str], env: dict[str, str]) -> str:
     if reply.status != health_pb2.HealthCheckResponse.SERVING:
         raise SystemExit(f"{found[0]} at {address}: {status}")
     return f"{found[0]} at {address}: {status}"
+
+
+def _channel(address: str, ca_file: str) -> grpc.Channel:
+    """TLS when the service's CA is set (its certificate must then name localhost or
+    127.0.0.1, the address probed), else plaintext."""
+    if not ca_file:
+        return grpc.insecure_channel(address)
+    with open(ca_file, "rb") as file:
+        return grpc.secure_channel(address, grpc.ssl_channel_credentials(file.read()))
 
 
 def main() -> None:

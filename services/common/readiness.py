@@ -13,16 +13,20 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.control_plane import ControlPlane
+
 
 async def wait_serving(
     address: str,
     process: asyncio.subprocess.Process,
     timeout_s: float,
     name: str = "the service",
+    *,
+    plane: ControlPlane | None = None,
 ) -> None:
     """Return once `address` answers SERVING. RuntimeError when `process` exits first,
-    TimeoutError when `timeout_s` passes."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    TimeoutError when `timeout_s` passes. `plane` dials TLS when it has a CA file."""
+    async with (plane or ControlPlane()).channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         deadline = time.monotonic() + timeout_s
         while True:

@@ -15,6 +15,7 @@ from catalog.v1 import agent_pb2 as pb
 from catalog.v1 import agent_pb2_grpc
 from google.protobuf import duration_pb2
 
+from services.common.control_plane import ControlPlane
 from services.common.errors import DeadlineExceeded, InvalidArgument, Unavailable
 
 
@@ -64,7 +65,6 @@ class AgentCall:
     system_prompt: str
     context_json: str
     lease_id: str
-    sandbox_manager_address: str
     redact_values: tuple[str, ...] = field(default=(), repr=False)
 
 
@@ -92,21 +92,28 @@ OnProgress = Callable[[AgentProgressEvent], Awaitable[None]]
 
 
 async def run_agent(
-    address: str, call: AgentCall, *, timeout_s: float, on_progress: OnProgress
+    address: str,
+    call: AgentCall,
+    *,
+    timeout_s: float,
+    on_progress: OnProgress,
+    plane: ControlPlane | None = None,
 ) -> AgentRun:
-    """Run (or attach to) an agent and return its result; progress is reported as it comes."""
+    """Run (or attach to) an agent and return its result; progress is reported as it comes.
+
+    The lease alone names the sandbox: the runner finds its manager among its own.
+    `plane` carries the service token (and the CA when the runner serves TLS).
+    """
     request = pb.RunAgentRequest(
         run_id=call.run_id,
         agent_name=call.agent_name,
         system_prompt=call.system_prompt,
         context_json=call.context_json,
-        sandbox=pb.SandboxRef(
-            lease_id=call.lease_id, sandbox_manager_address=call.sandbox_manager_address
-        ),
+        sandbox=pb.SandboxRef(lease_id=call.lease_id),
         budget=pb.Budget(wall_clock=duration_pb2.Duration(seconds=int(timeout_s))),
         redact_values=list(call.redact_values),
     )
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with (plane or ControlPlane()).channel(address) as channel:
         stub = agent_pb2_grpc.AgentRunnerServiceStub(channel)
         try:
             return await _follow(stub.RunAgent(request, timeout=timeout_s + 60), call, on_progress)
@@ -154,10 +161,16 @@ def _translate(exc: grpc.aio.AioRpcError, address: str) -> Exception:
     return Unavailable(f"the agent runner at {address} failed ({code.name}): {detail}")
 
 
-async def cancel_runs(address: str, run_ids: list[str], *, timeout_s: float = 10) -> None:
+async def cancel_runs(
+    address: str,
+    run_ids: list[str],
+    *,
+    timeout_s: float = 10,
+    plane: ControlPlane | None = None,
+) -> None:
     """Stop these runs at the runner, if it still runs them; best effort (the runner stops a
     run anyway at its next sandbox call once the lease is gone)."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with (plane or ControlPlane()).channel(address) as channel:
         stub = agent_pb2_grpc.AgentRunnerServiceStub(channel)
         for run_id in run_ids:
             try:

@@ -105,6 +105,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         host=settings.host,
         max_message_bytes=settings.max_request_bytes,
         interceptors=[guard.grpc_interceptor()],
+        credentials=settings.control_plane.server_credentials(),
     )
     http = _EmbeddedUvicorn(
         uvicorn.Config(
@@ -113,6 +114,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             port=settings.http_port,
             log_config=None,
             access_log=False,
+            **settings.control_plane.uvicorn_ssl(),  # type: ignore[arg-type]
         )
     )
     http_task = asyncio.create_task(http.serve())
@@ -130,6 +132,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         "serving",
         grpc_port=grpc_server.port,
         http_port=settings.http_port,
+        tls=settings.control_plane.serves_tls,
         executor_id=settings.executor_id,
         application_version=settings.application_version,
         prompts={name: prompt.digest for name, prompt in prompts.items()},

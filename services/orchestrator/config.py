@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.common.control_plane import ControlPlane
 from services.common.env import SettingsError, env_float, env_int, env_list
 from services.orchestrator.tenants import Tenant, check_tenants, parse_tenants
 
@@ -57,6 +58,8 @@ class Settings:
     shutdown_grace_s: float = 30.0
     # the largest HTTP request body and gRPC message taken
     max_request_bytes: int = 1024 * 1024
+    # the token sent to the manager and the runner, and TLS for them and for its own listeners
+    control_plane: ControlPlane = field(default_factory=ControlPlane)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +101,7 @@ class Settings:
             max_request_bytes=env_int(
                 env, "CATALOG_MAX_REQUEST_BYTES", d.max_request_bytes, minimum=4096
             ),
+            control_plane=ControlPlane.from_env(env),
         )
         check_tenants(settings.tenants, settings.api_keys)  # no key in two tenants
         return settings

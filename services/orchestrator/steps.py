@@ -163,7 +163,7 @@ async def acquire_sandbox(sealed_conn: str, attempt: int) -> LeaseRef:
     rt = runtime()
     async with _logged("acquire_sandbox", attempt=attempt):
         session = _session(rt.settings, rt.sealer.open(sealed_conn))
-        async with SandboxClient(rt.settings.sandbox_managers) as client:
+        async with _sandboxes(rt.settings) as client:
             try:
                 lease = await client.acquire(
                     session,
@@ -208,7 +208,7 @@ async def check_read_only(lease: LeaseRef, tables: list[str], allow_writable: bo
     rt = runtime()
     async with (
         _logged("check_read_only"),
-        SandboxClient(rt.settings.sandbox_managers) as client,
+        _sandboxes(rt.settings) as client,
     ):
         execution = await client.execute(lease.lease_id, probe_code(tables), timeout_s=120)
         probe = ProbeReport.from_stdout(execution.stdout) if execution.ok else None
@@ -246,7 +246,7 @@ async def reset_sandbox(lease: LeaseRef) -> bool:
     False when the sandbox has died since: the caller moves to a fresh one.
     """
     rt = runtime()
-    async with _logged("reset_sandbox"), SandboxClient(rt.settings.sandbox_managers) as client:
+    async with _logged("reset_sandbox"), _sandboxes(rt.settings) as client:
         try:
             await client.reset(lease.lease_id, SessionSettings(), timeout_s=120)
         except LeaseLost:
@@ -263,7 +263,7 @@ async def stage_history(lease: LeaseRef, s3_prefix: str) -> str:
     """
     rt = runtime()
     store = _store(rt.settings, s3_prefix)
-    async with _logged("stage_history"), SandboxClient(rt.settings.sandbox_managers) as client:
+    async with _logged("stage_history"), _sandboxes(rt.settings) as client:
         root = await _sandbox_folder(client, lease.lease_id, "history")
         budget = rt.settings.history_max_bytes
         runs = await _storage_call(
@@ -345,7 +345,6 @@ async def run_agent(
         system_prompt=rt.prompts[agent_name].system_prompt,
         context_json=json.dumps(context),
         lease_id=lease.lease_id,
-        sandbox_manager_address=lease.manager_address,
         redact_values=secret_values(rt.sealer.open(sealed_conn)),
     )
     async with _logged("run_agent", agent=agent_name, attempt=attempt):
@@ -355,6 +354,7 @@ async def run_agent(
             call,
             timeout_s=rt.settings.agent_timeout_s,
             on_progress=_publish_progress,
+            plane=rt.settings.control_plane,
         )
         log_fields(
             _log,
@@ -397,7 +397,7 @@ async def _page_data(
     """The page's data from the sandbox, or None (logged) when the sandbox cannot give it."""
     rt = runtime()
     try:
-        async with SandboxClient(rt.settings.sandbox_managers) as client:
+        async with _sandboxes(rt.settings) as client:
             return await read_page_data(client, lease.lease_id, agent_name, context, secrets)
     except (SandboxClientError, ValueError) as exc:
         log_fields(
@@ -456,7 +456,7 @@ async def _storage_call(call: Callable[[], Awaitable[_T]], what: str, code: str,
 async def sandbox_lost(lease: LeaseRef) -> bool:
     """Whether the lease is gone (its sandbox died), so a run on a fresh one may help."""
     rt = runtime()
-    async with SandboxClient(rt.settings.sandbox_managers) as client:
+    async with _sandboxes(rt.settings) as client:
         try:
             await client.renew(lease.lease_id, timeout_s=30)
         except LeaseLost:
@@ -474,7 +474,8 @@ async def cancel_agents() -> None:
     """Stop this run's agents at the runner. Not a step, for the same reason as the release."""
     workflow_id = DBOS.workflow_id or ""
     run_ids = [agent_run_id(workflow_id, a, n) for a in ("catalog", "summary") for n in (1, 2)]
-    await agents.cancel_runs(runtime().settings.agent_runner, run_ids)
+    settings = runtime().settings
+    await agents.cancel_runs(settings.agent_runner, run_ids, plane=settings.control_plane)
 
 
 async def release_sandbox(lease: LeaseRef) -> None:
@@ -482,10 +483,15 @@ async def release_sandbox(lease: LeaseRef) -> None:
     idempotent; lease expiry in the manager backs it when even this cannot run."""
     settings = runtime().settings
     try:
-        async with SandboxClient(settings.sandbox_managers) as client:
+        async with _sandboxes(settings) as client:
             await client.release(lease.lease_id, timeout_s=30)
     except (SandboxClientError, OSError) as exc:
         log_fields(_log, logging.WARNING, "release failed; the lease will expire", error=str(exc))
+
+
+def _sandboxes(settings: Settings) -> SandboxClient:
+    """A client of the configured managers, with the service token (and TLS) they expect."""
+    return SandboxClient(settings.sandbox_managers, plane=settings.control_plane)
 
 
 def _store(settings: Settings, s3_prefix: str) -> Store:

@@ -20,7 +20,7 @@ def main() -> None:
         sys.exit(f"sandbox_manager: {exc}")
     try:
         asyncio.run(run(settings))
-    except OSError as exc:  # e.g. the port is taken
+    except (OSError, SettingsError) as exc:  # a taken port; no token off loopback
         sys.exit(f"sandbox_manager: {exc}")
     except BackendUnavailable as exc:  # e.g. no image, or an unregistered runtime
         sys.exit(f"sandbox_manager: {exc.message}")

@@ -31,7 +31,12 @@ def make_backend(settings: Settings) -> Backend:
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Serve until SIGTERM/SIGINT (or ``stop``); then stop and destroy every sandbox."""
+    """Serve until SIGTERM/SIGINT (or ``stop``); then stop and destroy every sandbox.
+
+    SettingsError, before anything starts, when no service token guards a non-loopback host.
+    """
+    plane = settings.control_plane
+    plane.check_listener(settings.host, "CATALOG_SANDBOX_HOST", "the sandbox manager")
     pool = Pool(settings, make_backend(settings))
     servicer = SandboxManagerServicer(pool)
     registration = ServiceRegistration(
@@ -41,7 +46,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         ),
     )
     # Bind before any sandbox starts: a manager that cannot serve must leave nothing behind.
-    server, health, port = await build_server(settings.port, [registration], host=settings.host)
+    server, health, port = await build_server(
+        settings.port,
+        [registration],
+        host=settings.host,
+        interceptors=plane.server_interceptors(),
+        credentials=plane.server_credentials(),
+    )
     try:
         await pool.start()
     except BaseException:
@@ -56,6 +67,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         backend=settings.backend,
         min_warm=settings.min_warm,
         max_size=settings.max_size,
+        tls=plane.serves_tls,
+        service_token=bool(plane.service_token),
     )
     await serve_until_stopped(
         server, health, grace_s=settings.shutdown_grace_s, on_stop=pool.close, stop=stop

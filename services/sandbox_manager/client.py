@@ -46,6 +46,7 @@ from catalog.v1 import sandbox_pb2 as pb
 from catalog.v1 import sandbox_pb2_grpc
 from google.protobuf import duration_pb2
 
+from services.common.control_plane import ControlPlane
 from services.common.logging import log_fields
 
 if TYPE_CHECKING:
@@ -111,6 +112,10 @@ _ERRORS: dict[grpc.StatusCode, tuple[type[SandboxClientError], str]] = {
         "check that the manager runs and that its address is right",
     ),
     grpc.StatusCode.DEADLINE_EXCEEDED: (CallTimedOut, "give the call a longer timeout"),
+    grpc.StatusCode.UNAUTHENTICATED: (
+        SandboxClientError,
+        "set CATALOG_SERVICE_TOKEN on this service to the manager's token",
+    ),
 }
 
 
@@ -343,12 +348,16 @@ class SandboxClient:
         *,
         retry: RetryPolicy = RetryPolicy(),  # frozen, so one shared default is safe
         call_timeout_s: float = 30,
+        plane: ControlPlane | None = None,
     ) -> None:
+        """`plane`: the service token to send and the CA to dial TLS with (none: plaintext,
+        no token, which only a token-less manager on loopback answers)."""
         if isinstance(addresses, str) or not addresses:
             raise ValueError("SandboxClient needs a list of at least one manager address")
         self._addresses = tuple(addresses)
         self._retry = retry
         self._call_timeout_s = call_timeout_s
+        self._plane = plane or ControlPlane()
         self._channels: dict[str, grpc.aio.Channel] = {}  # created on first use, in the loop
         self._routes: dict[str, str] = {}  # manager id -> address
         self._next = 0
@@ -716,7 +725,7 @@ class SandboxClient:
             raise SandboxClientError("the SandboxClient is closed; make a new one")
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address)
+            channel = self._channels[address] = self._plane.channel(address)
         return sandbox_pb2_grpc.SandboxManagerServiceStub(channel)
 
     def _round_robin(self) -> list[str]:

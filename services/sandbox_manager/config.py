@@ -10,6 +10,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 
+from services.common.control_plane import ControlPlane
 from services.common.env import SettingsError, env_float, env_int
 from services.sandbox_manager.hardening import ContainerLimits
 
@@ -28,7 +29,8 @@ def _default_manager_id() -> str:
 @dataclass(frozen=True)
 class Settings:
     manager_id: str = field(default_factory=_default_manager_id)
-    host: str = "0.0.0.0"
+    # loopback unless told otherwise: whoever reaches the manager runs code in its sandboxes
+    host: str = "127.0.0.1"
     port: int = 50051
     backend: str = "docker"  # "docker" or "process"
     image: str = "catalog-agents/sandbox:latest"
@@ -47,6 +49,8 @@ class Settings:
     limits: ContainerLimits = field(
         default_factory=lambda: ContainerLimits(network_mode="catalog-agents-sandbox")
     )
+    # the service token its callers must send, and TLS (see services/common/control_plane.py)
+    control_plane: ControlPlane = field(default_factory=ControlPlane)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -91,6 +95,7 @@ class Settings:
                 env, "CATALOG_SANDBOX_HEALTH_INTERVAL_S", defaults.health_interval_s
             ),
             limits=limits,
+            control_plane=ControlPlane.from_env(env),
         )
         settings.validate()
         return settings

@@ -234,6 +234,9 @@ def sandbox(
     )
     if value.lease is not None and value.state is SandboxState.LEASED:
         message.lease.CopyFrom(lease(value.lease, settings.manager_id))
+        # The lease id is the right to run code in this session (its database is open): a
+        # listing shows that the sandbox is leased, to whom and until when, never the id.
+        message.lease.lease_id = ""
         message.labels.update(value.lease.labels)
     return message
 

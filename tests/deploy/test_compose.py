@@ -42,6 +42,7 @@ OURS = re.compile(r"^(CATALOG_|DBOS_|ANTHROPIC_)")
 # Settings that must come from the environment or .env, never written into compose.yaml.
 SECRETS = {
     "ANTHROPIC_API_KEY",
+    "CATALOG_SERVICE_TOKEN",
     "CATALOG_SECRET_KEY",
     "CATALOG_API_KEYS",
     "AWS_ACCESS_KEY_ID",
@@ -82,6 +83,8 @@ def _compose_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in names}
     env.pop("COMPOSE_FILE", None)
     env.pop("COMPOSE_PROJECT_NAME", None)
+    # the one setting compose requires (`${...:?}`): it has no default on purpose
+    env["CATALOG_SERVICE_TOKEN"] = "compose-test-service-token"
     return env
 
 
@@ -199,7 +202,9 @@ def test_every_setting_is_documented_by_a_comment() -> None:
 
 
 def _read_by(package: Path) -> str:
-    return "\n".join(p.read_text() for p in package.rglob("*.py"))
+    # services/common is part of every service (the service token and TLS are read there)
+    folders = (package, ROOT / "services" / "common")
+    return "\n".join(p.read_text() for folder in folders for p in folder.rglob("*.py"))
 
 
 def test_our_variables_are_ones_the_service_reads(config: dict[str, Any]) -> None:
@@ -392,11 +397,13 @@ def test_the_image_healthcheck_follows_the_agent_runner(services_image: str) -> 
 
 
 _CELL = """
-import asyncio
+import asyncio, os
+from services.common.control_plane import ControlPlane
 from services.sandbox_manager.client import SandboxClient
 
 async def main():
-    async with SandboxClient(["sandbox-manager:50051"]) as client:
+    plane = ControlPlane.from_env(os.environ)  # the runner's own service token
+    async with SandboxClient(["sandbox-manager:50051"], plane=plane) as client:
         async with client.lease(wait_timeout_s=90, timeout_s=120) as lease:
             run = await client.execute(lease.lease_id, "import os; print(os.getuid(), 6 * 7)")
             print(lease.manager_id, run.status, run.stdout.strip())

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import dataclasses
 import os
+import secrets
 import signal
 import sys
 import uuid
@@ -24,6 +25,7 @@ from cryptography.fernet import Fernet
 
 from services.agent_runner.app import run as run_agent_runner
 from services.agent_runner.config import Settings as RunnerSettings
+from services.common.control_plane import ControlPlane
 from services.common.readiness import wait_serving
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.sandbox_manager.conftest import (
@@ -34,6 +36,8 @@ from tests.sandbox_manager.conftest import (
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "Orch-Secret-pw-9931"
+# The stack's manager, runners and orchestrators share one service token, as in production.
+PLANE = ControlPlane(service_token=secrets.token_urlsafe(24))
 
 
 def with_password(url: str, password: str = PASSWORD) -> str:
@@ -82,10 +86,11 @@ async def start_runner(manager_address: str, anthropic_base_url: str = "") -> Ru
         anthropic_base_url=anthropic_base_url,
         sandbox_managers=(manager_address,),
         llm_max_retries=2,
+        control_plane=PLANE,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(run_agent_runner(settings, stop))
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with PLANE.channel(f"127.0.0.1:{port}") as channel:
         await asyncio.wait_for(channel.channel_ready(), 30)
     return Runner(f"127.0.0.1:{port}", stop, task)
 
@@ -135,6 +140,7 @@ def orchestrator_env(
         "CATALOG_SHUTDOWN_GRACE_S": "5",
         "CATALOG_STORAGE_RETRY_S": "3",
         "CATALOG_FILE_ROOTS": str(workdir),  # the tests' file:// prefixes live in their tmp_path
+        "CATALOG_SERVICE_TOKEN": PLANE.service_token,
     }
     env.pop("ANTHROPIC_API_KEY", None)
     env.update(overrides)
@@ -195,7 +201,7 @@ StartOrchestrator = Callable[..., Awaitable[Orchestrator]]
 @pytest.fixture(scope="module")
 async def manager(docker_image: str) -> AsyncIterator[RunningManager]:
     """One Docker sandbox manager for a module's tests: 2 warm sandboxes, at most 4."""
-    running = await start_manager_process(docker_image, min_warm="2", max_size="4")
+    running = await start_manager_process(docker_image, min_warm="2", max_size="4", plane=PLANE)
     yield running
     await running.stop()
 

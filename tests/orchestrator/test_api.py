@@ -21,7 +21,9 @@ from tests.conftest import POSTGRES_URL
 from tests.orchestrator.conftest import s3_client
 from tests.orchestrator.stack import (
     PASSWORD,
+    PLANE,
     StartOrchestrator,
+    start_runner,
     wait_finished,
     with_password,
 )
@@ -212,9 +214,11 @@ async def test_dbos_on_postgresql_runs_the_workflow_and_stores_no_password(
 async def test_twenty_catalogs_at_once_share_a_pool_of_four(
     start: StartOrchestrator, docker_image: str, reader_table: tuple[str, str], tmp_path: Path
 ) -> None:
-    small = await start_manager_process(docker_image, min_warm="2", max_size="4")
+    small = await start_manager_process(docker_image, min_warm="2", max_size="4", plane=PLANE)
+    # the runner reaches only the managers it is configured with, so it gets one of its own
+    runner = await start_runner(small.address)
     try:
-        orchestrator = await start(manager_address=small.address)
+        orchestrator = await start(runner.address, manager_address=small.address)
         prefix = f"file://{tmp_path}/out"
         started = await asyncio.gather(
             *(
@@ -233,5 +237,6 @@ async def test_twenty_catalogs_at_once_share_a_pool_of_four(
         assert listed.pool.max_size == 4 and len(listed.sandboxes) <= 4
         assert listed.pool.leased == 0
     finally:
+        await runner.stop()
         await small.stop()
     assert labelled_containers(small.manager_id) == []

@@ -21,6 +21,7 @@ from tests.conftest import MYSQL_URL, POSTGRES_URL
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, tool_use
 from tests.orchestrator.conftest import s3_client
 from tests.orchestrator.stack import (
+    PLANE,
     Runner,
     StartOrchestrator,
     start_runner,
@@ -54,7 +55,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def manager(docker_image: str, data_dir: Path) -> AsyncIterator[RunningManager]:
     """This module's manager: like the others', plus the DuckDB data folder."""
     running = await start_manager_process(
-        docker_image, min_warm="2", max_size="4", data_mount=str(data_dir)
+        docker_image, min_warm="2", max_size="4", data_mount=str(data_dir), plane=PLANE
     )
     yield running
     await running.stop()

@@ -17,6 +17,7 @@ from catalog.v1 import catalog_pb2 as pb
 
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, tool_use
 from tests.orchestrator.stack import (
+    PLANE,
     REPO,
     Runner,
     StartOrchestrator,
@@ -143,7 +144,7 @@ async def test_a_cancelled_run_stops_and_gives_its_sandbox_back(
     assert await leased(manager) == 0
     assert not list((tmp_path / "out").rglob("*.html"))
     # The runner stopped the agent too: no run of this workflow is alive there any more.
-    async with grpc.aio.insecure_channel(claude_runner.address) as channel:
+    async with PLANE.channel(claude_runner.address) as channel:
         runner = agent_pb2_grpc.AgentRunnerServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as gone:
             await runner.GetAgentRun(

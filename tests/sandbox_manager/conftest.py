@@ -17,6 +17,7 @@ import grpc
 import pytest
 from catalog.v1 import sandbox_pb2_grpc
 
+from services.common.control_plane import ControlPlane
 from services.common.readiness import wait_serving
 from services.sandbox_manager.backend import MANAGER_LABEL
 
@@ -33,11 +34,13 @@ class RunningManager:
     address: str
     process: asyncio.subprocess.Process
     env: dict[str, str]
+    # the service token and TLS it was started with; `channel` sends and verifies with them
+    plane: ControlPlane = field(default_factory=ControlPlane)
     channel: grpc.aio.Channel = field(init=False)
     stub: sandbox_pb2_grpc.SandboxManagerServiceStub = field(init=False)
 
     def __post_init__(self) -> None:
-        self.channel = grpc.aio.insecure_channel(self.address)
+        self.channel = self.plane.channel(self.address)
         self.stub = sandbox_pb2_grpc.SandboxManagerServiceStub(self.channel)
 
     async def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
@@ -62,14 +65,31 @@ def labelled_containers(manager_id: str) -> list[str]:
 StartManager = Callable[..., Awaitable[RunningManager]]
 
 
+def plane_env(plane: ControlPlane) -> dict[str, str]:
+    """The environment that gives a service `plane`'s token and TLS files."""
+    values = {
+        "CATALOG_SERVICE_TOKEN": plane.service_token,
+        "CATALOG_TLS_CERT_FILE": plane.tls_cert_file,
+        "CATALOG_TLS_KEY_FILE": plane.tls_key_file,
+        "CATALOG_TLS_CA_FILE": plane.tls_ca_file,
+    }
+    return {name: value for name, value in values.items() if value}
+
+
 async def start_manager_process(
-    docker_image: str, manager_id: str | None = None, **settings: str
+    docker_image: str,
+    manager_id: str | None = None,
+    *,
+    plane: ControlPlane | None = None,
+    **settings: str,
 ) -> RunningManager:
     """`python -m services.sandbox_manager` on a free port, serving once this returns.
 
     Defaults: the Docker backend on host networking (the test databases listen on loopback),
-    a pool of 1 warm and at most 2 sandboxes, a unique manager id.
+    a pool of 1 warm and at most 2 sandboxes, a unique manager id, and no service token
+    (allowed on loopback); `plane` gives it a token and TLS, which its `stub` then uses.
     """
+    plane = plane or ControlPlane()
     manager_id = manager_id or f"test-{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = {
@@ -83,6 +103,7 @@ async def start_manager_process(
         "CATALOG_SANDBOX_MAX_SIZE": "2",
         "CATALOG_SANDBOX_MEMORY_BYTES": str(768 * 2**20),
         **{f"CATALOG_SANDBOX_{key.upper()}": value for key, value in settings.items()},
+        **plane_env(plane),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -90,9 +111,9 @@ async def start_manager_process(
         "services.sandbox_manager",
         env=env,
     )
-    manager = RunningManager(manager_id, f"127.0.0.1:{port}", process, env)
+    manager = RunningManager(manager_id, f"127.0.0.1:{port}", process, env, plane)
     try:
-        await wait_serving(manager.address, process, timeout_s=60, name="the manager")
+        await wait_serving(manager.address, process, timeout_s=60, name="the manager", plane=plane)
     except BaseException:
         await manager.stop(signal.SIGKILL)
         raise

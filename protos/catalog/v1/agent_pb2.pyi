@@ -193,8 +193,11 @@ class SandboxRef(_message.Message):
     not release it; the caller does.
     """
     sandbox_manager_address: _builtins.str
-    """Address (`host:port`) of the sandbox manager that owns the lease. Empty
-    means the runner's configured manager (or router).
+    """Deprecated: leave it empty. The runner dials only the sandbox managers it
+    is configured with (CATALOG_SANDBOX_MANAGERS) and finds the lease's one by
+    the lease id's prefix. Kept for compatibility: a non-empty value must be
+    one of those configured addresses, spelled the same, or the call is
+    INVALID_ARGUMENT; the runner never dials an address a request names.
     """
     def __init__(
         self,
@@ -212,7 +215,10 @@ Global___SandboxRef: _TypeAlias = SandboxRef  # noqa: Y015
 
 @_typing.final
 class Budget(_message.Message):
-    """Limits of an agent run. A 0 or unset value means the runner's default."""
+    """Limits of an agent run. A 0 or unset value means the runner's default; a
+    value above the runner's ceiling (its CATALOG_AGENT_CEILING_* settings) is
+    refused with INVALID_ARGUMENT.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

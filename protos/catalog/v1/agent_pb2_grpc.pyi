@@ -65,8 +65,11 @@ class AgentRunnerServiceStub:
     Errors:
     - INVALID_ARGUMENT: empty `run_id` (or over 128 characters), unknown
       `agent_name`, empty `system_prompt`, `context_json` that is not a JSON
-      object, empty `sandbox.lease_id`, a negative budget value, or an
-      unknown `model`.
+      object, empty `sandbox.lease_id`, a negative budget value, a budget
+      value above the runner's ceiling (the message names the setting), a
+      `sandbox.sandbox_manager_address` that is not one of the runner's
+      configured managers, or an unknown `model`.
+    - UNAUTHENTICATED: the call lacks the service token (CATALOG_SERVICE_TOKEN).
     - RESOURCE_EXHAUSTED: the runner already runs its maximum number of
       concurrent runs.
     """
@@ -114,8 +117,11 @@ class AgentRunnerServiceAsyncStub(AgentRunnerServiceStub):
     Errors:
     - INVALID_ARGUMENT: empty `run_id` (or over 128 characters), unknown
       `agent_name`, empty `system_prompt`, `context_json` that is not a JSON
-      object, empty `sandbox.lease_id`, a negative budget value, or an
-      unknown `model`.
+      object, empty `sandbox.lease_id`, a negative budget value, a budget
+      value above the runner's ceiling (the message names the setting), a
+      `sandbox.sandbox_manager_address` that is not one of the runner's
+      configured managers, or an unknown `model`.
+    - UNAUTHENTICATED: the call lacks the service token (CATALOG_SERVICE_TOKEN).
     - RESOURCE_EXHAUSTED: the runner already runs its maximum number of
       concurrent runs.
     """
@@ -166,8 +172,11 @@ class AgentRunnerServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors:
         - INVALID_ARGUMENT: empty `run_id` (or over 128 characters), unknown
           `agent_name`, empty `system_prompt`, `context_json` that is not a JSON
-          object, empty `sandbox.lease_id`, a negative budget value, or an
-          unknown `model`.
+          object, empty `sandbox.lease_id`, a negative budget value, a budget
+          value above the runner's ceiling (the message names the setting), a
+          `sandbox.sandbox_manager_address` that is not one of the runner's
+          configured managers, or an unknown `model`.
+        - UNAUTHENTICATED: the call lacks the service token (CATALOG_SERVICE_TOKEN).
         - RESOURCE_EXHAUSTED: the runner already runs its maximum number of
           concurrent runs.
         """

@@ -1168,7 +1168,10 @@ class Sandbox(_message.Message):
     """
     @_builtins.property
     def lease(self) -> Global___Lease:
-        """The current lease; set only in state LEASED."""
+        """The current lease; set only in state LEASED. Its `lease_id` is always
+        empty here: the id is the right to run code in the session, and only the
+        caller that acquired it holds it.
+        """
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
