@@ -489,4 +489,5 @@ def test_compose_runs_a_cell_through_the_manager_and_the_runner(compose_project:
     assert cell.returncode == 0, cell.stderr[-3000:]
     manager_id, status, uid, answer = cell.stdout.split()
     assert manager_id.startswith("sm-deploy-test-")
-    assert (status, uid, answer) == ("ok", "10001", "42")
+    assert (status, answer) == ("ok", "42")
+    assert int(uid) >= 200_000  # the cell ran as its sandbox's own session uid, not root

@@ -6,9 +6,15 @@ manager starts them (tests/security/conftest.py).
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 
+from catalog.v1 import sandbox_pb2 as pb
+
 from services.sandbox_manager.kernel_client import CellResult, KernelClient
+from tests.sandbox_manager.conftest import StartManager
+from tests.sandbox_manager.test_lifecycle import run as run_grpc
+from tests.sandbox_manager.test_lifecycle import stdout as stdout_of
 from tests.security.conftest import SESSION_UID
 
 # A cell that leaves a daemon behind: double fork and setsid, so it is in no group the kernel
@@ -183,3 +189,52 @@ async def test_a_full_tmpfs_does_not_take_the_kernel_down(isolated_kernel: Kerne
     assert (await run(isolated_kernel, "'still here'")).result == "'still here'"
     await isolated_kernel.reset()
     assert (await run(isolated_kernel, "import os; os.listdir('/tmp')")).result == "[]"
+
+
+STEAL_FOREVER = textwrap.dedent(
+    """
+    import os, time
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            while True:  # read every pipe and environment in reach, forever
+                for pid in os.listdir('/proc'):
+                    fds = [f'/proc/{pid}/fd/{n}' for n in range(12)]
+                    for path in (f'/proc/{pid}/environ', *fds):
+                        try:
+                            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+                            loot = os.read(fd, 65536)
+                            os.close(fd)
+                            if b'tenant-b' in loot:
+                                open('/tmp/loot', 'ab').write(loot)
+                        except OSError:
+                            pass
+                time.sleep(0.01)
+        os._exit(0)
+    'planted'
+    """
+)
+
+
+async def test_a_daemon_left_by_one_lease_cannot_read_the_next_leases_session(
+    start_manager: StartManager,
+) -> None:
+    manager = await start_manager(min_warm="1", max_size="1")
+    stub = manager.stub
+    first = (await stub.AcquireSandbox(pb.AcquireSandboxRequest())).lease
+    assert (
+        stdout_of(await run_grpc(stub, first.lease_id, STEAL_FOREVER + "\nprint('ok')")) == "ok\n"
+    )
+    await stub.ReleaseSandbox(pb.ReleaseSandboxRequest(lease_id=first.lease_id))
+    session = pb.SessionConfig(env={"NEXT_TENANT_SECRET": "tenant-b-dsn-password"})
+    second = (await stub.AcquireSandbox(pb.AcquireSandboxRequest(session=session))).lease
+    assert second.sandbox_id != first.sandbox_id
+    look = (
+        "import os\n"
+        "others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()\n"
+        "          and os.stat(f'/proc/{p}').st_uid != 0]\n"
+        "print(os.path.exists('/tmp/loot'), others)"
+    )
+    await asyncio.sleep(0.5)  # time for a daemon, had it survived, to read the new session
+    # No loot, and no process but this cell's own and root's (the kernel and its standby).
+    assert stdout_of(await run_grpc(stub, second.lease_id, look)) == "False []\n"
