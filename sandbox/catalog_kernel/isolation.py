@@ -117,20 +117,21 @@ class SessionFolders:
     def empty(self, identity: SessionIdentity | None) -> None:
         """Remove everything inside each folder, as the session's uid if any; put modes back."""
         if identity is None:
-            self._empty_here()
+            self.empty_here()
             return
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             status = 0
             try:
                 drop_to_session(identity)
-                self._empty_here()
+                self.empty_here()
             except BaseException:
                 status = 1
             os._exit(status)
         os.waitpid(pid, 0)
 
-    def _empty_here(self) -> None:
+    def empty_here(self) -> None:
+        """Empty them as this process's uid."""
         for path, mode in self.modes:
             with contextlib.suppress(OSError):  # only the folder's owner may; others kept theirs
                 os.chmod(path, mode)

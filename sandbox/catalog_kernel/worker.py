@@ -26,7 +26,7 @@ from catalog_kernel.connections import (
     scrub,
     secrets_of,
 )
-from catalog_kernel.isolation import SessionIdentity, drop_to_session
+from catalog_kernel.isolation import SessionFolders, SessionIdentity, drop_to_session
 from catalog_kernel.protocol import FrameDecoder, Message, read_frame, write_frame
 from catalog_kernel.session_guard import SessionGuard
 
@@ -34,7 +34,11 @@ MAX_RESULT_CHARS = 1_000_000
 
 
 def run_worker(
-    cmd_fd: int, ctl_fd: int, scratch: str, identity: SessionIdentity | None = None
+    cmd_fd: int,
+    ctl_fd: int,
+    scratch: str,
+    identity: SessionIdentity | None = None,
+    folders: SessionFolders | None = None,
 ) -> None:
     """Entry point in the child after fork; never returns.
 
@@ -51,6 +55,8 @@ def run_worker(
             return
         if identity is not None:
             drop_to_session(identity)
+            if folders is not None and first.get("empty_folders"):  # a reset
+                folders.empty_here()  # as the session's uid, whatever modes a cell left
         settings = SessionSettings.from_message(first.get("session") or {})
         ready, guard = _open_session(namespace, settings)
         write_frame(ctl_fd, {"ev": "ready", **ready})

@@ -105,6 +105,7 @@ class Kernel:
         self._standby: _Worker | None = None  # forked ahead, waiting for a session
         self._op: _SessionOp | _CellOp | None = None
         self._stopping = False
+        self._session_uid_used = False  # has any worker dropped to the session uid yet?
 
     # --- the loop ---------------------------------------------------------------------------
     def serve(self) -> None:
@@ -205,9 +206,12 @@ class Kernel:
         # worker is serving.
         self._kill_worker(wait=False)
         self._kill_session_processes()
-        if empty_scratch:
-            self._options.folders.empty(self._options.identity)
-        self._activate_worker()
+        # With a session uid the new worker empties the folders itself, once it is that uid:
+        # that saves forking a cleaner from this large process.
+        empty_in_worker = empty_scratch and self._options.identity is not None
+        if empty_scratch and not empty_in_worker:
+            self._options.folders.empty(None)
+        self._activate_worker(empty_folders=empty_in_worker)
         self._op = _SessionOp(request.get("id"), started, started + self._options.connect_timeout_s)
 
     def _execute(self, request: Message) -> None:
@@ -292,7 +296,8 @@ class Kernel:
             for fd in inherited:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-            run_worker(cmd_r, ctl_w, self._options.scratch, self._options.identity)
+            options = self._options
+            run_worker(cmd_r, ctl_w, options.scratch, options.identity, options.folders)
         # The child makes itself a group leader too; doing it here as well closes the race in
         # which a signal to the group arrives before the child has run that line.
         with contextlib.suppress(OSError):
@@ -310,15 +315,17 @@ class Kernel:
             self._kill(self._standby, wait=True)
             self._standby = None
 
-    def _activate_worker(self) -> None:
+    def _activate_worker(self, empty_folders: bool = False) -> None:
         """Make the standby (or, without one, a new worker) current and hand it the session."""
         worker, self._standby = self._standby or self._fork_worker(), None
+        self._session_uid_used = True
+        start = {"session": self._session, "empty_folders": empty_folders}
         try:
-            write_frame(worker.cmd_w, {"session": self._session})
+            write_frame(worker.cmd_w, start)
         except BrokenPipeError:  # the standby died while it waited: start a new one
             self._kill(worker, wait=True)
             worker = self._fork_worker()
-            write_frame(worker.cmd_w, {"session": self._session})
+            write_frame(worker.cmd_w, start)
         for fd, callback in (
             (worker.ctl_r, self._on_control),
             (worker.out_r, self._on_output),
@@ -338,7 +345,7 @@ class Kernel:
         """Kill what the session started outside the worker's group (setsid, double forks).
 
         The standby is still root until it gets a session, so it survives this."""
-        if self._options.identity is not None:
+        if self._options.identity is not None and self._session_uid_used:
             kill_session_processes(self._options.identity.uid)
 
     def _kill(self, worker: _Worker, wait: bool) -> None:
