@@ -111,8 +111,10 @@ def _open_duckdb(dsn: str) -> Any:
 def _server_params(dsn: str) -> dict[str, Any]:
     parts = urlsplit(dsn)
     params: dict[str, Any] = dict(parse_qsl(parts.query))
+    # The sandbox manager names a Unix socket in the query string (PostgreSQL `host=/folder`,
+    # MySQL `unix_socket=`), and then the DSN names no host.
+    params.setdefault("host", parts.hostname or "localhost")
     params.update(
-        host=parts.hostname or "localhost",
         user=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
         database=unquote(parts.path.lstrip("/")),

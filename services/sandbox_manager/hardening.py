@@ -4,8 +4,10 @@ By default: every capability dropped, no new privileges, a read-only root with a
 for the session's scratch files, the image's non-root user, and pids, memory and CPU limits.
 No Docker socket is ever mounted, and no host folder unless the operator names one data folder
 (`data_mount`): it is mounted read only, at the same path, so `duckdb:///that/path/x.duckdb`
-opens inside the sandbox as on the host. The network mode is the caller's choice: a dedicated
-network in production, ``host`` for tests whose databases listen on loopback.
+opens inside the sandbox as on the host. The network is ``none``: the sandbox reaches its
+database only through the manager's relay, a host folder of its own (``relay_dir``) mounted read
+only at ``RELAY_MOUNT`` (see ``db_relay``). An operator may name another network, but only
+``none`` is isolated.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 SANDBOX_USER = "10001:10001"
+RELAY_MOUNT = "/run/catalog-db"  # where a sandbox finds its relay folder (fixed: DSNs name it)
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class ContainerLimits:
     cpus: float = 1.0
     pids: int = 256
     tmpfs_bytes: int = 256 * 2**20
-    network_mode: str = "bridge"
+    network_mode: str = "none"
     data_mount: str = ""  # an absolute host folder mounted read only at the same path; "" none
 
 
@@ -30,7 +33,16 @@ def _tmpfs_options(limits: ContainerLimits) -> str:
     return f"rw,nosuid,nodev,size={limits.tmpfs_bytes},uid=10001,gid=10001"
 
 
-def docker_host_config(limits: ContainerLimits) -> dict[str, object]:
+def _binds(limits: ContainerLimits, relay_dir: str) -> dict[str, dict[str, str]]:
+    binds = {}
+    if limits.data_mount:
+        binds[limits.data_mount] = {"bind": limits.data_mount, "mode": "ro"}
+    if relay_dir:
+        binds[relay_dir] = {"bind": RELAY_MOUNT, "mode": "ro"}
+    return binds
+
+
+def docker_host_config(limits: ContainerLimits, relay_dir: str = "") -> dict[str, object]:
     """The same rules as keyword arguments of the docker SDK's ``create_host_config``."""
     return {
         "network_mode": limits.network_mode,
@@ -44,16 +56,16 @@ def docker_host_config(limits: ContainerLimits) -> dict[str, object]:
         "nano_cpus": int(limits.cpus * 1e9),
         "auto_remove": True,
         "privileged": False,
-        "binds": (
-            {limits.data_mount: {"bind": limits.data_mount, "mode": "ro"}}
-            if limits.data_mount
-            else None
-        ),
+        "binds": _binds(limits, relay_dir) or None,
     }
 
 
 def docker_run_argv(
-    image: str, name: str, limits: ContainerLimits, labels: Mapping[str, str]
+    image: str,
+    name: str,
+    limits: ContainerLimits,
+    labels: Mapping[str, str],
+    relay_dir: str = "",
 ) -> list[str]:
     """A `docker run -i` command line whose attached stdio is the kernel's channel."""
     argv = ["docker", "run", "-i", "--rm", "--name", name]
@@ -80,6 +92,10 @@ def docker_run_argv(
         str(limits.pids),
         "--cpus",
         str(limits.cpus),
-        *(["--volume", f"{limits.data_mount}:{limits.data_mount}:ro"] if limits.data_mount else []),
+        *(
+            arg
+            for source, bind in _binds(limits, relay_dir).items()
+            for arg in ("--volume", f"{source}:{bind['bind']}:ro")
+        ),
         image,
     ]

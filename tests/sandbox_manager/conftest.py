@@ -67,8 +67,8 @@ async def start_manager_process(
 ) -> RunningManager:
     """`python -m services.sandbox_manager` on a free port, serving once this returns.
 
-    Defaults: the Docker backend on host networking (the test databases listen on loopback),
-    a pool of 1 warm and at most 2 sandboxes, a unique manager id.
+    Defaults: the Docker backend with no network (the test databases on the host's loopback
+    are reached through the manager's relay), a pool of 1 warm and at most 2 sandboxes, a unique manager id.
     """
     manager_id = manager_id or f"test-{uuid.uuid4().hex[:8]}"
     port = free_port()
@@ -78,7 +78,6 @@ async def start_manager_process(
         "CATALOG_SANDBOX_PORT": str(port),
         "CATALOG_SANDBOX_HOST": "127.0.0.1",
         "CATALOG_SANDBOX_IMAGE": docker_image,
-        "CATALOG_SANDBOX_NETWORK": "host",
         "CATALOG_SANDBOX_MIN_WARM": "1",
         "CATALOG_SANDBOX_MAX_SIZE": "2",
         "CATALOG_SANDBOX_MEMORY_BYTES": str(768 * 2**20),
