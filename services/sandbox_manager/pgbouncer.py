@@ -146,15 +146,22 @@ class PgBouncer:
         await self._wait_listening(login.port, log)
 
     async def _wait_listening(self, port: int, log: Path) -> None:
+        """Until a connection is accepted: the socket file exists a moment before listen()."""
         socket_path = self._socket_dir / f".s.PGSQL.{port}"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _START_TIMEOUT_S
         assert self._process is not None
-        while not socket_path.exists():
+        while True:
             if self._process.returncode is not None or loop.time() > deadline:
                 await self.stop()
                 raise DatabaseUnreachable(f"pgbouncer did not start: {_last_fatal(log)}")
-            await asyncio.sleep(0.01)
+            try:
+                _, writer = await asyncio.open_unix_connection(str(socket_path))
+            except OSError:
+                await asyncio.sleep(0.01)
+                continue
+            writer.close()
+            return
 
     async def stop(self) -> None:
         """Stop it (SIGTERM: every connection is cut at once); idempotent."""
