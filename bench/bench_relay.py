@@ -58,10 +58,19 @@ def connect_ms(connect: Callable[[], psycopg.Connection]) -> float:
     return statistics.median(times)
 
 
-async def main() -> None:
+def make_relay_folders() -> tuple[Path, Path, Path]:
     root = Path(tempfile.mkdtemp(prefix="bench-relay-"))
     root.chmod(0o755)  # a root manager's pgbouncer runs as nobody and must get in
-    folder, private = make_folders(root, f"bench-{uuid.uuid4().hex[:8]}.relay")
+    return (root, *make_folders(root, f"bench-{uuid.uuid4().hex[:8]}.relay"))
+
+
+def remove_relay_folders(root: Path, folder: Path, private: Path) -> None:
+    remove_folders(folder, private)
+    root.rmdir()
+
+
+async def main() -> None:
+    root, folder, private = make_relay_folders()
     relay = DatabaseRelay(folder, str(folder), "pgbouncer", private)
     try:
         dsn = await relay.open(POSTGRES_URL, 60)
@@ -83,8 +92,7 @@ async def main() -> None:
         relay_connect = await asyncio.to_thread(connect_ms, relayed)
     finally:
         await relay.close()
-        remove_folders(folder, private)
-        root.rmdir()
+        remove_relay_folders(root, folder, private)
     emit("peer.direct_db_roundtrip_p50_ms", direct_rt, "ms")
     emit("sandbox.db_relay_roundtrip_p50_ms", relay_rt, "ms")
     emit("sandbox.db_relay_overhead_ms", relay_rt - direct_rt, "ms")

@@ -68,7 +68,8 @@ async def start_manager_process(
     """`python -m services.sandbox_manager` on a free port, serving once this returns.
 
     Defaults: the Docker backend with no network (the test databases on the host's loopback
-    are reached through the manager's relay), a pool of 1 warm and at most 2 sandboxes, a unique manager id.
+    are reached through the manager's relay), a pool of 1 warm and at most 2 sandboxes, a
+    unique manager id.
     """
     manager_id = manager_id or f"test-{uuid.uuid4().hex[:8]}"
     port = free_port()
