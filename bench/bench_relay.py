@@ -9,7 +9,8 @@ postgresql://postgres@127.0.0.1:5432/postgres), on one open connection each (as 
   folder, which dials the server), the path a sandbox's kernel takes;
 - sandbox.db_relay_overhead_ms: the second median minus the first;
 - sandbox.db_relay_connect_overhead_ms: the same for opening a connection and running its first
-  `SELECT 1` (median of 30): pgbouncer adds its own login to the server's.
+  `SELECT 1` (median of 30): pgbouncer adds its own login to the server's, but libpq skips
+  its GSSAPI probe on a Unix socket, which it makes over TCP, so this may come out below 0.
 Prints one JSON object a line: {"name", "value", "unit"}.
 """
 
