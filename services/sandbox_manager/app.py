@@ -30,7 +30,7 @@ def make_backend(settings: Settings) -> Backend:
         settings.image,
         settings.limits,
         settings.kernel_ready_timeout_s,
-        RelaySettings(settings.relay_dir, settings.pgbouncer),
+        RelaySettings(settings.relay_dir, settings.pgbouncer, settings.relay_deny),
     )
 
 

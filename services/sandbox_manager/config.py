@@ -11,7 +11,7 @@ import shutil
 import socket
 from dataclasses import dataclass, field
 
-from services.common.env import SettingsError, env_float, env_int
+from services.common.env import SettingsError, env_float, env_int, env_list
 from services.sandbox_manager.hardening import ContainerLimits
 
 __all__ = ["Settings", "SettingsError"]
@@ -49,6 +49,8 @@ class Settings:
     relay_dir: str = "/run/catalog-agents/relay"
     # Fronts PostgreSQL so no password enters a sandbox; "" relays its bytes (password inside).
     pgbouncer: str = "pgbouncer"
+    # What the relay never dials (networks, addresses, host names): link-local is cloud metadata.
+    relay_deny: tuple[str, ...] = ("169.254.0.0/16", "fe80::/10")
     allow_host_network: bool = False  # `host` shares the host's network: development only
 
     @classmethod
@@ -98,6 +100,7 @@ class Settings:
             limits=limits,
             relay_dir=env.get("CATALOG_SANDBOX_RELAY_DIR", defaults.relay_dir),
             pgbouncer=env.get("CATALOG_SANDBOX_PGBOUNCER", defaults.pgbouncer),
+            relay_deny=env_list(env, "CATALOG_SANDBOX_RELAY_DENY", defaults.relay_deny),
             allow_host_network=env.get("CATALOG_SANDBOX_ALLOW_HOST_NETWORK", "") == "1",
         )
         settings.validate()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import re
 import shutil
@@ -95,6 +96,26 @@ async def resolve(host: str, port: int) -> str:
     return str(found[0][4][0])
 
 
+async def refuse_denied(address: str, deny: tuple[str, ...]) -> None:
+    """Raise if the address is in a denied network, or is what a denied name resolves to."""
+    found = ipaddress.ip_address(address.split("%", 1)[0])
+    loop = asyncio.get_running_loop()
+    for entry in deny:
+        try:
+            hit = found in ipaddress.ip_network(entry, strict=False)
+        except ValueError:  # a host name: compare with what it resolves to now
+            try:
+                infos = await loop.getaddrinfo(entry, None, type=socket.SOCK_STREAM)
+            except OSError:
+                continue
+            hit = any(ipaddress.ip_address(str(info[4][0])) == found for info in infos)
+        if hit:
+            raise DatabaseUnreachable(
+                "the database's address is one the sandbox manager may not relay to "
+                "(CATALOG_SANDBOX_RELAY_DENY)"
+            )
+
+
 class StreamRelay:
     """Bytes both ways between each client of a Unix socket and one fixed TCP address."""
 
@@ -160,8 +181,16 @@ def kernel_dsn(target: Target, query: dict[str, str], userinfo: str) -> str:
 class DatabaseRelay:
     """One sandbox's relay folder, and the lease's listener in it (at most one at a time)."""
 
-    def __init__(self, folder: Path, mount: str, pgbouncer: str, private_dir: Path) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        mount: str,
+        pgbouncer: str,
+        private_dir: Path,
+        deny: tuple[str, ...] = (),
+    ) -> None:
         self.folder = folder
+        self._deny = deny  # networks, addresses and names never dialled
         self._mount = mount  # where the folder appears inside the sandbox
         self._pgbouncer_binary = pgbouncer  # "" relays PostgreSQL as bytes too
         self.private = private_dir
@@ -175,6 +204,7 @@ class DatabaseRelay:
         if target is None:
             return dsn
         address = await resolve(target.host, target.port)
+        await refuse_denied(address, self._deny)
         if target.kind == "postgres" and self._pgbouncer_binary:
             return await self._open_pgbouncer(target, address, statement_timeout_s)
         name = f".s.PGSQL.{target.port}" if target.kind == "postgres" else "mysql.sock"

@@ -54,6 +54,7 @@ _BUILTIN_NETWORKS = {"host", "none", "bridge", "default"}
 class RelaySettings:
     root: str  # CATALOG_SANDBOX_RELAY_DIR: the parent of every sandbox's relay folder
     pgbouncer: str  # CATALOG_SANDBOX_PGBOUNCER: its binary, or "" to relay PostgreSQL as bytes
+    deny: tuple[str, ...] = ()  # CATALOG_SANDBOX_RELAY_DENY: what the relay never dials
 
 
 class AttachChannel:
@@ -216,7 +217,7 @@ class DockerBackend:
                 "host's file system at the same path"
             ) from exc
         self._live.add(sandbox_id)
-        return DatabaseRelay(folder, RELAY_MOUNT, self._relay.pgbouncer, private)
+        return DatabaseRelay(folder, RELAY_MOUNT, self._relay.pgbouncer, private, self._relay.deny)
 
     def _create_and_attach(
         self, client: docker.DockerClient, name: str, labels: dict[str, str], relay_dir: str

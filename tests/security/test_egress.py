@@ -273,3 +273,14 @@ async def test_postgres_password_never_enters_the_sandbox(
         assert places == []
     else:
         assert "con" in places
+
+
+async def test_a_dsn_cannot_aim_the_relay_at_a_denied_address(start_manager: StartManager) -> None:
+    """CATALOG_SANDBOX_RELAY_DENY (here a name, resolved when the lease begins) is refused with
+    a connect error, and the sandbox gets no socket; the lease still serves cells."""
+    manager = await start_manager(relay_deny="localhost")
+    acquired = await lease(manager, POSTGRES_URL)  # 127.0.0.1, which localhost resolves to
+    assert "CATALOG_SANDBOX_RELAY_DENY" in acquired.session.connect_error
+    assert acquired.session.backend == ""
+    listing = "import os\nos.listdir('/run/catalog-db')"
+    assert await cell(manager, acquired.lease.lease_id, listing) == "[]"
