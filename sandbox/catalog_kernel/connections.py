@@ -141,6 +141,8 @@ def _open_mysql(dsn: str, statement_timeout_s: float) -> tuple[Any, SessionInfo]
     import ibis
 
     params = _server_params(dsn)
+    if "unix_socket" in params:  # an empty host makes libmysqlclient take the socket (ibis
+        params["host"] = ""  # turns "localhost", which would too, into 127.0.0.1: TCP)
     params["init_command"] = "SET SESSION TRANSACTION READ ONLY"
     con = ibis.mysql.connect(**params)
     cursor = con.raw_sql("SELECT VERSION()")

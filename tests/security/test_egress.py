@@ -135,6 +135,7 @@ async def test_cell_cannot_widen_the_relay(start_manager: StartManager) -> None:
     try:
         manager = await start_manager()
         mysql = await lease(manager, "mysql://root@127.0.0.1:3306/mysql")
+        assert (mysql.session.backend, mysql.session.connect_error) == ("mysql", "")
         # Proxy headers a naive relay might obey; the bytes go to MariaDB, which hangs up.
         code = WIDEN + (
             "s = socket.socket(socket.AF_UNIX)\n"
