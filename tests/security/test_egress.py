@@ -19,6 +19,7 @@ from catalog.v1 import sandbox_pb2 as pb
 
 from tests.conftest import POSTGRES_URL
 from tests.sandbox_manager.conftest import RunningManager, StartManager
+from tests.sandbox_manager.conftest import start_manager as start_manager
 
 
 async def cell(manager: RunningManager, lease_id: str, code: str) -> str:
@@ -285,3 +286,13 @@ async def test_a_dsn_cannot_aim_the_relay_at_a_denied_address(start_manager: Sta
     assert acquired.session.backend == ""
     listing = "import os\nos.listdir('/run/catalog-db')"
     assert await cell(manager, acquired.lease.lease_id, listing) == "[]"
+
+
+def test_host_networking_is_refused_unless_allowed_for_development() -> None:
+    from services.sandbox_manager.config import Settings, SettingsError
+
+    assert Settings.from_env({}).limits.network_mode == "none"
+    with pytest.raises(SettingsError, match="CATALOG_SANDBOX_ALLOW_HOST_NETWORK"):
+        Settings.from_env({"CATALOG_SANDBOX_NETWORK": "host"})
+    allowed = {"CATALOG_SANDBOX_NETWORK": "host", "CATALOG_SANDBOX_ALLOW_HOST_NETWORK": "1"}
+    assert Settings.from_env(allowed).limits.network_mode == "host"
