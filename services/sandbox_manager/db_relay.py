@@ -134,18 +134,19 @@ class StreamRelay:
         task = asyncio.current_task()
         assert task is not None
         self._clients.add(task)
+        upstream: asyncio.StreamWriter | None = None
         try:
-            upstream = await asyncio.wait_for(
+            # A refused or slow dial closes the client's connection, as a refused one would.
+            source, sink = await asyncio.wait_for(
                 asyncio.open_connection(self._address, self._port), _CONNECT_TIMEOUT_S
             )
+            upstream = sink
+            await asyncio.gather(_pipe(reader, sink), _pipe(source, writer))
         except (OSError, TimeoutError):
-            writer.close()  # the client sees the connection closed, as for a refused one
-            self._clients.discard(task)
-            return
-        try:
-            await asyncio.gather(_pipe(reader, upstream[1]), _pipe(upstream[0], writer))
+            pass
         finally:
-            upstream[1].close()
+            if upstream is not None:
+                upstream.close()
             writer.close()
             self._clients.discard(task)
 
