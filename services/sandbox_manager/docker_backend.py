@@ -262,5 +262,8 @@ class DockerBackend:
         return len(found)
 
     async def close(self) -> None:
+        # Every sandbox is gone by now, even one whose start was cancelled half-way.
+        self._live.clear()
+        await asyncio.to_thread(remove_leftovers, Path(self._relay.root), self._manager_id, set())
         if self._client is not None:
             await asyncio.to_thread(self._client.close)

@@ -4,6 +4,7 @@ ports, with real Docker containers (or kernel subprocesses for the process backe
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import signal
 import socket
@@ -60,6 +61,7 @@ def labelled_containers(manager_id: str) -> list[str]:
 
 
 StartManager = Callable[..., Awaitable[RunningManager]]
+RELAY_DIR = "/run/catalog-agents/relay"  # the managers' default CATALOG_SANDBOX_RELAY_DIR
 
 
 async def start_manager_process(
@@ -115,3 +117,5 @@ async def start_manager(docker_image: str) -> AsyncIterator[StartManager]:
         await manager.stop()
     leftovers = {m.manager_id: labelled_containers(m.manager_id) for m in started}
     assert not any(leftovers.values()), f"containers outlived their manager: {leftovers}"
+    folders = [p for m in started for p in glob.glob(f"{RELAY_DIR}/{m.manager_id}.*")]
+    assert not folders, f"relay folders outlived their manager: {folders}"
