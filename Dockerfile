@@ -8,7 +8,7 @@
 # catalog-agents/services:<hash of its inputs> here.
 #
 # What it holds: `pip install .` (the services, the generated catalog.v1 code, the prompts),
-# without the `kernel` extra. The sandbox manager's Docker backend runs the kernel in the
+# Debian's pgbouncer (for the sandbox manager), without the `kernel` extra. The sandbox manager's Docker backend runs the kernel in the
 # sandbox image (catalog-agents/sandbox), never in this one, and neither the runner nor the
 # orchestrator imports ibis; so CATALOG_SANDBOX_BACKEND=process (kernel subprocesses beside the
 # manager, no isolation, development only) is not supported in this image: use `make serve`.
@@ -93,6 +93,15 @@ ENV DEBIAN_FRONTEND=noninteractive \
     VIRTUAL_ENV=/opt/venv \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
+
+# pgbouncer: the sandbox manager fronts each PostgreSQL lease with one, so the database password
+# never enters a sandbox (services/sandbox_manager/pgbouncer.py). It runs as the manager's user;
+# the package's own service is never started here.
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends pgbouncer; \
+    rm -rf /var/lib/apt/lists/*; \
+    pgbouncer --version
 
 # uid 10002 ("catalog"), distinct from the sandbox image's 10001. /app is the working folder:
 # prompts/ (read by the orchestrator as CATALOG_PROMPTS_DIR's default, `prompts`), .catalog/

@@ -132,8 +132,10 @@ def _open_duckdb(dsn: str) -> Any:
 def _server_params(dsn: str) -> dict[str, Any]:
     parts = urlsplit(dsn)
     params: dict[str, Any] = dict(parse_qsl(parts.query))
+    # The sandbox manager names a Unix socket in the query string (PostgreSQL `host=/folder`,
+    # MySQL `unix_socket=`), and then the DSN names no host.
+    params.setdefault("host", parts.hostname or "localhost")
     params.update(
-        host=parts.hostname or "localhost",
         user=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
         database=unquote(parts.path.lstrip("/")),
@@ -176,6 +178,8 @@ def _open_mysql(dsn: str, statement_timeout_s: float) -> OpenSession:
     import ibis
 
     params = _server_params(dsn)
+    if "unix_socket" in params:  # an empty host makes libmysqlclient take the socket (ibis
+        params["host"] = ""  # turns "localhost", which would too, into 127.0.0.1: TCP)
     params["init_command"] = "SET SESSION TRANSACTION READ ONLY"
     con = ibis.mysql.connect(**params)
     cursor = con.raw_sql("SELECT VERSION()")

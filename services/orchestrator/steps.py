@@ -191,9 +191,9 @@ def _loopback_hint(conn_string: str) -> str:
     host = urlsplit(conn_string).hostname or ""
     if host in ("localhost", "127.0.0.1", "::1"):
         return (
-            " (the database host is loopback: a sandbox on its own Docker network sees only "
-            "itself there; use a host name it can reach, or run the sandbox manager with "
-            "CATALOG_SANDBOX_NETWORK=host)"
+            " (the database host is loopback: the sandbox manager dials it for the sandbox, "
+            "from where the manager runs; a manager in a container sees only its own loopback "
+            "there, so use a host name the manager can reach)"
         )
     return ""
 

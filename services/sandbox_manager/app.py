@@ -23,10 +23,14 @@ def make_backend(settings: Settings) -> Backend:
         from services.sandbox_manager.process_backend import ProcessBackend
 
         return ProcessBackend(settings.manager_id, settings.kernel_ready_timeout_s)
-    from services.sandbox_manager.docker_backend import DockerBackend
+    from services.sandbox_manager.docker_backend import DockerBackend, RelaySettings
 
     return DockerBackend(
-        settings.manager_id, settings.image, settings.limits, settings.kernel_ready_timeout_s
+        settings.manager_id,
+        settings.image,
+        settings.limits,
+        settings.kernel_ready_timeout_s,
+        RelaySettings(settings.relay_dir, settings.pgbouncer, settings.relay_deny),
     )
 
 

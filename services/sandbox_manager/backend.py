@@ -25,6 +25,16 @@ class SandboxInstance(Protocol):
     @property
     def container_id(self) -> str: ...
 
+    async def open_database(self, dsn: str, statement_timeout_s: float) -> str:
+        """Make the lease's database reachable; return the DSN the kernel must use instead.
+
+        Raises DatabaseUnreachable when that cannot be done (an unknown host name)."""
+        ...
+
+    async def close_database(self) -> None:
+        """Make it unreachable again, cutting open connections; idempotent, never raises."""
+        ...
+
     async def destroy(self) -> None:
         """Stop and remove it; idempotent, never raises."""
         ...

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 from dataclasses import dataclass, field
 
 from services.common.control_plane import ControlPlane
-from services.common.env import SettingsError, env_float, env_int
+from services.common.env import SettingsError, env_float, env_int, env_list
 from services.sandbox_manager.hardening import ContainerLimits
 
 __all__ = ["Settings", "SettingsError"]
@@ -46,9 +47,14 @@ class Settings:
     kernel_ready_timeout_s: float = 120.0
     health_interval_s: float = 30.0
     shutdown_grace_s: float = 10.0
-    limits: ContainerLimits = field(
-        default_factory=lambda: ContainerLimits(network_mode="catalog-agents-sandbox")
-    )
+    limits: ContainerLimits = field(default_factory=ContainerLimits)
+    # Each sandbox's relay folder is made here; dockerd must see the same path (compose.yaml).
+    relay_dir: str = "/run/catalog-agents/relay"
+    # Fronts PostgreSQL so no password enters a sandbox; "" relays its bytes (password inside).
+    pgbouncer: str = "pgbouncer"
+    # What the relay never dials (networks, addresses, host names): link-local is cloud metadata.
+    relay_deny: tuple[str, ...] = ("169.254.0.0/16", "fe80::/10")
+    allow_host_network: bool = False  # `host` shares the host's network: development only
     # the service token its callers must send, and TLS (see services/common/control_plane.py)
     control_plane: ControlPlane = field(default_factory=ControlPlane)
 
@@ -96,6 +102,10 @@ class Settings:
             ),
             limits=limits,
             control_plane=ControlPlane.from_env(env),
+            relay_dir=env.get("CATALOG_SANDBOX_RELAY_DIR", defaults.relay_dir),
+            pgbouncer=env.get("CATALOG_SANDBOX_PGBOUNCER", defaults.pgbouncer),
+            relay_deny=env_list(env, "CATALOG_SANDBOX_RELAY_DENY", defaults.relay_deny),
+            allow_host_network=env.get("CATALOG_SANDBOX_ALLOW_HOST_NETWORK", "") == "1",
         )
         settings.validate()
         return settings
@@ -118,9 +128,30 @@ class Settings:
                 f"CATALOG_SANDBOX_RUNTIME must name a Docker runtime (runc, runsc), "
                 f"not {self.limits.runtime!r}"
             )
+        if self.backend == "docker":
+            self._validate_relay()
         mount = self.limits.data_mount
         if mount and (not os.path.isabs(mount) or not os.path.isdir(mount) or mount == "/"):
             raise SettingsError(
                 f"CATALOG_SANDBOX_DATA_MOUNT must be an existing absolute folder other than /, "
                 f"not {mount!r}"
+            )
+
+    def _validate_relay(self) -> None:
+        if self.limits.network_mode == "host" and not self.allow_host_network:
+            raise SettingsError(
+                "CATALOG_SANDBOX_NETWORK=host gives sandboxes the host's network, loopback "
+                "included; sandboxes reach their database through the relay on the default "
+                "`none`. For development only, set CATALOG_SANDBOX_ALLOW_HOST_NETWORK=1"
+            )
+        if not os.path.isabs(self.relay_dir) or self.relay_dir == "/":
+            raise SettingsError(
+                f"CATALOG_SANDBOX_RELAY_DIR must be an absolute folder other than /, "
+                f"not {self.relay_dir!r}"
+            )
+        if self.pgbouncer and shutil.which(self.pgbouncer) is None:
+            raise SettingsError(
+                f"CATALOG_SANDBOX_PGBOUNCER names {self.pgbouncer!r}, which is not installed: "
+                "install Debian's `pgbouncer` (scripts/ensure_host_packages.sh), or set it "
+                "empty to relay PostgreSQL without it (the password then enters the sandbox)"
             )

@@ -5,9 +5,12 @@ container starts (so the kernel's hello is never missed) and keeps that one conn
 of paying for a `docker exec` per call. Docker multiplexes stdout and stderr on it with 8-byte
 frame headers; stdout carries the protocol, stderr is the kernel's own log.
 
+The container has no network; its database is reached through its relay folder (``db_relay``).
+
 Every container carries the manager's label, so a manager that was killed finds and removes what
-it left behind when it starts again; and with ``stdin_once`` a container whose manager vanished
-sees its stdin close, so its kernel exits and Docker removes it (``auto_remove``).
+it left behind when it starts again (relay folders too); and with ``stdin_once`` a container
+whose manager vanished sees its stdin close, so its kernel exits and Docker removes it
+(``auto_remove``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import socket
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -25,9 +29,16 @@ import docker.errors
 
 from services.common.logging import log_fields
 from services.sandbox_manager.backend import MANAGER_LABEL, SANDBOX_LABEL
+from services.sandbox_manager.db_relay import (
+    DatabaseRelay,
+    make_folders,
+    remove_folders,
+    remove_leftovers,
+)
 from services.sandbox_manager.errors import BackendUnavailable
 from services.sandbox_manager.hardening import (
     KERNEL_USER,
+    RELAY_MOUNT,
     ContainerLimits,
     docker_host_config,
     kernel_environment,
@@ -39,6 +50,13 @@ _log = logging.getLogger(__name__)
 _FRAME_HEADER = struct.Struct(">BxxxI")
 _STDOUT, _STDERR = 1, 2
 _BUILTIN_NETWORKS = {"host", "none", "bridge", "default"}
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    root: str  # CATALOG_SANDBOX_RELAY_DIR: the parent of every sandbox's relay folder
+    pgbouncer: str  # CATALOG_SANDBOX_PGBOUNCER: its binary, or "" to relay PostgreSQL as bytes
+    deny: tuple[str, ...] = ()  # CATALOG_SANDBOX_RELAY_DENY: what the relay never dials
 
 
 class AttachChannel:
@@ -83,11 +101,24 @@ class DockerSandbox:
     kernel: KernelClient
     container_id: str
     _client: docker.DockerClient
+    relay: DatabaseRelay
+    _live: set[str]
+
+    async def open_database(self, dsn: str, statement_timeout_s: float) -> str:
+        return await self.relay.open(dsn, statement_timeout_s)
+
+    async def close_database(self) -> None:
+        await self.relay.close()
 
     async def destroy(self) -> None:
-        await asyncio.to_thread(_remove_container, self._client, self.container_id)
-        with contextlib.suppress(Exception):
-            await self.kernel.close(grace_s=0)
+        try:
+            await self.relay.close()
+            await asyncio.to_thread(_remove_container, self._client, self.container_id)
+            with contextlib.suppress(Exception):
+                await self.kernel.close(grace_s=0)
+        finally:  # even when cancelled: the folders would outlive the sandbox
+            await asyncio.to_thread(remove_folders, self.relay.folder, self.relay.private)
+            self._live.discard(self.relay.folder.name)
 
 
 def _remove_container(client: docker.DockerClient, container_id: str) -> None:
@@ -110,12 +141,19 @@ class DockerBackend:
     kind = "docker"
 
     def __init__(
-        self, manager_id: str, image: str, limits: ContainerLimits, ready_timeout_s: float
+        self,
+        manager_id: str,
+        image: str,
+        limits: ContainerLimits,
+        ready_timeout_s: float,
+        relay: RelaySettings,
     ) -> None:
         self.image = image
         self.limits = limits
         self._manager_id = manager_id
         self._ready_timeout_s = ready_timeout_s
+        self._relay = relay
+        self._live: set[str] = set()  # sandbox ids whose relay folders are in use
         self._client: docker.DockerClient | None = None
 
     async def _docker(self) -> docker.DockerClient:
@@ -169,15 +207,18 @@ class DockerBackend:
         client = await self._docker()
         labels = {MANAGER_LABEL: self._manager_id, SANDBOX_LABEL: sandbox_id}
         name = f"catalog-sandbox-{sandbox_id.replace('.', '-').replace('_', '-')}"
+        relay = await self._make_relay(sandbox_id)
         try:
             container_id, raw = await asyncio.to_thread(
-                self._create_and_attach, client, name, labels
+                self._create_and_attach, client, name, labels, str(relay.folder)
             )
         except docker.errors.DockerException as exc:
+            await asyncio.to_thread(remove_folders, relay.folder, relay.private)
+            self._live.discard(sandbox_id)
             raise BackendUnavailable(f"could not start a sandbox container: {exc}") from exc
         reader, writer = await asyncio.open_connection(sock=raw)
         kernel = KernelClient(AttachChannel(reader, writer, sandbox_id))
-        sandbox = DockerSandbox(kernel, container_id, client)
+        sandbox = DockerSandbox(kernel, container_id, client, relay, self._live)
         try:
             await kernel.wait_ready(self._ready_timeout_s)
         except KernelError as exc:
@@ -185,11 +226,24 @@ class DockerBackend:
             raise BackendUnavailable(f"the sandbox kernel did not start: {exc}") from exc
         return sandbox
 
+    async def _make_relay(self, sandbox_id: str) -> DatabaseRelay:
+        root = Path(self._relay.root)
+        try:
+            folder, private = await asyncio.to_thread(make_folders, root, sandbox_id)
+        except OSError as exc:
+            raise BackendUnavailable(
+                f"cannot make the sandbox's relay folder under {root} ({exc}); set "
+                "CATALOG_SANDBOX_RELAY_DIR to a folder the manager may write, on the Docker "
+                "host's file system at the same path"
+            ) from exc
+        self._live.add(sandbox_id)
+        return DatabaseRelay(folder, RELAY_MOUNT, self._relay.pgbouncer, private, self._relay.deny)
+
     def _create_and_attach(
-        self, client: docker.DockerClient, name: str, labels: dict[str, str]
+        self, client: docker.DockerClient, name: str, labels: dict[str, str], relay_dir: str
     ) -> tuple[str, socket.socket]:
         session_uid = new_session_uid()
-        host_config: dict[str, Any] = docker_host_config(self.limits, session_uid)
+        host_config: dict[str, Any] = docker_host_config(self.limits, session_uid, relay_dir)
         container = client.api.create_container(
             self.image,
             name=name,
@@ -215,7 +269,11 @@ class DockerBackend:
 
     async def remove_orphans(self) -> int:
         client = await self._docker()
-        return await asyncio.to_thread(self._remove_labelled, client)
+        removed = await asyncio.to_thread(self._remove_labelled, client)
+        await asyncio.to_thread(
+            remove_leftovers, Path(self._relay.root), self._manager_id, set(self._live)
+        )
+        return removed
 
     def _remove_labelled(self, client: docker.DockerClient) -> int:
         found = client.api.containers(
@@ -226,5 +284,8 @@ class DockerBackend:
         return len(found)
 
     async def close(self) -> None:
+        # Every sandbox is gone by now, even one whose start was cancelled half-way.
+        self._live.clear()
+        await asyncio.to_thread(remove_leftovers, Path(self._relay.root), self._manager_id, set())
         if self._client is not None:
             await asyncio.to_thread(self._client.close)

@@ -8,7 +8,9 @@ ServiceError
 ├── ResourceExhausted
 │   └── PoolExhausted          no sandbox became free in time
 ├── FailedPrecondition
-│   └── LeaseBroken            the lease's container died; release it, acquire another
+│   ├── LeaseBroken            the lease's container died; release it, acquire another
+│   └── DatabaseUnreachable    the relay to the lease's database could not be set up (reported
+│                              as the session's connect_error, not as the call's status)
 ├── Aborted
 │   └── LeaseBusy              another Execute or Reset is running on the lease
 └── Unavailable
@@ -39,6 +41,10 @@ class PoolExhausted(ResourceExhausted):
 
 
 class LeaseBroken(FailedPrecondition):
+    pass
+
+
+class DatabaseUnreachable(FailedPrecondition):
     pass
 
 

@@ -8,8 +8,10 @@ runs a cell, so cells cannot signal, trace or read the kernel, and the kernel ca
 session started by uid (see ``catalog_kernel.isolation``).
 No Docker socket is ever mounted, and no host folder unless the operator names one data folder
 (`data_mount`): it is mounted read only, at the same path, so `duckdb:///that/path/x.duckdb`
-opens inside the sandbox as on the host. The network mode is the caller's choice: a dedicated
-network in production, ``host`` for tests whose databases listen on loopback.
+opens inside the sandbox as on the host. The network is ``none``: the sandbox reaches its
+database only through the manager's relay, a host folder of its own (``relay_dir``) mounted read
+only at ``RELAY_MOUNT`` (see ``db_relay``). An operator may name another network, but only
+``none`` is isolated.
 
 The OCI runtime is the operator's choice too: ``runc`` (Docker's default, the containers share the
 host's kernel) or ``runsc`` (gVisor: each sandbox gets its own user-space kernel, so a kernel
@@ -23,6 +25,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+RELAY_MOUNT = "/run/catalog-db"  # where a sandbox finds its relay folder (fixed: DSNs name it)
 KERNEL_USER = "0:0"
 KERNEL_CAPABILITIES = ("SETUID", "SETGID", "KILL")
 # Session uids are random per container, so RLIMIT_NPROC (counted per uid across the host)
@@ -41,7 +44,7 @@ class ContainerLimits:
     cpus: float = 1.0
     pids: int = 256
     tmpfs_bytes: int = 256 * 2**20
-    network_mode: str = "bridge"
+    network_mode: str = "none"
     data_mount: str = ""  # an absolute host folder mounted read only at the same path; "" none
     runtime: str = "runc"  # a runtime dockerd lists in `docker info`: runc, or runsc (gVisor)
 
@@ -80,7 +83,18 @@ def kernel_environment(limits: ContainerLimits, session_uid: int) -> dict[str, s
     }
 
 
-def docker_host_config(limits: ContainerLimits, session_uid: int) -> dict[str, object]:
+def _binds(limits: ContainerLimits, relay_dir: str) -> dict[str, dict[str, str]]:
+    binds = {}
+    if limits.data_mount:
+        binds[limits.data_mount] = {"bind": limits.data_mount, "mode": "ro"}
+    if relay_dir:
+        binds[relay_dir] = {"bind": RELAY_MOUNT, "mode": "ro"}
+    return binds
+
+
+def docker_host_config(
+    limits: ContainerLimits, session_uid: int, relay_dir: str = ""
+) -> dict[str, object]:
     """The same rules as keyword arguments of the docker SDK's ``create_host_config``."""
     return {
         "runtime": limits.runtime,
@@ -96,11 +110,7 @@ def docker_host_config(limits: ContainerLimits, session_uid: int) -> dict[str, o
         "nano_cpus": int(limits.cpus * 1e9),
         "auto_remove": True,
         "privileged": False,
-        "binds": (
-            {limits.data_mount: {"bind": limits.data_mount, "mode": "ro"}}
-            if limits.data_mount
-            else None
-        ),
+        "binds": _binds(limits, relay_dir) or None,
     }
 
 
@@ -110,6 +120,7 @@ def docker_run_argv(
     limits: ContainerLimits,
     labels: Mapping[str, str],
     session_uid: int | None = None,
+    relay_dir: str = "",
 ) -> list[str]:
     """A `docker run -i` command line whose attached stdio is the kernel's channel."""
     session_uid = new_session_uid() if session_uid is None else session_uid
@@ -143,6 +154,10 @@ def docker_run_argv(
         str(_pids_limit(limits)),
         "--cpus",
         str(limits.cpus),
-        *(["--volume", f"{limits.data_mount}:{limits.data_mount}:ro"] if limits.data_mount else []),
+        *(
+            arg
+            for source, bind in _binds(limits, relay_dir).items()
+            for arg in ("--volume", f"{source}:{bind['bind']}:ro")
+        ),
         image,
     ]

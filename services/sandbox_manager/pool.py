@@ -19,7 +19,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from services.sandbox_manager.backend import Backend, SandboxInstance
 from services.sandbox_manager.config import Settings
 from services.sandbox_manager.errors import (
     BackendUnavailable,
+    DatabaseUnreachable,
     LeaseBroken,
     LeaseBusy,
     LeaseNotFound,
@@ -153,7 +154,8 @@ class Pool:
             assert sandbox.instance is not None
             session_started = time.perf_counter()
             try:
-                info = await sandbox.instance.kernel.start_session(request.session)
+                session, relay_error = await self._open_database(sandbox.instance, request.session)
+                info = await sandbox.instance.kernel.start_session(session)
             except KernelError:  # it died between its last probe and now: take another
                 self._leases.pop(lease.lease_id, None)
                 self._break(sandbox, "its kernel died when a lease began")
@@ -161,6 +163,8 @@ class Pool:
             except BaseException:  # the caller gave up mid-way: the lease must not linger
                 self.release(lease.lease_id)
                 raise
+            if relay_error:
+                info = replace(info, connect_error=relay_error)
             log_fields(
                 _log,
                 logging.INFO,
@@ -305,7 +309,11 @@ class Pool:
     async def reset(self, lease_id: str, session: dict[str, Any] | None) -> SessionInfo:
         lease, sandbox, instance = await self._claim(lease_id)
         try:
-            return await instance.kernel.reset(session)
+            relay_error = ""
+            if session is not None:
+                session, relay_error = await self._open_database(instance, session)
+            info = await instance.kernel.reset(session)
+            return replace(info, connect_error=relay_error) if relay_error else info
         except KernelError as exc:
             lease.broken = True
             self._break(sandbox, "its container stopped during a reset")
@@ -317,6 +325,23 @@ class Pool:
             lease.busy = False
             lease.idle.set()
             lease.renew()
+
+    @staticmethod
+    async def _open_database(
+        instance: SandboxInstance, session: dict[str, Any]
+    ) -> tuple[dict[str, Any], str]:
+        """The session with the DSN the kernel must use, and why the database is unreachable.
+
+        The backend reaches the database for the sandbox (see db_relay); the kernel never sees
+        the real host, and for PostgreSQL not the password either.
+        """
+        dsn = str(session.get("db_dsn") or "")
+        timeout_s = float(session.get("statement_timeout_s") or 300.0)
+        try:
+            rewritten = await instance.open_database(dsn, timeout_s)
+        except DatabaseUnreachable as exc:
+            return {**session, "db_dsn": ""}, exc.message
+        return {**session, "db_dsn": rewritten}, ""
 
     def renew(self, lease_id: str, ttl_s: float | None) -> Lease:
         lease, sandbox = self.lease(lease_id)

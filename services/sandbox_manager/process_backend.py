@@ -37,6 +37,12 @@ class ProcessSandbox:
     scratch: str
     live_scratch: set[str]
 
+    async def open_database(self, dsn: str, statement_timeout_s: float) -> str:
+        return dsn  # the kernel shares the manager's network: it dials the database itself
+
+    async def close_database(self) -> None:
+        return None
+
     async def destroy(self) -> None:
         try:
             with contextlib.suppress(Exception):

@@ -279,6 +279,25 @@ def test_the_sandbox_network_is_not_mistaken_for_compose_s(config: dict[str, Any
         assert sandbox_network not in network["name"], network["name"]
 
 
+def test_sandboxes_have_no_network_and_the_relay_folder_is_shared_with_dockerd(
+    config: dict[str, Any],
+) -> None:
+    """dockerd binds each sandbox's relay folder by its host path: the manager must use the
+    same path, a host folder, which the one-shot gives to the manager's user."""
+    manager = next(
+        s for s in config["services"].values() if _module(s) == "services.sandbox_manager"
+    )
+    env = manager["environment"]
+    assert env["CATALOG_SANDBOX_NETWORK"] == "none"
+    relay = next(v for v in manager["volumes"] if v["target"] == env["CATALOG_SANDBOX_RELAY_DIR"])
+    assert (relay["type"], relay["source"]) == ("bind", env["CATALOG_SANDBOX_RELAY_DIR"])
+    assert manager["depends_on"]["relay-folder"]["condition"] == "service_completed_successfully"
+    command = config["services"]["relay-folder"]["command"]
+    assert command[:2] == ["install", "-d"] and "10002" in command
+    denied = env["CATALOG_SANDBOX_RELAY_DENY"].split(",")
+    assert {"127.0.0.0/8", "169.254.0.0/16", "postgres", "minio"} <= set(denied)
+
+
 # --- the images ------------------------------------------------------------------------------
 
 
@@ -416,10 +435,9 @@ asyncio.run(main())
 def compose_project(compose_bin: str, services_image: str, docker_image: str) -> Iterator[Any]:
     """compose.yaml's manager and runner, started by Docker Compose on this engine.
 
-    An override names this run's manager and sandbox network; everything is removed after."""
+    An override names this run's manager; everything is removed after."""
     suffix = uuid.uuid4().hex[:8]
     project, manager_id = f"catalog-deploy-test-{suffix}", f"sm-deploy-test-{suffix}"
-    network = f"sandboxes-of-deploy-test-{suffix}"
     override = Path(f"/tmp/{project}.override.yaml")
     override.write_text(
         yaml.safe_dump(
@@ -428,7 +446,6 @@ def compose_project(compose_bin: str, services_image: str, docker_image: str) ->
                     "sandbox-manager": {
                         "environment": {
                             "CATALOG_SANDBOX_MANAGER_ID": manager_id,
-                            "CATALOG_SANDBOX_NETWORK": network,
                             "CATALOG_SANDBOX_MIN_WARM": "1",
                             "CATALOG_SANDBOX_MAX_SIZE": "2",
                         }
@@ -454,7 +471,6 @@ def compose_project(compose_bin: str, services_image: str, docker_image: str) ->
         )
         if leftovers.stdout.split():
             _run(["docker", "rm", "-f", *leftovers.stdout.split()])
-        _run(["docker", "network", "rm", network])
         override.unlink(missing_ok=True)
 
 

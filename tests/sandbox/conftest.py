@@ -32,10 +32,9 @@ def container_name() -> str:
 
 @pytest.fixture(scope="session")
 async def container_kernel(docker_image: str, container_name: str) -> AsyncIterator[KernelClient]:
-    """One hardened container of the sandbox image, its kernel on the attached stdio.
-
-    Host networking, because the test databases listen on the host's loopback."""
-    limits = ContainerLimits(memory_bytes=768 * 2**20, network_mode="host")
+    """One hardened container of the sandbox image, its kernel on the attached stdio, with no
+    network (its tests open no database)."""
+    limits = ContainerLimits(memory_bytes=768 * 2**20)
     argv = docker_run_argv(
         docker_image, container_name, limits, {TEST_LABEL: TEST_RUN}, session_uid=SESSION_UID
     )

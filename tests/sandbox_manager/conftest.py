@@ -4,6 +4,7 @@ ports, with real Docker containers (or kernel subprocesses for the process backe
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import signal
 import socket
@@ -63,6 +64,7 @@ def labelled_containers(manager_id: str) -> list[str]:
 
 
 StartManager = Callable[..., Awaitable[RunningManager]]
+RELAY_DIR = "/run/catalog-agents/relay"  # the managers' default CATALOG_SANDBOX_RELAY_DIR
 
 
 def plane_env(plane: ControlPlane) -> dict[str, str]:
@@ -85,9 +87,10 @@ async def start_manager_process(
 ) -> RunningManager:
     """`python -m services.sandbox_manager` on a free port, serving once this returns.
 
-    Defaults: the Docker backend on host networking (the test databases listen on loopback),
-    a pool of 1 warm and at most 2 sandboxes, a unique manager id, and no service token
-    (allowed on loopback); `plane` gives it a token and TLS, which its `stub` then uses.
+    Defaults: the Docker backend with no network (the test databases on the host's loopback
+    are reached through the manager's relay), a pool of 1 warm and at most 2 sandboxes, a
+    unique manager id, and no service token (allowed on loopback); `plane` gives it a token and
+    TLS, which its `stub` then uses.
     """
     plane = plane or ControlPlane()
     manager_id = manager_id or f"test-{uuid.uuid4().hex[:8]}"
@@ -98,7 +101,6 @@ async def start_manager_process(
         "CATALOG_SANDBOX_PORT": str(port),
         "CATALOG_SANDBOX_HOST": "127.0.0.1",
         "CATALOG_SANDBOX_IMAGE": docker_image,
-        "CATALOG_SANDBOX_NETWORK": "host",
         "CATALOG_SANDBOX_MIN_WARM": "1",
         "CATALOG_SANDBOX_MAX_SIZE": "2",
         "CATALOG_SANDBOX_MEMORY_BYTES": str(768 * 2**20),
@@ -136,3 +138,5 @@ async def start_manager(docker_image: str) -> AsyncIterator[StartManager]:
         await manager.stop()
     leftovers = {m.manager_id: labelled_containers(m.manager_id) for m in started}
     assert not any(leftovers.values()), f"containers outlived their manager: {leftovers}"
+    folders = [p for m in started for p in glob.glob(f"{RELAY_DIR}/{m.manager_id}.*")]
+    assert not folders, f"relay folders outlived their manager: {folders}"

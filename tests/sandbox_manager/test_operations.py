@@ -130,7 +130,10 @@ async def test_containers_are_hardened_on_a_dedicated_network(start_manager: Sta
     assert host["ReadonlyRootfs"] is True and set(host["Tmpfs"]) == {"/tmp"}
     assert host["Memory"] == 768 * 2**20 and host["MemorySwap"] == host["Memory"]
     assert host["PidsLimit"] == 128 and host["NanoCpus"] == 5 * 10**8
-    assert not host["Privileged"] and not host["Binds"] and config["Mounts"] == []
+    # One host folder only: the sandbox's own relay folder, read only (see db_relay).
+    relay = f"/run/catalog-agents/relay/{sandbox.sandbox_id}"
+    assert not host["Privileged"] and host["Binds"] == [f"{relay}:/run/catalog-db:ro"]
+    assert [(m["Source"], m["RW"]) for m in config["Mounts"]] == [(relay, False)]
     assert config["Config"]["User"] == "0:0"
     session_uid = next(int(v.split("=")[1]) for v in config["Config"]["Env"] if "SESSION_UID=" in v)
     assert session_uid >= 200_000  # cells run as a uid of this container's own
