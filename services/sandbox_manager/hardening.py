@@ -58,7 +58,7 @@ def _tmpfs_options(limits: ContainerLimits, session_uid: int) -> str:
 # preloaded kernel already overran 768 MB here. So sessions get few processes there, and the
 # pids limit leaves room for gVisor's threads; the guest's RLIMIT_NPROC is what bounds a cell.
 _GVISOR_RUNTIMES = {"runsc"}
-_GVISOR_SESSION_PROCESSES = 8
+_GVISOR_SESSION_PROCESSES = 4
 _GVISOR_MIN_PIDS = 1024
 
 

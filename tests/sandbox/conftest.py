@@ -32,9 +32,11 @@ def container_name() -> str:
 
 @pytest.fixture(scope="session")
 async def container_kernel(docker_image: str, container_name: str) -> AsyncIterator[KernelClient]:
-    """One hardened container of the sandbox image, its kernel on the attached stdio, with no
-    network (its tests open no database)."""
-    limits = ContainerLimits(memory_bytes=768 * 2**20)
+    """One hardened container of the sandbox image, its kernel on the attached stdio.
+
+    Host networking: the kernel's database tests open the test databases on the host's loopback
+    directly (the manager's relay, which production sandboxes use, has tests of its own)."""
+    limits = ContainerLimits(memory_bytes=768 * 2**20, network_mode="host")
     argv = docker_run_argv(
         docker_image, container_name, limits, {TEST_LABEL: TEST_RUN}, session_uid=SESSION_UID
     )
