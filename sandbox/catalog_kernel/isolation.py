@@ -22,6 +22,7 @@ import resource
 import signal
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _PR_SET_DUMPABLE = 4
@@ -68,9 +69,9 @@ def session_pids(uid: int) -> list[int]:
     return found
 
 
-def kill_session_processes(uid: int, spare: int = 0) -> int:
+def kill_session_processes(uid: int, reap: Callable[[], None], spare: int = 0) -> int:
     """SIGKILL every process of the session's uid but ``spare`` until none is left; return how
-    many died.
+    many died. ``reap`` collects the zombies (the kernel is PID 1, so orphans are its children).
 
     A killed process cannot fork any more, so a fork bomb runs out within a few rounds.
     """
@@ -84,20 +85,9 @@ def kill_session_processes(uid: int, spare: int = 0) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             killed.add(pid)
-        _reap_children()
+        reap()
         time.sleep(0.001)
     return len(killed)
-
-
-def _reap_children() -> None:
-    """The kernel is PID 1 in a container: killed orphans become its zombies."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 @dataclass(frozen=True)

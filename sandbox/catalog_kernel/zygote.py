@@ -346,7 +346,7 @@ class Kernel:
 
         The standby is still root until it gets a session, so it survives this."""
         if self._options.identity is not None and self._session_uid_used:
-            kill_session_processes(self._options.identity.uid)
+            kill_session_processes(self._options.identity.uid, self._reap_orphans)
 
     def _kill(self, worker: _Worker, wait: bool) -> None:
         _signal_worker(worker.pid, signal.SIGKILL)
@@ -457,7 +457,7 @@ class Kernel:
         if op.interrupt_reason and self._options.identity is not None:
             # The worker stopped, but what the cell forked (a fork bomb) may not have.
             spare = self._worker.pid if self._worker is not None else 0
-            kill_session_processes(self._options.identity.uid, spare=spare)
+            kill_session_processes(self._options.identity.uid, self._reap_orphans, spare=spare)
         for kind, stream in op.streams.items():
             if stream.bytes_omitted:
                 self._send(
