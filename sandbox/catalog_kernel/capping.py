@@ -43,3 +43,12 @@ class CappedStream:
         # The cut may have split a character: drop its stray continuation bytes.
         tail = bytes(self._tail).lstrip(bytes(range(0x80, 0xC0)))
         return head_end + tail.decode("utf-8", errors="replace")
+
+
+def cap_text(text: str, max_chars: int) -> str:
+    """The head and tail of ``text`` within ``max_chars``, saying how much was cut."""
+    if max_chars <= 0 or len(text) <= max_chars:
+        return text
+    half = max_chars // 2
+    cut = len(text) - 2 * half
+    return f"{text[:half]}\n[... {cut} characters truncated ...]\n{text[-half:]}"

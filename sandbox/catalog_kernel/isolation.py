@@ -121,11 +121,12 @@ class SessionFolders:
         os.waitpid(pid, 0)
 
     def empty_here(self) -> None:
-        """Empty them as this process's uid."""
+        """Empty them as this process's uid, and remove its System V IPC objects too."""
         for path, mode in self.modes:
             with contextlib.suppress(OSError):  # only the folder's owner may; others kept theirs
                 os.chmod(path, mode)
             empty_folder(path)
+        remove_sysv_objects()
 
 
 def empty_folder(path: str) -> None:
@@ -152,3 +153,33 @@ def _remove(path: str) -> None:
     else:
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+# System V shared memory, semaphores and message queues outlive every process: a session could
+# leave data, or pin memory, for the next agent. IPC_RMID as their owner removes them (memory
+# still attached goes once the attached processes die, which they have by then).
+_IPC_RMID = 0
+_SYSV_KINDS = (("shm", "shmctl"), ("sem", "semctl"), ("msg", "msgctl"))
+_PROBED_IDS = 4096  # gVisor has no /proc/sysvipc; its ids are small, so try the first ones
+
+
+def remove_sysv_objects() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    for kind, control in _SYSV_KINDS:
+        remove = getattr(libc, control)
+        ids = _listed_ids(kind)
+        for ipc_id in range(_PROBED_IDS) if ids is None else ids:
+            if kind == "sem":
+                remove(ipc_id, 0, _IPC_RMID)
+            else:
+                remove(ipc_id, _IPC_RMID, None)
+
+
+def _listed_ids(kind: str) -> list[int] | None:
+    """The ids of every object of a kind (others' fail to be removed), or None when unknown."""
+    try:
+        with open(f"/proc/sysvipc/{kind}") as listing:
+            rows = listing.read().splitlines()[1:]
+    except OSError:
+        return None
+    return [int(row.split()[1]) for row in rows if row.split()]

@@ -70,16 +70,19 @@ def encode_frame(message: Message) -> bytes:
 class FrameDecoder:
     """Incremental decoder: feed it bytes as they arrive, take whole messages out."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         self._buffer = bytearray()
+        self._max_frame_bytes = max_frame_bytes
 
     def feed(self, data: bytes) -> list[Message]:
         self._buffer += data
         messages: list[Message] = []
         while len(self._buffer) >= _HEADER.size:
             (length,) = _HEADER.unpack_from(self._buffer)
-            if length > MAX_FRAME_BYTES:
-                raise ProtocolError(f"announced frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
+            if length > self._max_frame_bytes:
+                raise ProtocolError(
+                    f"announced frame of {length} bytes exceeds {self._max_frame_bytes}"
+                )
             end = _HEADER.size + length
             if len(self._buffer) < end:
                 break

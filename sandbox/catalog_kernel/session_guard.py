@@ -41,6 +41,11 @@ _REFUSED = {
         *_COMMON,
         re.compile(r"\bset_config\b", re.I),
         re.compile(r"(?:^|;)" + _GAP + r"*do\b", re.I | re.S),
+        # Large objects are written even in a read-only transaction (and any role may make one).
+        re.compile(
+            r"\blo_(?:from_bytea|create|creat|put|import|truncate|truncate64|unlink)\b", re.I
+        ),
+        re.compile(r"\blowrite\b", re.I),
     ],
     "mysql": [
         *_COMMON,
@@ -134,7 +139,8 @@ def check_statement(backend: str, query: Any, limits: dict[str, float]) -> Any:
             raise SessionSettingRefused(
                 "this session is read only and has a time limit, and both stay as they are: "
                 "statements that change them (SET of a read-only or timeout setting, READ "
-                "WRITE, set_config, DO blocks, PREPARE) are refused; a lower time limit is "
+                "WRITE, set_config, DO blocks, PREPARE) and large-object writes are refused; a "
+                "lower time limit is "
                 "set with a plain SET of the number"
             )
     return query

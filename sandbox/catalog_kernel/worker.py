@@ -19,6 +19,7 @@ import sys
 import traceback
 from typing import Any
 
+from catalog_kernel.capping import cap_text
 from catalog_kernel.connections import (
     SessionSettings,
     apply_s3_environment,
@@ -200,11 +201,7 @@ def _display(value: Any) -> str:
         text = repr(value)
     except Exception as exc:  # a broken __repr__ must not fail the cell
         text = f"<{type(value).__name__} object; repr() failed: {exc!r}>"
-    if len(text) > MAX_RESULT_CHARS:
-        cut = len(text) - MAX_RESULT_CHARS
-        half = MAX_RESULT_CHARS // 2
-        text = f"{text[:half]}\n[... {cut} characters truncated ...]\n{text[-half:]}"
-    return text
+    return cap_text(text, MAX_RESULT_CHARS)
 
 
 def _describe_error(exc: BaseException) -> Message:
@@ -219,6 +216,13 @@ def _describe_error(exc: BaseException) -> Message:
     return {
         "ev": "error",
         "ename": type(exc).__name__,
-        "evalue": str(exc),
-        "traceback": "".join(lines),
+        "evalue": cap_text(_safe_str(exc), MAX_RESULT_CHARS),
+        "traceback": cap_text("".join(lines), MAX_RESULT_CHARS),
     }
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception as failed:  # a broken __str__ must not fail the report
+        return f"<{type(exc).__name__}; str() failed: {failed!r}>"

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from catalog_kernel.capping import CappedStream
+from catalog_kernel.capping import CappedStream, cap_text
 from catalog_kernel.connections import SessionSettings, scrub, secrets_of
 from catalog_kernel.isolation import SessionFolders, SessionIdentity, kill_session_processes
 from catalog_kernel.protocol import (
@@ -62,7 +62,10 @@ class _Worker:
     err_r: int
     ready: bool = False
     exit_status: int | None = None
-    control: FrameDecoder = field(default_factory=FrameDecoder)
+    # The control pipe's write end lives in the worker, where a cell can write to it too: frames
+    # are capped, and what breaks the protocol gets the worker replaced (see _reject_worker).
+    control: FrameDecoder = field(default_factory=lambda: FrameDecoder(_CONTROL_FRAME_BYTES))
+    violation: str = ""  # why the kernel killed it, when it broke the control protocol
     server_session: Message = field(default_factory=dict)  # its database session, if any
 
 
@@ -86,6 +89,12 @@ class _CellOp:
     streams: dict[str, CappedStream]
     interrupt_reason: str = ""  # "timeout" or "interrupted" once SIGINT was sent
     kill_deadline: float = 0.0
+    max_bytes: int = 0  # the cell's output cap, for its result and error texts too
+    answered: set[str] = field(default_factory=set)  # result, error, done: each at most once
+
+
+# A result is at most MAX_RESULT_CHARS (worker.py) characters, JSON-escaped: far under this.
+_CONTROL_FRAME_BYTES = 8 * 1024 * 1024
 
 
 def _now() -> float:
@@ -223,7 +232,9 @@ class Kernel:
         max_bytes = int(request.get("max_output_bytes") or self._options.default_max_output_bytes)
         started = _now()
         streams = {"stdout": CappedStream(max_bytes), "stderr": CappedStream(max_bytes)}
-        self._op = _CellOp(request.get("id"), started, started + timeout_s, timeout_s, streams)
+        self._op = _CellOp(
+            request.get("id"), started, started + timeout_s, timeout_s, streams, max_bytes=max_bytes
+        )
         if self._worker is None:
             self._activate_worker()
         assert self._worker is not None
@@ -400,13 +411,30 @@ class Kernel:
         if data is None:
             self._on_worker_exit()
             return
-        for message in self._worker.control.feed(data):
+        try:
+            messages = self._worker.control.feed(data)
+        except ProtocolError as exc:
+            self._reject_worker(f"it wrote a malformed control frame: {exc}")
+            return
+        for message in messages:
+            if self._worker is None:  # rejected by an earlier message
+                return
             self._on_worker_message(message)
+
+    def _reject_worker(self, why: str) -> None:
+        """A cell wrote to the worker's control pipe: replace the worker, as after a crash."""
+        assert self._worker is not None
+        self._worker.violation = why
+        _signal_worker(self._worker.pid, signal.SIGKILL)
+        self._on_worker_exit()
 
     def _on_worker_message(self, message: Message) -> None:
         assert self._worker is not None
         event = message.get("ev")
         if event == "ready":
+            if self._worker.ready:
+                self._reject_worker("it said it was ready twice")
+                return
             self._worker.ready = True
             self._worker.server_session = dict(message.get("server_session") or {})
             if isinstance(self._op, _SessionOp):
@@ -414,9 +442,14 @@ class Kernel:
             return
         if not isinstance(self._op, _CellOp):
             return
+        if event in self._op.answered:
+            self._reject_worker(f"it sent a second {event!r} for one cell")
+            return
+        self._op.answered.add(str(event))
         self._drain_output()
         if event == "result":
-            text = scrub(str(message.get("text_plain", "")), self._secrets)
+            text = cap_text(str(message.get("text_plain", "")), self._op.max_bytes)
+            text = scrub(text, self._secrets)
             self._send({"ev": "result", "id": self._op.request_id, "text_plain": text})
         elif event == "error":
             if self._op.interrupt_reason and message.get("ename") == "KeyboardInterrupt":
@@ -441,13 +474,16 @@ class Kernel:
 
     def _send_error(self, message: Message) -> None:
         assert isinstance(self._op, _CellOp)
+        limit = self._op.max_bytes
         self._send(
             {
                 "ev": "error",
                 "id": self._op.request_id,
                 "ename": str(message.get("ename", "")),
-                "evalue": scrub(str(message.get("evalue", "")), self._secrets),
-                "traceback": scrub(str(message.get("traceback", "")), self._secrets),
+                "evalue": scrub(cap_text(str(message.get("evalue", "")), limit), self._secrets),
+                "traceback": scrub(
+                    cap_text(str(message.get("traceback", "")), limit), self._secrets
+                ),
             }
         )
 
@@ -596,6 +632,11 @@ def _read_available(fd: int) -> bytes | None:
 
 
 def _describe_exit(worker: _Worker) -> str:
+    if worker.violation:
+        return (
+            f"the kernel replaced the Python process because {worker.violation} (cells must "
+            "not write to the kernel's channels); its variables are lost"
+        )
     status = worker.exit_status or 0
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)

@@ -332,6 +332,24 @@ POSTGRES_STATE = (
 )
 
 
+async def test_cell_cannot_write_large_objects_through_con(pg_session: Any) -> None:
+    """PostgreSQL writes large objects even in a read-only transaction, and any role may."""
+    kernel, _ = pg_session
+    for attempt in (
+        "con.raw_sql(\"SELECT lo_from_bytea(0, 'stored for later')\")",
+        "con.raw_sql('SELECT lo_create(0)')",
+        "con.raw_sql(\"select LO_PUT(1234, 0, 'x')\")",
+    ):
+        refused = await cell(kernel, attempt)
+        assert refused.error and refused.error["ename"] == "SessionSettingRefused", attempt
+    counted = await cell(
+        kernel,
+        "c = con.raw_sql('SELECT count(*) FROM pg_largeobject_metadata')\n"
+        "print(c.fetchone()[0]); c.close()",
+    )
+    assert counted.stdout == "0\n"
+
+
 async def test_cell_cannot_turn_off_read_only_postgres(pg_session: Any) -> None:
     kernel, schema = pg_session
     insert = f"con.raw_sql('INSERT INTO {schema}.orders VALUES (0, 0)')"

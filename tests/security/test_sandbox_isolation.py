@@ -238,3 +238,72 @@ async def test_a_daemon_left_by_one_lease_cannot_read_the_next_leases_session(
     await asyncio.sleep(0.5)  # time for a daemon, had it survived, to read the new session
     # No loot, and no process but this cell's own and root's (the kernel and its standby).
     assert stdout_of(await run_grpc(stub, second.lease_id, look)) == "False []\n"
+
+
+async def test_sysv_ipc_objects_do_not_survive_a_reset(isolated_kernel: KernelClient) -> None:
+    await isolated_kernel.start_session({})
+    plant = textwrap.dedent(
+        """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        shm = libc.shmget(0x5EED, 4096, 0o1666)
+        ctypes.memmove(libc.shmat(shm, None, 0), b'PLANTED', 7)
+        msg = libc.msgget(0x5EEE, 0o1666)
+        sem = libc.semget(0x5EEF, 1, 0o1666)
+        (shm >= 0, msg >= 0, sem >= 0)
+        """
+    )
+    assert (await run(isolated_kernel, plant)).result == "(True, True, True)"
+    await isolated_kernel.reset()
+    look = textwrap.dedent(
+        """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        (libc.shmget(0x5EED, 0, 0), libc.msgget(0x5EEE, 0), libc.semget(0x5EEF, 0, 0))
+        """
+    )
+    assert (await run(isolated_kernel, look)).result == "(-1, -1, -1)"  # all gone
+
+
+# A cell can reach the worker's control pipe (it runs in the worker): find its write end.
+FORGE = textwrap.dedent(
+    """
+    import json, os, struct
+    def control_fd():
+        for fd in map(int, os.listdir('/proc/self/fd')):
+            if fd > 2 and os.path.exists(f'/proc/self/fdinfo/{fd}'):
+                flags = int(open(f'/proc/self/fdinfo/{fd}').read().split('flags:')[1].split()[0], 8)
+                if flags & 3 == os.O_WRONLY and 'pipe' in os.readlink(f'/proc/self/fd/{fd}'):
+                    return fd
+    def forge(message):
+        body = json.dumps(message).encode()
+        os.write(control_fd(), struct.pack('>I', len(body)) + body)
+    """
+)
+
+
+async def test_forged_control_frames_get_the_worker_replaced(
+    isolated_kernel: KernelClient,
+) -> None:
+    await isolated_kernel.start_session({})
+    await run(isolated_kernel, "kept = 1")
+    forged = await isolated_kernel.execute(
+        FORGE + "forge({'ev': 'result', 'text_plain': 'x'})\n"
+        "forge({'ev': 'result', 'text_plain': 'y' * 10_000_000})\n"
+        "import time; time.sleep(5)"
+    )
+    assert forged.status == "crashed" and forged.state_lost
+    assert forged.error is not None and "control" in forged.error["evalue"]
+    assert len(forged.result or "") <= 100_000  # capped like output, not 10 MB
+    after = await isolated_kernel.execute("kept")
+    assert after.error is not None and after.error["ename"] == "NameError"  # a new worker
+    assert (await run(isolated_kernel, "'fine'")).result == "'fine'"
+
+
+async def test_a_huge_exception_message_is_capped(isolated_kernel: KernelClient) -> None:
+    await isolated_kernel.start_session({})
+    raised = await isolated_kernel.execute("raise ValueError('x' * 20_000_000)")
+    assert raised.error is not None and raised.error["ename"] == "ValueError"
+    assert "characters truncated" in raised.error["evalue"]
+    assert len(raised.error["evalue"]) + len(raised.error["traceback"]) < 300_000
