@@ -27,7 +27,7 @@ from services.common.errors import ServiceError, Unavailable
 from services.common.logging import log_fields
 from services.orchestrator import agents
 from services.orchestrator.config import Settings
-from services.orchestrator.keys import make_timestamp, object_name, parse_prefix
+from services.orchestrator.object_names import make_timestamp, object_name, parse_prefix
 from services.orchestrator.page_data import read_page_data
 from services.orchestrator.probe_cell import ProbeReport, probe_code
 from services.orchestrator.prompts import AgentPrompt
