@@ -38,8 +38,8 @@ import uuid
 from benchlib import START_TIMEOUT_S, Service, emit, free_port
 from catalog.v1 import agent_pb2, agent_pb2_grpc
 
+from services.common.clients import SandboxClient, SessionSettings
 from services.common.control_plane import ControlPlane
-from services.sandbox_manager.client import SandboxClient, SessionSettings
 
 ROWS = 100_000
 ROUNDS = 3  # each figure is the median of this many rounds

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.redaction import Redactor
-from services.sandbox_manager.client import (
+from services.common.clients import (
     Execution,
     ExecutionStatus,
     LeaseLost,
     SandboxClient,
     SandboxClientError,
 )
+from services.common.redaction import Redactor
 
 
 class SandboxGone(Exception):

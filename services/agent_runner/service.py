@@ -18,9 +18,9 @@ from services.agent_runner.loop import AgentEvent, AgentLoop, AgentOutcome, Agen
 from services.agent_runner.offline_agent import OfflineAgent
 from services.agent_runner.report import expand_report
 from services.agent_runner.sandbox_tool import SandboxCodeRunner
+from services.common.clients import SandboxClient
 from services.common.logging import log_fields
 from services.common.redaction import Redactor
-from services.sandbox_manager.client import SandboxClient
 
 _log = logging.getLogger(__name__)
 OFFLINE_MODEL = "offline"

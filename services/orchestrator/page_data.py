@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from services.common.clients import SandboxClient
 from services.common.redaction import Redactor
-from services.sandbox_manager.client import SandboxClient
 
 MAX_DATA_BYTES = 64 * 1024 * 1024
 EXPORT_TIMEOUT_S = 900.0

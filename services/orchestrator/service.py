@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from dbos import DBOS, DBOSContextSetAuth, Queue, SetWorkflowID, WorkflowStatus
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.orchestrator.keys import OutputPrefix, parse_prefix
+from services.orchestrator.object_names import OutputPrefix, parse_prefix
 from services.orchestrator.sealing import Sealer
 from services.orchestrator.steps import PROGRESS_STREAM
 from services.orchestrator.tenants import DEFAULT_TENANT, Tenant

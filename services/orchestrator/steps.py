@@ -23,22 +23,24 @@ from urllib.parse import urlsplit
 
 from dbos import DBOS
 
-from services.common.errors import ServiceError, Unavailable
-from services.common.logging import log_fields
-from services.orchestrator import agents
-from services.orchestrator.config import Settings
-from services.orchestrator.keys import make_timestamp, object_name, parse_prefix
-from services.orchestrator.page_data import read_page_data
-from services.orchestrator.probe_cell import ProbeReport, probe_code
-from services.orchestrator.prompts import AgentPrompt
-from services.orchestrator.sealing import Sealer, secret_values
-from services.orchestrator.storage import Store, open_store
-from services.sandbox_manager.client import (
+from services.common.clients import (
+    AgentCall,
+    AgentProgressEvent,
+    AgentRunnerClient,
     LeaseLost,
     SandboxClient,
     SandboxClientError,
     SessionSettings,
 )
+from services.common.errors import ServiceError, Unavailable
+from services.common.logging import log_fields
+from services.orchestrator.config import Settings
+from services.orchestrator.object_names import make_timestamp, object_name, parse_prefix
+from services.orchestrator.page_data import read_page_data
+from services.orchestrator.probe_cell import ProbeReport, probe_code
+from services.orchestrator.prompts import AgentPrompt
+from services.orchestrator.sealing import Sealer, secret_values
+from services.orchestrator.storage import Store, open_store
 
 _log = logging.getLogger(__name__)
 PROGRESS_STREAM = "progress"
@@ -87,7 +89,7 @@ class LeaseRef:
 
 
 @dataclass(frozen=True)
-class AgentOutcome:
+class StoredAgentRun:
     """What the workflow keeps of an agent run: where its page is, never the page."""
 
     agent_name: str
@@ -335,11 +337,11 @@ async def run_agent(
     s3_prefix: str,
     timestamp: str,
     attempt: int,
-) -> AgentOutcome:
+) -> StoredAgentRun:
     """Run one agent through the runner and write its page; return where the page is."""
     rt = runtime()
     workflow_id = DBOS.workflow_id or ""
-    call = agents.AgentCall(
+    call = AgentCall(
         run_id=agent_run_id(workflow_id, agent_name, attempt),
         agent_name=agent_name,
         system_prompt=rt.prompts[agent_name].system_prompt,
@@ -349,13 +351,10 @@ async def run_agent(
     )
     async with _logged("run_agent", agent=agent_name, attempt=attempt):
         log_fields(_log, logging.INFO, "agent started", workflow_id=workflow_id, agent=agent_name)
-        result = await agents.run_agent(
-            rt.settings.agent_runner,
-            call,
-            timeout_s=rt.settings.agent_timeout_s,
-            on_progress=_publish_progress,
-            plane=rt.settings.control_plane,
-        )
+        async with _runner(rt.settings) as runner:
+            result = await runner.run(
+                call, timeout_s=rt.settings.agent_timeout_s, on_progress=_publish_progress
+            )
         log_fields(
             _log,
             logging.INFO,
@@ -379,7 +378,7 @@ async def run_agent(
             uri = await _write_page(
                 store, timestamp, name, result.html.encode(), "text/html; charset=utf-8", step
             )
-    return AgentOutcome(
+    return StoredAgentRun(
         agent_name,
         uri,
         result.complete,
@@ -411,7 +410,7 @@ async def _page_data(
         return None
 
 
-async def _publish_progress(event: agents.AgentProgressEvent) -> None:
+async def _publish_progress(event: AgentProgressEvent) -> None:
     await publish({"kind": "agent", **asdict(event)})
 
 
@@ -475,7 +474,8 @@ async def cancel_agents() -> None:
     workflow_id = DBOS.workflow_id or ""
     run_ids = [agent_run_id(workflow_id, a, n) for a in ("catalog", "summary") for n in (1, 2)]
     settings = runtime().settings
-    await agents.cancel_runs(settings.agent_runner, run_ids, plane=settings.control_plane)
+    async with _runner(settings) as runner:
+        await runner.cancel(run_ids)
 
 
 async def release_sandbox(lease: LeaseRef) -> None:
@@ -492,6 +492,10 @@ async def release_sandbox(lease: LeaseRef) -> None:
 def _sandboxes(settings: Settings) -> SandboxClient:
     """A client of the configured managers, with the service token (and TLS) they expect."""
     return SandboxClient(settings.sandbox_managers, plane=settings.control_plane)
+
+
+def _runner(settings: Settings) -> AgentRunnerClient:
+    return AgentRunnerClient(settings.agent_runner, plane=settings.control_plane)
 
 
 def _store(settings: Settings, s3_prefix: str) -> Store:

@@ -45,7 +45,7 @@ from botocore.config import Config
 
 from services.common import errors
 from services.common.logging import log_fields
-from services.orchestrator.keys import (
+from services.orchestrator.object_names import (
     OBJECT_NAMES,
     OutputPrefix,
     check_object_name,

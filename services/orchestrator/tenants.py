@@ -32,7 +32,7 @@ import grpc
 
 from services.common.env import SettingsError
 from services.common.errors import InvalidArgument, ServiceError
-from services.orchestrator.keys import OutputPrefix, parse_prefix
+from services.orchestrator.object_names import OutputPrefix, parse_prefix
 
 DEFAULT_TENANT = "default"
 ANY_PREFIX = "*"

@@ -20,12 +20,12 @@ from typing import Any
 from dbos import DBOS
 from dbos import error as dbos_error
 
+from services.common.clients import SandboxClientError
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
 from services.orchestrator import steps
 from services.orchestrator.sealing import SealingError
-from services.orchestrator.steps import AgentOutcome, CatalogFailure, LeaseRef
-from services.sandbox_manager.client import SandboxClientError
+from services.orchestrator.steps import CatalogFailure, LeaseRef, StoredAgentRun
 
 _log = logging.getLogger(__name__)
 WORKFLOW_NAME = "catalog_workflow"
@@ -170,7 +170,7 @@ async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> Lease
     return held[-1]
 
 
-async def _record(state: _State, outcome: AgentOutcome) -> None:
+async def _record(state: _State, outcome: StoredAgentRun) -> None:
     usage = {"agent_name": outcome.agent_name, "stop_reason": outcome.stop, "turns": outcome.turns}
     state.usage.append({**usage, "usage": outcome.usage})
     if outcome.uri:
@@ -185,7 +185,7 @@ async def _record(state: _State, outcome: AgentOutcome) -> None:
     await _publish_state(state)
 
 
-def _failure_message(outcome: AgentOutcome) -> str:
+def _failure_message(outcome: StoredAgentRun) -> str:
     kept = f"; its incomplete page is at {outcome.uri}" if outcome.uri else ""
     detail = f" ({outcome.stop_detail})" if outcome.stop_detail else ""
     return f"the {outcome.agent_name} agent stopped with {outcome.stop}{detail}{kept}"

@@ -26,7 +26,7 @@ class KernelError(Exception):
 
 
 @dataclass(frozen=True)
-class SessionInfo:
+class KernelSession:
     backend: str
     read_only: bool
     connect_error: str
@@ -201,10 +201,10 @@ class KernelClient:
         finally:
             self._queues.pop(request_id, None)
 
-    async def start_session(self, session: dict[str, Any]) -> SessionInfo:
+    async def start_session(self, session: dict[str, Any]) -> KernelSession:
         return _session_info(await self._single("start_session", session=session))
 
-    async def reset(self, session: dict[str, Any] | None = None) -> SessionInfo:
+    async def reset(self, session: dict[str, Any] | None = None) -> KernelSession:
         """A fresh worker and an empty scratch folder; with ``session``, new settings."""
         fields = {} if session is None else {"session": session}
         return _session_info(await self._single("reset", **fields))
@@ -265,8 +265,8 @@ class KernelClient:
             await self._read_task
 
 
-def _session_info(event: Message) -> SessionInfo:
-    return SessionInfo(
+def _session_info(event: Message) -> KernelSession:
+    return KernelSession(
         backend=event["backend"],
         read_only=event["read_only"],
         connect_error=event["connect_error"],

@@ -37,7 +37,7 @@ from services.sandbox_manager.errors import (
     PoolExhausted,
     SandboxNotFound,
 )
-from services.sandbox_manager.kernel_client import KernelError, SessionInfo
+from services.sandbox_manager.kernel_client import KernelError, KernelSession
 
 _log = logging.getLogger(__name__)
 _ENDED_LEASES_KEPT = 10_000  # how many ended lease ids still get a precise NOT_FOUND message
@@ -59,7 +59,7 @@ def _utcnow() -> datetime:
 
 
 @dataclass
-class Lease:
+class PoolLease:
     lease_id: str
     sandbox_id: str
     client_id: str
@@ -84,7 +84,7 @@ class PooledSandbox:
     sandbox_id: str
     state: SandboxState = SandboxState.STARTING
     instance: SandboxInstance | None = None
-    lease: Lease | None = None
+    lease: PoolLease | None = None
     leases_served: int = 0
     create_time: datetime = field(default_factory=_utcnow)
     last_used_time: datetime = field(default_factory=_utcnow)
@@ -104,7 +104,7 @@ class Pool:
         self.settings = settings
         self.backend = backend
         self._sandboxes: dict[str, PooledSandbox] = {}
-        self._leases: dict[str, Lease] = {}
+        self._leases: dict[str, PoolLease] = {}
         self._ended: OrderedDict[str, str] = OrderedDict()  # lease id -> "released"/"expired"
         self._changed = asyncio.Condition()
         self._waiters = 0
@@ -141,11 +141,11 @@ class Pool:
         await self.backend.close()
 
     # --- leases -----------------------------------------------------------------------------
-    async def acquire(self, request: AcquireRequest) -> tuple[Lease, SessionInfo]:
+    async def acquire(self, request: AcquireRequest) -> tuple[PoolLease, KernelSession]:
         deadline = time.monotonic() + request.wait_s
         while True:
             sandbox = await self._take_warm(deadline, request.wait_s)
-            lease = Lease(
+            lease = PoolLease(
                 self._new_id(), sandbox.sandbox_id, request.client_id, request.labels, request.ttl_s
             )
             lease.renew()
@@ -222,7 +222,7 @@ class Pool:
         if not coming:
             raise BackendUnavailable(f"no sandbox can be started: {self._backend_error}")
 
-    def lease(self, lease_id: str) -> tuple[Lease, PooledSandbox]:
+    def lease(self, lease_id: str) -> tuple[PoolLease, PooledSandbox]:
         """The live lease and its sandbox, or the error that says why there is none."""
         owner = lease_id.split(".", 1)[0]
         if owner != self.settings.manager_id:
@@ -249,7 +249,7 @@ class Pool:
             )
         return lease, self._sandboxes[lease.sandbox_id]
 
-    async def _claim(self, lease_id: str) -> tuple[Lease, PooledSandbox, SandboxInstance]:
+    async def _claim(self, lease_id: str) -> tuple[PoolLease, PooledSandbox, SandboxInstance]:
         lease, sandbox = self.lease(lease_id)
         if lease.busy:
             # The caller may have just cancelled the running call, and the server may not have
@@ -306,7 +306,7 @@ class Pool:
             lease.idle.set()
             lease.renew()
 
-    async def reset(self, lease_id: str, session: dict[str, Any] | None) -> SessionInfo:
+    async def reset(self, lease_id: str, session: dict[str, Any] | None) -> KernelSession:
         lease, sandbox, instance = await self._claim(lease_id)
         try:
             relay_error = ""
@@ -343,7 +343,7 @@ class Pool:
             return {**session, "db_dsn": ""}, exc.message
         return {**session, "db_dsn": rewritten}, ""
 
-    def renew(self, lease_id: str, ttl_s: float | None) -> Lease:
+    def renew(self, lease_id: str, ttl_s: float | None) -> PoolLease:
         lease, sandbox = self.lease(lease_id)
         lease.renew(ttl_s)
         sandbox.last_used_time = _utcnow()

@@ -14,8 +14,8 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from services.common.errors import InvalidArgument
 from services.sandbox_manager.config import Settings
-from services.sandbox_manager.kernel_client import SessionInfo
-from services.sandbox_manager.pool import AcquireRequest, Lease, PooledSandbox, SandboxState
+from services.sandbox_manager.kernel_client import KernelSession
+from services.sandbox_manager.pool import AcquireRequest, PooledSandbox, PoolLease, SandboxState
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = ("CATALOG_", "PYTHON", "AWS_")
@@ -154,7 +154,7 @@ def execute_limits(request: sandbox_pb2.ExecuteRequest, settings: Settings) -> t
     return timeout_s, int(request.max_output_bytes or settings.max_output_bytes)
 
 
-def session_info(info: SessionInfo) -> sandbox_pb2.SessionInfo:
+def session_info(info: KernelSession) -> sandbox_pb2.SessionInfo:
     message = sandbox_pb2.SessionInfo(backend=info.backend, read_only=info.read_only)
     if info.connect_error:
         message.connect_error = info.connect_error
@@ -167,7 +167,7 @@ def timestamp(value: Any) -> timestamp_pb2.Timestamp:
     return message
 
 
-def lease(value: Lease, manager_id: str) -> sandbox_pb2.Lease:
+def lease(value: PoolLease, manager_id: str) -> sandbox_pb2.Lease:
     return sandbox_pb2.Lease(
         lease_id=value.lease_id,
         sandbox_id=value.sandbox_id,

@@ -8,7 +8,7 @@ import json
 
 from catalog.v1 import agent_pb2 as pb
 
-from services.sandbox_manager.client import SandboxClient, SessionSettings
+from services.common.clients import SandboxClient, SessionSettings
 from tests.agent_runner.conftest import StartRunner, collect, run_request
 from tests.fakes.anthropic_server import (
     FakeAnthropic,

@@ -418,7 +418,7 @@ def test_the_image_healthcheck_follows_the_agent_runner(services_image: str) -> 
 _CELL = """
 import asyncio, os
 from services.common.control_plane import ControlPlane
-from services.sandbox_manager.client import SandboxClient
+from services.common.clients import SandboxClient
 
 async def main():
     plane = ControlPlane.from_env(os.environ)  # the runner's own service token

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from services.orchestrator.keys import (
+from services.orchestrator.object_names import (
     AGENT_NAMES,
     OutputPrefix,
     make_timestamp,

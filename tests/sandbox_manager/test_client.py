@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from catalog.v1 import sandbox_pb2 as pb
 
-from services.sandbox_manager.client import (
+from services.common.clients import (
     ExecutionStatus,
     LeaseLost,
     ManagerUnavailable,

@@ -9,7 +9,7 @@ import os
 import sys
 import uuid
 
-from services.sandbox_manager.client import SandboxClient
+from services.common.clients import SandboxClient
 from tests.sandbox_manager.conftest import StartManager, free_port, labelled_containers
 
 HOST_KERNEL = os.uname().release

@@ -17,7 +17,7 @@ import pytest
 from catalog.v1 import catalog_pb2 as pb
 
 from services.common.errors import InvalidArgument
-from services.orchestrator.keys import make_timestamp, parse_prefix
+from services.orchestrator.object_names import make_timestamp, parse_prefix
 from services.orchestrator.sealing import Sealer
 from services.orchestrator.service import CatalogOperations, StartRequest
 from services.orchestrator.storage import FileStore

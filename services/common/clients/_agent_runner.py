@@ -1,7 +1,11 @@
-"""The agent runner as the orchestrator uses it: one RunAgent call, its progress, its result.
+"""Async client of catalog.v1.AgentRunnerService: one agent run, its progress, its result.
 
-The run id makes the call idempotent: a step that runs again after a crash attaches to the
+    async with AgentRunnerClient("agent-runner:50052", plane=plane) as runner:
+        run = await runner.run(call, timeout_s=600, on_progress=publish)
+
+The run id makes the call idempotent: a caller that runs again after a crash attaches to the
 run the runner still holds, or gets its stored result, instead of paying for a second one.
+Failures are the shared service errors (`_errors.runner_error`).
 """
 
 from __future__ import annotations
@@ -9,14 +13,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
 
 import grpc
 from catalog.v1 import agent_pb2 as pb
 from catalog.v1 import agent_pb2_grpc
 from google.protobuf import duration_pb2
 
+from services.common.clients._errors import runner_error
 from services.common.control_plane import ControlPlane
-from services.common.errors import DeadlineExceeded, InvalidArgument, Unavailable
+from services.common.errors import Unavailable
+
+if TYPE_CHECKING:
+    from catalog.v1.agent_pb2_grpc import AgentRunnerServiceAsyncStub as _Stub
 
 
 class AgentStop(enum.StrEnum):
@@ -89,36 +99,72 @@ class AgentRun:
 
 
 OnProgress = Callable[[AgentProgressEvent], Awaitable[None]]
+# How long past the run's own wall-clock budget the call may take: the runner's last page.
+_RESULT_GRACE_S = 60
 
 
-async def run_agent(
-    address: str,
-    call: AgentCall,
-    *,
-    timeout_s: float,
-    on_progress: OnProgress,
-    plane: ControlPlane | None = None,
-) -> AgentRun:
-    """Run (or attach to) an agent and return its result; progress is reported as it comes.
+class AgentRunnerClient:
+    """Runs agents at one runner. The channel opens on first use; `close` (or the `async
+    with` block's end) closes it."""
 
-    The lease alone names the sandbox: the runner finds its manager among its own.
-    `plane` carries the service token (and the CA when the runner serves TLS).
-    """
-    request = pb.RunAgentRequest(
-        run_id=call.run_id,
-        agent_name=call.agent_name,
-        system_prompt=call.system_prompt,
-        context_json=call.context_json,
-        sandbox=pb.SandboxRef(lease_id=call.lease_id),
-        budget=pb.Budget(wall_clock=duration_pb2.Duration(seconds=int(timeout_s))),
-        redact_values=list(call.redact_values),
-    )
-    async with (plane or ControlPlane()).channel(address) as channel:
-        stub = agent_pb2_grpc.AgentRunnerServiceStub(channel)
+    def __init__(self, address: str, *, plane: ControlPlane | None = None) -> None:
+        """`plane` carries the service token (and the CA when the runner serves TLS)."""
+        self._address = address
+        self._plane = plane or ControlPlane()
+        self._channel: grpc.aio.Channel | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    def _stub(self) -> _Stub:
+        if self._channel is None:
+            self._channel = self._plane.channel(self._address)
+        return agent_pb2_grpc.AgentRunnerServiceStub(self._channel)
+
+    async def run(self, call: AgentCall, *, timeout_s: float, on_progress: OnProgress) -> AgentRun:
+        """Run (or attach to) an agent and return its result; progress is reported as it comes.
+
+        The lease alone names the sandbox: the runner finds its manager among its own.
+        """
+        request = pb.RunAgentRequest(
+            run_id=call.run_id,
+            agent_name=call.agent_name,
+            system_prompt=call.system_prompt,
+            context_json=call.context_json,
+            sandbox=pb.SandboxRef(lease_id=call.lease_id),
+            budget=pb.Budget(wall_clock=duration_pb2.Duration(seconds=int(timeout_s))),
+            redact_values=list(call.redact_values),
+        )
+        stream = self._stub().RunAgent(request, timeout=timeout_s + _RESULT_GRACE_S)
         try:
-            return await _follow(stub.RunAgent(request, timeout=timeout_s + 60), call, on_progress)
+            return await _follow(stream, call, on_progress)
         except grpc.aio.AioRpcError as exc:
-            raise _translate(exc, address) from exc
+            raise runner_error(exc, self._address) from exc
+
+    async def cancel(self, run_ids: list[str], *, timeout_s: float = 10) -> None:
+        """Stop these runs at the runner, if it still runs them; best effort (the runner stops
+        a run anyway at its next sandbox call once the lease is gone)."""
+        stub = self._stub()
+        for run_id in run_ids:
+            try:
+                await stub.CancelAgentRun(
+                    pb.CancelAgentRunRequest(run_id=run_id), timeout=timeout_s
+                )
+            except grpc.aio.AioRpcError:
+                return
 
 
 async def _follow(
@@ -150,32 +196,3 @@ def _result(result: pb.AgentResult) -> AgentRun:
         offline=result.offline,
         stop_detail=result.stop_detail,
     )
-
-
-def _translate(exc: grpc.aio.AioRpcError, address: str) -> Exception:
-    code, detail = exc.code(), exc.details() or ""
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return InvalidArgument(f"the agent runner refused the run: {detail}")
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded(f"the agent run took longer than allowed: {detail}")
-    return Unavailable(f"the agent runner at {address} failed ({code.name}): {detail}")
-
-
-async def cancel_runs(
-    address: str,
-    run_ids: list[str],
-    *,
-    timeout_s: float = 10,
-    plane: ControlPlane | None = None,
-) -> None:
-    """Stop these runs at the runner, if it still runs them; best effort (the runner stops a
-    run anyway at its next sandbox call once the lease is gone)."""
-    async with (plane or ControlPlane()).channel(address) as channel:
-        stub = agent_pb2_grpc.AgentRunnerServiceStub(channel)
-        for run_id in run_ids:
-            try:
-                await stub.CancelAgentRun(
-                    pb.CancelAgentRunRequest(run_id=run_id), timeout=timeout_s
-                )
-            except grpc.aio.AioRpcError:
-                return
