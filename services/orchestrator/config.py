@@ -103,5 +103,19 @@ class Settings:
             ),
             control_plane=ControlPlane.from_env(env),
         )
-        check_tenants(settings.tenants, settings.api_keys)  # no key in two tenants
+        settings.validate()
         return settings
+
+    def validate(self) -> None:
+        """Refuse at start-up what would otherwise fail mid-run, naming the variable."""
+        if not self.sandbox_managers:
+            raise SettingsError(
+                "CATALOG_SANDBOX_MANAGERS names no sandbox manager: list at least one "
+                "host:port, e.g. localhost:50051"
+            )
+        if not self.agent_runner.strip():
+            raise SettingsError(
+                "CATALOG_AGENT_RUNNER names no agent runner: set its host:port, "
+                "e.g. localhost:50052"
+            )
+        check_tenants(self.tenants, self.api_keys)  # no key in two tenants
