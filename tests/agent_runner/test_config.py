@@ -9,7 +9,7 @@ from services.agent_runner.config import Settings, SettingsError
 
 @pytest.mark.parametrize("value", ["", " , "])
 def test_no_sandbox_manager_is_refused_at_start(value: str) -> None:
-    with pytest.raises(SettingsError, match="^CATALOG_SANDBOX_MANAGERS names no"):
+    with pytest.raises(SettingsError, match=r"^CATALOG_SANDBOX_MANAGERS names no"):
         Settings.from_env({"CATALOG_SANDBOX_MANAGERS": value})
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from catalog.v1 import sandbox_pb2 as pb
 
+from services.common.ports import free_port
 from services.sandbox_manager.client import (
     ExecutionStatus,
     LeaseLost,
@@ -19,7 +20,7 @@ from services.sandbox_manager.client import (
     SessionSettings,
     UnknownManager,
 )
-from tests.sandbox_manager.conftest import RunningManager, StartManager, free_port
+from tests.sandbox_manager.conftest import RunningManager, StartManager
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_backoff_s=0.05, max_backoff_s=0.2)
 

@@ -22,8 +22,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.agent_runner.app import run as run_agent_runner
 from services.agent_runner.config import Settings as RunnerSettings
 from services.common.control_plane import ControlPlane
+from services.common.ports import free_port
 from services.sandbox_manager.client import SandboxClient, SandboxClientError
-from tests.sandbox_manager.conftest import RunningManager, free_port, start_manager_process
+from tests.sandbox_manager.conftest import RunningManager, start_manager_process
 
 REPO = Path(__file__).resolve().parents[2]
 GRPCURL = str(Path(sys.executable).parent / "grpcurl")

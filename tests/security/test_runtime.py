@@ -9,8 +9,9 @@ import os
 import sys
 import uuid
 
+from services.common.ports import free_port
 from services.sandbox_manager.client import SandboxClient
-from tests.sandbox_manager.conftest import StartManager, free_port, labelled_containers
+from tests.sandbox_manager.conftest import StartManager, labelled_containers
 
 HOST_KERNEL = os.uname().release
 
