@@ -27,9 +27,7 @@ from datetime import UTC, datetime
 
 import nh3
 
-
-class InvalidHtml(ValueError):
-    """The submitted HTML cannot make a page; the message tells the model what to change."""
+from services.agent_runner.errors import InvalidHtml
 
 
 def _words(text: str) -> frozenset[str]:

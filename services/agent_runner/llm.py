@@ -17,13 +17,10 @@ from typing import Any
 import anthropic
 
 from services.agent_runner.budget import Usage
+from services.agent_runner.errors import LlmError
 from services.agent_runner.tools import cached_tools
 
 STREAM_RETRIES = 3
-
-
-class LlmError(Exception):
-    """The model could not be reached or refused the request; the message says which."""
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.agent_runner.budget import Budget, Spending, Usage
-from services.agent_runner.html import InvalidHtml, escape_text, sanitize
-from services.agent_runner.llm import Llm, LlmError
-from services.agent_runner.sandbox_tool import CellReport, SandboxGone
+from services.agent_runner.errors import InvalidHtml, LlmError, SandboxGone
+from services.agent_runner.html import escape_text, sanitize
+from services.agent_runner.llm import Llm
+from services.agent_runner.sandbox_tool import CellReport
 from services.agent_runner.tools import EXECUTE_PYTHON, SUBMIT_HTML
 from services.common.logging import log_fields
 from services.common.redaction import Redactor

@@ -9,15 +9,13 @@ import sys
 from services.common.logging import configure_logging
 from services.orchestrator.app import run
 from services.orchestrator.config import Settings, SettingsError
-from services.orchestrator.prompts import PromptError
-from services.orchestrator.sealing import SealingError
 
 
 def main() -> None:
     configure_logging("orchestrator", os.environ.get("CATALOG_LOG_LEVEL", "INFO"))
     try:
         asyncio.run(run(Settings.from_env()))
-    except (SettingsError, PromptError, SealingError, OSError, ValueError) as exc:
+    except (SettingsError, OSError, ValueError) as exc:  # PromptError, SealingError too
         sys.exit(f"orchestrator: {exc}")
 
 

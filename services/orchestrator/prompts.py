@@ -32,6 +32,8 @@ from typing import Any, Literal
 
 import yaml
 
+from services.orchestrator.errors import PromptError
+
 AGENTS = ("catalog", "summary")
 SCHEMA_VERSION = 1
 DIGEST_CHARS = 12
@@ -78,10 +80,6 @@ _KIND_TEXT: Mapping[_LimitKind, str] = {
 }
 
 Limits = Mapping[str, int | float]
-
-
-class PromptError(ValueError):
-    """A prompt cannot be used; the message names the file or variable and the key at fault."""
 
 
 @dataclass(frozen=True)

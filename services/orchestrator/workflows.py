@@ -23,8 +23,8 @@ from dbos import error as dbos_error
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
 from services.orchestrator import steps
-from services.orchestrator.sealing import SealingError
-from services.orchestrator.steps import AgentOutcome, CatalogFailure, LeaseRef
+from services.orchestrator.errors import CatalogFailure, SealingError
+from services.orchestrator.steps import AgentOutcome, LeaseRef
 from services.sandbox_manager.client import SandboxClientError
 
 _log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from services.agent_runner.errors import InvalidHtml
 from services.agent_runner.html import (
     CONTENT_SECURITY_POLICY,
-    InvalidHtml,
     PageMeta,
     TokenUsage,
     escape_text,
