@@ -17,6 +17,7 @@ from google.protobuf import duration_pb2
 
 from services.common.control_plane import ControlPlane
 from services.common.errors import DeadlineExceeded, InvalidArgument, Unavailable
+from services.common.usage import TokenUsage
 
 
 class AgentStop(enum.StrEnum):
@@ -37,23 +38,6 @@ class AgentStop(enum.StrEnum):
     @classmethod
     def from_proto(cls, value: int) -> AgentStop:
         return cls(pb.StopReason.Name(value).removeprefix("STOP_REASON_"))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class TokenUsage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-    cache_read_input_tokens: int = 0
-
-    @classmethod
-    def from_proto(cls, usage: pb.Usage) -> TokenUsage:
-        return cls(
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_creation_input_tokens,
-            usage.cache_read_input_tokens,
-        )
 
 
 @dataclass(frozen=True)
