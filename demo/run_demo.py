@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -24,6 +23,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("scripts"
 import sample_db  # noqa: E402
 from serve import REPO, embedded_env, start_services, stop_services  # noqa: E402
 
+from services.common.ports import free_port  # noqa: E402
+
 # CATALOG_DEMO_DIR moves everything the demo writes (the tests use a temporary folder).
 WORKDIR = Path(os.environ.get("CATALOG_DEMO_DIR", str(REPO))).resolve()
 DATA = WORKDIR / ".catalog" / "demo-data"
@@ -34,12 +35,6 @@ PREFIX = f"file://{OUTPUT}/shop"
 
 def say(message: str) -> None:
     print(f"demo: {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def demo_env() -> dict[str, str]:

@@ -24,6 +24,7 @@ from typing import IO
 
 from dev_certs import make_dev_certs  # beside this script, so on sys.path when it runs
 
+from services.common import ports
 from services.common.control_plane import ControlPlane
 from services.common.readiness import wait_serving
 
@@ -146,7 +147,8 @@ async def main() -> None:
         loop.add_signal_handler(signum, stop.set)
     running = await start_services(embedded_env())
     try:
-        say("all three serving; HTTP on port 8080 (POST /catalog); Ctrl-C stops them")
+        http_port = os.environ.get("CATALOG_ORCHESTRATOR_HTTP_PORT", ports.ORCHESTRATOR_HTTP)
+        say(f"all three serving; HTTP on port {http_port} (POST /catalog); Ctrl-C stops them")
         watched = [asyncio.create_task(p.wait()) for p in running]
         watched.append(asyncio.create_task(stop.wait()))
         await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
@@ -154,7 +156,11 @@ async def main() -> None:
         await stop_services(running)
 
 
-_DEFAULT_PORTS = {"sandbox_manager": 50051, "agent_runner": 50052, "orchestrator": 50053}
+_DEFAULT_PORTS = {
+    "sandbox_manager": ports.SANDBOX_MANAGER,
+    "agent_runner": ports.AGENT_RUNNER,
+    "orchestrator": ports.ORCHESTRATOR_GRPC,
+}
 
 
 def _port_var(name: str) -> str:

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 from services.agent_runner.app import run
-from services.agent_runner.config import Settings, SettingsError
-from services.common.logging import configure_logging
+from services.agent_runner.config import Settings
+from services.common.main import run_service
 
 
 def main() -> None:
-    configure_logging("agent_runner", os.environ.get("CATALOG_LOG_LEVEL", "INFO"))
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        sys.exit(f"agent_runner: {exc}")
-    try:
-        asyncio.run(run(settings))
-    except (OSError, SettingsError) as exc:  # a taken port; no token off loopback
-        sys.exit(f"agent_runner: {exc}")
+    run_service("agent_runner", Settings.from_env, run)
 
 
 if __name__ == "__main__":

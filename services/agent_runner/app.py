@@ -34,11 +34,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         lambda server: agent_pb2_grpc.add_AgentRunnerServiceServicer_to_server(servicer, server),
     )
     server, health, port = await build_server(
-        settings.port,
-        [registration],
-        host=settings.host,
-        interceptors=plane.server_interceptors(),
-        credentials=plane.server_credentials(),
+        settings.port, [registration], plane, host=settings.host
     )
     log_fields(
         _log,

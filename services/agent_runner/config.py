@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from services.agent_runner.budget import Budget
+from services.common import ports
 from services.common.control_plane import ControlPlane
 from services.common.env import SettingsError, env_float, env_int
 
@@ -16,13 +17,13 @@ __all__ = ["Settings", "SettingsError"]
 class Settings:
     # loopback unless told otherwise: a caller spends the operator's model budget
     host: str = "127.0.0.1"
-    port: int = 50052
+    port: int = ports.AGENT_RUNNER
     # No key means the built-in offline agent. Never logged.
     anthropic_api_key: str = field(default="", repr=False)
     anthropic_base_url: str = ""
     model: str = "claude-sonnet-4-6"
     budget: Budget = field(default_factory=Budget)
-    sandbox_managers: tuple[str, ...] = ("localhost:50051",)
+    sandbox_managers: tuple[str, ...] = (f"localhost:{ports.SANDBOX_MANAGER}",)
     max_html_bytes: int = 2 * 1024 * 1024
     tool_output_bytes: int = 16 * 1024
     cell_timeout_s: float = 300.0

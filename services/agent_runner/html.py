@@ -27,9 +27,8 @@ from datetime import UTC, datetime
 
 import nh3
 
-
-class InvalidHtml(ValueError):
-    """The submitted HTML cannot make a page; the message tells the model what to change."""
+from services.agent_runner.errors import InvalidHtml
+from services.common.usage import TokenUsage
 
 
 def _words(text: str) -> frozenset[str]:
@@ -180,16 +179,6 @@ def sanitize(content: str, *, max_bytes: int) -> str:
 def escape_text(value: object) -> str:
     """`value` as HTML text, safe in element content and quoted attributes alike."""
     return html.escape(str(value), quote=True)
-
-
-@dataclass(frozen=True)
-class TokenUsage:
-    """Tokens a run used; the field names match the model API's, and `budget.Usage`."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-    cache_read_input_tokens: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,21 +16,18 @@ from typing import Any
 
 import anthropic
 
-from services.agent_runner.budget import Usage
+from services.agent_runner.errors import LlmError
 from services.agent_runner.tools import cached_tools
+from services.common.usage import TokenUsage
 
 STREAM_RETRIES = 3
-
-
-class LlmError(Exception):
-    """The model could not be reached or refused the request; the message says which."""
 
 
 @dataclass(frozen=True)
 class ModelReply:
     content: list[dict[str, Any]]  # the assistant's blocks, ready to send back in the history
     stop_reason: str
-    usage: Usage
+    usage: TokenUsage
 
 
 class Llm:
@@ -92,7 +89,7 @@ class Llm:
         return ModelReply(
             content=[_block(b) for b in message.content],
             stop_reason=str(message.stop_reason or ""),
-            usage=Usage(
+            usage=TokenUsage(
                 input_tokens=message.usage.input_tokens,
                 output_tokens=message.usage.output_tokens,
                 cache_creation_input_tokens=message.usage.cache_creation_input_tokens or 0,

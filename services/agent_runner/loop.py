@@ -17,13 +17,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from services.agent_runner.budget import Budget, Spending, Usage
-from services.agent_runner.html import InvalidHtml, escape_text, sanitize
-from services.agent_runner.llm import Llm, LlmError
-from services.agent_runner.sandbox_tool import CellReport, SandboxGone
+from services.agent_runner.budget import Budget, Spending
+from services.agent_runner.errors import InvalidHtml, LlmError, SandboxGone
+from services.agent_runner.html import escape_text, sanitize
+from services.agent_runner.llm import Llm
+from services.agent_runner.sandbox_tool import CellReport
 from services.agent_runner.tools import EXECUTE_PYTHON, SUBMIT_HTML
 from services.common.logging import log_fields
 from services.common.redaction import Redactor
+from services.common.usage import TokenUsage
 
 _log = logging.getLogger(__name__)
 FINAL_CALL_TIMEOUT_S = 180.0  # the forced submit may run past the wall clock by this much
@@ -90,7 +92,7 @@ class ToolAnswered:
 
 @dataclass(frozen=True)
 class UsageSoFar:
-    usage: Usage
+    usage: TokenUsage
 
 
 AgentEvent = TurnStarted | ToolCalled | ToolAnswered | UsageSoFar
@@ -102,7 +104,7 @@ class AgentOutcome:
     """How a run ended. `body_html` is sanitized; the page wrapper adds the metadata."""
 
     body_html: str
-    usage: Usage
+    usage: TokenUsage
     stop_reason: StopReason
     complete: bool
     turns: int
@@ -206,8 +208,8 @@ class AgentLoop:
             max_tokens=self._request.budget.max_output_tokens,
             tool_choice=tool_choice,
         )
-        self._spending.usage.add(reply.usage)
-        await self._emit(UsageSoFar(Usage(**vars(self._spending.usage))))
+        self._spending.usage += reply.usage
+        await self._emit(UsageSoFar(self._spending.usage))
         tools = [b["name"] for b in reply.content if b.get("type") == "tool_use"]
         log_fields(
             _log,

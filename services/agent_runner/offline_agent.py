@@ -13,7 +13,7 @@ import json
 from html import escape
 from typing import Any
 
-from services.agent_runner.budget import Spending, Usage
+from services.agent_runner.budget import Spending
 from services.agent_runner.html import sanitize
 from services.agent_runner.loop import (
     AgentOutcome,
@@ -27,6 +27,7 @@ from services.agent_runner.loop import (
 )
 from services.agent_runner.report import REPORT_MARKER
 from services.agent_runner.tools import EXECUTE_PYTHON, SUBMIT_HTML
+from services.common.usage import TokenUsage
 
 MARKER = "OFFLINE_AGENT_JSON "
 
@@ -98,7 +99,7 @@ class OfflineAgent:
         await self._submit(body)
         return AgentOutcome(
             sanitize(body, max_bytes=self._max_html_bytes),
-            Usage(),
+            TokenUsage(),
             StopReason.SUBMITTED,
             True,
             self._spending.turns,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from services.agent_runner.html import InvalidHtml, escape_text, sanitize
-from services.agent_runner.sandbox_tool import SandboxCodeRunner, SandboxGone
+from services.agent_runner.errors import InvalidHtml, SandboxGone
+from services.agent_runner.html import escape_text, sanitize
+from services.agent_runner.sandbox_tool import SandboxCodeRunner
 from services.common.logging import log_fields
 
 # Must equal catalog_toolkit.pages.REPORT_MARKER (a test checks): the runner does not import

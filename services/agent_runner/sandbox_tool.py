@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.agent_runner.errors import SandboxGone
 from services.common.clients import (
     Execution,
     ExecutionStatus,
@@ -16,10 +17,6 @@ from services.common.clients import (
     SandboxClientError,
 )
 from services.common.redaction import Redactor
-
-
-class SandboxGone(Exception):
-    """The sandbox cannot run code any more (lease lost, manager down): the run must end."""
 
 
 @dataclass(frozen=True)

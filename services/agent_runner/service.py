@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from catalog.v1 import agent_pb2 as pb
 
 from services.agent_runner import translate
-from services.agent_runner.budget import Usage
 from services.agent_runner.config import Settings
-from services.agent_runner.html import PageMeta, TokenUsage, wrap_page
+from services.agent_runner.html import PageMeta, wrap_page
 from services.agent_runner.llm import Llm
 from services.agent_runner.loop import AgentEvent, AgentLoop, AgentOutcome, AgentRequest, StopReason
 from services.agent_runner.offline_agent import OfflineAgent
@@ -21,6 +20,7 @@ from services.agent_runner.sandbox_tool import SandboxCodeRunner
 from services.common.clients import SandboxClient
 from services.common.logging import log_fields
 from services.common.redaction import Redactor
+from services.common.usage import TokenUsage
 
 _log = logging.getLogger(__name__)
 OFFLINE_MODEL = "offline"
@@ -71,7 +71,7 @@ class AgentService:
             log_fields(_log, logging.ERROR, "agent run failed", run=request.run_id, exc_info=exc)
             outcome = AgentOutcome(
                 "<h1>No page was submitted</h1><p>The agent runner failed; see its log.</p>",
-                Usage(),
+                TokenUsage(),
                 StopReason.ERROR,
                 False,
                 0,
@@ -88,7 +88,7 @@ class AgentService:
                 agent_name=request.agent_name,
                 model=model,
                 generated_at=datetime.now(UTC),
-                usage=TokenUsage(**vars(outcome.usage)),
+                usage=outcome.usage,
                 stop_reason=outcome.stop_reason.value,
                 turns=outcome.turns,
                 complete=outcome.complete,

@@ -7,7 +7,7 @@ import re
 
 from catalog.v1 import agent_pb2 as pb
 
-from services.agent_runner.budget import Budget, Usage
+from services.agent_runner.budget import Budget
 from services.agent_runner.config import CEILING_VARS
 from services.agent_runner.loop import (
     AgentEvent,
@@ -19,6 +19,7 @@ from services.agent_runner.loop import (
     UsageSoFar,
 )
 from services.common.errors import InvalidArgument
+from services.common.usage import TokenUsage
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 STOP_REASONS = {
@@ -111,7 +112,7 @@ def _check_ceiling(budget: Budget, ceiling: Budget, problems: list[tuple[str, st
             problems.append((field, f"{asked:g} is above the runner's ceiling {variable}={most:g}"))
 
 
-def usage(value: Usage) -> pb.Usage:
+def usage(value: TokenUsage) -> pb.Usage:
     return pb.Usage(
         input_tokens=value.input_tokens,
         output_tokens=value.output_tokens,

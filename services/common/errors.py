@@ -7,6 +7,7 @@ status. Services subclass them for their domain errors, so the status follows th
     └── ServiceError                INTERNAL
         ├── InvalidArgument         INVALID_ARGUMENT
         ├── NotFound                NOT_FOUND
+        ├── PermissionDenied        PERMISSION_DENIED
         ├── ResourceExhausted       RESOURCE_EXHAUSTED
         ├── FailedPrecondition      FAILED_PRECONDITION
         ├── Aborted                 ABORTED
@@ -50,6 +51,12 @@ class NotFound(ServiceError):
     """A named resource does not exist (or belongs to another manager)."""
 
     status = grpc.StatusCode.NOT_FOUND
+
+
+class PermissionDenied(ServiceError):
+    """The caller is known but may not do this (e.g. write under that prefix)."""
+
+    status = grpc.StatusCode.PERMISSION_DENIED
 
 
 class ResourceExhausted(ServiceError):

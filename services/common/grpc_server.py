@@ -1,7 +1,8 @@
 """The grpc.aio server every service runs: error mapping, health, reflection, shutdown.
 
-`build_server` makes a server with the caller's interceptors (e.g. authentication), then
-`ErrorInterceptor`, the standard health service and server reflection; `serve_until_stopped`
+`build_server` makes a server with the service's `ControlPlane` (TLS, the service-token check)
+or the caller's own guard (the orchestrator's API keys), then `ErrorInterceptor`, the standard
+health service and server reflection; `serve_until_stopped`
 runs it until SIGTERM/SIGINT and stops it gracefully.
 grpcio-health-checking, grpcio-reflection and grpcio-status are used here only.
 """
@@ -23,6 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
+from services.common.control_plane import ControlPlane
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
 
@@ -159,20 +161,26 @@ def _server_options(max_message_bytes: int) -> list[tuple[str, int]]:
 async def build_server(
     port: int,
     services: Sequence[ServiceRegistration],
+    plane: ControlPlane | None = None,
     *,
     host: str = "0.0.0.0",
     max_message_bytes: int = 16 * _MiB,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-    credentials: grpc.ServerCredentials | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] | None = None,
 ) -> RunningServer:
     """Make a server with `services`, health (all SERVING) and reflection, bound to host:port.
 
     Port 0 picks a free port; the result carries the bound one. The server is not started.
-    `interceptors` run first, in order, before `ErrorInterceptor`: one that rejects a call
-    (e.g. authentication) returns a handler that aborts with its own status, so the call never
-    reaches `ErrorInterceptor` or the servicer; the handler of an admitted call is the
-    error-mapped one. With `credentials` the port serves TLS only.
+    With `plane` the port serves TLS only when the plane has a certificate, and admits only
+    calls with the service token when it has one; without, it serves plaintext to anyone.
+    `interceptors`, when given, replace the token check (the orchestrator's public API admits
+    API keys instead). They run first, in order, before `ErrorInterceptor`: one that rejects a
+    call returns a handler that aborts with its own status, so the call never reaches
+    `ErrorInterceptor` or the servicer; the handler of an admitted call is the error-mapped one.
     """
+    plane = plane or ControlPlane()
+    if interceptors is None:
+        interceptors = plane.server_interceptors()
+    credentials = plane.server_credentials()
     server = grpc.aio.server(
         interceptors=[*interceptors, ErrorInterceptor()],
         options=_server_options(max_message_bytes),

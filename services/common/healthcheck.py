@@ -13,14 +13,20 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common import ports
+
 # service module: (host variable, port variable, default port)
 SERVICES = {
-    "services.sandbox_manager": ("CATALOG_SANDBOX_HOST", "CATALOG_SANDBOX_PORT", "50051"),
-    "services.agent_runner": ("CATALOG_AGENT_HOST", "CATALOG_AGENT_PORT", "50052"),
+    "services.sandbox_manager": (
+        "CATALOG_SANDBOX_HOST",
+        "CATALOG_SANDBOX_PORT",
+        str(ports.SANDBOX_MANAGER),
+    ),
+    "services.agent_runner": ("CATALOG_AGENT_HOST", "CATALOG_AGENT_PORT", str(ports.AGENT_RUNNER)),
     "services.orchestrator": (
         "CATALOG_ORCHESTRATOR_HOST",
         "CATALOG_ORCHESTRATOR_GRPC_PORT",
-        "50053",
+        str(ports.ORCHESTRATOR_GRPC),
     ),
 }
 _ANY_HOST = ("", "0.0.0.0", "::", "[::]")

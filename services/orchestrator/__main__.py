@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
-from services.common.logging import configure_logging
+from services.common.main import run_service
 from services.orchestrator.app import run
-from services.orchestrator.config import Settings, SettingsError
-from services.orchestrator.prompts import PromptError
-from services.orchestrator.sealing import SealingError
+from services.orchestrator.config import Settings
 
 
 def main() -> None:
-    configure_logging("orchestrator", os.environ.get("CATALOG_LOG_LEVEL", "INFO"))
-    try:
-        asyncio.run(run(Settings.from_env()))
-    except (SettingsError, PromptError, SealingError, OSError, ValueError) as exc:
-        sys.exit(f"orchestrator: {exc}")
+    run_service("orchestrator", Settings.from_env, run)
 
 
 if __name__ == "__main__":

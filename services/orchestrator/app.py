@@ -102,10 +102,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     grpc_server = await build_server(
         settings.grpc_port,
         [registration],
+        settings.control_plane,
         host=settings.host,
         max_message_bytes=settings.max_request_bytes,
-        interceptors=[guard.grpc_interceptor()],
-        credentials=settings.control_plane.server_credentials(),
+        interceptors=[guard.grpc_interceptor()],  # API keys, not the service token
     )
     http = _EmbeddedUvicorn(
         uvicorn.Config(

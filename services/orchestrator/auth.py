@@ -32,8 +32,9 @@ from typing import Any, NoReturn, TypeAlias, TypeVar
 import grpc
 from fastapi import HTTPException, Request
 
-from services.common.errors import ResourceExhausted, ServiceError, Unauthenticated
+from services.common.errors import ServiceError, Unauthenticated
 from services.common.logging import log_fields
+from services.orchestrator.errors import RateLimited
 from services.orchestrator.tenants import DEFAULT_TENANT, Tenant, check_tenants
 
 _log = logging.getLogger(__name__)
@@ -97,19 +98,6 @@ class Caller:
 
     key_id: str
     tenant: Tenant
-
-
-class RateLimited(ResourceExhausted):
-    """A key made more calls than its rate allows; it may call again in `retry_after_s`."""
-
-    def __init__(self, message: str, *, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-    @property
-    def retry_after_header(self) -> str:
-        """The wait in whole seconds, rounded up, at least 1 (for `retry-after`)."""
-        return str(max(1, math.ceil(round(self.retry_after_s, 6))))
 
 
 def key_id(key: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.common import ports
 from services.common.control_plane import ControlPlane
 from services.common.env import SettingsError, env_float, env_int, env_list
 from services.orchestrator.tenants import Tenant, check_tenants, parse_tenants
@@ -22,8 +23,8 @@ __all__ = ["Settings", "SettingsError"]
 @dataclass(frozen=True)
 class Settings:
     host: str = "0.0.0.0"
-    grpc_port: int = 50053
-    http_port: int = 8080
+    grpc_port: int = ports.ORCHESTRATOR_GRPC
+    http_port: int = ports.ORCHESTRATOR_HTTP
     # DBOS: the system database (SQLite by default, PostgreSQL in production), the version
     # that recovery matches on, and this replica's own executor id.
     system_database_url: str = "sqlite:///.catalog/orchestrator.sqlite"
@@ -31,8 +32,8 @@ class Settings:
     executor_id: str = field(default_factory=socket.gethostname)
     queue_concurrency: int = 4
     # Where the other services listen.
-    sandbox_managers: tuple[str, ...] = ("localhost:50051",)
-    agent_runner: str = "localhost:50052"
+    sandbox_managers: tuple[str, ...] = (f"localhost:{ports.SANDBOX_MANAGER}",)
+    agent_runner: str = f"localhost:{ports.AGENT_RUNNER}"
     prompts_dir: Path = Path("prompts")
     # Seals the connection string before DBOS stores it; see sealing.py.
     secret_key: str = field(default="", repr=False)
@@ -103,5 +104,19 @@ class Settings:
             ),
             control_plane=ControlPlane.from_env(env),
         )
-        check_tenants(settings.tenants, settings.api_keys)  # no key in two tenants
+        settings.validate()
         return settings
+
+    def validate(self) -> None:
+        """Refuse at start-up what would otherwise fail mid-run, naming the variable."""
+        if not self.sandbox_managers:
+            raise SettingsError(
+                "CATALOG_SANDBOX_MANAGERS names no sandbox manager: list at least one "
+                "host:port, e.g. localhost:50051"
+            )
+        if not self.agent_runner.strip():
+            raise SettingsError(
+                "CATALOG_AGENT_RUNNER names no agent runner: set its host:port, "
+                "e.g. localhost:50052"
+            )
+        check_tenants(self.tenants, self.api_keys)  # no key in two tenants

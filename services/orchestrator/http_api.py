@@ -21,10 +21,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, ServiceError
+from services.common.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ServiceError,
+)
 from services.orchestrator.auth import ApiGuard, Caller
 from services.orchestrator.service import CatalogOperations, StartRequest
-from services.orchestrator.tenants import PermissionDenied
 
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 

@@ -20,68 +20,23 @@ import argparse
 import base64
 import binascii
 import hashlib
-import math
 import os
-import re
 import sys
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
+from services.orchestrator.errors import PromptError
+from services.orchestrator.prompt_schema import parse_prompt
+
 AGENTS = ("catalog", "summary")
-SCHEMA_VERSION = 1
 DIGEST_CHARS = 12
 _ENV_PREFIX, _ENV_SUFFIX = "CATALOG_PROMPT_", "_B64"
-_COMMON_KEYS = ("version", "agent", "description", "instructions", "limits", "html_format")
-_KEYS: Mapping[str, tuple[str, ...]] = {
-    "catalog": _COMMON_KEYS,
-    "summary": (*_COMMON_KEYS, "criteria"),
-}
-_CRITERIA_KEYS = ("good", "bad", "neutral")
-_REQUIRED_CRITERIA = ("good", "bad")
-
-_LimitKind = Literal["integer", "fraction", "number"]
-# The limits an agent must have, and the kinds of the ones the shipped files use. Any other
-# limit is allowed as a positive number, as long as the text mentions it by name.
-_REQUIRED_LIMITS: Mapping[str, tuple[str, ...]] = {
-    "catalog": ("max_tables", "sample_rows", "row_budget"),
-    "summary": ("baseline_runs", "stale_after_runs"),
-}
-_LIMIT_KINDS: Mapping[str, _LimitKind] = {
-    "max_tables": "integer",
-    "sample_rows": "integer",
-    "row_budget": "integer",
-    "profile_sample_rows": "integer",
-    "max_columns": "integer",
-    "top_values": "integer",
-    "query_timeout_s": "integer",
-    "max_output_chars": "integer",
-    "max_page_bytes": "integer",
-    "stale_after_days": "integer",
-    "baseline_runs": "integer",
-    "max_runs_read": "integer",
-    "stale_after_runs": "integer",
-    "high_null_rate": "fraction",
-    "null_rate_jump": "fraction",
-    "distinct_tolerance": "fraction",
-    "row_count_change": "fraction",
-    "rename_overlap": "fraction",
-}
-_KIND_TEXT: Mapping[_LimitKind, str] = {
-    "integer": "a positive integer",
-    "fraction": "a fraction, 0 < x <= 1",
-    "number": "a positive number",
-}
-
 Limits = Mapping[str, int | float]
-
-
-class PromptError(ValueError):
-    """A prompt cannot be used; the message names the file or variable and the key at fault."""
 
 
 @dataclass(frozen=True)
@@ -199,14 +154,10 @@ def _from_text(agent_name: str, text: str, origin: _Origin) -> AgentPrompt:
     data = _parse(label, text)
     if "agent" in data and data["agent"] != agent_name:  # first: the wrong file altogether
         raise PromptError(f"{label}: agent: {data['agent']!r} does not match {origin.expected}")
-    _check_keys(label, data, _KEYS[agent_name])
-    _check_header(label, data)
-    texts = [_text(label, data, "instructions"), _text(label, data, "html_format")]
-    criteria = _criteria(label, data["criteria"]) if "criteria" in data else {}
-    texts += [line for lines in criteria.values() for line in lines]
-    limits = _limits(label, data["limits"], agent_name)
-    _check_mentioned(label, limits, "\n".join(texts))
-    system_prompt = _render(data["instructions"], limits, data["html_format"], criteria)
+    prompt = parse_prompt(label, data, agent_name)
+    limits = dict(prompt.limits)
+    criteria = prompt.criteria_lines()
+    system_prompt = _render(prompt.instructions, limits, prompt.html_format, criteria)
     return AgentPrompt(
         agent_name=agent_name,
         system_prompt=system_prompt,
@@ -214,92 +165,6 @@ def _from_text(agent_name: str, text: str, origin: _Origin) -> AgentPrompt:
         digest=hashlib.sha256(system_prompt.encode("utf-8")).hexdigest()[:DIGEST_CHARS],
         limits=MappingProxyType(limits),
     )
-
-
-def _check_keys(label: str, data: Mapping[str, Any], allowed: Sequence[str]) -> None:
-    for key in data:
-        if key not in allowed:
-            raise PromptError(f"{label}: unknown key {key!r} (the keys are {', '.join(allowed)})")
-    for key in allowed:
-        if key not in data:
-            raise PromptError(f"{label}: key {key!r} is missing")
-
-
-def _check_header(label: str, data: Mapping[str, Any]) -> None:
-    version = data["version"]
-    if isinstance(version, bool) or version != SCHEMA_VERSION:
-        raise PromptError(f"{label}: key 'version' must be {SCHEMA_VERSION}, not {version!r}")
-    description = _text(label, data, "description")
-    if "\n" in description.strip():
-        raise PromptError(f"{label}: key 'description' must be one line")
-
-
-def _text(label: str, data: Mapping[str, Any], key: str) -> str:
-    value = data[key]
-    if not isinstance(value, str) or not value.strip():
-        raise PromptError(f"{label}: key {key!r} must be a non-empty string")
-    return value
-
-
-def _limits(label: str, value: Any, agent_name: str) -> dict[str, int | float]:
-    if not isinstance(value, dict) or not value:
-        raise PromptError(f"{label}: key 'limits' must be a mapping of names to numbers")
-    for name in _REQUIRED_LIMITS[agent_name]:
-        if name not in value:
-            raise PromptError(f"{label}: key 'limits.{name}' is missing")
-    return {str(name): _limit(label, str(name), number) for name, number in value.items()}
-
-
-def _limit(label: str, name: str, value: Any) -> int | float:
-    kind = _LIMIT_KINDS.get(name) or ("number" if isinstance(value, float) else "integer")
-    if isinstance(value, int | float) and not isinstance(value, bool) and _fits(kind, value):
-        return value
-    raise PromptError(f"{label}: 'limits.{name}' must be {_KIND_TEXT[kind]}, not {value!r}")
-
-
-def _fits(kind: _LimitKind, value: float) -> bool:
-    if not (math.isfinite(value) and value > 0):
-        return False
-    if kind == "integer":
-        return isinstance(value, int)
-    return value <= 1 if kind == "fraction" else True
-
-
-def _criteria(label: str, value: Any) -> dict[str, tuple[str, ...]]:
-    if not isinstance(value, dict):
-        raise PromptError(f"{label}: key 'criteria' must be a mapping of good, bad and neutral")
-    for key in value:
-        if key not in _CRITERIA_KEYS:
-            raise PromptError(
-                f"{label}: unknown key 'criteria.{key}' (the keys are {', '.join(_CRITERIA_KEYS)})"
-            )
-    criteria: dict[str, tuple[str, ...]] = {}
-    for key in _CRITERIA_KEYS:
-        if key in value:
-            criteria[key] = _lines(label, f"criteria.{key}", value[key])
-        elif key in _REQUIRED_CRITERIA:
-            raise PromptError(f"{label}: key 'criteria.{key}' is missing")
-    return criteria
-
-
-def _lines(label: str, key: str, value: Any) -> tuple[str, ...]:
-    fine = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
-    if not fine or any(not v.strip() or "\n" in v.strip() for v in value):
-        hint = ""
-        if isinstance(value, list) and any(isinstance(v, dict) for v in value):
-            hint = " (an item holding ': ' is read as a mapping: quote it)"
-        raise PromptError(f"{label}: key {key!r} must be a list of one-line strings{hint}")
-    return tuple(v.strip() for v in value)
-
-
-def _check_mentioned(label: str, limits: Limits, text: str) -> None:
-    """A limit the text never names has no effect: most likely a typo in its name."""
-    for name in limits:
-        if not re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", text):
-            raise PromptError(
-                f"{label}: 'limits.{name}' is not mentioned in instructions, html_format or "
-                "criteria: refer to it there by name, or remove it"
-            )
 
 
 # --- rendering -----------------------------------------------------------------------------

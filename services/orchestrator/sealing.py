@@ -20,12 +20,9 @@ from urllib.parse import unquote, urlsplit
 from cryptography.fernet import Fernet, InvalidToken
 
 from services.common.logging import log_fields
+from services.orchestrator.errors import SealingError
 
 _log = logging.getLogger(__name__)
-
-
-class SealingError(ValueError):
-    """The key is unusable, or a token was sealed with another key."""
 
 
 class Sealer:

@@ -246,9 +246,14 @@ def _conn_problems(conn_string: str) -> list[tuple[str, str]]:
     if not conn_string:
         return [("db_conn_string", "required, e.g. postgresql://reader@host:5432/db")]
     try:
-        scheme = urlsplit(conn_string).scheme.lower().split("+")[0]
+        scheme = urlsplit(conn_string).scheme.lower()
     except ValueError:
         return [("db_conn_string", "not a valid URL")]
+    # SQLAlchemy's driver suffix (postgresql+psycopg) means nothing to the sandbox's kernel or
+    # the manager's relay: refused here, not found later as an unreachable database
+    if "+" in scheme:
+        plain = scheme.split("+")[0]
+        return [("db_conn_string", f"write {plain}://, without the driver suffix '+…'")]
     if scheme not in _SCHEMES:
         return [("db_conn_string", f"the scheme must be one of {', '.join(_SCHEMES)}")]
     return []

@@ -35,6 +35,7 @@ from services.common.clients import (
 from services.common.errors import ServiceError, Unavailable
 from services.common.logging import log_fields
 from services.orchestrator.config import Settings
+from services.orchestrator.errors import CatalogFailure
 from services.orchestrator.object_names import make_timestamp, object_name, parse_prefix
 from services.orchestrator.page_data import read_page_data
 from services.orchestrator.probe_cell import ProbeReport, probe_code
@@ -46,17 +47,6 @@ _log = logging.getLogger(__name__)
 PROGRESS_STREAM = "progress"
 _HISTORY_CHUNK_BYTES = 256 * 1024
 _T = TypeVar("_T")
-
-
-class CatalogFailure(Exception):
-    """A run that cannot go on; `code` is CatalogError.code, `step` the CatalogStep name."""
-
-    def __init__(self, code: str, message: str, step: str) -> None:
-        super().__init__(code, message, step)  # all three, so DBOS can pickle it
-        self.code, self.message, self.step = code, message, step
-
-    def __str__(self) -> str:
-        return f"{self.code} at {self.step}: {self.message}"
 
 
 @dataclass(frozen=True)

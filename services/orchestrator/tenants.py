@@ -28,21 +28,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
 from services.common.env import SettingsError
-from services.common.errors import InvalidArgument, ServiceError
+from services.common.errors import InvalidArgument, PermissionDenied
 from services.orchestrator.object_names import OutputPrefix, parse_prefix
 
 DEFAULT_TENANT = "default"
 ANY_PREFIX = "*"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-class PermissionDenied(ServiceError):
-    """The caller's tenant may not do this (e.g. write under that prefix)."""
-
-    status = grpc.StatusCode.PERMISSION_DENIED
 
 
 @dataclass(frozen=True)

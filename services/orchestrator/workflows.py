@@ -24,8 +24,8 @@ from services.common.clients import SandboxClientError
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
 from services.orchestrator import steps
-from services.orchestrator.sealing import SealingError
-from services.orchestrator.steps import CatalogFailure, LeaseRef, StoredAgentRun
+from services.orchestrator.errors import CatalogFailure, SealingError
+from services.orchestrator.steps import LeaseRef, StoredAgentRun
 
 _log = logging.getLogger(__name__)
 WORKFLOW_NAME = "catalog_workflow"

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
-from services.common.logging import configure_logging
+from services.common.main import run_service
 from services.sandbox_manager.app import run
-from services.sandbox_manager.config import Settings, SettingsError
-from services.sandbox_manager.errors import BackendUnavailable
+from services.sandbox_manager.config import Settings
 
 
 def main() -> None:
-    configure_logging("sandbox_manager", os.environ.get("CATALOG_LOG_LEVEL", "INFO"))
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        sys.exit(f"sandbox_manager: {exc}")
-    try:
-        asyncio.run(run(settings))
-    except (OSError, SettingsError) as exc:  # a taken port; no token off loopback
-        sys.exit(f"sandbox_manager: {exc}")
-    except BackendUnavailable as exc:  # e.g. no image, or an unregistered runtime
-        sys.exit(f"sandbox_manager: {exc.message}")
+    run_service("sandbox_manager", Settings.from_env, run)
 
 
 if __name__ == "__main__":

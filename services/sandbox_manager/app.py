@@ -51,11 +51,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     )
     # Bind before any sandbox starts: a manager that cannot serve must leave nothing behind.
     server, health, port = await build_server(
-        settings.port,
-        [registration],
-        host=settings.host,
-        interceptors=plane.server_interceptors(),
-        credentials=plane.server_credentials(),
+        settings.port, [registration], plane, host=settings.host
     )
     try:
         await pool.start()

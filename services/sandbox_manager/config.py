@@ -11,6 +11,7 @@ import shutil
 import socket
 from dataclasses import dataclass, field
 
+from services.common import ports
 from services.common.control_plane import ControlPlane
 from services.common.env import SettingsError, env_float, env_int, env_list
 from services.sandbox_manager.hardening import ContainerLimits
@@ -32,7 +33,7 @@ class Settings:
     manager_id: str = field(default_factory=_default_manager_id)
     # loopback unless told otherwise: whoever reaches the manager runs code in its sandboxes
     host: str = "127.0.0.1"
-    port: int = 50051
+    port: int = ports.SANDBOX_MANAGER
     backend: str = "docker"  # "docker" or "process"
     image: str = "catalog-agents/sandbox:latest"
     min_warm: int = 2

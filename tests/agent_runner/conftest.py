@@ -14,8 +14,9 @@ from catalog.v1 import agent_pb2_grpc
 from services.agent_runner.app import run as run_agent_runner
 from services.agent_runner.config import Settings
 from services.common.clients import SandboxClient
+from services.common.ports import free_port
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.sandbox_manager.conftest import RunningManager, free_port, start_manager_process
+from tests.sandbox_manager.conftest import RunningManager, start_manager_process
 
 MODEL = "claude-sonnet-4-6"
 

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from services.agent_runner.errors import InvalidHtml
 from services.agent_runner.html import (
     CONTENT_SECURITY_POLICY,
-    InvalidHtml,
     PageMeta,
-    TokenUsage,
     escape_text,
     sanitize,
     wrap_page,
 )
+from services.common.usage import TokenUsage
 
 MAX = 1_000_000
 PNG = (  # one red pixel

@@ -22,6 +22,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from services.agent_runner.errors import InvalidHtml, LlmError
 from services.common import errors
 from services.common.grpc_server import (
     INTERNAL_MESSAGE,
@@ -42,6 +43,10 @@ ERROR_KINDS: dict[str, type[errors.ServiceError]] = {
     "unavailable": errors.Unavailable,
     "deadline": errors.DeadlineExceeded,
     "base": errors.ServiceError,
+    "denied": errors.PermissionDenied,
+    # a service's own classes answer with the status of the class they extend
+    "model-down": LlmError,
+    "bad-page": InvalidHtml,
 }
 VIOLATIONS = [("sandbox_id", "must not be empty"), ("lease_id", "unknown lease")]
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.sandbox_manager.conftest import free_port
+from services.common.ports import free_port
 
 # Fake credentials only, and no profile, config file or instance metadata that could reach a
 # real account: every S3 call in these tests goes to the moto server.

@@ -26,11 +26,11 @@ from cryptography.fernet import Fernet
 from services.agent_runner.app import run as run_agent_runner
 from services.agent_runner.config import Settings as RunnerSettings
 from services.common.control_plane import ControlPlane
+from services.common.ports import free_port
 from services.common.readiness import wait_serving
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.sandbox_manager.conftest import (
     RunningManager,
-    free_port,
     start_manager_process,
 )
 

@@ -68,8 +68,17 @@ async def test_http_validation_errors_are_422_naming_the_fields(
         missing = await http.post("/catalog", json={"tables": ["t"]})
         bad = await http.post("/catalog", json=body(reader_table, "s3://x/../y"))
         unknown = await http.get("/catalog/no-such-run")
+        # a SQLAlchemy URL would pass here and fail later as DATABASE_UNREACHABLE
+        sqlalchemy_url = body(reader_table, "s3://bucket/x") | {
+            "db_conn_string": "postgresql+psycopg://reader@127.0.0.1:5432/db"
+        }
+        driver = await http.post("/catalog", json=sqlalchemy_url)
         missing_detail, bad_detail = await missing.json(), await bad.json()
+        driver_detail = await driver.json()
     assert (missing.status, bad.status, unknown.status) == (422, 422, 404)
+    assert driver.status == 422
+    assert [d["loc"] for d in driver_detail["detail"]] == [["body", "db_conn_string"]]
+    assert "write postgresql://, without the driver suffix" in driver_detail["detail"][0]["msg"]
     assert {tuple(d["loc"]) for d in missing_detail["detail"]} == {
         ("body", "db_conn_string"),
         ("body", "s3_prefix"),

@@ -30,10 +30,10 @@ from services.orchestrator.auth import (
     ANONYMOUS,
     ApiGuard,
     AuthSettings,
-    RateLimited,
     key_id,
     log_auth_mode,
 )
+from services.orchestrator.errors import RateLimited
 
 SERVICE = "catalog.v1.CatalogService"
 KEY = "k-alpha-0123456789abcdef"

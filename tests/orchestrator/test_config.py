@@ -91,3 +91,18 @@ def test_a_key_shared_by_two_tenants_is_refused() -> None:
     with pytest.raises(SettingsError, match="belongs to another"):
         only_a = json.dumps({"a": both["a"]})
         Settings.from_env({"CATALOG_TENANTS": only_a, "CATALOG_API_KEYS": "k"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CATALOG_SANDBOX_MANAGERS", ""),
+        ("CATALOG_SANDBOX_MANAGERS", " , "),
+        ("CATALOG_AGENT_RUNNER", ""),
+    ],
+)
+def test_a_run_without_a_manager_or_runner_to_call_is_refused_at_start(
+    name: str, value: str
+) -> None:
+    with pytest.raises(SettingsError, match=f"^{name} names no"):
+        Settings.from_env({name: value})

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from services.agent_runner.report import REPORT_MARKER
+from services.orchestrator.errors import PromptError
 from services.orchestrator.prompts import (
     AGENTS,
     AgentPrompt,
-    PromptError,
     env_var,
     load_prompt,
     load_prompts,

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from services.common.ports import free_port
 from services.orchestrator.object_names import (
     AGENT_NAMES,
     OutputPrefix,
@@ -24,7 +25,7 @@ from services.orchestrator.object_names import (
     parse_timestamp,
 )
 from services.orchestrator.storage import FileStore, S3Store, Store, open_store
-from tests.orchestrator.conftest import FAKE_AWS_ENV, free_port, s3_client
+from tests.orchestrator.conftest import FAKE_AWS_ENV, s3_client
 
 HTML = "text/html; charset=utf-8"
 T1 = "2026-11-23T22:51:11.123Z"

@@ -7,7 +7,6 @@ import asyncio
 import glob
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -19,14 +18,9 @@ import pytest
 from catalog.v1 import sandbox_pb2_grpc
 
 from services.common.control_plane import ControlPlane
+from services.common.ports import free_port
 from services.common.readiness import wait_serving
 from services.sandbox_manager.backend import MANAGER_LABEL
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -19,7 +19,8 @@ from services.common.clients import (
     SessionSettings,
     UnknownManager,
 )
-from tests.sandbox_manager.conftest import RunningManager, StartManager, free_port
+from services.common.ports import free_port
+from tests.sandbox_manager.conftest import RunningManager, StartManager
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_backoff_s=0.05, max_backoff_s=0.2)
 

@@ -23,7 +23,8 @@ from services.agent_runner.app import run as run_agent_runner
 from services.agent_runner.config import Settings as RunnerSettings
 from services.common.clients import SandboxClient, SandboxClientError
 from services.common.control_plane import ControlPlane
-from tests.sandbox_manager.conftest import RunningManager, free_port, start_manager_process
+from services.common.ports import free_port
+from tests.sandbox_manager.conftest import RunningManager, start_manager_process
 
 REPO = Path(__file__).resolve().parents[2]
 GRPCURL = str(Path(sys.executable).parent / "grpcurl")

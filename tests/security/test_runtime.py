@@ -10,7 +10,8 @@ import sys
 import uuid
 
 from services.common.clients import SandboxClient
-from tests.sandbox_manager.conftest import StartManager, free_port, labelled_containers
+from services.common.ports import free_port
+from tests.sandbox_manager.conftest import StartManager, labelled_containers
 
 HOST_KERNEL = os.uname().release
 

@@ -16,12 +16,12 @@ import grpc
 import pytest
 from catalog.v1 import catalog_pb2 as pb
 
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, PermissionDenied
 from services.orchestrator.object_names import make_timestamp, parse_prefix
 from services.orchestrator.sealing import Sealer
 from services.orchestrator.service import CatalogOperations, StartRequest
 from services.orchestrator.storage import FileStore
-from services.orchestrator.tenants import PermissionDenied, Tenant, prefix_within
+from services.orchestrator.tenants import Tenant, prefix_within
 from tests.orchestrator.stack import (  # noqa: F401  (fixtures)
     Orchestrator,
     StartOrchestrator,

@@ -14,7 +14,6 @@ from services.common.clients._agent_runner import (
     AgentRunnerClient,
     AgentStop,
     OnProgress,
-    TokenUsage,
 )
 from services.common.clients._errors import (
     CallTimedOut,
@@ -62,6 +61,5 @@ __all__ = [
     "SandboxLease",
     "SandboxSession",
     "SessionSettings",
-    "TokenUsage",
     "UnknownManager",
 ]

@@ -24,6 +24,7 @@ from google.protobuf import duration_pb2
 from services.common.clients._errors import runner_error
 from services.common.control_plane import ControlPlane
 from services.common.errors import Unavailable
+from services.common.usage import TokenUsage
 
 if TYPE_CHECKING:
     from catalog.v1.agent_pb2_grpc import AgentRunnerServiceAsyncStub as _Stub
@@ -47,23 +48,6 @@ class AgentStop(enum.StrEnum):
     @classmethod
     def from_proto(cls, value: int) -> AgentStop:
         return cls(pb.StopReason.Name(value).removeprefix("STOP_REASON_"))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class TokenUsage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-    cache_read_input_tokens: int = 0
-
-    @classmethod
-    def from_proto(cls, usage: pb.Usage) -> TokenUsage:
-        return cls(
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_creation_input_tokens,
-            usage.cache_read_input_tokens,
-        )
 
 
 @dataclass(frozen=True)

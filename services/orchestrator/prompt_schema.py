@@ -1,0 +1,225 @@
+"""The schema of a prompt file, as pydantic models that refuse unknown keys (extra="forbid").
+
+`parse_prompt(label, data, agent_name)` checks a loaded YAML mapping and returns the model, or
+raises PromptError with one message that names the file or variable, the key at fault and what
+to write instead: pydantic's first error, in our words.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from services.orchestrator.errors import PromptError
+
+SCHEMA_VERSION = 1
+_LimitKind = Literal["integer", "fraction", "number"]
+# The limits an agent must have, and the kinds of the ones the shipped files use. Any other
+# limit is allowed as a positive number, as long as the text mentions it by name.
+REQUIRED_LIMITS: Mapping[str, tuple[str, ...]] = {
+    "catalog": ("max_tables", "sample_rows", "row_budget"),
+    "summary": ("baseline_runs", "stale_after_runs"),
+}
+_INTEGER_LIMITS = (
+    "max_tables",
+    "sample_rows",
+    "row_budget",
+    "profile_sample_rows",
+    "max_columns",
+    "top_values",
+    "query_timeout_s",
+    "max_output_chars",
+    "max_page_bytes",
+    "stale_after_days",
+    "baseline_runs",
+    "max_runs_read",
+    "stale_after_runs",
+)
+_FRACTION_LIMITS = (
+    "high_null_rate",
+    "null_rate_jump",
+    "distinct_tolerance",
+    "row_count_change",
+    "rename_overlap",
+)
+_LIMIT_KINDS: Mapping[str, _LimitKind] = {
+    **dict.fromkeys(_INTEGER_LIMITS, "integer"),
+    **dict.fromkeys(_FRACTION_LIMITS, "fraction"),
+}
+_KIND_TEXT: Mapping[_LimitKind, str] = {
+    "integer": "a positive integer",
+    "fraction": "a fraction, 0 < x <= 1",
+    "number": "a positive number",
+}
+# the json_schema_extra entry saying what a key must hold ("key 'x' must be ...")
+_MUST = "must"
+
+
+def _one_line(value: str) -> str:
+    if "\n" in value.strip():
+        raise PydanticCustomError("one_line", "must be one line")
+    return value
+
+
+_Text = Annotated[
+    str, Field(min_length=1, pattern=r"\S", json_schema_extra={_MUST: "a non-empty string"})
+]
+_OneLine = Annotated[_Text, AfterValidator(_one_line)]
+_Lines = Annotated[
+    list[Annotated[str, Field(pattern=r"\S"), AfterValidator(_one_line)]],
+    Field(min_length=1, json_schema_extra={_MUST: "a list of one-line strings"}),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Criteria(_Strict):
+    """What the summary agent calls a good, a bad and a neutral change."""
+
+    good: _Lines
+    bad: _Lines
+    neutral: _Lines | None = None
+
+
+class CatalogPrompt(_Strict):
+    """prompts/catalog.yaml; the keys are documented at the top of the shipped file."""
+
+    agent_name: ClassVar[str] = "catalog"
+    version: Annotated[Literal[1], Field(json_schema_extra={_MUST: str(SCHEMA_VERSION)})]
+    agent: str
+    description: _OneLine
+    instructions: _Text
+    limits: Annotated[
+        dict[str, Any],
+        Field(min_length=1, json_schema_extra={_MUST: "a mapping of names to numbers"}),
+    ]
+    html_format: _Text
+
+    @field_validator("limits")
+    @classmethod
+    def _limit_values(cls, limits: dict[str, Any]) -> dict[str, Any]:
+        for name in REQUIRED_LIMITS[cls.agent_name]:
+            if name not in limits:
+                raise PydanticCustomError(
+                    "missing_limit", "key 'limits.{name}' is missing", {"name": name}
+                )
+        for name, value in limits.items():
+            kind = _LIMIT_KINDS.get(name) or ("number" if isinstance(value, float) else "integer")
+            if not _fits(kind, value):
+                raise PydanticCustomError(
+                    "bad_limit",
+                    "'limits.{name}' must be {kind}, not {value}",
+                    {"name": name, "kind": _KIND_TEXT[kind], "value": repr(value)},
+                )
+        return limits
+
+    @model_validator(mode="after")
+    def _limits_mentioned(self) -> CatalogPrompt:
+        """A limit the text never names has no effect: most likely a typo in its name."""
+        text = "\n".join(self.texts())
+        for name in self.limits:
+            if not re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", text):
+                raise PydanticCustomError(
+                    "unmentioned_limit",
+                    "'limits.{name}' is not mentioned in instructions, html_format or criteria: "
+                    "refer to it there by name, or remove it",
+                    {"name": name},
+                )
+        return self
+
+    def texts(self) -> list[str]:
+        return [self.instructions, self.html_format]
+
+    def criteria_lines(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
+
+class SummaryPrompt(CatalogPrompt):
+    """prompts/summary.yaml: the catalog's keys and `criteria`."""
+
+    agent_name: ClassVar[str] = "summary"
+    criteria: Annotated[
+        Criteria, Field(json_schema_extra={_MUST: "a mapping of good, bad and neutral"})
+    ]
+
+    def texts(self) -> list[str]:
+        return [
+            *super().texts(),
+            *(line for lines in self.criteria_lines().values() for line in lines),
+        ]
+
+    def criteria_lines(self) -> dict[str, tuple[str, ...]]:
+        named = self.criteria.model_dump(exclude_none=True)
+        return {key: tuple(line.strip() for line in lines) for key, lines in named.items()}
+
+
+MODELS: Mapping[str, type[CatalogPrompt]] = {"catalog": CatalogPrompt, "summary": SummaryPrompt}
+
+
+def _fits(kind: _LimitKind, value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if not (math.isfinite(value) and value > 0):
+        return False
+    if kind == "integer":
+        return isinstance(value, int)
+    return value <= 1 if kind == "fraction" else True
+
+
+def parse_prompt(label: str, data: Mapping[str, Any], agent_name: str) -> CatalogPrompt:
+    """The checked prompt, or PromptError naming `label`, the key and the fix."""
+    model = MODELS[agent_name]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise PromptError(f"{label}: {_explain(model, exc.errors()[0], data)}") from None
+
+
+def _explain(model: type[BaseModel], error: ErrorDetails, data: Mapping[str, Any]) -> str:
+    path = [str(part) for part in error["loc"] if not isinstance(part, int)]
+    key = ".".join(path)
+    kind = error["type"]
+    if kind in ("missing_limit", "bad_limit", "unmentioned_limit"):
+        return error["msg"]
+    if kind == "missing":
+        return f"key {key!r} is missing"
+    owner = _model_at(model, path[:-1])
+    if kind == "extra_forbidden":
+        return f"unknown key {key!r} (the keys are {', '.join(owner.model_fields)})"
+    if kind == "one_line" and path == ["description"]:
+        return "key 'description' must be one line"
+    must = _must(owner, path[-1]) if path else "a YAML mapping of keys"
+    hint = ""
+    if isinstance(error.get("input"), dict) and path[:1] == ["criteria"] and len(path) > 1:
+        hint = " (an item holding ': ' is read as a mapping: quote it)"
+    shown = f", not {error['input']!r}" if path == ["version"] else ""
+    return f"key {key!r} must be {must}{shown}{hint}"
+
+
+def _model_at(model: type[BaseModel], path: list[str]) -> type[BaseModel]:
+    for part in path:
+        annotation = model.model_fields[part].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return model
+
+
+def _must(model: type[BaseModel], name: str) -> str:
+    field = model.model_fields.get(name)
+    extra = field.json_schema_extra if field is not None else None
+    return str(extra.get(_MUST, "valid")) if isinstance(extra, dict) else "valid"
