@@ -54,7 +54,8 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-# With no execution timeout the manager applies its own, at most this (its default maximum).
+# With no execution timeout the manager applies its own, at most the maximum it reports in
+# ListSandboxes; this when it reports none (a manager older than that field).
 _MANAGER_MAX_EXEC_S = 900.0
 
 OutputCallback = Callable[[str], Awaitable[None] | None]
@@ -360,6 +361,7 @@ class SandboxClient:
         self._plane = plane or ControlPlane()
         self._channels: dict[str, grpc.aio.Channel] = {}  # created on first use, in the loop
         self._routes: dict[str, str] = {}  # manager id -> address
+        self._max_exec_s: dict[str, float] = {}  # address -> its manager's largest exec timeout
         self._next = 0
         self._releasing: set[asyncio.Task[bool]] = set()
         self._closed = False
@@ -607,9 +609,13 @@ class SandboxClient:
         request = pb.ExecuteRequest(lease_id=lease_id, code=code, max_output_bytes=max_output_bytes)
         if timeout_s is not None:
             request.timeout.CopyFrom(_duration(timeout_s))
-        exec_s = _MANAGER_MAX_EXEC_S if timeout_s is None else timeout_s
+        address = await self._route(lease_id, self._deadline(self._call_timeout_s))
+        if timeout_s is None and address not in self._max_exec_s:
+            await self._discover(self._deadline(self._call_timeout_s))  # it says its maximum
+        exec_s = (
+            self._max_exec_s.get(address, _MANAGER_MAX_EXEC_S) if timeout_s is None else timeout_s
+        )
         deadline = self._deadline(exec_s + self._call_timeout_s)
-        address = await self._route(lease_id, deadline)
         events = _Accumulator(on_stdout, on_stderr, on_event)
         with _translated("Execute", address):
             await self._stream(address, request, deadline, events)
@@ -713,6 +719,10 @@ class SandboxClient:
                 silent[address] = f"{exc.code().name}: {exc.details()}"
                 return
             self._routes[reply.pool.manager_id] = address
+            max_exec = reply.pool.max_exec_timeout  # unset (0) on older managers
+            self._max_exec_s[address] = (
+                max_exec.ToTimedelta().total_seconds() or _MANAGER_MAX_EXEC_S
+            )
 
         await asyncio.gather(*(probe(address) for address in self._addresses))
         return silent

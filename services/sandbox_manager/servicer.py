@@ -118,4 +118,5 @@ class SandboxManagerServicer(sandbox_pb2_grpc.SandboxManagerServiceServicer):
             starting=counts[SandboxState.STARTING],
             broken=counts[SandboxState.BROKEN],
             recycling=counts[SandboxState.RECYCLING],
+            max_exec_timeout=translate.duration(self._settings.max_exec_timeout_s),
         )
