@@ -1,6 +1,6 @@
 """The orchestrator's settings, read once from the environment at start-up.
 
-Every name is documented in the README's orchestrator section. Secrets (API keys, the sealing
+Every name is documented in docs/settings.md. Secrets (API keys, the sealing
 key) are kept out of the repr so a logged Settings never shows them.
 """
 

@@ -15,7 +15,7 @@ WRITE transaction. Writable means any lasting change is possible, to data or to 
   through it); writing large objects. TEMP is allowed: temporary objects outlive nothing.
   CREATE on a schema that PUBLIC holds too (``public`` before PostgreSQL 15) is a warning, not
   a refusal: every role on such a database has it, and an object created there changes no
-  existing row (see the README on what it does allow).
+  existing row (see docs/read-only.md on what it does allow).
 - MySQL/MariaDB: any privilege beyond reading ones in ``SHOW GRANTS``, for the user and for
   every role granted to it (default or not: a cell may ``SET ROLE``). EXECUTE counts, as a
   routine may write with its definer's rights, except on the system databases.

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from dbos import DBOS, DBOSContextSetAuth, Queue, SetWorkflowID, WorkflowStatus
 
+from services.common import paging
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.orchestrator.object_names import OutputPrefix, parse_prefix
 from services.orchestrator.sealing import Sealer
@@ -201,8 +202,8 @@ class CatalogOperations:
     async def list(
         self, tenant: Tenant, page_size: int, page_token: str, status: str = ""
     ) -> tuple[list[CatalogView], str]:
-        offset = _offset(page_token)
-        size = min(max(page_size or 50, 1), 200)
+        offset = paging.page_offset(page_token, status)
+        size = paging.page_size(page_size, 50, 200)
         everyone = tenant.name == DEFAULT_TENANT and not self._tenanted  # runs from before too
         found = await DBOS.list_workflows_async(
             name=WORKFLOW_NAME,
@@ -214,7 +215,7 @@ class CatalogOperations:
             load_output=False,
         )
         views = [await _view(s) for s in found[:size]]
-        return views, (str(offset + size) if len(found) > size else "")
+        return views, (paging.page_token(offset + size, status) if len(found) > size else "")
 
     async def watch(
         self, catalog_id: str, tenant: Tenant
@@ -257,17 +258,6 @@ def _conn_problems(conn_string: str) -> list[tuple[str, str]]:
     if scheme not in _SCHEMES:
         return [("db_conn_string", f"the scheme must be one of {', '.join(_SCHEMES)}")]
     return []
-
-
-def _offset(page_token: str) -> int:
-    if not page_token:
-        return 0
-    if not page_token.isdigit():
-        raise InvalidArgument(
-            "page_token is not one this service gave out",
-            field_violations=[("page_token", "pass the next_page_token of the previous page")],
-        )
-    return int(page_token)
 
 
 async def _view(status: WorkflowStatus) -> CatalogView:

@@ -1,6 +1,6 @@
 """The sandbox manager's settings, read once from the environment at start-up.
 
-Every variable is documented in the README's sandbox manager section.
+Every variable is documented in docs/settings.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +10,7 @@ import grpc
 from catalog.v1 import sandbox_pb2, sandbox_pb2_grpc
 
 from services.common.errors import InvalidArgument
+from services.common.paging import page_offset, page_size, page_token
 from services.sandbox_manager import translate
 from services.sandbox_manager.pool import Pool, SandboxState
 
@@ -81,15 +81,11 @@ class SandboxManagerServicer(sandbox_pb2_grpc.SandboxManagerServiceServicer):
         self, request: sandbox_pb2.ListSandboxesRequest, context: _Context
     ) -> sandbox_pb2.ListSandboxesResponse:
         state = _STATE_OF.get(request.state)
-        offset = _page_offset(request.page_token, request.state)
-        size = min(request.page_size or 100, 1000)
-        if request.page_size < 0:
-            raise InvalidArgument(
-                "page_size must not be negative", field_violations=[("page_size", "< 0")]
-            )
+        offset = page_offset(request.page_token, request.state)
+        size = page_size(request.page_size, 100, 1000)
         found = self._pool.sandboxes(state)
         page = found[offset : offset + size]
-        next_token = _page_token(offset + size, request.state) if offset + size < len(found) else ""
+        next_token = page_token(offset + size, request.state) if offset + size < len(found) else ""
         return sandbox_pb2.ListSandboxesResponse(
             sandboxes=[self._sandbox(s) for s in page],
             next_page_token=next_token,
@@ -122,23 +118,5 @@ class SandboxManagerServicer(sandbox_pb2_grpc.SandboxManagerServiceServicer):
             starting=counts[SandboxState.STARTING],
             broken=counts[SandboxState.BROKEN],
             recycling=counts[SandboxState.RECYCLING],
+            max_exec_timeout=translate.duration(self._settings.max_exec_timeout_s),
         )
-
-
-def _page_token(offset: int, state: int) -> str:
-    return base64.urlsafe_b64encode(f"{state}:{offset}".encode()).decode()
-
-
-def _page_offset(token: str, state: int) -> int:
-    if not token:
-        return 0
-    try:
-        token_state, offset = base64.urlsafe_b64decode(token).decode().split(":")
-        if int(token_state) == state and int(offset) >= 0:
-            return int(offset)
-    except ValueError:
-        pass
-    raise InvalidArgument(
-        "page_token was not issued for this filter by this manager",
-        field_violations=[("page_token", "invalid")],
-    )

@@ -249,3 +249,41 @@ async def test_twenty_catalogs_at_once_share_a_pool_of_four(
         await runner.stop()
         await small.stop()
     assert labelled_containers(small.manager_id) == []
+
+
+async def test_list_catalogs_refuses_a_negative_page_size_and_a_token_of_another_filter(
+    start: StartOrchestrator, reader_table: tuple[str, str], tmp_path: Path
+) -> None:
+    orchestrator = await start()
+    stub = orchestrator.stub
+    started = [
+        await stub.StartCatalog(
+            pb.StartCatalogRequest(**body(reader_table, f"file://{tmp_path}/{n}"))
+        )  # type: ignore[arg-type]
+        for n in range(2)
+    ]
+    try:
+        first = await stub.ListCatalogs(pb.ListCatalogsRequest(page_size=1))
+        second = await stub.ListCatalogs(
+            pb.ListCatalogsRequest(page_size=1, page_token=first.next_page_token)
+        )
+        assert {c.catalog_id for c in [*first.catalogs, *second.catalogs]} == {
+            s.catalog_id for s in started
+        }
+        refused = []
+        for request in (
+            pb.ListCatalogsRequest(page_size=-1),
+            pb.ListCatalogsRequest(
+                page_token=first.next_page_token, status=pb.CATALOG_STATUS_SUCCEEDED
+            ),
+            pb.ListCatalogsRequest(page_token="1"),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.ListCatalogs(request)
+            refused.append((caught.value.code(), caught.value.details()))
+        assert [code for code, _ in refused] == [grpc.StatusCode.INVALID_ARGUMENT] * 3
+        assert "page_size" in (refused[0][1] or "")
+        assert all("page_token" in (details or "") for _, details in refused[1:])
+    finally:
+        for run in started:
+            await stub.CancelCatalog(pb.CancelCatalogRequest(catalog_id=run.catalog_id))

@@ -19,6 +19,7 @@ from services.common.clients import (
     SessionSettings,
     UnknownManager,
 )
+from services.common.clients import _routing as routing_module
 from services.common.ports import free_port
 from tests.sandbox_manager.conftest import RunningManager, StartManager
 
@@ -142,6 +143,23 @@ async def test_a_user_error_is_data_not_an_exception(start_manager: StartManager
         await client.reset(lease.lease_id)
         after = await client.execute(lease.lease_id, "kept")
         assert after.error is not None and after.error.ename == "NameError"
+
+
+async def test_a_cell_without_a_timeout_runs_as_long_as_the_manager_allows(
+    start_manager: StartManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call's deadline follows the maximum the manager reports, not a fixed guess."""
+    # The client's fixed fallback (15 minutes), shrunk so that the test takes seconds.
+    monkeypatch.setattr(routing_module, "MANAGER_MAX_EXEC_S", 0.5)
+    manager = await process_manager(start_manager, exec_timeout_s="4", max_exec_timeout_s="6")
+    listed = await manager.stub.ListSandboxes(pb.ListSandboxesRequest(), timeout=10)
+    assert listed.pool.max_exec_timeout.ToSeconds() == 6
+    async with (
+        SandboxClient([manager.address], call_timeout_s=1) as client,
+        client.lease(wait_timeout_s=30, timeout_s=30) as lease,
+    ):
+        run = await client.execute(lease.lease_id, "import time\ntime.sleep(2)\n'slept'")
+        assert run.status is ExecutionStatus.OK and run.result == "'slept'"
 
 
 async def test_whole_stdout_is_all_of_it_or_an_error_saying_why(

@@ -258,8 +258,8 @@ class ListCatalogsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Maximum number of catalogs to return. 0 means 50; values over 500 are
-    treated as 500.
+    """Maximum number of catalogs to return. 0 means 50; values over 200 are
+    treated as 200.
     """
     page_token: _builtins.str
     """`next_page_token` of a previous call with the same filter; empty for the

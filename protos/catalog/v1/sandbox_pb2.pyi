@@ -992,6 +992,7 @@ class PoolStats(_message.Message):
     STARTING_FIELD_NUMBER: _builtins.int
     BROKEN_FIELD_NUMBER: _builtins.int
     RECYCLING_FIELD_NUMBER: _builtins.int
+    MAX_EXEC_TIMEOUT_FIELD_NUMBER: _builtins.int
     manager_id: _builtins.str
     """The manager's id."""
     backend: Global___SandboxBackend.ValueType
@@ -1010,6 +1011,14 @@ class PoolStats(_message.Message):
     """Sandboxes that failed and wait to be destroyed."""
     recycling: _builtins.int
     """Sandboxes being cleaned after a release."""
+    @_builtins.property
+    def max_exec_timeout(self) -> _duration_pb2.Duration:
+        """The longest execution timeout this manager accepts, and so the longest
+        an Execute without a `timeout` may run (its default is at most this).
+        A caller's deadline for such a call should exceed it. Unset on managers
+        older than this field: assume 15 minutes.
+        """
+
     def __init__(
         self,
         *,
@@ -1022,10 +1031,11 @@ class PoolStats(_message.Message):
         starting: _builtins.int = ...,
         broken: _builtins.int = ...,
         recycling: _builtins.int = ...,
+        max_exec_timeout: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["max_exec_timeout", b"max_exec_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "broken", b"broken", "leased", b"leased", "manager_id", b"manager_id", "max_size", b"max_size", "min_warm", b"min_warm", "recycling", b"recycling", "starting", b"starting", "warm", b"warm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "broken", b"broken", "leased", b"leased", "manager_id", b"manager_id", "max_exec_timeout", b"max_exec_timeout", "max_size", b"max_size", "min_warm", b"min_warm", "recycling", b"recycling", "starting", b"starting", "warm", b"warm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from catalog.v1.sandbox_pb2_grpc import SandboxManagerServiceAsyncStub as Stub
 
 _T = TypeVar("_T")
+# With no execution timeout the manager applies its own, at most the maximum it reports in
+# ListSandboxes; this when it reports none (a manager older than that field).
+MANAGER_MAX_EXEC_S = 900.0
 
 
 def now() -> float:
@@ -64,6 +67,7 @@ class ManagerRouter:
         self._plane = plane
         self._channels: dict[str, grpc.aio.Channel] = {}  # created on first use, in the loop
         self._routes: dict[str, str] = {}  # manager id -> address
+        self._max_exec_s: dict[str, float] = {}  # address -> its largest exec timeout
         self._next = 0
         self._closed = False
 
@@ -85,6 +89,12 @@ class ManagerRouter:
         start = self._next % len(self.addresses)
         self._next += 1
         return [*self.addresses[start:], *self.addresses[:start]]
+
+    async def max_exec_s(self, address: str, deadline: float) -> float:
+        """The largest execution timeout the manager at `address` allows, as it says it."""
+        if address not in self._max_exec_s:
+            await self._discover(deadline)
+        return self._max_exec_s.get(address, MANAGER_MAX_EXEC_S)
 
     def learn(self, manager_id: str, address: str) -> None:
         self._routes[manager_id] = address
@@ -134,6 +144,8 @@ class ManagerRouter:
                 silent[address] = f"{exc.code().name}: {exc.details()}"
                 return
             self._routes[reply.pool.manager_id] = address
+            max_exec = reply.pool.max_exec_timeout  # unset (0) on older managers
+            self._max_exec_s[address] = max_exec.ToTimedelta().total_seconds() or MANAGER_MAX_EXEC_S
 
         await asyncio.gather(*(probe(address) for address in self.addresses))
         return silent

@@ -54,8 +54,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-# With no execution timeout the manager applies its own, at most this (its default maximum).
-_MANAGER_MAX_EXEC_S = 900.0
 _Failures = dict[str, grpc.aio.AioRpcError]
 _DEFAULT_RETRY = RetryPolicy()  # frozen, so one shared default is safe
 
@@ -314,9 +312,11 @@ class SandboxClient:
         request = pb.ExecuteRequest(lease_id=lease_id, code=code, max_output_bytes=max_output_bytes)
         if timeout_s is not None:
             request.timeout.CopyFrom(duration(timeout_s))
-        exec_s = _MANAGER_MAX_EXEC_S if timeout_s is None else timeout_s
+        address = await self._managers.route(lease_id, deadline_in(self._call_timeout_s))
+        exec_s = timeout_s
+        if exec_s is None:  # the manager's own default: as long as it allows, as it says
+            exec_s = await self._managers.max_exec_s(address, deadline_in(self._call_timeout_s))
         deadline = deadline_in(exec_s + self._call_timeout_s)
-        address = await self._managers.route(lease_id, deadline)
         events = OutputAccumulator(on_stdout, on_stderr, on_event)
         with translated("Execute", address):
             await self._stream(address, request, deadline, events)
