@@ -8,19 +8,31 @@ In the sandbox it is imported before any cell runs:
 
 Each call records its result, and `REPORT_MARKER` in a submitted page is replaced with the
 rendered tables of everything recorded, so an agent writes the prose and not the figures.
+
+The services call the rest (`probe_read_only`, `stage_file`, `export_data`, ...) through one
+cell each, built by services/common/cells.py: a call with JSON arguments, its result printed
+as JSON after one marker.
 """
 
 from catalog_toolkit.compare import compare_runs
+from catalog_toolkit.digests import compare_digest, profile_digest
+from catalog_toolkit.files import make_folder, stage_file
 from catalog_toolkit.pages import REPORT_MARKER, render_catalog, render_summary
 from catalog_toolkit.profile import profile_table
-from catalog_toolkit.session import export_json, recorded_fragment
+from catalog_toolkit.read_only import probe_read_only
+from catalog_toolkit.session import export_data, recorded_fragment
 
 __all__ = [
     "REPORT_MARKER",
+    "compare_digest",
     "compare_runs",
-    "export_json",
+    "export_data",
+    "make_folder",
+    "probe_read_only",
+    "profile_digest",
     "profile_table",
     "recorded_fragment",
     "render_catalog",
     "render_summary",
+    "stage_file",
 ]

@@ -1,13 +1,12 @@
 """What a run takes out of the sandbox: the data behind each page, and its rendered figures.
 
-The orchestrator stores `export_json(...)` as `{agent}.json` beside the page. For the catalog
-it first profiles any requested table the agent left out, so the summary always has numbers to
+The orchestrator stores `export_data(...)` as `{agent}.json` beside the page. For the catalog it
+first profiles any requested table the agent left out, so the summary always has numbers to
 compare; for the summary it runs the comparison if the agent did not.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from catalog_toolkit import record
@@ -18,14 +17,15 @@ from catalog_toolkit.profile import profile_table
 FORMAT = 1
 
 
-def export_json(
+def export_data(
     agent: str,
     *,
     con: Any = None,
     tables: list[str] | None = None,
     history_dir: str = "",
     current_timestamp: str = "",
-) -> str:
+) -> dict[str, Any]:
+    """The data behind the `agent`'s page, completed where the agent left gaps."""
     if agent == "catalog":
         for table in tables or []:
             if table not in record.profiles and con is not None:
@@ -42,7 +42,7 @@ def export_json(
         if comparison is None or comparison.get("current") != current_timestamp:
             comparison = compare_runs(history_dir, current_timestamp)
         data = {"format": FORMAT, "kind": "summary", **comparison}
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return data
 
 
 def recorded_fragment() -> str:

@@ -27,38 +27,8 @@ from services.agent_runner.loop import (
 )
 from services.agent_runner.report import REPORT_MARKER
 from services.agent_runner.tools import EXECUTE_PYTHON, SUBMIT_HTML
+from services.common.cells import call_cell, read_result
 from services.common.usage import TokenUsage
-
-MARKER = "OFFLINE_AGENT_JSON "
-
-# Runs in the sandbox: the toolkit profiles the table in the database and records the profile;
-# only a digest comes back, the figures go into the page through REPORT_MARKER.
-PROFILE_CELL = """
-import json
-import catalog_toolkit
-_p = catalog_toolkit.profile_table(con, {name!r})
-print({marker!r} + json.dumps({{
-    "table": _p["table"], "rows": _p["rows"], "columns": len(_p["columns"]),
-    "warnings": [f"{{f['column'] or ''}}: {{f['message']}}" for f in _p["flags"]
-                 if f["severity"] == "warning"],
-    "errors": [e["pass"] + ": " + e["error"] for e in _p["errors"]],
-}}, default=str))
-"""
-
-# Runs in the sandbox: the toolkit compares this run's catalog data with the earlier runs the
-# orchestrator copied into `history_dir`.
-COMPARE_CELL = """
-import json
-import catalog_toolkit
-_c = catalog_toolkit.compare_runs({history_dir!r}, {current!r})
-print({marker!r} + json.dumps({{
-    "runs": len(_c["runs"]),
-    "counts": {{s: sum(f["severity"] == s for f in _c["findings"])
-               for s in ("good", "bad", "neutral")}},
-    "bad": [".".join(x for x in (f["table"], f["column"]) if x) + ": " + f["message"]
-            for f in _c["findings"] if f["severity"] == "bad"][:10],
-}}, default=str))
-"""
 
 
 class OfflineAgent:
@@ -81,20 +51,24 @@ class OfflineAgent:
 
     async def run(self) -> AgentOutcome:
         if "tables" in self._context:
+            # The toolkit profiles each table and records it; only a digest comes back, the
+            # figures go into the page through REPORT_MARKER.
             digests = [
-                await self._cell(PROFILE_CELL.format(name=str(name), marker=MARKER), str(name))
+                await self._cell(
+                    call_cell("profile_digest", with_con=True, table=str(name)), str(name)
+                )
                 for name in self._context["tables"]
             ]
             body = catalog_page(digests)
         else:
-            found = await self._cell(
-                COMPARE_CELL.format(
-                    history_dir=str(self._context.get("history_dir", "")),
-                    current=str(self._context.get("current_timestamp", "")),
-                    marker=MARKER,
-                ),
-                "comparison",
+            # The toolkit compares this run's data with the earlier runs the orchestrator
+            # copied into `history_dir`.
+            cell = call_cell(
+                "compare_digest",
+                history_dir=str(self._context.get("history_dir", "")),
+                current_timestamp=str(self._context.get("current_timestamp", "")),
             )
+            found = await self._cell(cell, "comparison")
             body = summary_page(self._context, found)
         await self._submit(body)
         return AgentOutcome(
@@ -112,11 +86,11 @@ class OfflineAgent:
         await self._emit(ToolCalled(turn, tool_use_id, EXECUTE_PYTHON, code, 0))
         report = await self._runner.run(code, self._cell_timeout_s)
         await self._emit(ToolAnswered(turn, tool_use_id, report.text, report.is_error))
-        for line in report.text.splitlines():
-            if line.startswith(MARKER):
-                parsed: dict[str, Any] = json.loads(line[len(MARKER) :])
-                return parsed
-        return {"table": subject, "error": report.text[-2000:]}
+        try:
+            parsed: dict[str, Any] = read_result(report.text)
+        except ValueError:
+            return {"table": subject, "error": report.text[-2000:]}
+        return parsed
 
     async def _submit(self, body: str) -> None:
         turn = await self._next_turn()

@@ -12,15 +12,13 @@ import logging
 from services.agent_runner.errors import InvalidHtml, SandboxGone
 from services.agent_runner.html import escape_text, sanitize
 from services.agent_runner.sandbox_tool import SandboxCodeRunner
+from services.common.cells import call_cell
 from services.common.logging import log_fields
 
 # Must equal catalog_toolkit.pages.REPORT_MARKER (a test checks): the runner does not import
 # the toolkit, which needs ibis.
 REPORT_MARKER = "[[catalog-toolkit-report]]"
-FRAGMENT_CELL = (
-    "import catalog_toolkit as _catalog_toolkit\n"
-    "print(_catalog_toolkit.recorded_fragment(), end='')\n"
-)
+FRAGMENT_CELL = call_cell("recorded_fragment")
 FRAGMENT_TIMEOUT_S = 120.0
 _log = logging.getLogger(__name__)
 
@@ -31,7 +29,7 @@ async def expand_report(body_html: str, runner: SandboxCodeRunner, max_bytes: in
     if REPORT_MARKER not in body_html:
         return body_html
     try:
-        fragment = await runner.read_output(FRAGMENT_CELL, FRAGMENT_TIMEOUT_S, max_bytes)
+        fragment = await runner.read_text(FRAGMENT_CELL, FRAGMENT_TIMEOUT_S, max_bytes)
         return sanitize(body_html.replace(REPORT_MARKER, fragment), max_bytes=max_bytes)
     except (SandboxGone, InvalidHtml, ValueError) as exc:
         log_fields(_log, logging.WARNING, "report not filled in", error=str(exc)[:300])

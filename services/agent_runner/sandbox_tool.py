@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.agent_runner.errors import SandboxGone
+from services.common.cells import read_result
 from services.common.clients import (
     Execution,
     ExecutionStatus,
@@ -81,9 +82,10 @@ class SandboxCodeRunner:
         text = cap(self._redact(report(execution, timeout_s)), self._max_bytes)
         return CellReport(text, is_error=not execution.ok)
 
-    async def read_output(self, code: str, timeout_s: float, max_bytes: int) -> str:
-        """What a cell the runner itself runs prints, uncut and scrubbed; ValueError if the
-        cell failed or printed more than `max_bytes`."""
+    async def read_text(self, code: str, timeout_s: float, max_bytes: int) -> str:
+        """The text a toolkit call cell (services/common/cells.py) the runner itself runs
+        returns, uncut and scrubbed; ValueError if the cell failed, printed more than
+        `max_bytes` or returned something else than text."""
         try:
             execution = await self._client.execute(
                 self._lease_id, code, timeout_s=timeout_s, max_output_bytes=max_bytes
@@ -91,6 +93,10 @@ class SandboxCodeRunner:
         except SandboxClientError as exc:
             raise SandboxGone(f"the sandbox could not run code: {exc}") from exc
         try:
-            return self._redact(execution.whole_stdout())
+            result = read_result(execution.whole_stdout())
         except ValueError as exc:
             raise ValueError(self._redact(str(exc))) from None
+        if not isinstance(result, str):
+            raise ValueError(f"the cell returned {type(result).__name__}, not text")
+        # scrubbed once decoded: a secret JSON escapes would pass unseen in the encoded form
+        return self._redact(result)

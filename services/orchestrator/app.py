@@ -28,7 +28,7 @@ from services.orchestrator.prompts import load_prompts
 from services.orchestrator.sealing import load_sealer
 from services.orchestrator.service import CatalogOperations, default_file_roots
 from services.orchestrator.servicer import CatalogServicer
-from services.orchestrator.steps import Runtime, install_runtime
+from services.orchestrator.steps.runtime import Runtime, install_runtime
 
 SERVICE_NAME = "catalog.v1.CatalogService"
 QUEUE_NAME = "catalogs"

@@ -28,7 +28,7 @@ class Settings:
     # DBOS: the system database (SQLite by default, PostgreSQL in production), the version
     # that recovery matches on, and this replica's own executor id.
     system_database_url: str = "sqlite:///.catalog/orchestrator.sqlite"
-    application_version: str = "catalog-agents-1"
+    application_version: str = "catalog-agents-2"
     executor_id: str = field(default_factory=socket.gethostname)
     queue_concurrency: int = 4
     # Where the other services listen.

@@ -24,6 +24,7 @@ import math
 
 from services.common.env import SettingsError
 from services.common.errors import ResourceExhausted
+from services.orchestrator.run_state import Step
 
 
 class RateLimited(ResourceExhausted):
@@ -40,11 +41,11 @@ class RateLimited(ResourceExhausted):
 
 
 class CatalogFailure(Exception):
-    """A run that cannot go on; `code` is CatalogError.code, `step` the CatalogStep name."""
+    """A run that cannot go on; `code` is CatalogError.code, `step` where it stopped."""
 
-    def __init__(self, code: str, message: str, step: str) -> None:
+    def __init__(self, code: str, message: str, step: Step) -> None:
         super().__init__(code, message, step)  # all three, so DBOS can pickle it
-        self.code, self.message, self.step = code, message, step
+        self.code, self.message, self.step = code, message, Step(step)
 
     def __str__(self) -> str:
         return f"{self.code} at {self.step}: {self.message}"

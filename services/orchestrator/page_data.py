@@ -1,6 +1,6 @@
 """The data behind a page (`{agent}.json`), read out of the sandbox the agent ran in.
 
-The toolkit in the sandbox recorded what the agent computed; `export_json` completes it (a
+The toolkit in the sandbox recorded what the agent computed; `export_data` completes it (a
 catalog gets a profile of every requested table, a summary its comparison) and prints it. The
 JSON is stored beside the page so the next summary compares numbers, not HTML.
 """
@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from services.common.cells import call_cell, result_text
 from services.common.clients import SandboxClient
 from services.common.redaction import Redactor
 
@@ -20,15 +21,13 @@ EXPORT_TIMEOUT_S = 900.0
 
 def export_cell(agent_name: str, context: dict[str, Any]) -> str:
     if agent_name == "catalog":
-        arguments = f"con=con, tables={[str(t) for t in context.get('tables', [])]!r}"
-    else:
-        arguments = (
-            f"history_dir={str(context.get('history_dir', ''))!r}, "
-            f"current_timestamp={str(context.get('current_timestamp', ''))!r}"
-        )
-    return (
-        "import catalog_toolkit as _catalog_toolkit\n"
-        f"print(_catalog_toolkit.export_json({agent_name!r}, {arguments}), end='')\n"
+        tables = [str(t) for t in context.get("tables", [])]
+        return call_cell("export_data", with_con=True, agent=agent_name, tables=tables)
+    return call_cell(
+        "export_data",
+        agent=agent_name,
+        history_dir=str(context.get("history_dir", "")),
+        current_timestamp=str(context.get("current_timestamp", "")),
     )
 
 
@@ -49,7 +48,7 @@ async def read_page_data(
     )
     redact = Redactor(secrets)
     try:
-        text = redact(execution.whole_stdout())
+        text = redact(result_text(execution.whole_stdout()))
     except ValueError as exc:
         why = redact(str(exc))
         raise ValueError(f"the sandbox could not export the {agent_name} data: {why}") from None

@@ -1,30 +1,19 @@
 """The cell that proves, inside the sandbox, that the agent's database connection is read only.
 
-The proof itself is ``read_only_probe`` (what counts as writable is described there); this
-module ships its source to the sandbox as one cell, run in a scope of its own so nothing it
-defines lands in the namespace the agents get, and reads back the one JSON line it prints.
+The proof itself is the toolkit's `probe_read_only` (sandbox/catalog_toolkit/read_only.py says
+what counts as writable); this module builds its call and reads back its report.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
 from dataclasses import dataclass, field
+from typing import Any
 
-from services.orchestrator import read_only_probe
-
-MARKER = "CATALOG_PROBE_JSON "
+from services.common.cells import NoResult, call_cell, read_result
 
 
 def probe_code(tables: list[str]) -> str:
-    source = inspect.getsource(read_only_probe)
-    return (
-        "import json as _probe_json\n"
-        "_probe_scope = {'__name__': 'catalog_read_only_probe'}\n"
-        f"exec(compile({source!r}, '<read-only probe>', 'exec'), _probe_scope)\n"
-        f"print({MARKER!r} + _probe_json.dumps(_probe_scope['run'](con, {list(tables)!r})))\n"
-        "del _probe_scope, _probe_json\n"
-    )
+    return call_cell("probe_read_only", with_con=True, tables=list(tables))
 
 
 @dataclass(frozen=True)
@@ -37,10 +26,10 @@ class ProbeReport:
     @classmethod
     def from_stdout(cls, stdout: str) -> ProbeReport | None:
         """The report the cell printed; None when it printed none."""
-        line = next((ln for ln in stdout.splitlines() if ln.startswith(MARKER)), "")
-        if not line:
+        try:
+            data: dict[str, Any] = read_result(stdout)
+        except NoResult:
             return None
-        data = json.loads(line.removeprefix(MARKER))
         return cls(
             writable=bool(data["writable"]),
             why=str(data["why"]),

@@ -19,7 +19,6 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from dbos import DBOS, DBOSContextSetAuth, Queue, SetWorkflowID, WorkflowStatus
@@ -27,8 +26,17 @@ from dbos import DBOS, DBOSContextSetAuth, Queue, SetWorkflowID, WorkflowStatus
 from services.common import paging
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.orchestrator.object_names import OutputPrefix, parse_prefix
+from services.orchestrator.run_state import (
+    AgentUsage,
+    OutputRef,
+    ProgressEvent,
+    RunError,
+    RunFinished,
+    RunState,
+    Step,
+)
 from services.orchestrator.sealing import Sealer
-from services.orchestrator.steps import PROGRESS_STREAM
+from services.orchestrator.steps.runtime import PROGRESS_STREAM
 from services.orchestrator.tenants import DEFAULT_TENANT, Tenant
 from services.orchestrator.workflows import (
     STATE_EVENT,
@@ -77,13 +85,13 @@ class CatalogView:
 
     catalog_id: str
     status: str  # QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED
-    current_step: str  # a CatalogStep name without its prefix
+    current_step: Step
     tables: list[str]
     s3_prefix: str
     timestamp: str
-    outputs: list[dict[str, Any]]
-    agent_usage: list[dict[str, Any]]
-    error: dict[str, str] | None
+    outputs: list[OutputRef]
+    agent_usage: list[AgentUsage]
+    error: RunError | None
     create_time: datetime
     update_time: datetime
 
@@ -219,11 +227,11 @@ class CatalogOperations:
 
     async def watch(
         self, catalog_id: str, tenant: Tenant
-    ) -> AsyncIterator[dict[str, Any] | CatalogView]:
+    ) -> AsyncIterator[ProgressEvent | CatalogView]:
         """The run's progress events as they happen, then its final state."""
         await self.get(catalog_id, tenant)
         async for event in DBOS.read_stream_async(catalog_id, PROGRESS_STREAM):
-            if event.get("kind") != "final":
+            if not isinstance(event, RunFinished):
                 yield event
         yield await self.get(catalog_id, tenant)
 
@@ -261,24 +269,25 @@ def _conn_problems(conn_string: str) -> list[tuple[str, str]]:
 
 
 async def _view(status: WorkflowStatus) -> CatalogView:
-    state = await DBOS.get_event_async(status.workflow_id, STATE_EVENT, timeout_seconds=0) or {}
+    published = await DBOS.get_event_async(status.workflow_id, STATE_EVENT, timeout_seconds=0)
     requested = _input(status)
-    error = state.get("error")
+    state = RunState.from_event(published) or RunState(
+        list(requested.tables) if requested else [],
+        requested.s3_prefix if requested else "",
+        step=Step.UNSPECIFIED,
+    )
+    error = state.error
     if error is None and status.status in ("ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"):
-        error = {
-            "code": "INTERNAL",
-            "message": "the run failed unexpectedly",
-            "step": "UNSPECIFIED",
-        }
+        error = RunError("INTERNAL", "the run failed unexpectedly", Step.UNSPECIFIED)
     return CatalogView(
         catalog_id=status.workflow_id,
         status=_STATUS.get(status.status, "RUNNING"),
-        current_step=state.get("step", "UNSPECIFIED"),
-        tables=list(state.get("tables") or (requested.tables if requested else [])),
-        s3_prefix=state.get("s3_prefix") or (requested.s3_prefix if requested else ""),
-        timestamp=state.get("timestamp", ""),
-        outputs=list(state.get("outputs", [])),
-        agent_usage=list(state.get("usage", [])),
+        current_step=state.step,
+        tables=list(state.tables or (requested.tables if requested else [])),
+        s3_prefix=state.s3_prefix or (requested.s3_prefix if requested else ""),
+        timestamp=state.timestamp,
+        outputs=list(state.outputs),
+        agent_usage=list(state.usage),
         error=error,
         create_time=_time(status.created_at),
         update_time=_time(status.updated_at),

@@ -1,20 +1,22 @@
-"""The catalog workflow: orchestration only, deterministic; all I/O is in steps.py.
+"""The catalog workflow: orchestration only, deterministic; all I/O is in steps/.
 
-    acquire a sandbox -> prove read only -> catalog agent (writes catalog.html)
-    -> reset the sandbox, copy earlier runs in -> summary agent (writes summary.html)
+    acquire a sandbox -> prove read only -> for each agent in AGENTS:
+        (a clean sandbox and earlier runs' pages first, if it reads history)
+        run it -> store its page and data
     -> release the sandbox, always
 
-The run's state is one DBOS event, `state`, rewritten at every change (GetCatalog reads it);
-each change is also appended to the `progress` stream (WatchCatalog follows it). An agent
-whose sandbox died gets one more try on a fresh sandbox. A failed run raises CatalogFailure,
-so DBOS records it as ERROR; pages already written stay.
+The run's state is one DBOS event, `state` (a RunState), rewritten at every change (GetCatalog
+reads it); each change is also appended to the `progress` stream (WatchCatalog follows it). An
+agent whose sandbox died gets one more try on a fresh sandbox. A failed run raises
+CatalogFailure, so DBOS records it as ERROR; pages already written stay.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dbos import DBOS
@@ -23,14 +25,40 @@ from dbos import error as dbos_error
 from services.common.clients import SandboxClientError
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
-from services.orchestrator import steps
 from services.orchestrator.errors import CatalogFailure, SealingError
-from services.orchestrator.steps import LeaseRef, StoredAgentRun
+from services.orchestrator.run_state import (
+    AgentUsage,
+    OutputRef,
+    OutputWritten,
+    RunError,
+    RunFinished,
+    RunState,
+    Step,
+    StepChanged,
+)
+from services.orchestrator.steps import agent_runs, history, pages, sandbox
+from services.orchestrator.steps.agent_runs import AgentInput, AgentReport
+from services.orchestrator.steps.runtime import now, publish
+from services.orchestrator.steps.sandbox import LeaseRef
 
 _log = logging.getLogger(__name__)
 WORKFLOW_NAME = "catalog_workflow"
 STATE_EVENT = "state"
-_AGENT_STEPS = {"catalog": "CATALOG_AGENT", "summary": "SUMMARY_AGENT"}
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One agent of the run, in the order they run."""
+
+    name: str  # its prompt and its page's name
+    step: Step  # the run's step while it works
+    reads_history: bool  # gets a clean sandbox and the earlier runs' pages, not the database
+
+
+AGENTS = (
+    AgentSpec("catalog", Step.CATALOG_AGENT, reads_history=False),
+    AgentSpec("summary", Step.SUMMARY_AGENT, reads_history=True),
+)
 
 
 @dataclass(frozen=True)
@@ -45,51 +73,46 @@ class CatalogInput:
     request_digest: str = ""  # keyed hash of the request (service.py), to spot a reused key
 
 
-@dataclass
-class _State:
-    tables: list[str]
-    s3_prefix: str
-    step: str = "ACQUIRING_SANDBOX"
-    timestamp: str = ""
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    usage: list[dict[str, Any]] = field(default_factory=list)
-    error: dict[str, str] | None = None
-
-
 @DBOS.workflow(name=WORKFLOW_NAME)
-async def catalog_workflow(request: CatalogInput) -> dict[str, Any]:
+async def catalog_workflow(request: CatalogInput) -> RunState:
     """The run; logs a line as it starts (again when recovered) and as it ends."""
-    state = _State(list(request.tables), request.s3_prefix)
+    state = RunState(list(request.tables), request.s3_prefix)
     _log_event("workflow started", tables=len(request.tables), s3_prefix=request.s3_prefix)
     try:
-        state.timestamp = await steps.fix_timestamp(request.s3_prefix)
-        await _enter(state, "ACQUIRING_SANDBOX")
-        held = [await steps.acquire_sandbox(request.sealed_conn, 1)]
-        release = True
-        try:
-            await _run(state, request, held)
-        except dbos_error.DBOSWorkflowCancelledError:
-            await steps.cancel_agents()  # a user cancelled the run: stop its agent too
-            raise
-        except asyncio.CancelledError:
-            # A stopping process cancels us too: keep the sandbox for the run's recovery.
-            release = await _cancelled_by_user()
-            raise
-        except (ServiceError, SandboxClientError, SealingError) as exc:
-            raise _failure(exc, state.step) from exc
-        finally:
-            if release:
-                for lease in held:  # idempotent: releasing a released lease is a no-op
-                    await steps.release_sandbox(lease)
+        state.timestamp = await pages.fix_timestamp(request.s3_prefix)
+        await _enter(state, Step.ACQUIRING_SANDBOX)
+        held = [await sandbox.acquire_sandbox(sandbox.AcquireInput(request.sealed_conn, 1))]
+        await _run_holding(state, request, held)
     except CatalogFailure as failure:
-        state.error = {"code": failure.code, "message": failure.message, "step": failure.step}
+        state.error = RunError(failure.code, failure.message, failure.step)
         await _publish_state(state)
         _log_event("workflow ended", status="FAILED", code=failure.code, step=failure.step)
         raise
-    await _enter(state, "DONE")
-    await steps.publish({"kind": "final"})
-    _log_event("workflow ended", status="SUCCEEDED", outputs=[o["uri"] for o in state.outputs])
-    return asdict(state)
+    await _enter(state, Step.DONE)
+    await publish(RunFinished(now()))
+    _log_event("workflow ended", status="SUCCEEDED", outputs=[o.uri for o in state.outputs])
+    return state
+
+
+async def _run_holding(state: RunState, request: CatalogInput, held: list[LeaseRef]) -> None:
+    """The run with its sandboxes, each released whatever happens (but kept for recovery
+    when the process, not the user, stops the run)."""
+    release = True
+    try:
+        await _run(state, request, held)
+    except dbos_error.DBOSWorkflowCancelledError:
+        await agent_runs.cancel_agents([a.name for a in AGENTS])  # a user cancelled: stop them
+        raise
+    except asyncio.CancelledError:
+        # A stopping process cancels us too: keep the sandbox for the run's recovery.
+        release = await _cancelled_by_user()
+        raise
+    except (ServiceError, SandboxClientError, SealingError) as exc:
+        raise _failure(exc, state.step) from exc
+    finally:
+        if release:
+            for lease in held:  # idempotent: releasing a released lease is a no-op
+                await sandbox.release_sandbox(lease)
 
 
 async def _cancelled_by_user() -> bool:
@@ -100,13 +123,14 @@ async def _cancelled_by_user() -> bool:
     return status is not None and status.status == "CANCELLED"
 
 
-def _failure(exc: Exception, step: str) -> CatalogFailure:
+def _failure(exc: Exception, step: Step) -> CatalogFailure:
     """A dependency's failure as the run's error; the messages are ours, free of secrets."""
     if isinstance(exc, SandboxClientError):
         return CatalogFailure("SANDBOX_UNAVAILABLE", f"the sandbox failed: {exc}", step)
     if isinstance(exc, SealingError):
         return CatalogFailure("INTERNAL", str(exc), step)
-    code = "AGENT_RUNNER_UNAVAILABLE" if step.endswith("_AGENT") else "INTERNAL"
+    agent_steps = {agent.step for agent in AGENTS}
+    code = "AGENT_RUNNER_UNAVAILABLE" if step in agent_steps else "INTERNAL"
     return CatalogFailure(code, str(exc), step)
 
 
@@ -114,88 +138,99 @@ def _log_event(event: str, **fields: Any) -> None:
     log_fields(_log, logging.INFO, event, workflow_id=DBOS.workflow_id, **fields)
 
 
-async def _run(state: _State, request: CatalogInput, held: list[LeaseRef]) -> None:
+async def _run(state: RunState, request: CatalogInput, held: list[LeaseRef]) -> None:
     """The run proper; `held` lists every lease taken, the current one last."""
-    lease = held[-1]
-    await _enter(state, "CHECKING_READ_ONLY")
-    await steps.check_read_only(lease, request.tables, request.allow_writable)
-    await _enter(state, "CATALOG_AGENT")
-    lease = await _agent(state, request, held, "catalog", {"tables": request.tables})
-    await _enter(state, "RESETTING_SANDBOX")
-    if not await steps.reset_sandbox(lease):  # it died after the catalog agent: take another
-        lease = await _replace_sandbox(request, held)
-        await steps.reset_sandbox(lease)
-    history_dir = await steps.stage_history(lease, request.s3_prefix)
-    await _enter(state, "SUMMARY_AGENT")
-    context = {
-        "s3_prefix": request.s3_prefix,
-        "current_timestamp": state.timestamp,
-        "history_dir": history_dir,
-    }
-    await _agent(state, request, held, "summary", context)
-    await _enter(state, "RELEASING")
+    await _enter(state, Step.CHECKING_READ_ONLY)
+    check = sandbox.ReadOnlyCheck(held[-1], request.tables, request.allow_writable)
+    await sandbox.check_read_only(check)
+    for agent in AGENTS:
+        history_dir = ""
+        if agent.reads_history:
+            await _enter(state, Step.RESETTING_SANDBOX)
+            history_dir = await _clean_sandbox(request, held)
+        await _enter(state, agent.step)
+        await _agent(state, request, held, agent, history_dir)
+    await _enter(state, Step.RELEASING)
+
+
+async def _clean_sandbox(request: CatalogInput, held: list[LeaseRef]) -> str:
+    """Reset the current sandbox (or, if it died, a fresh one) and stage the history in it."""
+    if not await sandbox.reset_sandbox(held[-1]):
+        await _replace_sandbox(request, held)
+        await sandbox.reset_sandbox(held[-1])
+    return await history.stage_history(history.HistoryInput(held[-1], request.s3_prefix))
+
+
+def _context(agent: AgentSpec, request: CatalogInput, timestamp: str, history_dir: str) -> str:
+    """What the agent is told (the design's injected context), as JSON."""
+    if agent.reads_history:
+        context: dict[str, Any] = {
+            "s3_prefix": request.s3_prefix,
+            "current_timestamp": timestamp,
+            "history_dir": history_dir,
+        }
+    else:
+        context = {"tables": request.tables}
+    return json.dumps(context)
 
 
 async def _agent(
-    state: _State,
+    state: RunState,
     request: CatalogInput,
     held: list[LeaseRef],
-    agent_name: str,
-    context: dict[str, Any],
-) -> LeaseRef:
-    """Run one agent, with one more try on a fresh sandbox if its sandbox died."""
-    lease = held[-1]
-    args = (request.sealed_conn, request.s3_prefix, state.timestamp)
-    outcome = await steps.run_agent(agent_name, lease, context, *args, 1)
-    if outcome.stop == "ERROR" and await steps.sandbox_lost(lease):
-        lease = await _replace_sandbox(request, held)
-        if agent_name == "summary":
-            await steps.reset_sandbox(lease)
-            context = {**context, "history_dir": await steps.stage_history(lease, args[1])}
-        outcome = await steps.run_agent(agent_name, lease, context, *args, 2)
-    await _record(state, outcome)
-    if outcome.stop != "SUBMITTED":
-        raise CatalogFailure("AGENT_FAILED", _failure_message(outcome), _AGENT_STEPS[agent_name])
-    return lease
+    agent: AgentSpec,
+    history_dir: str,
+) -> None:
+    """Run one agent, with one more try on a fresh sandbox if its sandbox died; store its page."""
+    context = _context(agent, request, state.timestamp, history_dir)
+    run = AgentInput(agent.name, held[-1], context, request.sealed_conn, 1)
+    report = await agent_runs.execute_agent(run)
+    if report.stop == "ERROR" and await sandbox.sandbox_lost(run.lease):
+        await _replace_sandbox(request, held)
+        if agent.reads_history:
+            history_dir = await _clean_sandbox(request, held)
+        context = _context(agent, request, state.timestamp, history_dir)
+        run = AgentInput(agent.name, held[-1], context, request.sealed_conn, 2)
+        report = await agent_runs.execute_agent(run)
+    stored = pages.StoredPage("", "")
+    if report.has_page:
+        page = pages.PageInput(run, request.s3_prefix, state.timestamp, agent.step)
+        stored = await pages.store_page(page)
+    await _record(state, report, stored)
+    if report.stop != "SUBMITTED":
+        raise CatalogFailure("AGENT_FAILED", _failure_message(report, stored), agent.step)
 
 
-async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> LeaseRef:
+async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> None:
     """The one retry a run gets after its sandbox died: a fresh sandbox, same settings."""
     if len(held) > 1:
         raise CatalogFailure(
-            "SANDBOX_UNAVAILABLE", "a second sandbox died during the run", "RESETTING_SANDBOX"
+            "SANDBOX_UNAVAILABLE", "a second sandbox died during the run", Step.RESETTING_SANDBOX
         )
-    await steps.release_sandbox(held[-1])
-    held.append(await steps.acquire_sandbox(request.sealed_conn, 2))
-    return held[-1]
+    await sandbox.release_sandbox(held[-1])
+    held.append(await sandbox.acquire_sandbox(sandbox.AcquireInput(request.sealed_conn, 2)))
 
 
-async def _record(state: _State, outcome: StoredAgentRun) -> None:
-    usage = {"agent_name": outcome.agent_name, "stop_reason": outcome.stop, "turns": outcome.turns}
-    state.usage.append({**usage, "usage": outcome.usage})
-    if outcome.uri:
-        output = {
-            "agent_name": outcome.agent_name,
-            "uri": outcome.uri,
-            "complete": outcome.complete,
-            "data_uri": outcome.data_uri,
-        }
+async def _record(state: RunState, report: AgentReport, stored: pages.StoredPage) -> None:
+    state.usage.append(AgentUsage(report.agent_name, report.stop, report.turns, report.usage))
+    if stored.uri:
+        output = OutputRef(report.agent_name, stored.uri, report.complete, stored.data_uri)
         state.outputs.append(output)
-        await steps.publish({"kind": "output", **output})
+        await publish(OutputWritten(output, now()))
     await _publish_state(state)
 
 
-def _failure_message(outcome: StoredAgentRun) -> str:
-    kept = f"; its incomplete page is at {outcome.uri}" if outcome.uri else ""
-    detail = f" ({outcome.stop_detail})" if outcome.stop_detail else ""
-    return f"the {outcome.agent_name} agent stopped with {outcome.stop}{detail}{kept}"
+def _failure_message(report: AgentReport, stored: pages.StoredPage) -> str:
+    kept = f"; its incomplete page is at {stored.uri}" if stored.uri else ""
+    detail = f" ({report.stop_detail})" if report.stop_detail else ""
+    return f"the {report.agent_name} agent stopped with {report.stop}{detail}{kept}"
 
 
-async def _enter(state: _State, step: str) -> None:
+async def _enter(state: RunState, step: Step) -> None:
     state.step = step
     await _publish_state(state)
-    await steps.publish({"kind": "step", "step": step})
+    await publish(StepChanged(step, now()))
 
 
-async def _publish_state(state: _State) -> None:
-    await DBOS.set_event_async(STATE_EVENT, asdict(state))
+async def _publish_state(state: RunState) -> None:
+    await DBOS.set_event_async(STATE_EVENT, state)

@@ -1,8 +1,9 @@
 """The read-only proof and the read-only session, attacked on the live servers.
 
-The probe is the cell the orchestrator runs before the agents (services/orchestrator/probe_cell),
-run here in the pre-loaded subprocess kernel: each test makes a throwaway database (PostgreSQL)
-or user (MariaDB) with one way to write, and the probe must find it. The session tests are cells
+The probe is the toolkit call the orchestrator runs before the agents (probe_read_only, sent by
+services/orchestrator/probe_cell), run here in the pre-loaded subprocess kernel: each test makes
+a throwaway database (PostgreSQL) or user (MariaDB) with one way to write, and the probe must
+find it. The session tests are cells
 that try to undo the session's read-only mode and time limit, or leave a query running on the
 server when their worker is killed.
 """

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import ibis
 from catalog_toolkit import compare_runs, profile_table, record, render_summary
-from catalog_toolkit.session import export_json
+from catalog_toolkit.session import export_data
 
 from tests.conftest import POSTGRES_URL
 
@@ -27,7 +27,7 @@ def catalog_of(path: Path, tables: list[str]) -> dict[str, dict[str, Any]]:
     record.profiles.clear()
     con = ibis.duckdb.connect(str(path), read_only=True)
     try:
-        data = json.loads(export_json("catalog", con=con, tables=tables))
+        data = export_data("catalog", con=con, tables=tables)
     finally:
         con.disconnect()
     assert data["requested"] == tables

@@ -1,9 +1,10 @@
-"""The read-only proof. Not imported by the orchestrator: its source runs in the sandbox as a cell.
+"""The read-only proof the orchestrator runs in the sandbox before any agent (one cell, a call).
 
-``run(con, tables)`` judges the rights of the database user the sandbox connected as, since a
-read-only session is a session setting and the user's rights are what no cell can change. It uses
-the plain driver cursor, past the kernel's session guard, because its write attempt needs a READ
-WRITE transaction. Writable means any lasting change is possible, to data or to the schema:
+``probe_read_only(con, tables)`` judges the rights of the database user the sandbox connected as,
+since a read-only session is a session setting and the user's rights are what no cell can
+change. It uses the plain driver cursor, past the kernel's session guard, because its write
+attempt needs a READ WRITE transaction. Writable means any lasting change is possible, to data
+or to the schema:
 
 - PostgreSQL, for the user and every role it is a member of (``pg_has_role`` MEMBER, so roles
   it may only ``SET ROLE`` to count too): superuser, CREATEROLE, CREATEDB, the predefined
@@ -133,7 +134,7 @@ _GRANT = re.compile(r"GRANT (.+?) ON (.+?) TO ", re.S)
 _ROLE_GRANT = re.compile(r"GRANT ((?:`(?:[^`]|``)*`(?:@`(?:[^`]|``)*`)?\s*,?\s*)+) TO ", re.S)
 
 
-def run(con: Any, tables: list[str]) -> dict[str, Any]:
+def probe_read_only(con: Any, tables: list[str]) -> dict[str, Any]:
     """What the orchestrator reads: writable, why, warnings, and the tables that are missing."""
     report: dict[str, Any] = {"writable": False, "why": "", "warnings": [], "missing": []}
     if con.name == "postgres":

@@ -1,0 +1,142 @@
+"""Agent steps: run an agent through the runner; fetch a finished run's page; cancel runs.
+
+The run id (`{workflow}.{agent}.{attempt}`) makes each call idempotent at the runner: a step
+that runs again after a crash attaches to the run the runner still holds, or gets its stored
+result, instead of paying for a second one. The page is not kept in DBOS (it may be megabytes):
+the page step asks the runner for the finished run's result by the same id.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+from dbos import DBOS
+
+from services.common.clients import (
+    AgentCall,
+    AgentProgressEvent,
+    AgentRun,
+    AgentRunnerClient,
+    OnProgress,
+)
+from services.common.errors import Unavailable
+from services.common.logging import log_fields
+from services.common.usage import TokenUsage
+from services.orchestrator.run_state import AgentProgress
+from services.orchestrator.sealing import secret_values
+from services.orchestrator.steps.runtime import Runtime, logged, now, publish, runtime
+from services.orchestrator.steps.sandbox import LeaseRef
+
+_log = logging.getLogger(__name__)
+ATTEMPTS = (1, 2)  # a first run, and one more on a fresh sandbox if the first one's died
+
+
+@dataclass(frozen=True)
+class AgentInput:
+    agent_name: str  # names the prompt (prompts/{agent_name}.yaml) and the page
+    lease: LeaseRef  # the sandbox the agent runs its code in
+    context_json: str  # the context injected into the agent's first message
+    sealed_conn: str  # sealed; its secrets are redacted from all the agent sends out
+    attempt: int  # one of ATTEMPTS: part of the run id
+
+
+@dataclass(frozen=True)
+class AgentReport:
+    """What the workflow keeps of an agent run: how it ended, never its page."""
+
+    agent_name: str
+    stop: str  # an AgentStop value
+    stop_detail: str
+    complete: bool  # the page is whole (not cut short by a budget)
+    turns: int
+    usage: TokenUsage
+    has_page: bool  # the agent submitted a page, for the page step to store
+
+
+def agent_run_id(workflow_id: str, agent_name: str, attempt: int) -> str:
+    return f"{workflow_id}.{agent_name}.{attempt}"
+
+
+def runner_unreachable(exc: BaseException) -> bool:
+    return isinstance(exc, Unavailable)
+
+
+# A runner that restarts is retried with the same run id: a run it still holds is reattached.
+@DBOS.step(
+    name="run_agent",
+    preemptible=True,
+    retries_allowed=True,
+    max_attempts=6,
+    interval_seconds=2.0,
+    backoff_rate=2.0,
+    should_retry=runner_unreachable,
+)
+async def execute_agent(request: AgentInput) -> AgentReport:
+    """Run one agent through the runner, publishing its progress; return how it ended."""
+    workflow_id = DBOS.workflow_id or ""
+    agent_name = request.agent_name
+    async with logged("run_agent", agent=agent_name, attempt=request.attempt):
+        log_fields(_log, logging.INFO, "agent started", workflow_id=workflow_id, agent=agent_name)
+        result = await _call_runner(runtime(), request, _publish_progress)
+        log_fields(
+            _log,
+            logging.INFO,
+            "agent ended",
+            workflow_id=workflow_id,
+            agent=agent_name,
+            stop=result.stop.value,
+            turns=result.turns,
+            **asdict(result.usage),
+        )
+    return AgentReport(
+        agent_name=agent_name,
+        stop=result.stop.value,
+        stop_detail=result.stop_detail,
+        complete=result.complete,
+        turns=result.turns,
+        usage=result.usage,
+        has_page=bool(result.html),
+    )
+
+
+async def finished_page(rt: Runtime, request: AgentInput) -> str:
+    """The page of a run `execute_agent` finished: the runner's stored result for its id."""
+    result = await _call_runner(rt, request, _ignore_progress)
+    return result.html
+
+
+async def _call_runner(rt: Runtime, request: AgentInput, on_progress: OnProgress) -> AgentRun:
+    call = AgentCall(
+        run_id=agent_run_id(DBOS.workflow_id or "", request.agent_name, request.attempt),
+        agent_name=request.agent_name,
+        system_prompt=rt.prompts[request.agent_name].system_prompt,
+        context_json=request.context_json,
+        lease_id=request.lease.lease_id,
+        redact_values=secret_values(rt.sealer.open(request.sealed_conn)),
+    )
+    async with _runner(rt) as runner:
+        return await runner.run(
+            call, timeout_s=rt.settings.agent_timeout_s, on_progress=on_progress
+        )
+
+
+async def _publish_progress(event: AgentProgressEvent) -> None:
+    await publish(AgentProgress(event.agent_name, event.turn, event.tool_name, event.usage, now()))
+
+
+async def _ignore_progress(event: AgentProgressEvent) -> None:
+    """A finished run's events replayed: published already, while it ran."""
+
+
+async def cancel_agents(agent_names: list[str]) -> None:
+    """Stop this run's agents at the runner. Not a step: like the release, it must run after
+    a cancel, when steps no longer do."""
+    workflow_id = DBOS.workflow_id or ""
+    run_ids = [agent_run_id(workflow_id, a, n) for a in agent_names for n in ATTEMPTS]
+    async with _runner(runtime()) as runner:
+        await runner.cancel(run_ids)
+
+
+def _runner(rt: Runtime) -> AgentRunnerClient:
+    return AgentRunnerClient(rt.settings.agent_runner, plane=rt.settings.control_plane)

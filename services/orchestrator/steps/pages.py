@@ -1,0 +1,128 @@
+"""Page storage: the run's timestamp, and an agent's page and its data written to the store.
+
+Pages are write-once (a repeated step finds its page in place and keeps it). The data goes
+first: a page in place means its data is in place too, or never will be.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dbos import DBOS
+
+from services.common.clients import SandboxClientError
+from services.common.logging import log_fields
+from services.orchestrator.object_names import make_timestamp, object_name
+from services.orchestrator.page_data import read_page_data
+from services.orchestrator.run_state import Step
+from services.orchestrator.sealing import secret_values
+from services.orchestrator.steps.agent_runs import AgentInput, finished_page, runner_unreachable
+from services.orchestrator.steps.runtime import logged, runtime, sandboxes, storage_call, store
+from services.orchestrator.storage import Store
+
+
+@dataclass(frozen=True)
+class PageInput:
+    run: AgentInput  # the finished agent run whose page this is
+    s3_prefix: str  # where the run's pages go
+    timestamp: str  # the run's timestamp (fix_timestamp)
+    step: Step  # the run's step, named in a storage failure
+
+
+@dataclass(frozen=True)
+class StoredPage:
+    uri: str  # the page; "" when the runner no longer had it
+    data_uri: str  # the JSON beside it; "" when the sandbox could not export it
+
+
+_log = logging.getLogger(__name__)
+
+
+@DBOS.step(name="fix_timestamp")
+async def fix_timestamp(s3_prefix: str) -> str:
+    """The run's timestamp, recorded once, so keys stay the same across recovery; never one
+    this process gave out already, nor one that names a run under the prefix."""
+    rt = runtime()
+    listed = store(rt.settings, s3_prefix).list_runs
+    taken = set(
+        await storage_call(
+            listed, "list earlier runs", "STORAGE_UNAVAILABLE", Step.ACQUIRING_SANDBOX
+        )
+    )
+    return _timestamp_at(rt.clock.next_ms(lambda ms: _timestamp_at(ms) in taken))
+
+
+def _timestamp_at(epoch_ms: int) -> str:
+    return make_timestamp(datetime.fromtimestamp(epoch_ms / 1000, tz=UTC))
+
+
+# Retried like the run: the page comes from the runner, which may be restarting.
+@DBOS.step(
+    name="store_page",
+    preemptible=True,
+    retries_allowed=True,
+    max_attempts=6,
+    interval_seconds=2.0,
+    backoff_rate=2.0,
+    should_retry=runner_unreachable,
+)
+async def store_page(request: PageInput) -> StoredPage:
+    """Write the agent's data, then its page; return where they are."""
+    rt = runtime()
+    agent_name = request.run.agent_name
+    async with logged("store_page", agent=agent_name):
+        html = await finished_page(rt, request.run)
+        if not html:
+            return StoredPage("", "")
+        pages = store(rt.settings, request.s3_prefix)
+        data_uri = ""
+        data = await _page_data(request.run)
+        if data is not None:
+            name = object_name(agent_name, "json")
+            data_uri = await _write(pages, request, name, data, "application/json")
+        name = object_name(agent_name, "html")
+        uri = await _write(pages, request, name, html.encode(), "text/html; charset=utf-8")
+    return StoredPage(uri, data_uri)
+
+
+async def _page_data(run: AgentInput) -> bytes | None:
+    """The page's data from the sandbox, or None (logged) when the sandbox cannot give it."""
+    rt = runtime()
+    secrets = secret_values(rt.sealer.open(run.sealed_conn))
+    context = json.loads(run.context_json)
+    try:
+        async with sandboxes(rt.settings) as client:
+            return await read_page_data(
+                client, run.lease.lease_id, run.agent_name, context, secrets
+            )
+    except (SandboxClientError, ValueError) as exc:
+        log_fields(
+            _log,
+            logging.WARNING,
+            "page data not stored",
+            workflow_id=DBOS.workflow_id,
+            agent=run.agent_name,
+            error=str(exc)[:300],
+        )
+        return None
+
+
+async def _write(
+    pages: Store, request: PageInput, name: str, body: bytes, content_type: str
+) -> str:
+    async def write() -> str:
+        written = await pages.write_once(request.timestamp, name, body, content_type)
+        log_fields(
+            _log,
+            logging.INFO,
+            "page written" if written.created else "page already written; kept",
+            workflow_id=DBOS.workflow_id,
+            key=written.key,
+            size=written.size,
+        )
+        return written.uri
+
+    return await storage_call(write, f"write {name}", "OUTPUT_WRITE_FAILED", request.step)
