@@ -66,6 +66,7 @@ class AgentRequest:
     model: str
     budget: Budget
     redact_values: tuple[str, ...] = field(default=(), repr=False)
+    max_page_bytes: int = 2 * 1024 * 1024  # the largest page it may submit (HTML bytes)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class AgentService:
 
         redact = Redactor(request.redact_values)
         runner = SandboxCodeRunner(self._sandboxes, lease_id, redact, settings.tool_output_bytes)
-        html_bytes, cell_s = settings.max_html_bytes, settings.cell_timeout_s
+        html_bytes, cell_s = request.max_page_bytes, settings.cell_timeout_s
         agent = (
             OfflineAgent(request, runner, emit, max_html_bytes=html_bytes, cell_timeout_s=cell_s)
             if self._llm is None

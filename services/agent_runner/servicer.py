@@ -40,6 +40,7 @@ class AgentRunnerServicer(agent_pb2_grpc.AgentRunnerServiceServicer):
             settings.budget,
             ceiling=settings.budget_ceiling,
             managers=settings.sandbox_managers,
+            max_page_bytes=settings.max_html_bytes,
         )
         lease_id = request.sandbox.lease_id
 

@@ -43,11 +43,13 @@ def agent_request(
     *,
     ceiling: Budget | None = None,
     managers: tuple[str, ...] = (),
+    max_page_bytes: int = 2 * 1024 * 1024,
 ) -> AgentRequest:
     """The request as a domain value; InvalidArgument naming every field at fault.
 
     `ceiling`: the most each budget field may ask for. `managers`: the addresses a request's
     (deprecated) `sandbox.sandbox_manager_address` may name; the runner never dials another.
+    `max_page_bytes`: the largest page a request may allow (CATALOG_AGENT_MAX_HTML_BYTES).
     """
     problems = []
     if not _RUN_ID.match(request.run_id):
@@ -72,6 +74,14 @@ def agent_request(
             problems.append(("context_json", "must be a JSON object"))
     except ValueError:
         problems.append(("context_json", "is not valid JSON"))
+    if not 0 <= request.max_page_bytes <= max_page_bytes:
+        problems.append(
+            (
+                "max_page_bytes",
+                f"must be 0 (the runner's maximum) up to {max_page_bytes}, this runner's "
+                "CATALOG_AGENT_MAX_HTML_BYTES",
+            )
+        )
     budget = _budget(request.budget, default_budget, problems)
     if ceiling is not None:
         _check_ceiling(budget, ceiling, problems)
@@ -86,6 +96,7 @@ def agent_request(
         model=request.model or default_model,
         budget=budget,
         redact_values=tuple(request.redact_values),
+        max_page_bytes=request.max_page_bytes or max_page_bytes,
     )
 
 

@@ -83,7 +83,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     operations = CatalogOperations(
         queue,
         sealer,
-        settings.max_tables,
+        int(prompts["catalog"].limits["max_tables"]),  # the prompt's limit: what the model is told
         settings.file_roots,
         tenanted=bool(settings.tenants),
     )

@@ -44,7 +44,6 @@ class Settings:
     rate_per_s: float = 5.0
     rate_burst: int = 20
     # Bounds of one run.
-    max_tables: int = 200
     agent_timeout_s: float = 3600.0
     lease_ttl_s: float = 900.0
     acquire_wait_s: float = 600.0
@@ -85,7 +84,6 @@ class Settings:
             tenants=parse_tenants(env.get("CATALOG_TENANTS", "")),
             rate_per_s=env_float(env, "CATALOG_RATE_PER_S", d.rate_per_s, minimum=0),
             rate_burst=env_int(env, "CATALOG_RATE_BURST", d.rate_burst, minimum=1),
-            max_tables=env_int(env, "CATALOG_MAX_TABLES", d.max_tables, minimum=1),
             agent_timeout_s=env_float(env, "CATALOG_AGENT_TIMEOUT_S", d.agent_timeout_s, minimum=0),
             lease_ttl_s=env_float(env, "CATALOG_LEASE_TTL_S", d.lease_ttl_s, minimum=0),
             acquire_wait_s=env_float(env, "CATALOG_ACQUIRE_WAIT_S", d.acquire_wait_s, minimum=0),

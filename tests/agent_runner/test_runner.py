@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import grpc
+import pytest
 from catalog.v1 import agent_pb2 as pb
 
 from services.common.clients import SandboxClient, SessionSettings
@@ -273,3 +275,32 @@ async def test_the_offline_agent_catalogs_a_postgres_table(
     assert f"{schema}.orders" in result.html and "1,000</strong> rows (exact)" in result.html
     # amount is 1.5 * id for id 1..1000: its min and max show on the page.
     assert "<td>1.5</td>" in result.html and "<td>1500</td>" in result.html
+
+
+async def test_the_page_is_held_to_the_prompts_limit(
+    start_runner: StartRunner, fake: FakeAnthropic, lease: str
+) -> None:
+    """A page over the request's max_page_bytes goes back to the model as an error."""
+    big = "<h1>catalog</h1>" + "<p>row</p>" * 200  # about 2 kB
+    fake.script(
+        Reply(tool_use("submit_html", {"content": big})),
+        expect_tool_result(
+            "over the limit of 1000 bytes",
+            is_error=True,
+            then=Reply(tool_use("submit_html", {"content": PAGE})),
+        ),
+    )
+    stub = (await start_runner()).stub
+    result = result_of(await collect(stub.RunAgent(run_request(lease, max_page_bytes=1000))))
+    assert result.stop_reason == pb.STOP_REASON_SUBMITTED
+    assert "<p>row</p>" not in result.html and "events" in result.html  # the short page won
+
+
+async def test_a_page_limit_above_the_runners_is_refused(
+    start_runner: StartRunner, lease: str
+) -> None:
+    stub = (await start_runner()).stub
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await collect(stub.RunAgent(run_request(lease, max_page_bytes=10 * 2**30)))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "CATALOG_AGENT_MAX_HTML_BYTES" in (refused.value.details() or "")

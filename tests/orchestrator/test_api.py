@@ -73,8 +73,15 @@ async def test_http_validation_errors_are_422_naming_the_fields(
             "db_conn_string": "postgresql+psycopg://reader@127.0.0.1:5432/db"
         }
         driver = await http.post("/catalog", json=sqlalchemy_url)
+        # more tables than the catalog prompt's max_tables (50), the one source of that limit
+        too_many = await http.post(
+            "/catalog",
+            json=body(reader_table, "s3://bucket/x") | {"tables": [f"t{i}" for i in range(51)]},
+        )
         missing_detail, bad_detail = await missing.json(), await bad.json()
-        driver_detail = await driver.json()
+        driver_detail, too_many_detail = await driver.json(), await too_many.json()
+    assert too_many.status == 422
+    assert "at most 50 tables per run" in too_many_detail["detail"][0]["msg"]
     assert (missing.status, bad.status, unknown.status) == (422, 422, 404)
     assert driver.status == 422
     assert [d["loc"] for d in driver_detail["detail"]] == [["body", "db_conn_string"]]

@@ -469,3 +469,13 @@ def test_main_needs_a_command(capsys: pytest.CaptureFixture[str]) -> None:
         main([])
     assert caught.value.code == 2
     assert "encode" in capsys.readouterr().err
+
+
+def test_the_shipped_page_limits_fit_under_the_runners_ceiling() -> None:
+    """The prompt's max_page_bytes is sent with every run; a runner refuses one above its own
+    CATALOG_AGENT_MAX_HTML_BYTES, so the shipped prompts must fit the default."""
+    from services.agent_runner.config import Settings as RunnerSettings
+
+    ceiling = RunnerSettings().max_html_bytes
+    for prompt in load_prompts(PROMPTS, {}).values():
+        assert 0 < int(prompt.limits.get("max_page_bytes", 1)) <= ceiling, prompt.agent_name

@@ -125,6 +125,7 @@ class RunAgentRequest(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     BUDGET_FIELD_NUMBER: _builtins.int
     REDACT_VALUES_FIELD_NUMBER: _builtins.int
+    MAX_PAGE_BYTES_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     """Caller-chosen id of the run and idempotency key, e.g.
     `{workflow_id}.catalog`. Up to 128 characters.
@@ -145,6 +146,12 @@ class RunAgentRequest(_message.Message):
     """
     model: _builtins.str
     """Model name, e.g. "claude-sonnet-4-5". Empty means the runner's default."""
+    max_page_bytes: _builtins.int
+    """The largest page the agent may submit, in bytes of HTML (before the runner
+    adds the toolkit's figures): the prompt's `max_page_bytes`, so the model is
+    held to what it was told. 0 means the runner's maximum
+    (CATALOG_AGENT_MAX_HTML_BYTES); more than that is INVALID_ARGUMENT.
+    """
     @_builtins.property
     def sandbox(self) -> Global___SandboxRef:
         """The sandbox lease the agent's code runs under."""
@@ -171,10 +178,11 @@ class RunAgentRequest(_message.Message):
         model: _builtins.str = ...,
         budget: Global___Budget | None = ...,
         redact_values: _abc.Iterable[_builtins.str] | None = ...,
+        max_page_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget", "sandbox", b"sandbox"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_name", b"agent_name", "budget", b"budget", "context_json", b"context_json", "model", b"model", "redact_values", b"redact_values", "run_id", b"run_id", "sandbox", b"sandbox", "system_prompt", b"system_prompt"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_name", b"agent_name", "budget", b"budget", "context_json", b"context_json", "max_page_bytes", b"max_page_bytes", "model", b"model", "redact_values", b"redact_values", "run_id", b"run_id", "sandbox", b"sandbox", "system_prompt", b"system_prompt"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

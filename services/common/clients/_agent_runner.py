@@ -60,6 +60,7 @@ class AgentCall:
     context_json: str
     lease_id: str
     redact_values: tuple[str, ...] = field(default=(), repr=False)
+    max_page_bytes: int = 0  # the prompt's limit on the page; 0: the runner's maximum
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class AgentRunnerClient:
             sandbox=pb.SandboxRef(lease_id=call.lease_id),
             budget=pb.Budget(wall_clock=duration_pb2.Duration(seconds=int(timeout_s))),
             redact_values=list(call.redact_values),
+            max_page_bytes=call.max_page_bytes,
         )
         stream = self._stub().RunAgent(request, timeout=timeout_s + _RESULT_GRACE_S)
         try:

@@ -114,6 +114,8 @@ async def _call_runner(rt: Runtime, request: AgentInput, on_progress: OnProgress
         context_json=request.context_json,
         lease_id=request.lease.lease_id,
         redact_values=secret_values(rt.sealer.open(request.sealed_conn)),
+        # What the model is told (the prompt's limit) is what the runner holds it to.
+        max_page_bytes=int(rt.prompts[request.agent_name].limits.get("max_page_bytes", 0)),
     )
     async with _runner(rt) as runner:
         return await runner.run(
