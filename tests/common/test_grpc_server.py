@@ -57,7 +57,8 @@ class FakeSandboxManager(sandbox_pb2_grpc.SandboxManagerServiceServicer):
     ) -> sandbox_pb2.DescribeSandboxResponse:
         kind = request.sandbox_id
         if kind == "ok":
-            return sandbox_pb2.DescribeSandboxResponse()
+            sandbox = sandbox_pb2.Sandbox(sandbox_id="ok", manager_id="fake-manager")
+            return sandbox_pb2.DescribeSandboxResponse(sandbox=sandbox)
         if kind == "violations":
             raise errors.InvalidArgument("bad request", field_violations=VIOLATIONS)
         if kind == "self-abort":
@@ -125,8 +126,14 @@ async def _describe_error(stub: Any, sandbox_id: str) -> grpc.aio.AioRpcError:
     return caught.value
 
 
-async def test_a_good_call_passes_through(stub: Any) -> None:
-    await stub.DescribeSandbox(sandbox_pb2.DescribeSandboxRequest(sandbox_id="ok"))
+async def test_a_good_call_passes_through(stub: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The interceptor hands the handler's answer on untouched, with status OK, logging nothing."""
+    with caplog.at_level(logging.WARNING, logger="services.common.grpc_server"):
+        call = stub.DescribeSandbox(sandbox_pb2.DescribeSandboxRequest(sandbox_id="ok"))
+        response = await call
+    assert (response.sandbox.sandbox_id, response.sandbox.manager_id) == ("ok", "fake-manager")
+    assert await call.code() == grpc.StatusCode.OK
+    assert caplog.records == []
 
 
 @pytest.mark.parametrize("kind", sorted(ERROR_KINDS))
