@@ -367,7 +367,10 @@ async def run_agent(
             **asdict(result.usage),
         )
         uri = data_uri = ""
-        if result.html:
+        # A first run that lost its sandbox is run again on a fresh one (workflows._agent):
+        # its page, which only says that no page was made, must not take the write-once key.
+        retried = result.stop is agents.AgentStop.ERROR and attempt == 1 and await _lost(lease)
+        if result.html and not retried:
             step = "CATALOG_AGENT" if agent_name == "catalog" else "SUMMARY_AGENT"
             store = _store(rt.settings, s3_prefix)
             # The data first: a page in place means its data is in place too (or never will be).
@@ -455,8 +458,11 @@ async def _storage_call(call: Callable[[], Awaitable[_T]], what: str, code: str,
 @DBOS.step(name="sandbox_lost")
 async def sandbox_lost(lease: LeaseRef) -> bool:
     """Whether the lease is gone (its sandbox died), so a run on a fresh one may help."""
-    rt = runtime()
-    async with _sandboxes(rt.settings) as client:
+    return await _lost(lease)
+
+
+async def _lost(lease: LeaseRef) -> bool:
+    async with _sandboxes(runtime().settings) as client:
         try:
             await client.renew(lease.lease_id, timeout_s=30)
         except LeaseLost:
