@@ -160,7 +160,7 @@ async def build_server(
     port: int,
     services: Sequence[ServiceRegistration],
     *,
-    host: str = "0.0.0.0",
+    host: str = "0.0.0.0",  # noqa: S104 (each service passes its configured host)
     max_message_bytes: int = 16 * _MiB,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     credentials: grpc.ServerCredentials | None = None,

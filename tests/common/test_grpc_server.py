@@ -185,9 +185,13 @@ async def test_stream_delivers_its_events_then_the_error(
 ) -> None:
     call = stub.Execute(sandbox_pb2.ExecuteRequest(code=code))
     received = []
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
+
+    async def drain() -> None:
         async for event in call:
             received.append(event.stdout.text)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await drain()
     assert received == ["one"]
     assert (caught.value.code(), caught.value.details()) == (status, message)
 
