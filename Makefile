@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help
 help:
 	@echo "make demo     catalog a sample database twice, changing it in between (embedded defaults)"
+	@echo "make check    the fast tier: lint, types and every test that needs no Docker or database"
 	@echo "make test     run the whole test suite (installs and starts Docker, the databases, the image)"
 	@echo "make bench    run the benchmarks under bench/, one JSON figure a line"
 	@echo "make serve    the three services on their default ports, on embedded defaults (Ctrl-C stops)"
@@ -45,11 +46,24 @@ buf-breaking:
 	bash scripts/buf.sh breaking
 
 # --- checks -----------------------------------------------------------------------------------
-.PHONY: lint
-lint: $(STAMP) protos-check buf-lint buf-breaking
+.PHONY: lint lint-code check fast-tests
+lint: lint-code protos-check buf-lint buf-breaking
+
+lint-code: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Tests that need a real part carry its marker (tests/conftest.py adds them by fixture).
+FAST_TESTS := not docker and not postgres and not mysql
+
+# The fast tier, for every change: under a minute, and no Docker or database needed. The
+# checks run side by side (the tests mostly wait), each one's output kept together.
+check: $(STAMP)
+	@$(MAKE) --no-print-directory -j3 --output-sync=target lint-code protos-check buf-lint fast-tests
+
+fast-tests: $(STAMP)
+	$(BIN)/pytest -q -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
 # --- real parts the tests talk to -------------------------------------------------------------
 .PHONY: docker databases image

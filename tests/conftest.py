@@ -24,6 +24,39 @@ TEST_LABEL = "catalog-agents.test"
 TEST_RUN = uuid.uuid4().hex[:12]
 
 
+# The real part each fixture needs. A test using one, directly or through another fixture, gets
+# that marker, so `make check` (-m "not docker and not postgres and not mysql") leaves it out.
+NEEDS_BY_FIXTURE = {
+    "docker_image": "docker",
+    "postgres_table": "postgres",
+    "mysql_table": "mysql",
+    "pg": "postgres",  # tests/security/test_read_only.py's scratch database and roles
+    "my": "mysql",  # the same on MariaDB
+}
+# Parametrized fixtures whose parameter names the part a test runs on (the toolkit's shop,
+# the kernel in a process or in a container).
+NEEDS_BY_PARAM = {"postgres": "postgres", "mysql": "mysql", "container": "docker"}
+PARAMETRIZED_BY_BACKEND = ("shop", "backend", "kernel_client")
+
+
+def needs_of(item: pytest.Item) -> set[str]:
+    """The markers `item` needs, from the fixtures it uses and the backends it is run on."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    needs = {marker for name, marker in NEEDS_BY_FIXTURE.items() if name in fixtures}
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for name in PARAMETRIZED_BY_BACKEND:
+        value = params.get(name)
+        if isinstance(value, str) and value in NEEDS_BY_PARAM:
+            needs.add(NEEDS_BY_PARAM[value])
+    return needs
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker in sorted(needs_of(item)):
+            item.add_marker(marker)
+
+
 def _missing(part: str, fix: str) -> None:
     pytest.fail(f"{part} is not available: {fix}", pytrace=False)
 

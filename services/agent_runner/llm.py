@@ -66,7 +66,7 @@ class Llm:
                         f"the model's stream failed {attempt + 1} times before any "
                         f"content: {early.cause}"
                     ) from early.cause
-                await asyncio.sleep(min(8.0, 0.5 * 2**attempt) * (0.5 + random.random()))
+                await asyncio.sleep(min(8.0, 0.5 * 2**attempt) * (0.5 + random.random()))  # noqa: S311 (jitter)
         raise AssertionError("unreachable")
 
     async def _stream_once(self, request: dict[str, Any]) -> ModelReply:

@@ -38,7 +38,7 @@ class StopReason(enum.StrEnum):
     REFUSAL = "refusal"
     STOP_SEQUENCE = "stop_sequence"
     CONTEXT_WINDOW_EXCEEDED = "context_window_exceeded"
-    TOKEN_BUDGET = "token_budget"
+    TOKEN_BUDGET = "token_budget"  # noqa: S105 (a stop reason, not a password)
     TURN_BUDGET = "turn_budget"
     WALL_CLOCK_BUDGET = "wall_clock_budget"
     ERROR = "error"

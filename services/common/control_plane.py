@@ -32,7 +32,7 @@ _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
 _Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
-TOKEN_VAR = "CATALOG_SERVICE_TOKEN"
+TOKEN_VAR = "CATALOG_SERVICE_TOKEN"  # noqa: S105 (the variable's name, not its value)
 CERT_VAR, KEY_VAR, CA_VAR = "CATALOG_TLS_CERT_FILE", "CATALOG_TLS_KEY_FILE", "CATALOG_TLS_CA_FILE"
 OPEN_SERVICES = frozenset(
     {

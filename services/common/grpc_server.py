@@ -163,7 +163,7 @@ async def build_server(
     services: Sequence[ServiceRegistration],
     plane: ControlPlane | None = None,
     *,
-    host: str = "0.0.0.0",
+    host: str = "0.0.0.0",  # noqa: S104 (each service passes its configured host)
     max_message_bytes: int = 16 * _MiB,
     interceptors: Sequence[grpc.aio.ServerInterceptor] | None = None,
 ) -> RunningServer:

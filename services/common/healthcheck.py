@@ -29,7 +29,7 @@ SERVICES = {
         str(ports.ORCHESTRATOR_GRPC),
     ),
 }
-_ANY_HOST = ("", "0.0.0.0", "::", "[::]")
+_ANY_HOST = ("", "0.0.0.0", "::", "[::]")  # noqa: S104 (recognised, then probed on loopback)
 
 
 def probe(argv: list[str], command_line: list[str], env: dict[str, str]) -> str:
@@ -38,7 +38,7 @@ def probe(argv: list[str], command_line: list[str], env: dict[str, str]) -> str:
     if not found:
         raise SystemExit("healthcheck: PID 1 runs none of " + ", ".join(SERVICES))
     host_var, port_var, default_port = SERVICES[found[0]]
-    host = env.get(host_var, "0.0.0.0")
+    host = env.get(host_var, "0.0.0.0")  # noqa: S104 (probed as 127.0.0.1 below)
     host = "127.0.0.1" if host in _ANY_HOST else host
     address = f"{host}:{argv[0] if argv else env.get(port_var, default_port)}"
     with _channel(address, env.get("CATALOG_TLS_CA_FILE", "")) as channel:

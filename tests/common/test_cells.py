@@ -7,7 +7,6 @@ import contextlib
 import io
 import sys
 import types
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ HOSTILE = "x')); import os; os.system('boom'); print(('\u2028\"\\"
 
 
 @pytest.fixture
-def toolkit(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def toolkit(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """A stand-in catalog_toolkit that records its calls."""
     calls: dict[str, Any] = {}
     fake = types.ModuleType("catalog_toolkit")
@@ -29,7 +28,7 @@ def toolkit(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
     fake.echo = echo  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "catalog_toolkit", fake)
-    yield calls
+    return calls
 
 
 def run(code: str, namespace: dict[str, Any]) -> str:

@@ -62,7 +62,8 @@ class FakeSandboxManager(sandbox_pb2_grpc.SandboxManagerServiceServicer):
     ) -> sandbox_pb2.DescribeSandboxResponse:
         kind = request.sandbox_id
         if kind == "ok":
-            return sandbox_pb2.DescribeSandboxResponse()
+            sandbox = sandbox_pb2.Sandbox(sandbox_id="ok", manager_id="fake-manager")
+            return sandbox_pb2.DescribeSandboxResponse(sandbox=sandbox)
         if kind == "violations":
             raise errors.InvalidArgument("bad request", field_violations=VIOLATIONS)
         if kind == "self-abort":
@@ -130,8 +131,14 @@ async def _describe_error(stub: Any, sandbox_id: str) -> grpc.aio.AioRpcError:
     return caught.value
 
 
-async def test_a_good_call_passes_through(stub: Any) -> None:
-    await stub.DescribeSandbox(sandbox_pb2.DescribeSandboxRequest(sandbox_id="ok"))
+async def test_a_good_call_passes_through(stub: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The interceptor hands the handler's answer on untouched, with status OK, logging nothing."""
+    with caplog.at_level(logging.WARNING, logger="services.common.grpc_server"):
+        call = stub.DescribeSandbox(sandbox_pb2.DescribeSandboxRequest(sandbox_id="ok"))
+        response = await call
+    assert (response.sandbox.sandbox_id, response.sandbox.manager_id) == ("ok", "fake-manager")
+    assert await call.code() == grpc.StatusCode.OK
+    assert caplog.records == []
 
 
 @pytest.mark.parametrize("kind", sorted(ERROR_KINDS))
@@ -183,9 +190,13 @@ async def test_stream_delivers_its_events_then_the_error(
 ) -> None:
     call = stub.Execute(sandbox_pb2.ExecuteRequest(code=code))
     received = []
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
+
+    async def drain() -> None:
         async for event in call:
             received.append(event.stdout.text)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await drain()
     assert received == ["one"]
     assert (caught.value.code(), caught.value.details()) == (status, message)
 

@@ -216,9 +216,13 @@ async def test_stream_error_after_some_content(fake, client):
     fake.script(StreamError(after_events=4, reply=Reply("partial words that go on and on")))
     stream = await client.messages.create(model=MODEL, max_tokens=64, messages=USER, stream=True)
     types = []
-    with pytest.raises(anthropic.APIStatusError):
+
+    async def drain():
         async for event in stream:
             types.append(event.type)
+
+    with pytest.raises(anthropic.APIStatusError):
+        await drain()
     # message_start, (ping is dropped by the SDK), content_block_start, one text delta
     assert types == ["message_start", "content_block_start", "content_block_delta"]
 

@@ -88,8 +88,8 @@ def test_a_key_shared_by_two_tenants_is_refused() -> None:
     both = {"a": {"keys": ["k"], "prefixes": ["*"]}, "b": {"keys": ["k"], "prefixes": ["*"]}}
     with pytest.raises(SettingsError, match="belongs to another"):
         Settings.from_env({"CATALOG_TENANTS": json.dumps(both)})
+    only_a = json.dumps({"a": both["a"]})
     with pytest.raises(SettingsError, match="belongs to another"):
-        only_a = json.dumps({"a": both["a"]})
         Settings.from_env({"CATALOG_TENANTS": only_a, "CATALOG_API_KEYS": "k"})
 
 

@@ -164,25 +164,53 @@ async def test_an_agent_whose_sandbox_dies_gets_one_more_try_on_a_fresh_one(
     tmp_path: Path,
 ) -> None:
     killed: list[str] = []
+    retried_on: list[str] = []
+
+    async def leased_sandbox() -> sandbox_pb2.Sandbox:
+        listed = await manager.stub.ListSandboxes(sandbox_pb2.ListSandboxesRequest())
+        (sandbox,) = [s for s in listed.sandboxes if s.state == sandbox_pb2.SANDBOX_STATE_LEASED]
+        return sandbox
 
     async def kill_the_sandbox(body: dict[str, Any]) -> Reply:
-        listed = await manager.stub.ListSandboxes(sandbox_pb2.ListSandboxesRequest())
-        leased = [s for s in listed.sandboxes if s.state == sandbox_pb2.SANDBOX_STATE_LEASED]
+        sandbox = await leased_sandbox()
         process = await asyncio.create_subprocess_exec(
-            "docker", "kill", leased[0].container_id, stdout=asyncio.subprocess.DEVNULL
+            "docker", "kill", sandbox.container_id, stdout=asyncio.subprocess.DEVNULL
         )
         assert await process.wait() == 0
-        killed.append(leased[0].container_id)
+        killed.append(sandbox.sandbox_id)
         return Reply(tool_use("execute_python", {"code": "1 + 1"}))
 
-    fake.script(kill_the_sandbox, submit("<h1>second try</h1>"), submit("<p>summary</p>"))
+    async def second_try(body: dict[str, Any]) -> Reply:
+        retried_on.append((await leased_sandbox()).sandbox_id)
+        return submit("<h1>second try</h1>")
+
+    # The cell on the killed sandbox crashes (the model is told); the next finds the lease
+    # broken, so the first run ends with ERROR and the workflow tries once more elsewhere.
+    fake.script(
+        kill_the_sandbox,
+        Reply(tool_use("execute_python", {"code": "2 + 2"})),
+        second_try,
+        submit("<p>summary</p>"),
+    )
     orchestrator = await start(claude_runner.address)
     started = await orchestrator.stub.StartCatalog(start_request(reader_table, tmp_path / "out"))
     final = await wait_finished(orchestrator.stub, started.catalog_id)
 
     assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
-    assert len(killed) == 1
+    assert len(killed) == len(retried_on) == 1 and retried_on != killed
     assert "second try" in next((tmp_path / "out").rglob("catalog.html")).read_text()
+    async with PLANE.channel(claude_runner.address) as channel:
+        runner = agent_pb2_grpc.AgentRunnerServiceStub(channel)
+        runs = [
+            await runner.GetAgentRun(
+                agent_pb2.GetAgentRunRequest(run_id=f"{started.catalog_id}.catalog.{attempt}")
+            )
+            for attempt in (1, 2)
+        ]
+    first, second = (run.result for run in runs)
+    assert first.stop_reason == agent_pb2.STOP_REASON_ERROR, first
+    assert second.stop_reason == agent_pb2.STOP_REASON_SUBMITTED and "second try" in second.html
+    assert len(fake.requests[2].messages) == 1  # a fresh conversation, not the first one's
     assert await leased(manager) == 0
 
 

@@ -110,7 +110,7 @@ async def test_a_cell_that_ignores_the_interrupt_is_killed(any_kernel: KernelCli
 
 
 @pytest.mark.parametrize(
-    "code, how",
+    ("code", "how"),
     [
         ("import os\nos._exit(1)", "exited with code 1"),
         ("import ctypes\nctypes.string_at(0)", "signal 11 (SIGSEGV)"),

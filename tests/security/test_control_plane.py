@@ -76,8 +76,8 @@ async def test_execute_without_token_is_unauthenticated(manager: RunningManager)
         stranger = sandbox_pb2_grpc.SandboxManagerServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as acquired:
             await stranger.AcquireSandbox(sandbox_pb2.AcquireSandboxRequest(), timeout=10)
+        request = sandbox_pb2.ExecuteRequest(lease_id=f"{manager.manager_id}.x", code="1")
         with pytest.raises(grpc.aio.AioRpcError) as executed:
-            request = sandbox_pb2.ExecuteRequest(lease_id=f"{manager.manager_id}.x", code="1")
             _ = [event async for event in stranger.Execute(request, timeout=10)]
     for error in (acquired, executed):
         code, details = refusal(error)

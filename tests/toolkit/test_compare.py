@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 import ibis
+import pytest
 from catalog_toolkit import compare_runs, profile_table, record, render_summary
 from catalog_toolkit.session import export_data
 
@@ -124,6 +125,7 @@ def test_the_first_run_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
     assert (finding["kind"], finding["severity"]) == ("first_run", "neutral")
 
 
+@pytest.mark.postgres
 def test_synonym_types_are_not_a_change_but_a_new_type_is(tmp_path: Path) -> None:
     """varchar → text is no change for a reader (PostgreSQL, through real profiles)."""
     import psycopg
