@@ -19,7 +19,7 @@ from services.sandbox_manager.errors import (
     LeaseNotFound,
     PoolExhausted,
 )
-from services.sandbox_manager.pool import AcquireRequest, Lease, Pool, SandboxState
+from services.sandbox_manager.pool import AcquireRequest, Pool, PoolLease, SandboxState
 from tests.fakes.sandbox_backend import UNREACHABLE_HOST, FakeBackend
 
 MakePool = Callable[..., Awaitable[tuple[Pool, FakeBackend]]]
@@ -60,7 +60,7 @@ async def warm(pool: Pool, count: int) -> None:
     await eventually(lambda: pool.counts()[SandboxState.WARM] == count)
 
 
-async def run(pool: Pool, lease: Lease, code: str) -> list[Message]:
+async def run(pool: Pool, lease: PoolLease, code: str) -> list[Message]:
     return [event async for event in pool.execute(lease.lease_id, code, 5, 10_000)]
 
 
