@@ -14,8 +14,9 @@ import sys
 import tempfile
 
 from catalog_kernel.isolation import SessionFolders, SessionIdentity
+from catalog_kernel.options import KernelOptions
 from catalog_kernel.preload import DEFAULT_MODULES, preload
-from catalog_kernel.zygote import Kernel, KernelOptions
+from catalog_kernel.zygote import Kernel
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
