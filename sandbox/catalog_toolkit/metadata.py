@@ -91,23 +91,14 @@ def _postgres(db: Database, name: TableName) -> Declared:
 def _mysql(db: Database, name: TableName) -> Declared:
     schema = name.schema or str(db.query("SELECT DATABASE() AS s")[0]["s"])
     params = (schema, name.name)
-    found = db.query(
+    declared = _table_and_columns(
+        db,
+        params,
         "SELECT table_rows AS estimate, table_comment AS note FROM information_schema.tables"
         " WHERE table_schema = %s AND table_name = %s",
-        params,
-    )
-    declared = Declared(schema=schema)
-    if found:
-        estimate = found[0]["estimate"]
-        declared.row_estimate = int(estimate) if estimate is not None else None
-        declared.comment = found[0]["note"] or None
-    for row in db.query(
         "SELECT column_name AS name, column_comment AS note FROM information_schema.columns"
         " WHERE table_schema = %s AND table_name = %s",
-        params,
-    ):
-        if row["note"]:
-            declared.column_comments[row["name"]] = row["note"]
+    )
     # key_column_usage alone: a SELECT-only user sees no rows in table_constraints (MariaDB
     # 10.11), so the kind comes from the name (PRIMARY) and the reference.
     groups: dict[str, dict[str, Any]] = {}
@@ -141,22 +132,14 @@ def _mysql(db: Database, name: TableName) -> Declared:
 def _duckdb(db: Database, name: TableName) -> Declared:
     schema = name.schema or str(db.query("SELECT current_schema() AS s")[0]["s"])
     params = (schema, name.name)
-    found = db.query(
+    declared = _table_and_columns(
+        db,
+        params,
         "SELECT estimated_size AS estimate, comment AS note FROM duckdb_tables()"
         " WHERE schema_name = ? AND table_name = ?",
-        params,
-    )
-    declared = Declared(schema=schema)
-    if found:
-        declared.row_estimate = found[0]["estimate"]
-        declared.comment = found[0]["note"] or None
-    for row in db.query(
         "SELECT column_name AS name, comment AS note FROM duckdb_columns()"
         " WHERE schema_name = ? AND table_name = ?",
-        params,
-    ):
-        if row["note"]:
-            declared.column_comments[row["name"]] = row["note"]
+    )
     for row in db.query(
         "SELECT constraint_type AS kind, constraint_column_names AS cols,"
         " referenced_table AS ref_table, referenced_column_names AS ref_cols"
@@ -167,6 +150,23 @@ def _duckdb(db: Database, name: TableName) -> Declared:
     ):
         ref = f"{schema}.{row['ref_table']}" if row["ref_table"] else None
         _add_constraint(declared, row["kind"], list(row["cols"]), ref, list(row["ref_cols"] or []))
+    return declared
+
+
+def _table_and_columns(
+    db: Database, params: tuple[str, str], table_sql: str, columns_sql: str
+) -> Declared:
+    """The size estimate and comments, where the catalog gives one row for the table
+    (`estimate`, `note`) and one per column (`name`, `note`): MySQL's and DuckDB's both do."""
+    declared = Declared(schema=params[0])
+    found = db.query(table_sql, params)
+    if found:
+        estimate = found[0]["estimate"]
+        declared.row_estimate = int(estimate) if estimate is not None else None
+        declared.comment = found[0]["note"] or None
+    for row in db.query(columns_sql, params):
+        if row["note"]:
+            declared.column_comments[row["name"]] = row["note"]
     return declared
 
 
