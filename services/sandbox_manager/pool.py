@@ -7,6 +7,9 @@ pool keeps ``min_warm`` sandboxes warm, plus one for each caller waiting, never 
 ``max_size`` in all, and refills in the background, so a warm acquire does not wait for a start.
 A sandbox that crashed or failed a health probe is BROKEN and destroyed the same way. Leases
 expire after their time to live without use and are then released.
+
+The lease records live in leases.py, the sandboxes and their upkeep (start, backoff, health
+probes, destruction) in fleet.py; this module joins the two and talks to the kernels.
 """
 
 from __future__ import annotations
