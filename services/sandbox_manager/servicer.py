@@ -12,7 +12,8 @@ from catalog.v1 import sandbox_pb2, sandbox_pb2_grpc
 from services.common.errors import InvalidArgument
 from services.common.paging import page_offset, page_size, page_token
 from services.sandbox_manager import translate
-from services.sandbox_manager.pool import Pool, SandboxState
+from services.sandbox_manager.fleet import SandboxState
+from services.sandbox_manager.pool import Pool
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 _STATE_OF = {proto: state for state, proto in translate.STATES.items()}

@@ -14,8 +14,10 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from services.common.errors import InvalidArgument
 from services.sandbox_manager.config import Settings
+from services.sandbox_manager.fleet import PooledSandbox, SandboxState
 from services.sandbox_manager.kernel_client import KernelSession
-from services.sandbox_manager.pool import AcquireRequest, PooledSandbox, PoolLease, SandboxState
+from services.sandbox_manager.leases import PoolLease
+from services.sandbox_manager.pool import AcquireRequest
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = ("CATALOG_", "PYTHON", "AWS_")

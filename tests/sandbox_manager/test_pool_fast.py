@@ -19,7 +19,9 @@ from services.sandbox_manager.errors import (
     LeaseNotFound,
     PoolExhausted,
 )
-from services.sandbox_manager.pool import AcquireRequest, Pool, PoolLease, SandboxState
+from services.sandbox_manager.fleet import SandboxState
+from services.sandbox_manager.leases import PoolLease
+from services.sandbox_manager.pool import AcquireRequest, Pool
 from tests.fakes.sandbox_backend import UNREACHABLE_HOST, FakeBackend
 
 MakePool = Callable[..., Awaitable[tuple[Pool, FakeBackend]]]
