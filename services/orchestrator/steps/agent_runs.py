@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from dbos import DBOS
 
@@ -62,16 +63,19 @@ def runner_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, Unavailable)
 
 
-# A runner that restarts is retried with the same run id: a run it still holds is reattached.
-@DBOS.step(
-    name="run_agent",
-    preemptible=True,
-    retries_allowed=True,
-    max_attempts=6,
-    interval_seconds=2.0,
-    backoff_rate=2.0,
-    should_retry=runner_unreachable,
-)
+# The retries of a step that calls the runner: a runner that restarts is retried with the same
+# run id, and a run it still holds is reattached (or its stored result returned).
+RUNNER_RETRIES: dict[str, Any] = {
+    "preemptible": True,
+    "retries_allowed": True,
+    "max_attempts": 6,
+    "interval_seconds": 2.0,
+    "backoff_rate": 2.0,
+    "should_retry": runner_unreachable,
+}
+
+
+@DBOS.step(name="run_agent", **RUNNER_RETRIES)
 async def execute_agent(request: AgentInput) -> AgentReport:
     """Run one agent through the runner, publishing its progress; return how it ended."""
     workflow_id = DBOS.workflow_id or ""

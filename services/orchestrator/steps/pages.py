@@ -19,7 +19,7 @@ from services.orchestrator.object_names import make_timestamp, object_name
 from services.orchestrator.page_data import read_page_data
 from services.orchestrator.run_state import Step
 from services.orchestrator.sealing import secret_values
-from services.orchestrator.steps.agent_runs import AgentInput, finished_page, runner_unreachable
+from services.orchestrator.steps.agent_runs import RUNNER_RETRIES, AgentInput, finished_page
 from services.orchestrator.steps.runtime import logged, runtime, sandboxes, storage_call, store
 from services.orchestrator.storage import Store
 
@@ -60,15 +60,7 @@ def _timestamp_at(epoch_ms: int) -> str:
 
 
 # Retried like the run: the page comes from the runner, which may be restarting.
-@DBOS.step(
-    name="store_page",
-    preemptible=True,
-    retries_allowed=True,
-    max_attempts=6,
-    interval_seconds=2.0,
-    backoff_rate=2.0,
-    should_retry=runner_unreachable,
-)
+@DBOS.step(name="store_page", **RUNNER_RETRIES)
 async def store_page(request: PageInput) -> StoredPage:
     """Write the agent's data, then its page; return where they are."""
     rt = runtime()
