@@ -51,21 +51,23 @@ def drop_to_session(identity: SessionIdentity) -> None:
 
 
 def session_pids(uid: int) -> list[int]:
-    """Every live process whose real or effective uid is the session's."""
+    """Every live process whose real or effective uid is the session's.
+
+    Zombies are left out: they are dead already, and no signal reaches them; their parent (or,
+    once it dies, the kernel as PID 1) reaps them.
+    """
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/status") as status:
-                for line in status:
-                    if line.startswith("Uid:"):
-                        real, effective = line.split()[1:3]
-                        if str(uid) in (real, effective):
-                            found.append(int(name))
-                        break
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
         except OSError:  # it exited while we looked
             continue
+        real, effective = fields.get("Uid", "").split()[:2] or ("", "")
+        if str(uid) in (real, effective) and not fields.get("State", "").strip().startswith("Z"):
+            found.append(int(name))
     return found
 
 

@@ -185,6 +185,8 @@ async def test_calls_about_a_lease_route_by_its_manager_prefix(
         process_manager(start_manager), process_manager(start_manager)
     )
     addresses = [first.address, second.address]
+    # Both warm first: a manager still starting its sandbox would pass the lease to the other.
+    await asyncio.gather(wait_warm(first), wait_warm(second))
     async with SandboxClient(addresses) as acquirer:
         leases = [await acquirer.acquire(client_id="test") for _ in range(2)]
     assert {lease.manager_id for lease in leases} == {first.manager_id, second.manager_id}

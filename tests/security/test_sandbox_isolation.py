@@ -46,7 +46,8 @@ SESSION_PROCESSES = textwrap.dedent(
             except OSError:
                 continue
             uid = status.split('Uid:')[1].split()[0]
-            if uid == '{SESSION_UID}' and int(name) != os.getpid():
+            zombie = status.split('State:')[1].split()[0] == 'Z'  # dead, awaiting its parent
+            if uid == '{SESSION_UID}' and int(name) != os.getpid() and not zombie:
                 mine.append(int(name))
     sorted(mine)
     """
