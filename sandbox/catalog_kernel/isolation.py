@@ -161,20 +161,24 @@ def _remove(path: str) -> None:
 # leave data, or pin memory, for the next agent. IPC_RMID as their owner removes them (memory
 # still attached goes once the attached processes die, which they have by then).
 _IPC_RMID = 0
-_SYSV_KINDS = (("shm", "shmctl"), ("sem", "semctl"), ("msg", "msgctl"))
-_PROBED_IDS = 4096  # gVisor has no /proc/sysvipc; its ids are small, so try the first ones
+_IPC_PRIVATE = 0
+_SYSV_KINDS = ("shm", "sem", "msg")
+_PROBED_IDS = 4096  # where no bound can be learned
 
 
 def remove_sysv_objects() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
-    for kind, control in _SYSV_KINDS:
-        remove = getattr(libc, control)
+    for kind in _SYSV_KINDS:
         ids = _listed_ids(kind)
-        for ipc_id in range(_PROBED_IDS) if ids is None else ids:
-            if kind == "sem":
-                remove(ipc_id, 0, _IPC_RMID)
-            else:
-                remove(ipc_id, _IPC_RMID, None)
+        for ipc_id in range(_next_id(libc, kind)) if ids is None else ids:
+            _remove_sysv(libc, kind, ipc_id)
+
+
+def _remove_sysv(libc: ctypes.CDLL, kind: str, ipc_id: int) -> None:
+    if kind == "sem":
+        libc.semctl(ipc_id, 0, _IPC_RMID)
+    else:
+        getattr(libc, f"{kind}ctl")(ipc_id, _IPC_RMID, None)
 
 
 def _listed_ids(kind: str) -> list[int] | None:
@@ -185,3 +189,18 @@ def _listed_ids(kind: str) -> list[int] | None:
     except OSError:
         return None
     return [int(row.split()[1]) for row in rows if row.split()]
+
+
+def _next_id(libc: ctypes.CDLL, kind: str) -> int:
+    """gVisor has no /proc/sysvipc, but hands out ids in order without reuse: a fresh object's
+    id bounds every id in use, so the probe costs what the session itself spent."""
+    if kind == "shm":
+        fresh = libc.shmget(_IPC_PRIVATE, 1, 0o600)
+    elif kind == "sem":
+        fresh = libc.semget(_IPC_PRIVATE, 1, 0o600)
+    else:
+        fresh = libc.msgget(_IPC_PRIVATE, 0o600)
+    if fresh < 0:
+        return _PROBED_IDS
+    _remove_sysv(libc, kind, fresh)
+    return int(fresh)
