@@ -6,11 +6,11 @@ memory and CPU limits. The kernel runs as root holding only CAP_SETUID, CAP_SETG
 every worker drops to a uid of the sandbox's own (``session_uid``, random per container) before it
 runs a cell, so cells cannot signal, trace or read the kernel, and the kernel can kill everything a
 session started by uid (see ``catalog_kernel.isolation``).
-No Docker socket is ever mounted, and no host folder unless the operator names one data folder
-(`data_mount`): it is mounted read only, at the same path, so `duckdb:///that/path/x.duckdb`
-opens inside the sandbox as on the host. The network is ``none``: the sandbox reaches its
-database only through the manager's relay, a host folder of its own (``relay_dir``) mounted read
-only at ``RELAY_MOUNT`` (see ``db_relay``). An operator may name another network, but only
+No Docker socket is ever mounted. Two host folders may be, both read only: the sandbox's own
+relay folder, and one data folder the operator names (`data_mount`), at the same path, so
+`duckdb:///that/path/x.duckdb` opens inside the sandbox as on the host. The network is ``none``:
+the sandbox reaches its database only through the manager's relay, the folder (``relay_dir``)
+mounted at ``RELAY_MOUNT`` (see ``db_relay``). An operator may name another network, but only
 ``none`` is isolated.
 
 The OCI runtime is the operator's choice too: ``runc`` (Docker's default, the containers share the

@@ -72,7 +72,7 @@ class ProcessBackend:
     async def start(self, sandbox_id: str) -> ProcessSandbox:
         scratch = tempfile.mkdtemp(prefix=f"catalog-sandbox-{sandbox_id}-")
         self._live_scratch.add(scratch)
-        env = kernel_environment(os.environ, scratch)
+        env = subprocess_environment(os.environ, scratch)
         try:
             kernel = await KernelClient.spawn(
                 [sys.executable, "-m", "catalog_kernel"],
@@ -106,7 +106,7 @@ _INHERITED = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE",
 _INHERITED_PREFIX = "CATALOG_KERNEL_"
 
 
-def kernel_environment(manager_env: Mapping[str, str], scratch: str) -> dict[str, str]:
+def subprocess_environment(manager_env: Mapping[str, str], scratch: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in manager_env.items()
