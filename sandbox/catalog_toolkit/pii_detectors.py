@@ -6,8 +6,9 @@ one if the column's name says so: ten plain digits for a phone, any past date fo
 a capitalized word for a surname), or neither. pii.py turns the shares into a verdict.
 
 Person names use the Census name lists in pii_data/ (see its README): a value is a strong name
-when its first word is a known first name and the rest are capitalized words, or it reads
-`Surname, First`. Postal addresses are strong when they hold a house number and a street word.
+when it is two to four capitalized words (or `Surname, First`) that open with a known first
+name or close with a known surname. Postal addresses are strong when they hold a house number
+and a street word.
 A birth date is never strong: a date alone does not say whose birthday it is.
 """
 
@@ -210,7 +211,8 @@ def person_name(text: str) -> str | None:
     words = _name_words(text)
     if words is None:
         return None
-    if len(words) >= 2 and words[0].rstrip(".") in first_names() and len(words[-1]) > 1:
+    known = words[0].rstrip(".") in first_names() or words[-1] in surnames()
+    if len(words) >= 2 and len(words[-1]) > 1 and known:
         return "strong"
     return "plausible"
 

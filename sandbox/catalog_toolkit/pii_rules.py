@@ -19,8 +19,12 @@ from dataclasses import dataclass
 
 _SPLIT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _FLAG_PREFIXES = frozenset({"is", "has", "was", "can", "should", "allow", "allows", "no", "opt"})
-# Trailing words that qualify the head without changing it (`phone_primary`, `email_2`).
-_QUALIFIERS = frozenset({"primary", "secondary", "alt", "alternate", "main", "other", "raw"})
+# Trailing words that qualify the head without changing it: which one (`phone_primary`,
+# `email_2`) or how it is written (`phone_e164`, `ssn_plain`, `email_normalized`).
+_QUALIFIERS = frozenset(
+    {"primary", "secondary", "alt", "alternate", "main", "other"}
+    | {"raw", "plain", "digits", "formatted", "normalized", "clean", "e", "text", "str"}
+)
 # `X address` that is no postal address.
 _NOT_POSTAL = frozenset(
     {"email", "mail", "ip", "mac", "web", "url", "wallet", "memory", "server", "host", "btc"}
