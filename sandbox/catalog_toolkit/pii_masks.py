@@ -24,7 +24,8 @@ _BORN = re.compile(
     r"(\d{4}-\d{2}-\d{2}|\d{1,2}[/.]\d{1,2}[/.]\d{4})",
     re.IGNORECASE,
 )
-_WORD_PAIR = re.compile(r"\b([A-Z][a-z]+)\s+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
+# Overlapping pairs (a lookahead), so `Call John Smith` yields `John Smith` too.
+_WORD_PAIR = re.compile(r"\b([A-Z][a-z]+)\s+(?=([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b)")
 
 
 def mask(pii_type: str, text: str) -> str:
@@ -126,7 +127,7 @@ def scan_text(text: str) -> list[tuple[str, str]]:
         found.append(("postal_address", mask("postal_address", street.group(0))))
     found += [("date_of_birth", mask("date_of_birth", m.group(1))) for m in _BORN.finditer(text)]
     found += [
-        ("person_name", mask("person_name", m.group(0)))
+        ("person_name", mask("person_name", f"{m.group(1)} {m.group(2)}"))
         for m in _WORD_PAIR.finditer(text)
         if m.group(1) in d.first_names() and m.group(2) in d.surnames()
     ]
