@@ -1,0 +1,246 @@
+"""Find the columns that hold personal data: from names, and from a bounded sample of values.
+
+    result = find_pii(con, ["shop.customers"])   # recorded; a dict of tables and findings
+
+Per table, one query reads up to `sample_rows` rows (a random sample in the database when the
+table is bigger, by the catalog's row estimate), plus one query per column that the sample left
+with few non-null values. The values are judged here, in the sandbox, and then dropped: the
+result holds shares, counts and masked examples only (pii_masks.py), never a value.
+
+How a column is judged, per type (pii_detectors.py judges one value, pii_rules.py a name):
+- values: at least `min_share` of the sampled non-null values are strong matches (an email, a
+  Luhn-valid card number, ...): tagged, whatever the name says;
+- name and values: the name's rule fires and the values agree (half of `min_share` strong, or
+  `min_share` plausible: ten plain digits in a `phone` column): tagged, less confidently;
+- name only: the name's rule fires and there is no value to look at (an empty column):
+  tagged with a low confidence, and said so;
+- the name's rule fires and the values disagree (`email` full of booleans): not tagged; the
+  column's `notes` say why. Values decide over names;
+- free text: a column of sentences in which at least `min_text_share` of the values hold PII.
+Ownership: this agent tags columns; whether the data is any good is the catalog's business.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from catalog_toolkit import pii_report, record
+from catalog_toolkit.database import Database, TableName
+from catalog_toolkit.metadata import read_declared
+from catalog_toolkit.passes import SEED
+from catalog_toolkit.pii_detectors import PRIORITY, as_text, classify
+from catalog_toolkit.pii_masks import mask, scan_text
+from catalog_toolkit.pii_rules import NameRule, name_rule
+
+FORMAT = 1
+DEFAULT_SAMPLE_ROWS = 1000
+DEFAULT_MIN_SHARE = 0.8
+DEFAULT_MIN_TEXT_SHARE = 0.05
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_MAX_TABLES = 50
+MIN_VALUES = 3  # values alone tag nothing on fewer non-null values than this
+TOP_UP_BELOW = 20  # a column with fewer non-null values in the sample gets a query of its own
+MAX_TOP_UPS = 20  # such queries per table
+EXAMPLES = 3  # masked examples kept per finding
+TEXT_WORDS = 3  # a value of at least this many words is scanned as free text
+
+
+def find_pii(
+    con: Any,
+    tables: list[str] | None = None,
+    *,
+    sample_rows: int = DEFAULT_SAMPLE_ROWS,
+    min_share: float = DEFAULT_MIN_SHARE,
+    min_text_share: float = DEFAULT_MIN_TEXT_SHARE,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_tables: int = DEFAULT_MAX_TABLES,
+) -> dict[str, Any]:
+    """Sensitive columns of `tables` (all tables of the default schema when empty, at most
+    `max_tables`); records and returns `{"format", "kind", "settings", "tables", "findings",
+    "counts"}`. Each query stops after `timeout_s` seconds."""
+    if not 0 < min_share <= 1 or not 0 < min_text_share <= 1:
+        raise ValueError("min_share and min_text_share are fractions: 0 < x <= 1")
+    if sample_rows < 1:
+        raise ValueError("sample_rows must be a positive number of rows")
+    db = Database(con, timeout_s)
+    names = list(tables) if tables else sorted(con.list_tables())[:max_tables]
+    settings = {
+        "sample_rows": sample_rows,
+        "min_share": min_share,
+        "min_text_share": min_text_share,
+    }
+    result: dict[str, Any] = {"format": FORMAT, "kind": "pii", "settings": settings, "tables": {}}
+    for table in names:
+        entry = _scan_table(db, table, settings)
+        result["tables"][entry["table"]] = entry
+    result["findings"] = pii_report.findings(result["tables"])
+    result["counts"] = pii_report.counts(result["tables"], result["findings"])
+    record.remember("pii", result)
+    return result
+
+
+def _scan_table(db: Database, table: str, settings: dict[str, Any]) -> dict[str, Any]:
+    name = TableName.parse(table)
+    entry: dict[str, Any] = {"table": str(name), "columns": [], "errors": []}
+    t = _attempt(entry, "schema", lambda: db.table(name))
+    schema = _attempt(entry, "schema", lambda: t.schema()) if t is not None else None
+    if schema is None:
+        return entry
+    wanted = {c: name_rule(c) for c, dtype in schema.items() if _worth_reading(dtype, name_rule(c))}
+    if not wanted:
+        entry["sample"] = {"rows": 0, "method": "no column could hold personal data"}
+        return entry
+    values = _sample(db, t, name, list(wanted), settings["sample_rows"], entry)
+    for column, rule in wanted.items():
+        judged = judge_column(values.get(column, []), rule, settings)
+        entry["columns"].append({"name": column, "type": str(schema[column]), **judged})
+    return entry
+
+
+def _worth_reading(dtype: Any, rule: NameRule | None) -> bool:
+    """Text and integers can hold PII whatever their name; any other type only when its name
+    says so (then its values get the chance to disagree)."""
+    return bool(dtype.is_string() or dtype.is_integer() or rule is not None)
+
+
+def _sample(
+    db: Database, t: Any, name: TableName, columns: list[str], rows: int, entry: dict[str, Any]
+) -> dict[str, list[Any]]:
+    """Non-null values per column, from one bounded read, topped up for sparse columns."""
+    declared = _attempt(entry, "row estimate", lambda: read_declared(db, name))
+    estimate = declared.row_estimate if declared else None
+    if estimate is not None and estimate > 2 * rows:
+        fraction = min(1.0, 2.0 * rows / estimate)  # twice what is needed, then LIMIT
+        args = {"method": "row"} if db.backend == "mysql" else {"method": "row", "seed": SEED}
+        source = t.sample(fraction, **args)
+        method = f"random sample of about {fraction:.2%} of ~{estimate:,} rows"
+    else:
+        source, method = t, "the table's first rows"
+    fetched = _attempt(entry, "sample", lambda: db.fetch(source.select(*columns).limit(rows)))
+    fetched = fetched or []
+    entry["sample"] = {"rows": len(fetched), "method": method if fetched else "no rows read"}
+    values = {c: [r[c] for r in fetched if r[c] is not None] for c in columns}
+    if len(fetched) == rows:  # the table may hold more: look further for sparse columns
+        sparse = [c for c in columns if len(values[c]) < TOP_UP_BELOW][:MAX_TOP_UPS]
+        for column in sparse:
+            query = t.filter(t[column].notnull()).select(column).limit(rows)
+            more = _attempt(entry, f"values of {column}", lambda q=query: db.fetch(q))
+            if more:
+                values[column] = [r[column] for r in more]
+    return values
+
+
+def judge_column(
+    values: list[Any], rule: NameRule | None, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """The verdict on one column's sampled non-null `values` (see the module notes): its
+    `pii` (type, confidence, evidence, masked examples) and `notes`."""
+    n = len(values)
+    strong: Counter[str] = Counter()
+    plausible: Counter[str] = Counter()
+    examples: dict[str, list[str]] = {}
+    text_hits, text_types, words = 0, Counter[str](), 0
+    for value in values:
+        kind, could_be = classify(value)
+        plausible.update(could_be)
+        text = as_text(value)
+        for pii_type in could_be:
+            _example(examples, pii_type, text)
+        if kind is not None:
+            strong[kind] += 1
+        elif text is not None and len(text.split()) >= TEXT_WORDS:
+            words += 1
+            found = scan_text(text)
+            text_hits += bool(found)
+            text_types.update({pii_type for pii_type, _ in found})
+            for _, masked in found:
+                _add(examples, "free_text", masked)
+    verdicts = _verdicts(n, strong, plausible, rule, settings["min_share"])
+    if not verdicts and n and words >= n / 2:
+        share = text_hits / n
+        if text_hits >= 2 and share >= settings["min_text_share"]:
+            confidence = 0.55 + 0.4 * min(1.0, share / 0.5) * n / (n + 5)
+            verdicts.append(
+                _verdict("free_text", "values", text_hits, n, confidence, None)
+                | {"contains": sorted(text_types)}
+            )
+    for verdict in verdicts:
+        verdict["examples"] = examples.get(verdict["type"], [])[:EXAMPLES]
+    return {"sampled": n, "pii": verdicts, "notes": _notes(n, rule, verdicts, plausible)}
+
+
+def _example(examples: dict[str, list[str]], pii_type: str, text: str | None) -> None:
+    if text is not None and len(examples.get(pii_type, [])) < EXAMPLES:
+        _add(examples, pii_type, mask(pii_type, text))
+
+
+def _add(examples: dict[str, list[str]], pii_type: str, masked: str) -> None:
+    kept = examples.setdefault(pii_type, [])
+    if masked not in kept and len(kept) < EXAMPLES:
+        kept.append(masked)
+
+
+def _verdicts(
+    n: int, strong: Counter[str], plausible: Counter[str], rule: NameRule | None, min_share: float
+) -> list[dict[str, Any]]:
+    named = rule.pii_type if rule else None
+    if n == 0:
+        return [_verdict(named, "name only", 0, 0, 0.35, rule)] if rule else []
+    size = n / (n + 5)  # few values make a weak case
+    found = []
+    for pii_type in PRIORITY:
+        s, p = strong[pii_type] / n, plausible[pii_type] / n
+        ruled = pii_type == named
+        if n >= MIN_VALUES and s >= min_share:
+            confidence = 0.5 + 0.45 * s * size + 0.04 * ruled
+            found.append(_verdict(pii_type, "values", strong[pii_type], n, confidence, rule))
+        elif ruled and (s >= min_share / 2 or (p >= min_share and not rule.generic)):  # type: ignore[union-attr]
+            agreed = max(strong[pii_type], plausible[pii_type] if not rule.generic else 0)  # type: ignore[union-attr]
+            confidence = 0.45 + 0.4 * (agreed / n) * size
+            found.append(_verdict(pii_type, "name and values", agreed, n, confidence, rule))
+    if not found and n >= MIN_VALUES and sum(strong.values()) >= min_share * n:
+        # A column of several kinds (emails and phone numbers): each kind that is common.
+        for pii_type in PRIORITY:
+            if strong[pii_type] >= 0.2 * n:
+                confidence = 0.4 + 0.4 * strong[pii_type] / n * size
+                found.append(
+                    _verdict(pii_type, "values, mixed", strong[pii_type], n, confidence, rule)
+                )
+    return found
+
+
+def _verdict(
+    pii_type: str | None, basis: str, matched: int, n: int, confidence: float, rule: NameRule | None
+) -> dict[str, Any]:
+    ruled = rule is not None and rule.pii_type == pii_type
+    return {
+        "type": pii_type,
+        "confidence": round(min(confidence, 0.99), 2),
+        "basis": basis,
+        "share": round(matched / n, 4) if n else None,
+        "matched": matched,
+        "sampled": n,
+        "name_rule": rule.describe() if ruled and rule else None,
+    }
+
+
+def _notes(
+    n: int, rule: NameRule | None, verdicts: list[dict[str, Any]], plausible: Counter[str]
+) -> list[str]:
+    if rule is None or any(v["type"] == rule.pii_type for v in verdicts):
+        return []
+    share = plausible[rule.pii_type] / n if n else 0.0
+    return [
+        f"the {rule.describe()}, suggesting {pii_report.LABELS[rule.pii_type]}, but only "
+        f"{share:.0%} of {n:,} sampled values could be one: not tagged (values decide)"
+    ]
+
+
+def _attempt(entry: dict[str, Any], what: str, work: Any) -> Any:
+    try:
+        return work()
+    except Exception as exc:  # a failed read is reported, the other tables still run
+        message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+        entry["errors"].append({"pass": what, "error": message})
+    return None
