@@ -15,3 +15,15 @@ def remember_profile(profile: dict[str, Any]) -> None:
 def remember_comparison(result: dict[str, Any]) -> None:
     global comparison
     comparison = result
+
+
+# The other agents' results, by agent name (the pipeline's kits read them back).
+results: dict[str, dict[str, Any]] = {}
+
+
+def remember(agent: str, result: dict[str, Any]) -> None:
+    results[agent] = result
+
+
+def recalled(agent: str) -> dict[str, Any] | None:
+    return results.get(agent)
