@@ -22,22 +22,31 @@ Runs in a few seconds, in-process. Prints one JSON object a line: {"name", "valu
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 import random
 import statistics
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from benchlib import emit
-from histories import CATEGORY, KINDS, earlier_runs, inject, stamp, synthetic_catalog
+from histories import (
+    CATEGORY,
+    KINDS,
+    constant_runs,
+    earlier_runs,
+    inject,
+    stamp,
+    synthetic_catalog,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sandbox"))
-from catalog_toolkit import anomalies  # noqa: E402
-from catalog_toolkit.baseline import Floor, Rules, Verdict  # noqa: E402
+import itertools
+
+from catalog_toolkit import anomalies
+from catalog_toolkit.baseline import Floor, Rules, Verdict
 
 SEED = 20261
 PER_KIND = 35
@@ -92,7 +101,7 @@ def naive_series(
     (now_h, value), past = known[-1], known[:-1][-rules.window :]
     samples = [v for _, v in past]
     if growth:
-        samples = [(b - a) / (tb - ta) for (ta, a), (tb, b) in zip(past, past[1:], strict=False)]
+        samples = [(b - a) / (tb - ta) for (ta, a), (tb, b) in itertools.pairwise(past)]
     mean, std = statistics.fmean(samples), statistics.pstdev(samples)
     hours = now_h - past[-1][0]
     expected, spread = (past[-1][1] + mean * hours, std * hours) if growth else (mean, std)
@@ -102,17 +111,6 @@ def naive_series(
         value, expected, spread, score, abs(score) > rules.sensitivity, False, len(samples)
     )
     return verdicts
-
-
-@contextlib.contextmanager
-def judged_by(judge: Any) -> Iterator[None]:
-    """Swap the series judge find_anomalies uses (the peer shares everything else)."""
-    original = anomalies.judge_series
-    anomalies.judge_series = judge
-    try:
-        yield
-    finally:
-        anomalies.judge_series = original
 
 
 def score(cases: list[tuple[list[Any], Truth]]) -> tuple[float, float, int]:
@@ -136,15 +134,15 @@ def main() -> None:
     cases += [make_case(SEED + 90_000 + i, None) for i in range(CLEAN)]
     quiet = [_constant(SEED + 95_000 + i) for i in range(CONSTANT)]
     quiet += [
-        make_case(SEED + 97_000 + i, KINDS[i % len(KINDS)], runs=1 + i % 3)
-        for i in range(LEARNING)
+        make_case(SEED + 97_000 + i, KINDS[i % len(KINDS)], runs=1 + i % 3) for i in range(LEARNING)
     ]
     precision, recall, _ = score(cases)
     emit("anomalies.precision", precision, "ratio")
     emit("anomalies.recall", recall, "ratio")
     emit("anomalies.false_alerts_constant_or_learning", score(quiet)[2], "findings")
     emit("anomalies.histories", len(cases) + len(quiet), "histories")
-    with judged_by(naive_series):
+    # The peer shares everything but the series judge, swapped in for this one measurement.
+    with mock.patch.object(anomalies, "judge_series", naive_series):
         precision, recall, _ = score(cases)
     emit("peer.naive_zscore.precision", precision, "ratio")
     emit("peer.naive_zscore.recall", recall, "ratio")
@@ -154,9 +152,7 @@ def _constant(seed: int) -> tuple[list[Any], Truth]:
     rng = random.Random(seed)
     now = START + dt.timedelta(days=rng.randint(0, 200))
     current = synthetic_catalog(rng, now)
-    runs = [
-        (stamp(now - dt.timedelta(days=k)), current) for k in range(rng.randint(4, 30), -1, -1)
-    ]
+    runs = [*constant_runs(current, stamp(now), runs=rng.randint(4, 30)), (stamp(now), current)]
     return runs, None
 
 

@@ -26,8 +26,8 @@ from catalog_toolkit.values import as_datetime, as_float
 
 FORMAT = 1
 SEVERITIES = ("bad", "good", "neutral")
-HIGH_FACTOR = 2.0
-KEY_SHARE = 0.95  # distinct values per non-null row that make a column key-like  # a score beyond this many times the sensitivity is high priority
+HIGH_FACTOR = 2.0  # a score beyond this many times the sensitivity is high priority
+KEY_SHARE = 0.95  # distinct values per non-null row that make a column key-like
 _NUMERIC = ("int", "uint", "float", "decimal")
 _TIME = ("timestamp", "date")
 

@@ -17,8 +17,8 @@ spread of each value from its own weekday's median (pooled over all weekdays, so
 from __future__ import annotations
 
 import datetime as dt
-import math
 import itertools
+import math
 import statistics
 from dataclasses import dataclass
 
