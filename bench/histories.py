@@ -229,22 +229,31 @@ def _synthetic(
 
 
 def inject(
-    catalog: Catalog, kind: str, rng: random.Random, *, previous: Catalog, earlier: Catalog
+    catalog: Catalog,
+    kind: str,
+    rng: random.Random,
+    *,
+    previous: Catalog,
+    earlier: Catalog,
+    strong: bool = False,
 ) -> tuple[str, str | None]:
     """Put one anomaly of `kind` into `catalog` (a run; `previous` is the run before it and
     `earlier` one a few runs back). Returns (table, column) where it is, the column of a
-    rename being its new name."""
+    rename being its new name. Sizes are drawn from a range; `strong` keeps its upper half."""
     table = rng.choice(sorted(catalog["tables"]))
     profile, before = catalog["tables"][table], previous["tables"][table]
     columns = profile["columns"]
     if kind in ("drop", "spike"):
         base = before["rows"]
-        change = rng.uniform(0.1, 0.6) if kind == "drop" else rng.uniform(0.1, 1.0)
+        low, high = (0.1, 0.6) if kind == "drop" else (0.1, 1.0)
+        change = rng.uniform((low + high) / 2 if strong else low, high)
         profile["rows"] = max(0, round(base * (1 - change if kind == "drop" else 1 + change)))
         return table, None
     if kind == "null_jump":
         column = rng.choice([c for c in columns if (c.get("null_rate") or 0) < 0.6])
-        column["null_rate"] = round(min(1.0, column["null_rate"] + rng.uniform(0.05, 0.4)), 6)
+        column["null_rate"] = round(
+            min(1.0, column["null_rate"] + rng.uniform(0.2 if strong else 0.05, 0.4)), 6
+        )
         return table, column["name"]
     if kind == "stale":
         fresh = [c for c in columns if str(c.get("type", "")).startswith("timestamp")]

@@ -96,7 +96,8 @@ def judge_series(
         if verdict is not None and verdict.anomaly:
             streak.append(i)
             if len(streak) >= rules.persist:  # a lasting change: the new normal
-                scan.clean = sorted(scan.clean + streak)
+                # A level starts its baseline afresh; a growth keeps its rates, the step aside.
+                scan.clean = (scan.clean if growth else []) + streak
                 scan.steps.add(streak[0])
                 streak = []
         else:
