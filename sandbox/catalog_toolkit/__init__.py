@@ -6,6 +6,7 @@ In the sandbox it is imported before any cell runs:
     p = profile_table(con, "shop.orders")      # a dict: rows, columns, keys, samples, flags
     c = compare_runs(history_dir, current_timestamp)   # findings, each good / bad / neutral
     s = find_pii(con, ["shop.customers"])       # sensitive columns, masked examples only
+    a = find_anomalies(history_dir, current_timestamp) # this run against a robust baseline
 
 Each call records its result, and `REPORT_MARKER` in a submitted page is replaced with the
 rendered tables of everything recorded, so an agent writes the prose and not the figures.
@@ -15,6 +16,7 @@ cell each, built by services/common/cells.py: a call with JSON arguments, its re
 as JSON after one marker.
 """
 
+from catalog_toolkit.anomalies import find_anomalies
 from catalog_toolkit.compare import compare_runs
 from catalog_toolkit.digests import compare_digest, profile_digest
 from catalog_toolkit.files import make_folder, stage_file
@@ -29,6 +31,7 @@ __all__ = [
     "compare_digest",
     "compare_runs",
     "export_data",
+    "find_anomalies",
     "find_pii",
     "make_folder",
     "probe_read_only",

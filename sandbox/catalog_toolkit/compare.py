@@ -7,10 +7,18 @@ but listed as incomparable, with the reason.
 
 This module matches the tables of two runs and decides what is comparable; the rules for each
 kind of finding live in schema_rules, row_rules and column_rules.
+
+When this run's anomalies agent is past learning (its `anomalies.json` is in the run's folder),
+the judgements against the baseline are its own: volume, freshness, null rates, distinct counts,
+medians, type changes and the columns it pairs as renames leave this list, which keeps the
+structural changes, key duplicates, top values and flags, and counts its findings instead
+(docs/pages.md, "Who reports what").
 """
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 from catalog_toolkit import record
@@ -23,6 +31,23 @@ from catalog_toolkit.schema_rules import compare_schema
 FORMAT = 1
 BASELINE_RUNS = 5
 RENAME_SIMILARITY = 0.8
+# Findings the anomalies agent owns once it has a baseline: it judges them against many runs.
+ANOMALY_KINDS = frozenset(
+    {
+        "rows_emptied",
+        "rows_decreased",
+        "no_new_rows",
+        "rows_spike",
+        "rows_grew",
+        "newest_went_back",
+        "null_rate_up",
+        "null_rate_down",
+        "distinct_changed",
+        "became_constant",
+        "distribution_shift",
+        "type_changed",
+    }
+)
 # (severity, message, reason) for a table that appeared, then one that went away.
 _TABLE_CHANGES = {
     "added": ("neutral", "new table in the catalog", "it was not in the run of {previous}"),
@@ -69,6 +94,7 @@ def compare_runs(history_dir: str, current_timestamp: str) -> dict[str, Any]:
         )
     else:
         _compare(result, current, earlier)
+    _defer_to_anomalies(result, history_dir, current_timestamp)
     record.remember_comparison(result)
     return result
 
@@ -117,6 +143,32 @@ def _compare(
             then_tables[name],
             [h["tables"].get(name) for h in history],
         )
+
+
+def _defer_to_anomalies(result: dict[str, Any], history_dir: str, current: str) -> None:
+    """Leave the anomalies agent's findings to it (when it judged this run) and count them."""
+    try:
+        with open(os.path.join(history_dir, current, "anomalies.json"), encoding="utf-8") as file:
+            anomalies = json.load(file)
+    except (OSError, ValueError):
+        return
+    if not isinstance(anomalies, dict) or anomalies.get("state") != "ready":
+        return
+    renamed = {
+        (f.get("table"), name)
+        for f in anomalies.get("findings", [])
+        if f.get("kind") == "column_renamed"
+        for name in (f.get("baseline"), f.get("value"))
+    }
+    result["findings"] = [
+        f
+        for f in result["findings"]
+        if f["kind"] not in ANOMALY_KINDS
+        and not (
+            f["kind"] in ("column_added", "column_removed") and (f["table"], f["column"]) in renamed
+        )
+    ]
+    result["anomalies"] = {"counts": anomalies.get("counts", {}), "page": "anomalies.html"}
 
 
 def _renames(

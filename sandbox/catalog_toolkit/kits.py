@@ -15,16 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from catalog_toolkit.anomaly_page import anomalies_digest, anomalies_export, render_anomalies
 from catalog_toolkit.pii_kit import pii_digest, pii_export, pii_render
 
 
 @dataclass(frozen=True)
 class AgentKit:
-    digest: Callable[..., dict[str, Any]]
-    export: Callable[..., dict[str, Any]]
-    render: Callable[[dict[str, Any]], str]
+    digest: Callable[..., dict[str, Any]]  # offline agent: {"headline", "items"}, recorded
+    export: Callable[..., dict[str, Any]]  # {agent}.json: {"format", "kind", ...}
+    render: Callable[[dict[str, Any]], str]  # the escaped HTML fragment for the report marker
 
 
 KITS: dict[str, AgentKit] = {
+    "anomalies": AgentKit(
+        digest=anomalies_digest, export=anomalies_export, render=render_anomalies
+    ),
     "pii": AgentKit(digest=pii_digest, export=pii_export, render=pii_render),
 }

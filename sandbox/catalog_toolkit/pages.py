@@ -225,7 +225,7 @@ def render_summary(comparison: dict[str, Any]) -> str:
             else ""
         )
         + f". Findings: {counts['bad']} bad, {counts['good']} good, "
-        f"{counts['neutral']} neutral.</p>"
+        f"{counts['neutral']} neutral.</p>" + _anomalies_line(comparison.get("anomalies"))
     )
     by_table: dict[str, list[dict[str, Any]]] = {}
     for finding in findings:
@@ -255,6 +255,19 @@ def render_summary(comparison: dict[str, Any]) -> str:
     )
     nav = f"<nav><ul>{toc}</ul></nav>" if toc else ""
     return intro + nav + sections + skipped
+
+
+def _anomalies_line(anomalies: dict[str, Any] | None) -> str:
+    """Where the judgements against the baseline went, with the anomalies agent's counts."""
+    if not anomalies:
+        return ""
+    counts = anomalies.get("counts", {})
+    return (
+        "<p>Volume, freshness, null rates, distinct counts, medians and column types are judged "
+        f'against the baseline on <a href="{escape(str(anomalies.get("page", "")))}">the '
+        f"anomalies page</a>: {int(counts.get('bad', 0))} bad, "
+        f"{int(counts.get('neutral', 0))} neutral, {int(counts.get('good', 0))} good.</p>"
+    )
 
 
 def _runs(count: int) -> str:

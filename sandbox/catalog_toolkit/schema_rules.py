@@ -30,7 +30,7 @@ def normalize_type(text: str) -> str:
     return _TIMESTAMP.sub(lambda m: "timestamp with time zone" if m[1] else "timestamp", text)
 
 
-def _widening(before: str, after: str) -> bool:
+def widens(before: str, after: str) -> bool:
     if before in _WIDENING_ORDER and after in _WIDENING_ORDER:
         return _WIDENING_ORDER.index(after) > _WIDENING_ORDER.index(before)
     return before.startswith("decimal") and after.startswith("decimal")
@@ -83,7 +83,7 @@ def _compare_column(
 ) -> None:
     old_type, new_type = normalize_type(before["type"]), normalize_type(after["type"])
     if old_type != new_type:
-        widened = _widening(old_type, new_type)
+        widened = widens(old_type, new_type)
         add(
             result,
             "neutral" if widened else "bad",

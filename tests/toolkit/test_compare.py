@@ -153,3 +153,29 @@ def test_synonym_types_are_not_a_change_but_a_new_type_is(tmp_path: Path) -> Non
         if f["kind"] == "type_changed"
     }
     assert changes == {"b": "neutral", "c": "bad"}  # int32 → int64 widens; int → text breaks
+
+
+@pytest.mark.parametrize(("state", "deferred"), [("ready", True), ("learning", False)])
+def test_judgements_against_the_baseline_are_left_to_a_ready_anomalies_agent(
+    tmp_path: Path, state: str, deferred: bool
+) -> None:
+    column = {"name": "x", "type": "int64", "nullable": True, "null_rate": 0.0, "how": {}}
+    base = {"table": "t", "rows": 100, "columns": [column], "scope": {"kind": "full"}}
+    for timestamp, rows in zip(TS, [100, 200, 300], strict=False):
+        store_run(tmp_path, timestamp, {"t": {**base, "rows": rows, "errors": []}})
+    moved = {**column, "name": "y", "null_rate": 0.5}  # x renamed to y, and half null
+    store_run(tmp_path, TS[3], {"t": {**base, "rows": 400, "columns": [moved], "errors": []}})
+    renamed = {"kind": "column_renamed", "table": "t", "baseline": "x", "value": "y"}
+    counts = {"bad": 1, "good": 0, "neutral": 1}
+    (tmp_path / TS[3] / "anomalies.json").write_text(
+        json.dumps({"state": state, "findings": [renamed], "counts": counts})
+    )
+    result = compare_runs(str(tmp_path), TS[3])
+    found = {f["kind"] for f in result["findings"]}
+    if deferred:
+        assert found == set() and result["anomalies"]["counts"] == counts
+        page = render_summary(result)
+        assert '<a href="anomalies.html">the anomalies page</a>: 1 bad' in page
+    else:
+        assert found == {"rows_grew", "column_added", "column_removed"}
+        assert "anomalies" not in result
