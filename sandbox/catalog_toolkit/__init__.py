@@ -5,6 +5,7 @@ In the sandbox it is imported before any cell runs:
     from catalog_toolkit import profile_table, compare_runs
     p = profile_table(con, "shop.orders")      # a dict: rows, columns, keys, samples, flags
     c = compare_runs(history_dir, current_timestamp)   # findings, each good / bad / neutral
+    r = find_relations(con, tables)            # declared, inferred keys, coverage, a diagram
 
 Each call records its result, and `REPORT_MARKER` in a submitted page is replaced with the
 rendered tables of everything recorded, so an agent writes the prose and not the figures.
@@ -20,6 +21,7 @@ from catalog_toolkit.files import make_folder, stage_file
 from catalog_toolkit.pages import REPORT_MARKER, render_catalog, render_summary
 from catalog_toolkit.profile import profile_table
 from catalog_toolkit.read_only import probe_read_only
+from catalog_toolkit.relations import find_relations
 from catalog_toolkit.session import export_data, recorded_fragment
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "compare_digest",
     "compare_runs",
     "export_data",
+    "find_relations",
     "make_folder",
     "probe_read_only",
     "profile_digest",

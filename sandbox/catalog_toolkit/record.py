@@ -15,3 +15,15 @@ def remember_profile(profile: dict[str, Any]) -> None:
 def remember_comparison(result: dict[str, Any]) -> None:
     global comparison
     comparison = result
+
+
+# Each agent's result by agent name (kits.py): the last one recorded in this session.
+results: dict[str, dict[str, Any]] = {}
+
+
+def remember(agent: str, result: dict[str, Any]) -> None:
+    results[agent] = result
+
+
+def recalled(agent: str) -> dict[str, Any] | None:
+    return results.get(agent)
