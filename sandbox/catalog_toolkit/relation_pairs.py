@@ -11,7 +11,8 @@ Confidence, once a bounded anti-join has said how many sampled child values have
 
 `evidence` is how unlikely the containment is by chance. Integer keys packed densely in their
 range (1..N) contain any small integers, so containment proves little and the name carries the
-pair; sparse integers, text and uuids rarely match by accident, so each value found counts.
+pair, unless the child uses a large share of the parent's keys; sparse integers, text and
+uuids rarely match by accident, so each value found counts.
 """
 
 from __future__ import annotations
@@ -100,11 +101,14 @@ def evidence(pair: Pair, found: int) -> float:
     parent = pair.parent
     if found <= 0:
         return 0.0
+    # A child that uses a large share of the parent's keys ranges over exactly its key set,
+    # as a reference does, whatever the kind.
+    reach = min(found / parent.distinct, 1.0) if parent.distinct else 0.0
     if pair.child.kind == "integer" and _numbers(parent.low, parent.high) and parent.distinct:
         span = float(parent.high) - float(parent.low) + 1
         density = min(parent.distinct / span, 1.0) if span > 0 else 1.0
-        return 1.0 - density**found
-    return 1.0 - TEXT_CHANCE**found
+        return max(1.0 - density**found, reach)
+    return max(1.0 - TEXT_CHANCE**found, reach)
 
 
 def confidence(pair: Pair, coverage: float, found: int) -> float:
