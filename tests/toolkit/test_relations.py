@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +87,6 @@ def add_flights(shop: Shop) -> None:
                 f"INSERT INTO {s}.flights VALUES " + ", ".join(["(?, ?, ?)"] * len(flights)),
                 [v for row in flights for v in row],
             )
-
-
-@pytest.fixture
-def fresh_record() -> Iterator[None]:
-    record.results.clear()
-    yield
-    record.results.clear()
 
 
 def tables_of(shop: Shop) -> list[str]:

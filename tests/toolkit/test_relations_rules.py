@@ -219,7 +219,7 @@ def test_the_page_escapes_names_and_keeps_its_diagram_through_the_sanitizer() ->
     assert svg.count("stroke-dasharray") == 1
 
 
-def test_the_kit_renders_what_it_exports() -> None:
+def test_the_kit_renders_what_it_exports(fresh_record: None) -> None:
     kit = KITS["relations"]
     data = kit.export(con=None, tables=[], unknown_keyword=1)
     assert data["kind"] == "relations" and data["errors"]
