@@ -7,6 +7,7 @@ In the sandbox it is imported before any cell runs:
     c = compare_runs(history_dir, current_timestamp)   # findings, each good / bad / neutral
     s = find_pii(con, ["shop.customers"])       # sensitive columns, masked examples only
     a = find_anomalies(history_dir, current_timestamp) # this run against a robust baseline
+    r = find_relations(con, tables)            # declared, inferred keys, coverage, a diagram
 
 Each call records its result, and `REPORT_MARKER` in a submitted page is replaced with the
 rendered tables of everything recorded, so an agent writes the prose and not the figures.
@@ -24,6 +25,7 @@ from catalog_toolkit.pages import REPORT_MARKER, render_catalog, render_summary
 from catalog_toolkit.pii import find_pii
 from catalog_toolkit.profile import profile_table
 from catalog_toolkit.read_only import probe_read_only
+from catalog_toolkit.relations import find_relations
 from catalog_toolkit.session import export_data, recorded_fragment
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "export_data",
     "find_anomalies",
     "find_pii",
+    "find_relations",
     "make_folder",
     "probe_read_only",
     "profile_digest",

@@ -17,6 +17,7 @@ from typing import Any
 
 from catalog_toolkit.anomaly_page import anomalies_digest, anomalies_export, render_anomalies
 from catalog_toolkit.pii_kit import pii_digest, pii_export, pii_render
+from catalog_toolkit.relation_kit import relations_digest, relations_export, relations_render
 
 
 @dataclass(frozen=True)
@@ -31,4 +32,7 @@ KITS: dict[str, AgentKit] = {
         digest=anomalies_digest, export=anomalies_export, render=render_anomalies
     ),
     "pii": AgentKit(digest=pii_digest, export=pii_export, render=pii_render),
+    "relations": AgentKit(
+        digest=relations_digest, export=relations_export, render=relations_render
+    ),
 }

@@ -23,3 +23,13 @@ def connect(dsn: str) -> Any:
     con, info = open_read_only(dsn, statement_timeout_s=60)
     assert info.read_only
     return con
+
+
+@pytest.fixture
+def fresh_record() -> Iterator[None]:
+    """No agent result recorded before the test, nor left after it (a session's record)."""
+    from catalog_toolkit import record
+
+    record.results.clear()
+    yield
+    record.results.clear()
