@@ -77,8 +77,12 @@ def _remove_sample() -> None:
 @pytest.fixture
 def outputs() -> Iterator[None]:
     """The pages the examples write under /tmp/catalogs go when the test ends."""
-    before = set(OUTPUTS.rglob("*")) if OUTPUTS.exists() else set()
+    existed = OUTPUTS.exists()
+    before = set(OUTPUTS.rglob("*")) if existed else set()
     yield
+    if not existed:
+        shutil.rmtree(OUTPUTS, ignore_errors=True)
+        return
     for path in sorted(set(OUTPUTS.rglob("*")) - before, key=lambda p: len(p.parts)):
         if path.is_dir() and path.exists():
             shutil.rmtree(path)
