@@ -14,6 +14,7 @@ help:
 	@echo "make test     run the whole test suite (installs and starts Docker, the databases, the image)"
 	@echo "make bench    run the benchmarks under bench/, one JSON figure a line"
 	@echo "make serve    the three services on their default ports, on embedded defaults (Ctrl-C stops)"
+	@echo "make sample   the demo's shop in the local PostgreSQL and MariaDB, for the README's examples"
 	@echo "make protos   regenerate the Python code and stubs from protos/"
 	@echo "make lint     ruff, mypy, buf lint and the generated-code check"
 	@echo "make image    build the sandbox image (skipped when one exists for this content of sandbox/)"
@@ -88,6 +89,11 @@ demo: $(STAMP)
 .PHONY: serve
 serve: $(STAMP)
 	$(BIN)/python scripts/serve.py
+
+# The demo's shop in PostgreSQL (schema shop) and MariaDB (database shop), read by catalog_reader.
+.PHONY: sample
+sample: $(STAMP) databases
+	$(BIN)/python scripts/sample.py
 
 .PHONY: bench
 bench: $(STAMP) databases image

@@ -149,6 +149,10 @@ async def main() -> None:
     try:
         http_port = os.environ.get("CATALOG_ORCHESTRATOR_HTTP_PORT", ports.ORCHESTRATOR_HTTP)
         say(f"all three serving; HTTP on port {http_port} (POST /catalog); Ctrl-C stops them")
+        say(
+            "the README's examples read the sample shop as catalog_reader: load it into the "
+            "local PostgreSQL and MariaDB with `make sample` (once; it is idempotent)"
+        )
         watched = [asyncio.create_task(p.wait()) for p in running]
         watched.append(asyncio.create_task(stop.wait()))
         await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)

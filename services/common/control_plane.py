@@ -121,9 +121,7 @@ class ControlPlane:
     def channel(self, address: str, options: Sequence[tuple[str, Any]] = ()) -> grpc.aio.Channel:
         """A channel to another service: TLS when a CA is set, the token on every call."""
         token = self.service_token
-        interceptors: list[grpc.aio.ClientInterceptor] | None = (
-            [_UnaryToken(token), _StreamToken(token)] if token else None
-        )
+        interceptors = bearer_interceptors(token) if token else None
         if self.tls_ca_file:
             credentials = grpc.ssl_channel_credentials(Path(self.tls_ca_file).read_bytes())
             return grpc.aio.secure_channel(
@@ -136,6 +134,12 @@ class ControlPlane:
         if not self.serves_tls:
             return {}
         return {"ssl_certfile": self.tls_cert_file, "ssl_keyfile": self.tls_key_file}
+
+
+def bearer_interceptors(token: str) -> list[grpc.aio.ClientInterceptor]:
+    """Client interceptors that send `authorization: Bearer <token>` on every unary and
+    server-streaming call: the service token here, an API key in the catalog client."""
+    return [_UnaryToken(token), _StreamToken(token)]
 
 
 def is_loopback(host: str) -> bool:

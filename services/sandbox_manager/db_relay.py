@@ -35,6 +35,7 @@ from services.sandbox_manager.pgbouncer import PgBouncer, ServerLogin, kill_left
 
 _CONNECT_TIMEOUT_S = 15.0
 _RESOLVE_TIMEOUT_S = 10.0
+_PROBE_TIMEOUT_S = 5.0
 _CHUNK = 65536
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 # Query parameters that say where the server is: the relay decides that, not the DSN.
@@ -114,6 +115,33 @@ async def refuse_denied(address: str, deny: tuple[str, ...]) -> None:
                 "the database's address is one the sandbox manager may not relay to "
                 "(CATALOG_SANDBOX_RELAY_DENY)"
             )
+
+
+async def check_answers(address: str, port: int) -> None:
+    """Dial the database once before the lease's listener opens.
+
+    Nothing behind the port would otherwise show only as the kernel's session timing out (a
+    pgbouncer keeps retrying), with no word of where the address was dialled from: the manager's
+    host, whose loopback is its own container's when it runs in one.
+    """
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), _PROBE_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise DatabaseUnreachable(
+            f"nothing answered at the database's host on port {port}, dialled by the sandbox "
+            f"manager from where it runs ({reason}); {_where_hint(address)}"
+        ) from exc
+    writer.close()
+
+
+def _where_hint(address: str) -> str:
+    if not ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
+        return "check the host name and port, and that the manager's network may reach them"
+    return (
+        "the host is loopback, which is the manager's own (its container's, when it runs in "
+        "one): start the database there, or name a host the manager can reach"
+    )
 
 
 class StreamRelay:
@@ -206,6 +234,7 @@ class DatabaseRelay:
             return dsn
         address = await resolve(target.host, target.port)
         await refuse_denied(address, self._deny)
+        await check_answers(address, target.port)
         if target.kind == "postgres" and self._pgbouncer_binary:
             return await self._open_pgbouncer(target, address, statement_timeout_s)
         name = f".s.PGSQL.{target.port}" if target.kind == "postgres" else "mysql.sock"

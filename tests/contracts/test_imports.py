@@ -8,6 +8,8 @@ service that reached into another's internals could not be deployed, changed or 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +86,21 @@ def test_the_clients_list_their_public_surface() -> None:
     assert sorted(clients.__all__) == clients.__all__
     public = {name for name in vars(clients) if not name.startswith("_")}
     assert public == set(clients.__all__)
+
+
+def test_the_catalog_client_imports_without_dbos_or_docker() -> None:
+    """Another backend service depends on the client alone: importing it (and the CLI built on
+    it) pulls in neither the orchestrator's DBOS nor the manager's docker."""
+    probe = (
+        "import sys\n"
+        "from services.common.clients import CatalogClient\n"
+        "import services.common.cli\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('dbos', 'docker', 'anthropic', 'boto3', 'fastapi', 'sqlalchemy'))\n"
+        "print(','.join(heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

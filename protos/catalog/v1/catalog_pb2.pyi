@@ -677,8 +677,9 @@ class CatalogError(_message.Message):
     STEP_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """Machine-readable code, upper snake case, e.g. WRITABLE_CONNECTION,
-    DATABASE_UNREACHABLE, TABLE_NOT_FOUND, SANDBOX_UNAVAILABLE, AGENT_FAILED,
-    OUTPUT_WRITE_FAILED, INTERNAL.
+    DATABASE_UNREACHABLE, DATABASE_AUTH_FAILED (the database refused the
+    user), TABLE_NOT_FOUND, SANDBOX_UNAVAILABLE, AGENT_FAILED,
+    OUTPUT_WRITE_FAILED, INTERNAL. docs/orchestrator.md lists them all.
     """
     message: _builtins.str
     """Human-readable message, scrubbed of secrets."""

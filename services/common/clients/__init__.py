@@ -2,6 +2,8 @@
 
 - `SandboxClient`: leases sandboxes across several managers and runs code in them.
 - `AgentRunnerClient`: runs an agent at the agent runner and follows its progress.
+- `CatalogClient`: starts, follows and cancels catalog runs at the orchestrator (what another
+  backend service or the `catalog-agents` CLI uses); it needs neither DBOS nor docker.
 
 The modules are private, one concern each (errors, models, output accumulation, routing
 across managers, and one per client); this list is the public surface.
@@ -14,6 +16,33 @@ from services.common.clients._agent_runner import (
     AgentRunnerClient,
     AgentStop,
     OnProgress,
+)
+from services.common.clients._catalog import CatalogClient, OnEvent
+from services.common.clients._catalog_errors import (
+    CatalogClientError,
+    CatalogConflict,
+    CatalogInvalidRequest,
+    CatalogNotFound,
+    CatalogPermissionDenied,
+    CatalogRateLimited,
+    CatalogRunFailed,
+    CatalogTimedOut,
+    CatalogUnauthenticated,
+    CatalogUnavailable,
+)
+from services.common.clients._catalog_models import (
+    AgentOutcome,
+    AgentProgress,
+    CatalogEvent,
+    CatalogList,
+    CatalogRun,
+    CatalogStatus,
+    CatalogStep,
+    Finished,
+    OutputWritten,
+    PageOutput,
+    RunError,
+    StepChanged,
 )
 from services.common.clients._errors import (
     CallTimedOut,
@@ -39,27 +68,51 @@ from services.common.clients._sandbox import SandboxClient
 
 __all__ = [
     "AgentCall",
+    "AgentOutcome",
+    "AgentProgress",
     "AgentProgressEvent",
     "AgentRun",
     "AgentRunnerClient",
     "AgentStop",
     "CallTimedOut",
+    "CatalogClient",
+    "CatalogClientError",
+    "CatalogConflict",
+    "CatalogEvent",
+    "CatalogInvalidRequest",
+    "CatalogList",
+    "CatalogNotFound",
+    "CatalogPermissionDenied",
+    "CatalogRateLimited",
+    "CatalogRun",
+    "CatalogRunFailed",
+    "CatalogStatus",
+    "CatalogStep",
+    "CatalogTimedOut",
+    "CatalogUnauthenticated",
+    "CatalogUnavailable",
     "EventCallback",
     "Execution",
     "ExecutionError",
     "ExecutionStatus",
+    "Finished",
     "InvalidRequest",
     "LeaseInUse",
     "LeaseLost",
     "ManagerUnavailable",
+    "OnEvent",
     "OnProgress",
     "OutputCallback",
+    "OutputWritten",
+    "PageOutput",
     "PoolBusy",
     "RetryPolicy",
+    "RunError",
     "SandboxClient",
     "SandboxClientError",
     "SandboxLease",
     "SandboxSession",
     "SessionSettings",
+    "StepChanged",
     "UnknownManager",
 ]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from dbos import DBOS
 
 from services.common.clients import LeaseLost, SandboxClientError, SessionSettings
 from services.common.logging import log_fields
 from services.orchestrator.config import Settings
+from services.orchestrator.connect_errors import connect_failure
 from services.orchestrator.errors import CatalogFailure
 from services.orchestrator.probe_cell import ProbeReport, probe_code
 from services.orchestrator.run_state import Step
@@ -61,24 +61,9 @@ async def acquire_sandbox(request: AcquireInput) -> LeaseRef:
                 ) from exc
             if lease.session.connect_error:
                 await client.release(lease.lease_id)
-                raise CatalogFailure(
-                    "DATABASE_UNREACHABLE",
-                    f"the sandbox could not open the database: {lease.session.connect_error}"
-                    + _loopback_hint(session.db_dsn),
-                    Step.ACQUIRING_SANDBOX,
-                )
+                code, message = connect_failure(lease.session.connect_error)
+                raise CatalogFailure(code, message, Step.ACQUIRING_SANDBOX)
             return LeaseRef(lease.lease_id, client.manager_address(lease))
-
-
-def _loopback_hint(conn_string: str) -> str:
-    host = urlsplit(conn_string).hostname or ""
-    if host in ("localhost", "127.0.0.1", "::1"):
-        return (
-            " (the database host is loopback: the sandbox manager dials it for the sandbox, "
-            "from where the manager runs; a manager in a container sees only its own loopback "
-            "there, so use a host name the manager can reach)"
-        )
-    return ""
 
 
 def _session(settings: Settings, conn_string: str) -> SessionSettings:

@@ -1,0 +1,205 @@
+"""What the catalog client returns: dataclasses over catalog.v1's messages, built in one place.
+
+A caller of `CatalogClient` never handles a proto: a run is a `CatalogRun`, a watch yields
+`StepChanged`, `AgentProgress`, `OutputWritten` and, last, `Finished`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from catalog.v1 import catalog_pb2 as pb
+from google.protobuf import timestamp_pb2
+
+from services.common.clients._agent_runner import AgentStop
+from services.common.usage import TokenUsage
+
+
+class CatalogStatus(enum.StrEnum):
+    """A run's status (catalog.v1.CatalogStatus without its prefix)."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (CatalogStatus.SUCCEEDED, CatalogStatus.FAILED, CatalogStatus.CANCELLED)
+
+    def to_proto(self) -> pb.CatalogStatus.ValueType:
+        return pb.CatalogStatus.Value(f"CATALOG_STATUS_{self.value}")
+
+
+class CatalogStep(enum.StrEnum):
+    """A run's step (catalog.v1.CatalogStep without its prefix)."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    ACQUIRING_SANDBOX = "ACQUIRING_SANDBOX"
+    CHECKING_READ_ONLY = "CHECKING_READ_ONLY"
+    CATALOG_AGENT = "CATALOG_AGENT"
+    RESETTING_SANDBOX = "RESETTING_SANDBOX"
+    SUMMARY_AGENT = "SUMMARY_AGENT"
+    RELEASING = "RELEASING"
+    DONE = "DONE"
+
+
+def _enum_value(name: str, prefix: str) -> str:
+    return name.removeprefix(prefix)
+
+
+@dataclass(frozen=True)
+class PageOutput:
+    """A page a run wrote, and its data beside it ("" when none could be stored)."""
+
+    agent_name: str
+    uri: str
+    complete: bool  # the agent submitted it itself (not forced by a budget or an error)
+    data_uri: str
+
+
+@dataclass(frozen=True)
+class AgentOutcome:
+    """How one agent of a run went."""
+
+    agent_name: str
+    usage: TokenUsage
+    stop_reason: AgentStop
+    turns: int
+
+
+@dataclass(frozen=True)
+class RunError:
+    """Why a run failed: `code` is the orchestrator's failure code, e.g. DATABASE_AUTH_FAILED."""
+
+    code: str
+    message: str
+    step: CatalogStep
+
+
+@dataclass(frozen=True)
+class CatalogRun:
+    """A catalog run as the orchestrator shows it. Never holds the connection string."""
+
+    catalog_id: str
+    status: CatalogStatus
+    current_step: CatalogStep
+    tables: tuple[str, ...]
+    s3_prefix: str
+    timestamp: str  # the run's fixed UTC time in its pages' keys; "" while queued
+    outputs: tuple[PageOutput, ...]
+    agent_usage: tuple[AgentOutcome, ...]
+    error: RunError | None  # set only when FAILED
+    create_time: datetime | None
+    update_time: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status.finished
+
+    def page(self, agent_name: str = "catalog") -> str:
+        """The URI of that agent's page, or "" when it has written none."""
+        return next((o.uri for o in self.outputs if o.agent_name == agent_name), "")
+
+
+@dataclass(frozen=True)
+class CatalogList:
+    """One page of ListCatalogs: newest first; `next_page_token` is "" on the last page."""
+
+    catalogs: tuple[CatalogRun, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class StepChanged:
+    step: CatalogStep
+    time: datetime | None
+
+
+@dataclass(frozen=True)
+class AgentProgress:
+    """An agent made progress (after each tool call); `usage` is its running total."""
+
+    agent_name: str
+    turn: int
+    tool_name: str
+    usage: TokenUsage
+
+
+@dataclass(frozen=True)
+class OutputWritten:
+    output: PageOutput
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The run ended; always a watch's last event."""
+
+    catalog: CatalogRun
+
+
+CatalogEvent = StepChanged | AgentProgress | OutputWritten | Finished
+
+
+def _time(stamp: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
+    return stamp.ToDatetime(tzinfo=UTC) if present else None
+
+
+def _output(message: pb.OutputObject) -> PageOutput:
+    return PageOutput(message.agent_name, message.uri, message.complete, message.data_uri)
+
+
+def run_from_proto(message: pb.Catalog) -> CatalogRun:
+    return CatalogRun(
+        catalog_id=message.catalog_id,
+        status=CatalogStatus(_enum_value(pb.CatalogStatus.Name(message.status), "CATALOG_STATUS_")),
+        current_step=step_from_proto(message.current_step),
+        tables=tuple(message.tables),
+        s3_prefix=message.s3_prefix,
+        timestamp=message.timestamp,
+        outputs=tuple(_output(o) for o in message.outputs),
+        agent_usage=tuple(_outcome(u) for u in message.agent_usage),
+        error=_error(message),
+        create_time=_time(message.create_time, message.HasField("create_time")),
+        update_time=_time(message.update_time, message.HasField("update_time")),
+    )
+
+
+def _outcome(message: pb.AgentUsage) -> AgentOutcome:
+    stop = AgentStop.from_proto(message.stop_reason)
+    return AgentOutcome(
+        message.agent_name, TokenUsage.from_proto(message.usage), stop, message.turns
+    )
+
+
+def _error(message: pb.Catalog) -> RunError | None:
+    if not (message.HasField("error") and message.error.code):
+        return None
+    error = message.error
+    return RunError(error.code, error.message, step_from_proto(error.step))
+
+
+def step_from_proto(value: pb.CatalogStep.ValueType) -> CatalogStep:
+    return CatalogStep(_enum_value(pb.CatalogStep.Name(value), "CATALOG_STEP_"))
+
+
+def event_from_proto(message: pb.WatchCatalogResponse) -> CatalogEvent | None:
+    """The event, or None for a kind this client does not know (a newer server's)."""
+    kind = message.WhichOneof("event")
+    if kind == "step_changed":
+        changed = message.step_changed
+        return StepChanged(
+            step_from_proto(changed.step), _time(changed.time, changed.HasField("time"))
+        )
+    if kind == "agent_progress":
+        p = message.agent_progress
+        return AgentProgress(p.agent_name, p.turn, p.tool_name, TokenUsage.from_proto(p.usage))
+    if kind == "output_written":
+        return OutputWritten(_output(message.output_written.output))
+    if kind == "final":
+        return Finished(run_from_proto(message.final))
+    return None
