@@ -60,6 +60,7 @@ def demo_env() -> dict[str, str]:
         CATALOG_SANDBOX_MAX_SIZE="2",
         DBOS_SYSTEM_DATABASE_URL=f"sqlite:///{WORKDIR}/.catalog/demo.sqlite",
         CATALOG_SECRET_KEY_FILE=str(WORKDIR / ".catalog" / "secret.key"),
+        CATALOG_AGENT_STATE_DIR=str(WORKDIR / ".catalog" / "demo-runner"),
         CATALOG_FILE_ROOTS=str(OUTPUT),
     )
 
