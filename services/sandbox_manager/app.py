@@ -23,7 +23,9 @@ def make_backend(settings: Settings) -> Backend:
     if settings.backend == "process":
         from services.sandbox_manager.process_backend import ProcessBackend
 
-        return ProcessBackend(settings.manager_id, settings.kernel_ready_timeout_s)
+        return ProcessBackend(
+            settings.manager_id, settings.kernel_ready_timeout_s, settings.exec_queue_events
+        )
     from services.sandbox_manager.docker_backend import DockerBackend, RelaySettings
 
     return DockerBackend(
@@ -32,6 +34,7 @@ def make_backend(settings: Settings) -> Backend:
         settings.limits,
         settings.kernel_ready_timeout_s,
         RelaySettings(settings.relay_dir, settings.pgbouncer, settings.relay_deny),
+        settings.exec_queue_events,
     )
 
 

@@ -45,6 +45,8 @@ class Settings:
     max_exec_timeout_s: float = 900.0
     max_code_bytes: int = 1024 * 1024
     max_output_bytes: int = 1024 * 1024
+    # events of one call held for a slow caller before the kernel is made to wait
+    exec_queue_events: int = 256
     kernel_ready_timeout_s: float = 120.0
     health_interval_s: float = 30.0
     shutdown_grace_s: float = 10.0
@@ -91,6 +93,9 @@ class Settings:
             max_code_bytes=env_int(env, "CATALOG_SANDBOX_MAX_CODE_BYTES", defaults.max_code_bytes),
             max_output_bytes=env_int(
                 env, "CATALOG_SANDBOX_MAX_OUTPUT_BYTES", defaults.max_output_bytes
+            ),
+            exec_queue_events=env_int(
+                env, "CATALOG_SANDBOX_EXEC_QUEUE_EVENTS", defaults.exec_queue_events, minimum=1
             ),
             kernel_ready_timeout_s=env_float(
                 env, "CATALOG_SANDBOX_KERNEL_READY_TIMEOUT_S", defaults.kernel_ready_timeout_s

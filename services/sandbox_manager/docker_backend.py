@@ -44,7 +44,11 @@ from services.sandbox_manager.hardening import (
     kernel_environment,
     new_session_uid,
 )
-from services.sandbox_manager.kernel_client import KernelClient, KernelError
+from services.sandbox_manager.kernel_client import (
+    DEFAULT_QUEUED_EVENTS,
+    KernelClient,
+    KernelError,
+)
 
 _log = logging.getLogger(__name__)
 _FRAME_HEADER = struct.Struct(">BxxxI")
@@ -147,11 +151,13 @@ class DockerBackend:
         limits: ContainerLimits,
         ready_timeout_s: float,
         relay: RelaySettings,
+        queued_events: int = DEFAULT_QUEUED_EVENTS,
     ) -> None:
         self.image = image
         self.limits = limits
         self._manager_id = manager_id
         self._ready_timeout_s = ready_timeout_s
+        self._queued_events = queued_events
         self._relay = relay
         self._live: set[str] = set()  # sandbox ids whose relay folders are in use
         self._client: docker.DockerClient | None = None
@@ -217,7 +223,7 @@ class DockerBackend:
             self._live.discard(sandbox_id)
             raise BackendUnavailable(f"could not start a sandbox container: {exc}") from exc
         reader, writer = await asyncio.open_connection(sock=raw)
-        kernel = KernelClient(AttachChannel(reader, writer, sandbox_id))
+        kernel = KernelClient(AttachChannel(reader, writer, sandbox_id), self._queued_events)
         sandbox = DockerSandbox(kernel, container_id, client, relay, self._live)
         try:
             await kernel.wait_ready(self._ready_timeout_s)
