@@ -29,6 +29,7 @@ from services.orchestrator.sealing import load_sealer
 from services.orchestrator.service import CatalogOperations, default_file_roots
 from services.orchestrator.servicer import CatalogServicer
 from services.orchestrator.steps.runtime import Runtime, install_runtime
+from services.orchestrator.watch_slots import WatchSlots
 
 SERVICE_NAME = "catalog.v1.CatalogService"
 QUEUE_NAME = "catalogs"
@@ -94,7 +95,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             "file:// prefixes must lie under ./catalogs; set CATALOG_FILE_ROOTS for others",
             file_roots=list(default_file_roots()),
         )
-    servicer = CatalogServicer(operations, guard)
+    servicer = CatalogServicer(operations, guard, WatchSlots(settings.max_watches_per_key))
     registration = ServiceRegistration(
         SERVICE_NAME,
         lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server),
