@@ -35,7 +35,7 @@ from services.sandbox_manager.db_relay import (
     remove_folders,
     remove_leftovers,
 )
-from services.sandbox_manager.errors import BackendUnavailable
+from services.sandbox_manager.errors import BackendUnavailable, DatabaseUnreachable
 from services.sandbox_manager.hardening import (
     KERNEL_USER,
     RELAY_MOUNT,
@@ -43,6 +43,7 @@ from services.sandbox_manager.hardening import (
     docker_host_config,
     kernel_environment,
     new_session_uid,
+    unseen_duckdb_file,
 )
 from services.sandbox_manager.kernel_client import (
     DEFAULT_QUEUED_EVENTS,
@@ -108,7 +109,12 @@ class DockerSandbox:
     relay: DatabaseRelay
     _live: set[str]
 
+    data_mount: str
+
     async def open_database(self, dsn: str, statement_timeout_s: float) -> str:
+        unseen = unseen_duckdb_file(dsn, self.data_mount)
+        if unseen:
+            raise DatabaseUnreachable(unseen)
         return await self.relay.open(dsn, statement_timeout_s)
 
     async def close_database(self) -> None:
@@ -224,7 +230,9 @@ class DockerBackend:
             raise BackendUnavailable(f"could not start a sandbox container: {exc}") from exc
         reader, writer = await asyncio.open_connection(sock=raw)
         kernel = KernelClient(AttachChannel(reader, writer, sandbox_id), self._queued_events)
-        sandbox = DockerSandbox(kernel, container_id, client, relay, self._live)
+        sandbox = DockerSandbox(
+            kernel, container_id, client, relay, self._live, self.limits.data_mount
+        )
         try:
             await kernel.wait_ready(self._ready_timeout_s)
         except KernelError as exc:
