@@ -23,6 +23,7 @@ from services.common.grpc_server import ServiceRegistration, build_server, serve
 from services.common.logging import log_fields
 from services.orchestrator.auth import ApiGuard, AuthSettings, log_auth_mode
 from services.orchestrator.config import Settings
+from services.orchestrator.errors import CatalogFailure
 from services.orchestrator.http_api import make_app
 from services.orchestrator.prompts import load_prompts
 from services.orchestrator.sealing import load_sealer
@@ -63,6 +64,22 @@ def _dbos_logs_as_json() -> None:
     for handler in list(dbos_logger.handlers):
         dbos_logger.removeHandler(handler)
     dbos_logger.propagate = True
+    for old in [f for f in dbos_logger.filters if isinstance(f, _HandledFailures)]:
+        dbos_logger.removeFilter(old)  # one, however often the app starts in a process
+    dbos_logger.addFilter(_HandledFailures())
+
+
+class _HandledFailures(logging.Filter):
+    """Drops DBOS's ERROR, with a full traceback, for a workflow that raised CatalogFailure.
+
+    That failure is the run's documented outcome (DATABASE_UNREACHABLE, TABLE_NOT_FOUND, ...),
+    which the workflow logs once itself ("workflow ended", with its code and step); DBOS's copy
+    would bury it under dozens of lines. Any other exception DBOS logs is a bug, and stays.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        raised = record.exc_info[1] if record.exc_info else None
+        return not isinstance(raised, CatalogFailure)
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
