@@ -26,7 +26,13 @@ from services.common.env import SettingsError
 
 
 class ManagerIdLock:
-    """Held from `acquire` to `release` (or the process's exit)."""
+    """Held from `acquire` to `release` (or the process's exit).
+
+    `release` removes the file while still holding the lock, so a stopped manager leaves
+    nothing behind; whoever opened the old file meanwhile sees, once it holds the lock, that
+    the path no longer names that file, and tries again on the new one (a killed manager's
+    file stays, unlocked, for its next start to take).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -35,25 +41,38 @@ class ManagerIdLock:
     def acquire(self, manager_id: str) -> None:
         """Take the id, or raise SettingsError naming the setting to change."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        while self._fd is None:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise SettingsError(
+                    f"another sandbox manager ({holder}) is running with the id "
+                    f"{manager_id!r}, and would lose its sandboxes to this one: give each "
+                    f"manager its own CATALOG_SANDBOX_MANAGER_ID (lock: {self.path})"
+                ) from None
+            if not self._names(fd):  # its holder removed it as we opened it: take the new one
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+            self._fd = fd
+
+    def _names(self, fd: int) -> bool:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise SettingsError(
-                f"another sandbox manager ({holder}) is running with the id {manager_id!r}, "
-                f"and would lose its sandboxes to this one: give each manager its own "
-                f"CATALOG_SANDBOX_MANAGER_ID (lock: {self.path})"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
-        self._fd = fd
+            held, named = os.fstat(fd), os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
 
     def release(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
-                os.close(self._fd)  # closing drops the flock; the file stays for the next holder
+                self.path.unlink()  # while locked: see the class docstring
+            with contextlib.suppress(OSError):
+                os.close(self._fd)  # closing drops the flock
             self._fd = None
 
 
