@@ -229,6 +229,7 @@ def manager_env(port: int, manager_id: str) -> dict[str, str]:
 def runner_env(port: int, manager_address: str) -> dict[str, str]:
     env = {
         **os.environ,
+        "CATALOG_AGENT_STATE_DIR": "",  # each bench run's ids are new: nothing to keep on disk
         "CATALOG_AGENT_HOST": "127.0.0.1",
         "CATALOG_SERVICE_TOKEN": PLANE.service_token,
         "CATALOG_AGENT_PORT": str(port),

@@ -11,6 +11,7 @@ to .catalog/demo.log.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -31,6 +32,10 @@ DATA = WORKDIR / ".catalog" / "demo-data"
 DATABASE = DATA / "shop.duckdb"
 OUTPUT = WORKDIR / "catalogs"
 PREFIX = f"file://{OUTPUT}/shop"
+# Its own manager id, so it runs beside `make serve` (whose manager would otherwise share the
+# default id and remove the demo's sandboxes, or lose its own); one per folder, so a demo run
+# again in the same folder sweeps what a killed one left behind.
+MANAGER_ID = f"demo-{hashlib.sha256(str(WORKDIR).encode()).hexdigest()[:12]}"
 
 
 def say(message: str) -> None:
@@ -42,6 +47,7 @@ def demo_env() -> dict[str, str]:
     return embedded_env(
         allow_unisolated=True,  # the demo runs without Docker too, and says so plainly
         CATALOG_SANDBOX_PORT=ports["manager"],
+        CATALOG_SANDBOX_MANAGER_ID=MANAGER_ID,
         CATALOG_AGENT_PORT=ports["runner"],
         CATALOG_ORCHESTRATOR_GRPC_PORT=ports["grpc"],
         CATALOG_ORCHESTRATOR_HTTP_PORT=ports["http"],
@@ -54,6 +60,7 @@ def demo_env() -> dict[str, str]:
         CATALOG_SANDBOX_MAX_SIZE="2",
         DBOS_SYSTEM_DATABASE_URL=f"sqlite:///{WORKDIR}/.catalog/demo.sqlite",
         CATALOG_SECRET_KEY_FILE=str(WORKDIR / ".catalog" / "secret.key"),
+        CATALOG_AGENT_STATE_DIR=str(WORKDIR / ".catalog" / "demo-runner"),
         CATALOG_FILE_ROOTS=str(OUTPUT),
     )
 

@@ -93,6 +93,7 @@ def embedded_env(allow_unisolated: bool = False, **overrides: str) -> dict[str, 
         "CATALOG_SANDBOX_IMAGE": "catalog-agents/sandbox:latest",
         "DBOS_SYSTEM_DATABASE_URL": f"sqlite:///{REPO}/.catalog/orchestrator.sqlite",
         "CATALOG_SECRET_KEY_FILE": str(REPO / ".catalog" / "secret.key"),
+        "CATALOG_AGENT_STATE_DIR": str(REPO / ".catalog"),
         "CATALOG_PROMPTS_DIR": str(REPO / "prompts"),
         # ./catalogs (the default) and the README's examples under /tmp/catalogs
         "CATALOG_FILE_ROOTS": f"{REPO / 'catalogs'},/tmp/catalogs",

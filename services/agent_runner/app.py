@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+from pathlib import Path
 
 from catalog.v1 import agent_pb2 as pb
 from catalog.v1 import agent_pb2_grpc
 
 from services.agent_runner.config import Settings
+from services.agent_runner.run_store import RunStore
 from services.agent_runner.runs import RunRegistry
 from services.agent_runner.service import AgentService
 from services.agent_runner.servicer import AgentRunnerServicer
+from services.common.env import SettingsError
 from services.common.grpc_server import ServiceRegistration, build_server, serve_until_stopped
 from services.common.logging import log_fields
 
@@ -24,10 +28,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     service token guards a non-loopback host."""
     plane = settings.control_plane
     plane.check_listener(settings.host, "CATALOG_AGENT_HOST", "the agent runner")
-    agents = AgentService(settings)
     runs: RunRegistry[pb.RunAgentResponse] = RunRegistry(
-        settings.run_retention_s, settings.max_retained_runs
+        settings.run_retention_s, settings.max_retained_runs, open_store(settings)
     )
+    agents = AgentService(settings)
     servicer = AgentRunnerServicer(settings, agents, runs)
     registration = ServiceRegistration(
         SERVICE_NAME,
@@ -46,6 +50,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         sandbox_managers=list(settings.sandbox_managers),
         tls=plane.serves_tls,
         service_token=bool(plane.service_token),
+        state_dir=settings.state_dir or "(memory only)",
     )
     if settings.offline:
         log_fields(
@@ -61,3 +66,17 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await serve_until_stopped(
         server, health, grace_s=settings.shutdown_grace_s, on_stop=stop_all, stop=stop
     )
+
+
+def open_store(settings: Settings) -> RunStore | None:
+    """The finished runs' file, or None when CATALOG_AGENT_STATE_DIR is empty (memory only)."""
+    if not settings.state_dir:
+        return None
+    try:
+        return RunStore(
+            Path(settings.state_dir), settings.run_retention_s, settings.max_retained_runs
+        )
+    except (OSError, sqlite3.Error) as exc:
+        raise SettingsError(
+            f"CATALOG_AGENT_STATE_DIR={settings.state_dir!r} cannot hold the finished runs: {exc}"
+        ) from exc

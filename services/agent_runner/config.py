@@ -27,8 +27,11 @@ class Settings:
     max_html_bytes: int = 2 * 1024 * 1024
     tool_output_bytes: int = 16 * 1024
     cell_timeout_s: float = 300.0
+    # finished runs answered again by run id: how long and how many (memory and disk alike)
     run_retention_s: float = 24 * 3600.0
     max_retained_runs: int = 1000
+    # the folder of runs.sqlite, the finished runs a restart keeps; "" keeps them in memory only
+    state_dir: str = ".catalog"
     llm_max_retries: int = 4
     shutdown_grace_s: float = 30.0
     # the most a request's budget may ask for; above it the request is refused
@@ -76,6 +79,13 @@ class Settings:
             ),
             cell_timeout_s=env_float(env, "CATALOG_AGENT_CELL_TIMEOUT_S", defaults.cell_timeout_s),
             budget_ceiling=_ceiling(env, defaults.budget_ceiling),
+            run_retention_s=env_float(
+                env, "CATALOG_AGENT_RUN_RETENTION_S", defaults.run_retention_s, minimum=1
+            ),
+            max_retained_runs=env_int(
+                env, "CATALOG_AGENT_MAX_RETAINED_RUNS", defaults.max_retained_runs, minimum=1
+            ),
+            state_dir=env.get("CATALOG_AGENT_STATE_DIR", defaults.state_dir),
             control_plane=ControlPlane.from_env(env),
         )
         settings.validate()

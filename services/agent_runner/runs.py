@@ -4,19 +4,24 @@ The orchestrator's steps run at least once (a crashed workflow re-runs its step)
 is an idempotency key: a call with a known id attaches to the live run (it gets the events so
 far, then the rest as they come) or, once the run has finished, its stored result. A run goes on
 when its caller disconnects, so a recovered caller can pick it up. Finished runs are kept for a
-bounded time and number.
+bounded time and number (CATALOG_AGENT_RUN_RETENTION_S, CATALOG_AGENT_MAX_RETAINED_RUNS), in
+memory and, given a store, on disk (run_store.py), so a restarted runner still knows them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
+
+from services.common.logging import log_fields
 
 _E = TypeVar("_E")
+_log = logging.getLogger(__name__)
 _MAX_EVENTS_KEPT = 10_000  # per run; a very long run replays only its latest events
 
 
@@ -34,27 +39,50 @@ class Run(Generic[_E]):
         return self.final is not None
 
 
+class FinishedRuns(Protocol[_E]):
+    """Where finished runs outlive the process (run_store.RunStore)."""
+
+    async def load(self, run_id: str) -> _E | None: ...
+
+    async def save(self, run_id: str, final: _E) -> None: ...
+
+
 class RunRegistry(Generic[_E]):
-    def __init__(self, retention_s: float, max_runs: int) -> None:
+    def __init__(
+        self, retention_s: float, max_runs: int, store: FinishedRuns[_E] | None = None
+    ) -> None:
         self._runs: OrderedDict[str, Run[_E]] = OrderedDict()
         self._retention_s = retention_s
         self._max_runs = max_runs
+        self._store = store
 
-    def get(self, run_id: str) -> Run[_E] | None:
+    async def get(self, run_id: str) -> Run[_E] | None:
         self._forget_old()
-        return self._runs.get(run_id)
+        run = self._runs.get(run_id)
+        if run is None and self._store is not None:
+            final = await self._store.load(run_id)
+            run = self._runs.get(run_id)  # it may have started while the store answered
+            if run is None and final is not None:
+                run = self._remember(run_id, final)
+        return run
 
-    def attach(
+    async def attach(
         self, run_id: str, start: Callable[[Callable[[_E], None]], Awaitable[_E]]
     ) -> AsyncIterator[_E]:
         """The run's events ending with its final one; starts it unless it is known."""
-        self._forget_old()
-        run = self._runs.get(run_id)
-        if run is None:
+        run = await self.get(run_id)
+        if run is None:  # no await since get(): no other attach can have started it
             run = Run(run_id)
             self._runs[run_id] = run
             run.task = asyncio.create_task(self._drive(run, start))
-        return self._follow(run)
+        async for event in self._follow(run):
+            yield event
+
+    def _remember(self, run_id: str, final: _E) -> Run[_E]:
+        """A run finished by an earlier process, known again from the store."""
+        run = Run(run_id, final=final, finished_at=time.monotonic())
+        self._runs[run_id] = run
+        return run
 
     async def cancel(self, run_id: str) -> bool:
         """Stop a live run; it leaves no result and is forgotten. False when none was live."""
@@ -75,7 +103,9 @@ class RunRegistry(Generic[_E]):
                 queue.put_nowait(event)
 
         try:
-            run.final = await start(publish)
+            final = await start(publish)
+            await self._keep(run.run_id, final)
+            run.final = final
         finally:
             run.finished_at = time.monotonic()
             if run.final is None:  # it failed without a result: forget it, a retry starts anew
@@ -84,6 +114,17 @@ class RunRegistry(Generic[_E]):
                 if run.final is not None:
                     queue.put_nowait(run.final)
                 queue.put_nowait(None)
+
+    async def _keep(self, run_id: str, final: _E) -> None:
+        """On disk before any caller sees it: a caller that recorded it can count on it."""
+        if self._store is None:
+            return
+        try:
+            await self._store.save(run_id, final)
+        except Exception as exc:  # the caller still gets its result; only a restart loses it
+            log_fields(
+                _log, logging.ERROR, "could not store a finished run", run=run_id, error=repr(exc)
+            )
 
     async def _follow(self, run: Run[_E]) -> AsyncIterator[_E]:
         if run.finished:

@@ -66,7 +66,10 @@ class AgentService:
             outcome = await agent.run()
             filled = await expand_report(outcome.body_html, runner, html_bytes)
             # the page too: a model could spell a secret out from pieces it was shown
-            outcome = dataclasses.replace(outcome, body_html=redact(filled))
+            # the stop detail as well: it is stored with the page (run_store.py)
+            outcome = dataclasses.replace(
+                outcome, body_html=redact(filled), stop_detail=redact(outcome.stop_detail)
+            )
         except Exception as exc:  # a bug must still end the run with a stored result
             log_fields(_log, logging.ERROR, "agent run failed", run=request.run_id, exc_info=exc)
             outcome = AgentOutcome(

@@ -65,7 +65,7 @@ class AgentRunnerServicer(agent_pb2_grpc.AgentRunnerServiceServicer):
     ) -> pb.GetAgentRunResponse:
         if not request.run_id:
             raise InvalidArgument("run_id is empty", field_violations=[("run_id", "required")])
-        run = self._runs.get(request.run_id)
+        run = await self._runs.get(request.run_id)
         if run is None:
             raise NotFound(
                 f"no agent run {request.run_id!r}: it never started here or its "

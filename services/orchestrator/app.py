@@ -23,12 +23,14 @@ from services.common.grpc_server import ServiceRegistration, build_server, serve
 from services.common.logging import log_fields
 from services.orchestrator.auth import ApiGuard, AuthSettings, log_auth_mode
 from services.orchestrator.config import Settings
+from services.orchestrator.errors import CatalogFailure
 from services.orchestrator.http_api import make_app
 from services.orchestrator.prompts import load_prompts
 from services.orchestrator.sealing import load_sealer
 from services.orchestrator.service import CatalogOperations, default_file_roots
 from services.orchestrator.servicer import CatalogServicer
 from services.orchestrator.steps.runtime import Runtime, install_runtime
+from services.orchestrator.watch_slots import WatchSlots
 
 SERVICE_NAME = "catalog.v1.CatalogService"
 QUEUE_NAME = "catalogs"
@@ -62,6 +64,22 @@ def _dbos_logs_as_json() -> None:
     for handler in list(dbos_logger.handlers):
         dbos_logger.removeHandler(handler)
     dbos_logger.propagate = True
+    for old in [f for f in dbos_logger.filters if isinstance(f, _HandledFailures)]:
+        dbos_logger.removeFilter(old)  # one, however often the app starts in a process
+    dbos_logger.addFilter(_HandledFailures())
+
+
+class _HandledFailures(logging.Filter):
+    """Drops DBOS's ERROR, with a full traceback, for a workflow that raised CatalogFailure.
+
+    That failure is the run's documented outcome (DATABASE_UNREACHABLE, TABLE_NOT_FOUND, ...),
+    which the workflow logs once itself ("workflow ended", with its code and step); DBOS's copy
+    would bury it under dozens of lines. Any other exception DBOS logs is a bug, and stays.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        raised = record.exc_info[1] if record.exc_info else None
+        return not isinstance(raised, CatalogFailure)
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -94,7 +112,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             "file:// prefixes must lie under ./catalogs; set CATALOG_FILE_ROOTS for others",
             file_roots=list(default_file_roots()),
         )
-    servicer = CatalogServicer(operations, guard)
+    servicer = CatalogServicer(operations, guard, WatchSlots(settings.max_watches_per_key))
     registration = ServiceRegistration(
         SERVICE_NAME,
         lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server),

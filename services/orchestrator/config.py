@@ -43,6 +43,7 @@ class Settings:
     tenants: tuple[Tenant, ...] = field(default=(), repr=False)
     rate_per_s: float = 5.0
     rate_burst: int = 20
+    max_watches_per_key: int = 32  # WatchCatalog streams one key may hold open at once
     # Bounds of one run.
     agent_timeout_s: float = 3600.0
     lease_ttl_s: float = 900.0
@@ -84,6 +85,9 @@ class Settings:
             tenants=parse_tenants(env.get("CATALOG_TENANTS", "")),
             rate_per_s=env_float(env, "CATALOG_RATE_PER_S", d.rate_per_s, minimum=0),
             rate_burst=env_int(env, "CATALOG_RATE_BURST", d.rate_burst, minimum=1),
+            max_watches_per_key=env_int(
+                env, "CATALOG_MAX_WATCHES_PER_KEY", d.max_watches_per_key, minimum=1
+            ),
             agent_timeout_s=env_float(env, "CATALOG_AGENT_TIMEOUT_S", d.agent_timeout_s, minimum=0),
             lease_ttl_s=env_float(env, "CATALOG_LEASE_TTL_S", d.lease_ttl_s, minimum=0),
             acquire_wait_s=env_float(env, "CATALOG_ACQUIRE_WAIT_S", d.acquire_wait_s, minimum=0),

@@ -9,7 +9,8 @@
     │   ├── FailedPrecondition      FAILED_PRECONDITION an idempotency key sent with other inputs
     │   ├── Unauthenticated         UNAUTHENTICATED     no API key, or an unknown one
     │   └── ResourceExhausted
-    │       └── RateLimited         RESOURCE_EXHAUSTED  a key over its rate; retry_after_s says when
+    │       ├── RateLimited         RESOURCE_EXHAUSTED  a key over its rate; retry_after_s says when
+    │       └── TooManyWatches      RESOURCE_EXHAUSTED  a key holds its most WatchCatalog streams
     ├── CatalogFailure              no call's status: a run that cannot go on, kept as the run's
     │                               CatalogError (code, message, step) that GetCatalog shows
     └── ValueError
@@ -38,6 +39,10 @@ class RateLimited(ResourceExhausted):
     def retry_after_header(self) -> str:
         """The wait in whole seconds, rounded up, at least 1 (for `retry-after`)."""
         return str(max(1, math.ceil(round(self.retry_after_s, 6))))
+
+
+class TooManyWatches(ResourceExhausted):
+    """A key already holds CATALOG_MAX_WATCHES_PER_KEY open WatchCatalog streams."""
 
 
 class CatalogFailure(Exception):

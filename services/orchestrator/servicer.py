@@ -15,14 +15,16 @@ from services.orchestrator import translate
 from services.orchestrator.auth import ApiGuard
 from services.orchestrator.service import CatalogOperations
 from services.orchestrator.tenants import Tenant
+from services.orchestrator.watch_slots import WatchSlots
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, operations: CatalogOperations, guard: ApiGuard) -> None:
+    def __init__(self, operations: CatalogOperations, guard: ApiGuard, watches: WatchSlots) -> None:
         self._ops = operations
         self._guard = guard
+        self._watches = watches
 
     def _tenant(self, context: _Context) -> Tenant:
         return self._guard.grpc_caller(context.invocation_metadata()).tenant
@@ -52,10 +54,12 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def WatchCatalog(
         self, request: pb.WatchCatalogRequest, context: _Context
     ) -> AsyncIterator[pb.WatchCatalogResponse]:
-        async for event in self._ops.watch(translate.catalog_id(request), self._tenant(context)):
-            message = translate.watch_event(event)
-            if message is not None:
-                yield message
+        caller = self._guard.grpc_caller(context.invocation_metadata())
+        with self._watches.hold(caller.key_id):
+            async for event in self._ops.watch(translate.catalog_id(request), caller.tenant):
+                message = translate.watch_event(event)
+                if message is not None:
+                    yield message
 
     async def CancelCatalog(
         self, request: pb.CancelCatalogRequest, context: _Context

@@ -11,6 +11,7 @@ from services.common.grpc_server import ServiceRegistration, build_server, serve
 from services.common.logging import log_fields
 from services.sandbox_manager.backend import Backend
 from services.sandbox_manager.config import Settings
+from services.sandbox_manager.id_lock import ManagerIdLock, lock_path
 from services.sandbox_manager.pool import Pool
 from services.sandbox_manager.servicer import SandboxManagerServicer
 
@@ -22,7 +23,9 @@ def make_backend(settings: Settings) -> Backend:
     if settings.backend == "process":
         from services.sandbox_manager.process_backend import ProcessBackend
 
-        return ProcessBackend(settings.manager_id, settings.kernel_ready_timeout_s)
+        return ProcessBackend(
+            settings.manager_id, settings.kernel_ready_timeout_s, settings.exec_queue_events
+        )
     from services.sandbox_manager.docker_backend import DockerBackend, RelaySettings
 
     return DockerBackend(
@@ -31,16 +34,29 @@ def make_backend(settings: Settings) -> Backend:
         settings.limits,
         settings.kernel_ready_timeout_s,
         RelaySettings(settings.relay_dir, settings.pgbouncer, settings.relay_deny),
+        settings.exec_queue_events,
     )
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Serve until SIGTERM/SIGINT (or ``stop``); then stop and destroy every sandbox.
 
-    SettingsError, before anything starts, when no service token guards a non-loopback host.
+    SettingsError, before anything starts, when no service token guards a non-loopback host,
+    or when a live manager holds this manager's id (see id_lock).
     """
     plane = settings.control_plane
     plane.check_listener(settings.host, "CATALOG_SANDBOX_HOST", "the sandbox manager")
+    # Before the orphan sweep, which would remove a live holder's sandboxes.
+    lock = ManagerIdLock(lock_path(settings.manager_id, settings.backend, settings.relay_dir))
+    lock.acquire(settings.manager_id)
+    try:
+        await _serve(settings, stop)
+    finally:
+        lock.release()
+
+
+async def _serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    plane = settings.control_plane
     pool = Pool(settings, make_backend(settings))
     servicer = SandboxManagerServicer(pool)
     registration = ServiceRegistration(

@@ -45,6 +45,10 @@ class Settings:
     max_exec_timeout_s: float = 900.0
     max_code_bytes: int = 1024 * 1024
     max_output_bytes: int = 1024 * 1024
+    # the most a call may ask for (above it: INVALID_ARGUMENT); the kernel holds head and tail
+    max_output_bytes_ceiling: int = 64 * 1024 * 1024
+    # events of one call held for a slow caller before the kernel is made to wait
+    exec_queue_events: int = 256
     kernel_ready_timeout_s: float = 120.0
     health_interval_s: float = 30.0
     shutdown_grace_s: float = 10.0
@@ -90,7 +94,16 @@ class Settings:
             ),
             max_code_bytes=env_int(env, "CATALOG_SANDBOX_MAX_CODE_BYTES", defaults.max_code_bytes),
             max_output_bytes=env_int(
-                env, "CATALOG_SANDBOX_MAX_OUTPUT_BYTES", defaults.max_output_bytes
+                env, "CATALOG_SANDBOX_MAX_OUTPUT_BYTES", defaults.max_output_bytes, minimum=1
+            ),
+            max_output_bytes_ceiling=env_int(
+                env,
+                "CATALOG_SANDBOX_OUTPUT_BYTES_CEILING",
+                defaults.max_output_bytes_ceiling,
+                minimum=1,
+            ),
+            exec_queue_events=env_int(
+                env, "CATALOG_SANDBOX_EXEC_QUEUE_EVENTS", defaults.exec_queue_events, minimum=1
             ),
             kernel_ready_timeout_s=env_float(
                 env, "CATALOG_SANDBOX_KERNEL_READY_TIMEOUT_S", defaults.kernel_ready_timeout_s
@@ -124,6 +137,12 @@ class Settings:
             )
         if not 0 < self.lease_ttl_s <= self.max_lease_ttl_s:
             raise SettingsError("CATALOG_SANDBOX_LEASE_TTL_S must be above 0 and at most 3600")
+        if self.max_output_bytes > self.max_output_bytes_ceiling:
+            raise SettingsError(
+                f"CATALOG_SANDBOX_MAX_OUTPUT_BYTES={self.max_output_bytes} is above its ceiling "
+                f"CATALOG_SANDBOX_OUTPUT_BYTES_CEILING={self.max_output_bytes_ceiling}: raise "
+                "the ceiling or lower the default"
+            )
         if not RUNTIME_PATTERN.match(self.limits.runtime):
             raise SettingsError(
                 f"CATALOG_SANDBOX_RUNTIME must name a Docker runtime (runc, runsc), "

@@ -35,7 +35,7 @@ from services.sandbox_manager.db_relay import (
     remove_folders,
     remove_leftovers,
 )
-from services.sandbox_manager.errors import BackendUnavailable
+from services.sandbox_manager.errors import BackendUnavailable, DatabaseUnreachable
 from services.sandbox_manager.hardening import (
     KERNEL_USER,
     RELAY_MOUNT,
@@ -43,8 +43,13 @@ from services.sandbox_manager.hardening import (
     docker_host_config,
     kernel_environment,
     new_session_uid,
+    unseen_duckdb_file,
 )
-from services.sandbox_manager.kernel_client import KernelClient, KernelError
+from services.sandbox_manager.kernel_client import (
+    DEFAULT_QUEUED_EVENTS,
+    KernelClient,
+    KernelError,
+)
 
 _log = logging.getLogger(__name__)
 _FRAME_HEADER = struct.Struct(">BxxxI")
@@ -104,7 +109,12 @@ class DockerSandbox:
     relay: DatabaseRelay
     _live: set[str]
 
+    data_mount: str
+
     async def open_database(self, dsn: str, statement_timeout_s: float) -> str:
+        unseen = unseen_duckdb_file(dsn, self.data_mount)
+        if unseen:
+            raise DatabaseUnreachable(unseen)
         return await self.relay.open(dsn, statement_timeout_s)
 
     async def close_database(self) -> None:
@@ -147,11 +157,13 @@ class DockerBackend:
         limits: ContainerLimits,
         ready_timeout_s: float,
         relay: RelaySettings,
+        queued_events: int = DEFAULT_QUEUED_EVENTS,
     ) -> None:
         self.image = image
         self.limits = limits
         self._manager_id = manager_id
         self._ready_timeout_s = ready_timeout_s
+        self._queued_events = queued_events
         self._relay = relay
         self._live: set[str] = set()  # sandbox ids whose relay folders are in use
         self._client: docker.DockerClient | None = None
@@ -217,8 +229,10 @@ class DockerBackend:
             self._live.discard(sandbox_id)
             raise BackendUnavailable(f"could not start a sandbox container: {exc}") from exc
         reader, writer = await asyncio.open_connection(sock=raw)
-        kernel = KernelClient(AttachChannel(reader, writer, sandbox_id))
-        sandbox = DockerSandbox(kernel, container_id, client, relay, self._live)
+        kernel = KernelClient(AttachChannel(reader, writer, sandbox_id), self._queued_events)
+        sandbox = DockerSandbox(
+            kernel, container_id, client, relay, self._live, self.limits.data_mount
+        )
         try:
             await kernel.wait_ready(self._ready_timeout_s)
         except KernelError as exc:

@@ -21,9 +21,11 @@ exploit in a cell lands in gVisor, not on the host). scripts/ensure_docker.sh re
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 RELAY_MOUNT = "/run/catalog-db"  # where a sandbox finds its relay folder (fixed: DSNs name it)
 KERNEL_USER = "0:0"
@@ -90,6 +92,32 @@ def _binds(limits: ContainerLimits, relay_dir: str) -> dict[str, dict[str, str]]
     if relay_dir:
         binds[relay_dir] = {"bind": RELAY_MOUNT, "mode": "ro"}
     return binds
+
+
+def unseen_duckdb_file(dsn: str, data_mount: str) -> str:
+    """Why a container cannot open the DuckDB file `dsn` names, or "" when it can see it.
+
+    It sees no host folder but `data_mount`, so a file elsewhere would fail in the kernel as
+    one that "does not exist", though it does on the host: say which setting to change instead.
+    """
+    parts = urlsplit(dsn)
+    path = unquote(parts.netloc + parts.path)
+    if parts.scheme.lower() != "duckdb" or not path or path == ":memory:":
+        return ""  # not a file; the kernel says what is wrong with it
+    if data_mount and os.path.isabs(path):
+        mount = os.path.normpath(data_mount)
+        if os.path.commonpath([os.path.normpath(path), mount]) == mount:
+            return ""
+    if not data_mount:
+        return (
+            f"the DuckDB file {path} cannot be seen from the sandbox: sandboxes see no host "
+            "folder unless the manager's CATALOG_SANDBOX_DATA_MOUNT names one; set it to the "
+            "folder holding the file (mounted read only at the same path)"
+        )
+    return (
+        f"the DuckDB file {path} is outside CATALOG_SANDBOX_DATA_MOUNT ({data_mount}), the one "
+        "host folder sandboxes see: move the file under it, or point the setting at its folder"
+    )
 
 
 def docker_host_config(

@@ -4,6 +4,11 @@ The channel is a child process's stdio (``python -m catalog_kernel`` for the pro
 fast tests, ``docker run -i`` in tests) or a container's attached stdio through the Docker API
 (the Docker backend). The framing and the messages are defined once, in
 ``catalog_kernel.protocol``.
+
+Each call's events wait in a queue of its own until its caller takes them; that queue holds at
+most ``max_queued_events`` (CATALOG_SANDBOX_EXEC_QUEUE_EVENTS). When it is full the client stops
+reading the channel, so a slow caller holds the kernel's output back in the kernel (which then
+blocks on its stdout) instead of the manager's memory growing with it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from catalog_kernel.protocol import FrameDecoder, Message, encode_frame
 
 # How long an abandoned cell may take to stop after its interrupt (the kernel kills it after ~1 s).
 INTERRUPT_WAIT_S = 10.0
+DEFAULT_QUEUED_EVENTS = 256
 
 
 class KernelError(Exception):
@@ -110,16 +116,24 @@ class ProcessChannel:
 class KernelClient:
     """Requests go out as frames; events come back to whichever request's id they carry."""
 
-    def __init__(self, channel: KernelChannel) -> None:
+    def __init__(
+        self, channel: KernelChannel, max_queued_events: int = DEFAULT_QUEUED_EVENTS
+    ) -> None:
         self._channel = channel
         self._ids = itertools.count(1)
+        self._max_queued = max_queued_events
         self._queues: dict[object, asyncio.Queue[Message | None]] = {}
+        self._ended = False  # the channel closed: no event will come any more
         self._hello: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._read_task = asyncio.create_task(self._read_loop())
 
     @classmethod
     async def spawn(
-        cls, argv: Sequence[str], env: dict[str, str] | None = None, ready_timeout_s: float = 120
+        cls,
+        argv: Sequence[str],
+        env: dict[str, str] | None = None,
+        ready_timeout_s: float = 120,
+        max_queued_events: int = DEFAULT_QUEUED_EVENTS,
     ) -> KernelClient:
         """Start a kernel process and wait until it says hello (its imports are loaded)."""
         process = await asyncio.create_subprocess_exec(
@@ -129,7 +143,7 @@ class KernelClient:
             env=env,
             start_new_session=True,
         )
-        client = cls(ProcessChannel(process))
+        client = cls(ProcessChannel(process), max_queued_events)
         await client.wait_ready(ready_timeout_s)
         return client
 
@@ -151,25 +165,33 @@ class KernelClient:
 
     async def _read_loop(self) -> None:
         decoder = FrameDecoder()
+        error: BaseException = KernelError("the kernel closed its channel")
         try:
             while data := await self._channel.read():
                 for event in decoder.feed(data):
-                    self._route(event)
+                    await self._route(event)
         except Exception as exc:  # a broken channel fails every waiter below
-            error: BaseException = exc
-        else:
-            error = KernelError("the kernel closed its channel")
-        if not self._hello.done():
-            self._hello.set_exception(error)
-            self._hello.exception()  # observed here: nobody may be waiting any more
-        for queue in self._queues.values():
-            queue.put_nowait(None)
+            error = exc
+        finally:  # cancelled (close) too: no waiter may wait for ever
+            self._ended = True
+            if not self._hello.done():
+                self._hello.set_exception(error)
+                self._hello.exception()  # observed here: nobody may be waiting any more
+            for queue in self._queues.values():
+                if not queue.full():  # a full one's reader learns it when it has drained it
+                    queue.put_nowait(None)
 
-    def _route(self, event: Message) -> None:
+    async def _route(self, event: Message) -> None:
         if event.get("ev") == "hello" and not self._hello.done():
             self._hello.set_result(event)
         elif (queue := self._queues.get(event.get("id"))) is not None:
-            queue.put_nowait(event)
+            await queue.put(event)  # full: the caller is slow, and the kernel waits for it
+
+    def _forget(self, request_id: object) -> None:
+        """Drop a call's queue, emptied so that a read loop waiting to put into it goes on."""
+        queue = self._queues.pop(request_id, None)
+        while queue is not None and not queue.empty():
+            queue.get_nowait()
 
     async def _request(
         self, op: str, **fields: Any
@@ -177,17 +199,17 @@ class KernelClient:
         if self._read_task.done():
             raise KernelError("the kernel is gone")
         request_id = next(self._ids)
-        queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        queue: asyncio.Queue[Message | None] = asyncio.Queue(self._max_queued)
         self._queues[request_id] = queue
         try:
             await self._channel.write(encode_frame({"op": op, "id": request_id, **fields}))
         except (ConnectionError, RuntimeError, OSError) as exc:
-            self._queues.pop(request_id, None)
+            self._forget(request_id)
             raise KernelError(f"cannot write to the kernel: {exc}") from exc
         return request_id, queue
 
     async def _next(self, queue: asyncio.Queue[Message | None]) -> Message:
-        event = await queue.get()
+        event = None if queue.empty() and self._ended else await queue.get()
         if event is None:
             raise KernelError("the kernel died")
         if event.get("ev") == "protocol_error":
@@ -199,7 +221,7 @@ class KernelClient:
         try:
             return await self._next(queue)
         finally:
-            self._queues.pop(request_id, None)
+            self._forget(request_id)
 
     async def start_session(self, session: dict[str, Any]) -> KernelSession:
         return _session_info(await self._single("start_session", session=session))
@@ -240,9 +262,10 @@ class KernelClient:
             if not finished and not self._read_task.done():
                 # Stop the cell and wait for its end, so the kernel is free for the next one.
                 with contextlib.suppress(KernelError, TimeoutError):
-                    await self._request("interrupt")
+                    interrupt_id, _ = await self._request("interrupt")
+                    self._forget(interrupt_id)  # its answer, if any, is not awaited
                     await asyncio.wait_for(self._until_done(queue), INTERRUPT_WAIT_S)
-            self._queues.pop(request_id, None)
+            self._forget(request_id)
 
     async def _until_done(self, queue: asyncio.Queue[Message | None]) -> None:
         while (await self._next(queue))["ev"] != "done":

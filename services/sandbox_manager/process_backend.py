@@ -25,7 +25,11 @@ from dataclasses import dataclass
 from services.common.logging import log_fields
 from services.sandbox_manager.errors import BackendUnavailable
 from services.sandbox_manager.hardening import ContainerLimits
-from services.sandbox_manager.kernel_client import KernelClient, KernelError
+from services.sandbox_manager.kernel_client import (
+    DEFAULT_QUEUED_EVENTS,
+    KernelClient,
+    KernelError,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -56,11 +60,14 @@ class ProcessBackend:
     kind = "process"
     image = ""
 
-    def __init__(self, manager_id: str, ready_timeout_s: float) -> None:
+    def __init__(
+        self, manager_id: str, ready_timeout_s: float, queued_events: int = DEFAULT_QUEUED_EVENTS
+    ) -> None:
         self._scratch_prefix = os.path.join(tempfile.gettempdir(), f"catalog-sandbox-{manager_id}.")
         self._live_scratch: set[str] = set()
         self.limits = ContainerLimits(memory_bytes=0, cpus=0, pids=0, network_mode="host")
         self._ready_timeout_s = ready_timeout_s
+        self._queued_events = queued_events
         log_fields(
             _log,
             logging.WARNING,
@@ -78,6 +85,7 @@ class ProcessBackend:
                 [sys.executable, "-m", "catalog_kernel"],
                 env=env,
                 ready_timeout_s=self._ready_timeout_s,
+                max_queued_events=self._queued_events,
             )
         except (KernelError, OSError) as exc:
             self._live_scratch.discard(scratch)

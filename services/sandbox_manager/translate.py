@@ -149,6 +149,13 @@ def execute_limits(request: sandbox_pb2.ExecuteRequest, settings: Settings) -> t
         raise InvalidArgument(
             "max_output_bytes must not be negative", field_violations=[("max_output_bytes", "< 0")]
         )
+    if request.max_output_bytes > settings.max_output_bytes_ceiling:
+        raise InvalidArgument(
+            f"max_output_bytes of {request.max_output_bytes} is over the manager's ceiling of "
+            f"{settings.max_output_bytes_ceiling} (CATALOG_SANDBOX_OUTPUT_BYTES_CEILING): ask "
+            "for less, or 0 for the default",
+            field_violations=[("max_output_bytes", f"over {settings.max_output_bytes_ceiling}")],
+        )
     timeout_s = (
         _bounded_seconds(request, "timeout", settings.exec_timeout_s, settings.max_exec_timeout_s)
         or settings.exec_timeout_s

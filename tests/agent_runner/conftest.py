@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import grpc
 import pytest
@@ -51,8 +52,12 @@ StartRunner = Callable[..., Awaitable[Runner]]
 
 
 @pytest.fixture
-async def start_runner(manager: RunningManager, fake: FakeAnthropic) -> AsyncIterator[StartRunner]:
-    """Start an in-process runner against the fake API (or offline); return a stub to it."""
+async def start_runner(
+    manager: RunningManager, fake: FakeAnthropic, tmp_path: Path
+) -> AsyncIterator[StartRunner]:
+    """Start an in-process runner against the fake API (or offline); return a stub to it.
+
+    Its finished runs go to the test's own folder, so no run id is known from another test."""
     stops: list[tuple[asyncio.Event, asyncio.Task[None], grpc.aio.Channel]] = []
 
     async def start(offline: bool = False, **overrides: object) -> Runner:
@@ -65,7 +70,7 @@ async def start_runner(manager: RunningManager, fake: FakeAnthropic) -> AsyncIte
             anthropic_base_url=fake.base_url,
             sandbox_managers=(manager.address,),
             llm_max_retries=2,
-            **overrides,
+            **{"state_dir": str(tmp_path / "runner-state"), **overrides},
         )
         stop = asyncio.Event()
         task = asyncio.create_task(run_agent_runner(settings, stop))

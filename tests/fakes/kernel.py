@@ -7,6 +7,7 @@ run in milliseconds. Cells are not Python; the code names what the cell does:
     "hang"   runs until interrupted (its "done" then says interrupted)
     "die"    prints a line, then the kernel dies mid-cell (its channel closes)
     "fail"   ends with an error event and status "error"
+    "lines:N" prints N lines, one stdout event each, as fast as it can
     other    prints the code back and ends "ok"
 
 `kernel.die()` kills the kernel from outside, as a container that stops; an op in
@@ -39,6 +40,10 @@ class FakeKernel:
 
     def ops(self) -> list[str]:
         return [str(r["op"]) for r in self.requests]
+
+    def unread(self) -> int:
+        """Frames the kernel has written that the client has not read yet."""
+        return self._out.qsize()
 
     def die(self) -> None:
         """The kernel is gone: its channel ends, and every running cell with it."""
@@ -98,6 +103,9 @@ class FakeKernel:
             elif code == "fail":
                 self._emit(_error_event(rid))
                 status = "error"
+            elif code.startswith("lines:"):
+                for n in range(int(code.removeprefix("lines:"))):
+                    self._emit({"ev": "stdout", "id": rid, "text": f"line {n}\n"})
             else:
                 self._emit({"ev": "stdout", "id": rid, "text": f"{code}\n"})
         finally:

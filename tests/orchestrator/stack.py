@@ -87,6 +87,7 @@ async def start_runner(manager_address: str, anthropic_base_url: str = "") -> Ru
         sandbox_managers=(manager_address,),
         llm_max_retries=2,
         control_plane=PLANE,
+        state_dir="",  # finished runs in memory: nothing left on disk
     )
     stop = asyncio.Event()
     task = asyncio.create_task(run_agent_runner(settings, stop))

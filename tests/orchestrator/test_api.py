@@ -17,6 +17,7 @@ import pytest
 from catalog.v1 import catalog_pb2 as pb
 from catalog.v1 import sandbox_pb2
 
+from services.common.ports import free_port
 from tests.conftest import POSTGRES_URL
 from tests.orchestrator.conftest import s3_client
 from tests.orchestrator.stack import (
@@ -294,3 +295,36 @@ async def test_list_catalogs_refuses_a_negative_page_size_and_a_token_of_another
     finally:
         for run in started:
             await stub.CancelCatalog(pb.CancelCatalogRequest(catalog_id=run.catalog_id))
+
+
+async def test_each_key_may_hold_only_so_many_watches_open(
+    start: StartOrchestrator, reader_table: tuple[str, str], tmp_path: Path
+) -> None:
+    # No manager answers there, so the run stays in its first step while the watches are open.
+    orchestrator = await start(
+        manager_address=f"127.0.0.1:{free_port()}",
+        CATALOG_API_KEYS="key-one,key-two",
+        CATALOG_RATE_PER_S="0",
+        CATALOG_MAX_WATCHES_PER_KEY="2",
+    )
+    key_one, key_two = ((("authorization", f"Bearer key-{n}"),) for n in ("one", "two"))
+    stub = orchestrator.stub
+    request = pb.StartCatalogRequest(**body(reader_table, f"file://{tmp_path}/o"))  # type: ignore[arg-type]
+    catalog_id = (await stub.StartCatalog(request, metadata=key_one)).catalog_id
+    watch = pb.WatchCatalogRequest(catalog_id=catalog_id)
+    held = [stub.WatchCatalog(watch, metadata=key_one) for _ in range(2)]
+    for call in held:  # each is open: it has had the run's first step
+        assert (await asyncio.wait_for(call.read(), 30)).HasField("step_changed")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.WatchCatalog(watch, metadata=key_one).read()
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "CATALOG_MAX_WATCHES_PER_KEY" in (refused.value.details() or "")
+    other = stub.WatchCatalog(watch, metadata=key_two)  # another key's watches are its own
+    assert (await asyncio.wait_for(other.read(), 30)).HasField("step_changed")
+    held[0].cancel()  # a closed watch frees its slot
+    await asyncio.sleep(0.5)
+    again = stub.WatchCatalog(watch, metadata=key_one)
+    assert (await asyncio.wait_for(again.read(), 30)).HasField("step_changed")
+    await stub.CancelCatalog(pb.CancelCatalogRequest(catalog_id=catalog_id), metadata=key_one)
+    for call in (held[1], other, again):
+        call.cancel()

@@ -13,6 +13,7 @@ import grpc
 import pytest
 from catalog.v1 import catalog_pb2 as pb
 
+from services.common.ports import free_port
 from tests.orchestrator.stack import (
     PASSWORD,
     StartOrchestrator,
@@ -249,3 +250,22 @@ async def test_file_prefixes_outside_the_configured_roots_are_refused(
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert f"{tmp_path}/allowed" in (caught.value.details() or "")
+
+
+async def test_a_handled_failure_is_logged_once_as_the_runs_outcome(
+    start: StartOrchestrator, tmp_path: Path
+) -> None:
+    orchestrator = await start()
+    nobody = f"postgresql://reader@127.0.0.1:{free_port()}/db"  # no database listens there
+    started = await orchestrator.stub.StartCatalog(
+        pb.StartCatalogRequest(
+            db_conn_string=nobody, tables=["public.t"], s3_prefix=f"file://{tmp_path}/out"
+        )
+    )
+    final = await wait_finished(orchestrator.stub, started.catalog_id)
+    assert final.error.code == "DATABASE_UNREACHABLE"
+    records = [json.loads(line) for line in orchestrator.log().splitlines() if line.startswith("{")]
+    about_run = [r for r in records if started.catalog_id in json.dumps(r)]
+    assert [r for r in records if r["level"] == "ERROR" or "exception" in r] == []
+    ended = [r for r in about_run if r["message"] == "workflow ended"]
+    assert [(r["status"], r["code"]) for r in ended] == [("FAILED", "DATABASE_UNREACHABLE")]

@@ -134,3 +134,7 @@ async def start_manager(docker_image: str) -> AsyncIterator[StartManager]:
     assert not any(leftovers.values()), f"containers outlived their manager: {leftovers}"
     folders = [p for m in started for p in glob.glob(f"{RELAY_DIR}/{m.manager_id}.*")]
     assert not folders, f"relay folders outlived their manager: {folders}"
+    locks = [
+        p for m in started for p in glob.glob(f"{RELAY_DIR}/.catalog-manager-{m.manager_id}.*")
+    ]
+    assert not locks, f"id locks outlived their manager: {locks}"

@@ -53,7 +53,9 @@ async def test_acquire_execute_reset_release(start_manager: StartManager) -> Non
 
 
 async def test_bad_requests_get_statuses_that_say_what_to_fix(start_manager: StartManager) -> None:
-    manager = await start_manager(max_code_bytes="1000")
+    manager = await start_manager(
+        max_code_bytes="1000", max_output_bytes="1000", output_bytes_ceiling="4096"
+    )
     stub = manager.stub
     lease = (await stub.AcquireSandbox(pb.AcquireSandboxRequest())).lease
 
@@ -66,6 +68,11 @@ async def test_bad_requests_get_statuses_that_say_what_to_fix(start_manager: Sta
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "code is empty" in message
     code, message = await status_of(run(stub, lease.lease_id, "x = 1\n" * 200))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "over the limit" in message
+    code, message = await status_of(run(stub, lease.lease_id, "1", max_output_bytes=5000))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        "max_output_bytes of 5000" in message and "CATALOG_SANDBOX_OUTPUT_BYTES_CEILING" in message
+    )
     unknown = f"{manager.manager_id}.nosuchlease"
     code, message = await status_of(run(stub, unknown, "1"))
     assert code == grpc.StatusCode.NOT_FOUND and "unknown" in message

@@ -297,3 +297,27 @@ async def test_a_data_folder_can_be_mounted_read_only_for_duckdb_files(
         assert events[0].result.text_plain == "(500, False)"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_a_duckdb_file_the_sandbox_cannot_see_names_the_data_mount(
+    start_manager: StartManager,
+) -> None:
+    import duckdb
+
+    mounted, outside = (tempfile.mkdtemp(prefix="catalog-data-") for _ in range(2))
+    try:
+        path = os.path.join(outside, "shop.duckdb")  # on the host, in no mounted folder
+        with duckdb.connect(path) as db:
+            db.execute("CREATE TABLE orders AS SELECT 1 AS id")
+        os.chmod(mounted, 0o755)
+        for settings in ({}, {"data_mount": mounted}):
+            manager = await start_manager(network="none", **settings)
+            acquired = await manager.stub.AcquireSandbox(
+                pb.AcquireSandboxRequest(session=pb.SessionConfig(db_dsn=f"duckdb://{path}"))
+            )
+            error = acquired.session.connect_error
+            assert "CATALOG_SANDBOX_DATA_MOUNT" in error and path in error, error
+            await manager.stop()
+    finally:
+        shutil.rmtree(mounted, ignore_errors=True)
+        shutil.rmtree(outside, ignore_errors=True)

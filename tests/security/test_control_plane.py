@@ -49,6 +49,7 @@ async def runner(manager: RunningManager) -> AsyncIterator[str]:
         anthropic_api_key="",
         sandbox_managers=(manager.address,),
         control_plane=PLANE,
+        state_dir="",  # finished runs in memory: nothing left on disk
     )
     stop = asyncio.Event()
     task = asyncio.create_task(run_agent_runner(settings, stop))

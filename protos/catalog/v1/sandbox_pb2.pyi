@@ -515,7 +515,8 @@ class ExecuteRequest(_message.Message):
     """Output cap in bytes, per stream (stdout and stderr separately). When a
     stream exceeds it, its head and its tail are kept (half the cap each)
     and the middle is cut, reported by an OutputTruncated event. 0 means the
-    manager's default (1 MiB unless configured).
+    manager's default (1 MiB unless configured); over the manager's ceiling
+    (64 MiB unless configured) is INVALID_ARGUMENT.
     """
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:

@@ -99,7 +99,8 @@ class SandboxManagerServiceStub:
     Errors:
     - INVALID_ARGUMENT: empty `code`, `code` over the manager's size limit
       (1 MiB unless configured), a negative `timeout` or `max_output_bytes`,
-      or a `timeout` over the manager's maximum.
+      a `timeout` over the manager's maximum, or a `max_output_bytes` over
+      the manager's ceiling (64 MiB unless configured).
     - NOT_FOUND: the lease is unknown, was released or has expired; the
       message says which.
     - FAILED_PRECONDITION: the lease is broken (its container died or could
@@ -200,7 +201,8 @@ class SandboxManagerServiceAsyncStub(SandboxManagerServiceStub):
     Errors:
     - INVALID_ARGUMENT: empty `code`, `code` over the manager's size limit
       (1 MiB unless configured), a negative `timeout` or `max_output_bytes`,
-      or a `timeout` over the manager's maximum.
+      a `timeout` over the manager's maximum, or a `max_output_bytes` over
+      the manager's ceiling (64 MiB unless configured).
     - NOT_FOUND: the lease is unknown, was released or has expired; the
       message says which.
     - FAILED_PRECONDITION: the lease is broken (its container died or could
@@ -310,7 +312,8 @@ class SandboxManagerServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors:
         - INVALID_ARGUMENT: empty `code`, `code` over the manager's size limit
           (1 MiB unless configured), a negative `timeout` or `max_output_bytes`,
-          or a `timeout` over the manager's maximum.
+          a `timeout` over the manager's maximum, or a `max_output_bytes` over
+          the manager's ceiling (64 MiB unless configured).
         - NOT_FOUND: the lease is unknown, was released or has expired; the
           message says which.
         - FAILED_PRECONDITION: the lease is broken (its container died or could
