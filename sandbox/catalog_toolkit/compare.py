@@ -69,7 +69,7 @@ def compare_runs(history_dir: str, current_timestamp: str) -> dict[str, Any]:
         )
     else:
         _compare(result, current, earlier)
-    record.remember_comparison(result)
+    record.remember_comparison(result, history_dir)
     return result
 
 

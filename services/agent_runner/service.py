@@ -64,7 +64,7 @@ class AgentService:
         )
         try:
             outcome = await agent.run()
-            filled = await expand_report(outcome.body_html, runner, html_bytes)
+            filled = await expand_report(outcome.body_html, runner, html_bytes, request.agent_name)
             # the page too: a model could spell a secret out from pieces it was shown
             outcome = dataclasses.replace(outcome, body_html=redact(filled))
         except Exception as exc:  # a bug must still end the run with a stored result
