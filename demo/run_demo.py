@@ -4,8 +4,8 @@ Builds the sample DuckDB database (demo/sample_db.py) under .catalog/demo-data, 
 services on free ports (SQLite system database, file:// storage under ./catalogs, Docker sandboxes
 when an engine answers, else the process backend, saying the run is unisolated; the offline agent
 unless ANTHROPIC_API_KEY is set), runs a catalog, changes the data and the schema, runs another,
-and prints where every page is (one per agent of the pipeline, per run). Progress is printed as the runs go; the services' logs go
-to .catalog/demo.log.
+and prints where every page is (one per agent of the pipeline, per run). Progress is printed as
+the runs go; the services' logs go to .catalog/demo.log.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from catalog_toolkit.kits import agent_digest, export_data, recorded_fragment
 from catalog_toolkit.pages import REPORT_MARKER, render_catalog, render_summary
 from catalog_toolkit.profile import profile_table
 from catalog_toolkit.read_only import probe_read_only
+from catalog_toolkit.run_report import run_agents
 
 __all__ = [
     "REPORT_MARKER",
@@ -35,5 +36,6 @@ __all__ = [
     "recorded_fragment",
     "render_catalog",
     "render_summary",
+    "run_agents",
     "stage_file",
 ]

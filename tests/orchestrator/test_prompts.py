@@ -126,6 +126,8 @@ def test_the_summary_prompt_has_what_the_agent_needs() -> None:
         "## Bad",
         "## Neutral",
         "- baseline_runs: 5",
+        'catalog_toolkit.run_agents(history_dir, current_timestamp, exclude="summary")',
+        '<a href="pii.html">',
     ):
         assert needed in text, needed
     assert text.index("## Good") < text.index("## Bad") < text.index("## Neutral")
