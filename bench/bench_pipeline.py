@@ -106,7 +106,7 @@ def orchestrator_env(folder: Path, grpc_port: int, manager: str, runner: str) ->
 
 
 async def one_run(
-    stub: catalog_pb2_grpc.CatalogServiceStub, db: Path, out: Path
+    stub: catalog_pb2_grpc.CatalogServiceAsyncStub, db: Path, out: Path
 ) -> tuple[str, float]:
     started = time.perf_counter()
     reply = await stub.StartCatalog(
