@@ -4,8 +4,8 @@ Builds the sample DuckDB database (demo/sample_db.py) under .catalog/demo-data, 
 services on free ports (SQLite system database, file:// storage under ./catalogs, Docker sandboxes
 when an engine answers, else the process backend, saying the run is unisolated; the offline agent
 unless ANTHROPIC_API_KEY is set), runs a catalog, changes the data and the schema, runs another,
-and prints where the four pages are. Progress is printed as the runs go; the services' logs go
-to .catalog/demo.log.
+and prints where every page is (one per agent of the pipeline, per run). Progress is printed as
+the runs go; the services' logs go to .catalog/demo.log.
 """
 
 from __future__ import annotations
@@ -68,7 +68,10 @@ def demo_env() -> dict[str, str]:
 def describe(event: pb.WatchCatalogResponse) -> str | None:
     kind = event.WhichOneof("event")
     if kind == "step_changed":
-        return "step " + pb.CatalogStep.Name(event.step_changed.step).removeprefix("CATALOG_STEP_")
+        step = pb.CatalogStep.Name(event.step_changed.step).removeprefix("CATALOG_STEP_")
+        return " ".join(filter(None, ("step", step, event.step_changed.agent_name)))
+    if kind == "agent_skipped":
+        return f"  skipped: {event.agent_skipped.reason}"
     if kind == "agent_progress":
         p = event.agent_progress
         return f"  {p.agent_name} agent, turn {p.turn}: {p.tool_name}"
@@ -123,7 +126,7 @@ async def main() -> None:
                 second = await catalog(stub, sample_db.TABLES_AFTER)
         finally:
             await stop_services(running)
-    print("\nThe four pages:")
+    print("\nThe pages:")
     for run in (first, second):
         for output in run.outputs:
             print(f"  {output.uri.removeprefix('file://')}")

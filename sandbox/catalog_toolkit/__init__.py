@@ -14,22 +14,24 @@ rendered tables of everything recorded, so an agent writes the prose and not the
 
 The services call the rest (`probe_read_only`, `stage_file`, `export_data`, ...) through one
 cell each, built by services/common/cells.py: a call with JSON arguments, its result printed
-as JSON after one marker.
+as JSON after one marker. Each agent's part is its kit (kits.py), found by the agent's name.
 """
 
 from catalog_toolkit.anomalies import find_anomalies
 from catalog_toolkit.compare import compare_runs
 from catalog_toolkit.digests import compare_digest, profile_digest
 from catalog_toolkit.files import make_folder, stage_file
+from catalog_toolkit.kits import agent_digest, export_data, recorded_fragment
 from catalog_toolkit.pages import REPORT_MARKER, render_catalog, render_summary
 from catalog_toolkit.pii import find_pii
 from catalog_toolkit.profile import profile_table
 from catalog_toolkit.read_only import probe_read_only
 from catalog_toolkit.relations import find_relations
-from catalog_toolkit.session import export_data, recorded_fragment
+from catalog_toolkit.run_report import run_agents
 
 __all__ = [
     "REPORT_MARKER",
+    "agent_digest",
     "compare_digest",
     "compare_runs",
     "export_data",
@@ -43,5 +45,6 @@ __all__ = [
     "recorded_fragment",
     "render_catalog",
     "render_summary",
+    "run_agents",
     "stage_file",
 ]

@@ -95,7 +95,7 @@ def compare_runs(history_dir: str, current_timestamp: str) -> dict[str, Any]:
     else:
         _compare(result, current, earlier)
     _defer_to_anomalies(result, history_dir, current_timestamp)
-    record.remember_comparison(result)
+    record.remember_comparison(result, history_dir)
     return result
 
 

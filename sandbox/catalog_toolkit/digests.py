@@ -1,4 +1,5 @@
-"""Short digests of a profile and a comparison, for the built-in offline agent.
+"""Short digests of a profile and a comparison, for the built-in offline agent; and the
+catalog's and summary's kit digests (kits.py: a headline and up to 20 items).
 
 The toolkit records the full result (its figures reach the page through REPORT_MARKER); the
 offline agent reads only these digests to write its few sentences.
@@ -10,8 +11,10 @@ from typing import Any
 
 from catalog_toolkit.compare import compare_runs
 from catalog_toolkit.profile import profile_table
+from catalog_toolkit.run_report import run_agents
 
 MAX_BAD_FINDINGS = 10
+MAX_ITEMS = 20  # a kit digest's items, at most (kits.py)
 
 
 def profile_digest(con: Any, table: str) -> dict[str, Any]:
@@ -45,4 +48,34 @@ def compare_digest(history_dir: str, current_timestamp: str) -> dict[str, Any]:
             for f in findings
             if f["severity"] == "bad"
         ][:MAX_BAD_FINDINGS],
+    }
+
+
+def catalog_digest(*, con: Any = None, tables: list[str] | None = None, **_: Any) -> dict[str, Any]:
+    """The catalog kit's digest: every table profiled (and recorded), what stands out."""
+    digests = [profile_digest(con, table) for table in tables or []]
+    rows = sum(int(d["rows"] or 0) for d in digests)
+    items = [f"{d['table']} {w}" for d in digests for w in d["warnings"]]
+    items += [f"{d['table']}: {e}" for d in digests for e in d["errors"]]
+    return {
+        "headline": f"{len(digests)} tables profiled, {rows:,} rows in all.",
+        "items": items[:MAX_ITEMS],
+    }
+
+
+def summary_digest(
+    *, history_dir: str = "", current_timestamp: str = "", **_: Any
+) -> dict[str, Any]:
+    """The summary kit's digest: the comparison (recorded), and what the run's agents found."""
+    found = compare_digest(history_dir, current_timestamp)
+    counts = found["counts"]
+    others = [
+        f"{a['agent']}: "
+        + (", ".join(f"{n} {label}" for label, n in a["counts"].items()) or "no counts")
+        for a in run_agents(history_dir, current_timestamp, exclude="summary")
+    ]
+    return {
+        "headline": f"{found['runs']} runs with catalog data under the prefix. Findings: "
+        f"{counts['bad']} bad, {counts['good']} good, {counts['neutral']} neutral.",
+        "items": (others + found["bad"])[:MAX_ITEMS],
     }

@@ -281,3 +281,30 @@ def _finding_row(finding: dict[str, Any]) -> str:
         f"{escape(finding['severity'])}</td><td>{_text(finding.get('column'), 80)}</td>"
         f"<td>{_text(finding['message'], 300)}</td><td>{_text(finding['reason'], 300)}</td></tr>"
     )
+
+
+def render_run_agents(agents: list[dict[str, Any]]) -> str:
+    """This run's agents as a table: what each found (its counts) and a link to its page,
+    relative (`pii.html`): the pages of a run share one folder."""
+    if not agents:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_page_link(a)}</td><td>{_counts_text(a.get('counts', {}))}</td>"
+        f"<td>{_text(a.get('headline'), 300)}</td></tr>"
+        for a in agents
+    )
+    return (
+        "<h2>This run's agents</h2><table><thead><tr><th>agent</th><th>found</th>"
+        f"<th>in short</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _page_link(agent: dict[str, Any]) -> str:
+    name, page = str(agent.get("agent", "")), str(agent.get("page", ""))
+    if page and page == f"{name}.html" and name.replace("_", "").isalnum():
+        return f'<a href="{escape(page)}">{escape(name)}</a>'
+    return f"{_text(name, 40)} (no page)"
+
+
+def _counts_text(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{_text(v)} {_text(k, 40)}" for k, v in counts.items()) or "—"

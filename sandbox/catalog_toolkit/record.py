@@ -1,4 +1,9 @@
-"""What the toolkit computed in this session, kept so the run can store it and render it."""
+"""What the toolkit computed in this session, kept so the run can store it and render it.
+
+The catalog's profiles and the summary's comparison keep their own slots (as before
+pipelines); every other agent's toolkit function calls `remember(agent, result)`, and the
+kit's export and render find it with `recalled(agent)`.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,24 @@ from typing import Any
 
 profiles: dict[str, dict[str, Any]] = {}
 comparison: dict[str, Any] | None = None
+comparison_dir = ""  # the history the comparison read, where this run's other pages are
+results: dict[str, dict[str, Any]] = {}
 
 
 def remember_profile(profile: dict[str, Any]) -> None:
     profiles[profile["table"]] = profile
 
 
-def remember_comparison(result: dict[str, Any]) -> None:
-    global comparison
-    comparison = result
-
-
-# Every other agent's result, by agent name (kits.py's export and render read them back).
-results: dict[str, dict[str, Any]] = {}
+def remember_comparison(result: dict[str, Any], history_dir: str = "") -> None:
+    global comparison, comparison_dir
+    comparison, comparison_dir = result, history_dir
 
 
 def remember(agent: str, result: dict[str, Any]) -> None:
+    """Keep `agent`'s result (the last one wins) for its export and its report fragment."""
     results[agent] = result
 
 
 def recalled(agent: str) -> dict[str, Any] | None:
+    """What `agent` recorded in this session, or None."""
     return results.get(agent)

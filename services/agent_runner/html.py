@@ -106,7 +106,11 @@ _CSS_COMMENT = re.compile(r"/\*.*?(\*/|$)", re.DOTALL)
 _IMAGE_DATA_URI = re.compile(
     r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/]+={0,2}", re.IGNORECASE
 )
-_LINK = re.compile(r"#[^\s\"'<>]*|https?://[^\s\"'<>]+", re.IGNORECASE)
+# Anchors, web links, and another page of the same run (`pii.html`, beside this one): a bare
+# agent page name, with no path, scheme or query, so it cannot leave the run's folder.
+_LINK = re.compile(
+    r"#[^\s\"'<>]*|https?://[^\s\"'<>]+|[a-z][a-z0-9_]{0,31}\.html(#[^\s\"'<>]*)?", re.IGNORECASE
+)
 # Browsers drop tabs and newlines anywhere in a URL, and C0 controls and spaces at its ends.
 _URL_IGNORED = re.compile(r"[\t\n\r]")
 _URL_TRIMMED = "".join(chr(c) for c in range(0x21))

@@ -1,10 +1,12 @@
 """The built-in offline agent: a fixed policy that drives the same tools, without a model.
 
 It runs when no API key is configured, so the demo and the tests work offline. The catalog agent
-profiles each table with the sandbox's toolkit; the summary agent compares the runs' data with
-it. Both write a short text and leave the figures to the toolkit (REPORT_MARKER). Its pages say
-they were written without a language model; it is no stand-in for Claude in anything said about
-catalog quality.
+profiles each table with the sandbox's toolkit, one cell per table; any other agent is one cell,
+`agent_digest(agent, **context)`, which runs the agent's kit (catalog_toolkit/kits.py) and
+returns a headline and a few items. Each page is a short text, with the figures left to the
+toolkit (REPORT_MARKER). An agent without a kit gets a page saying so, and stops with ERROR.
+Its pages say they were written without a language model; it is no stand-in for Claude in
+anything said about catalog quality.
 """
 
 from __future__ import annotations
@@ -50,33 +52,37 @@ class OfflineAgent:
         self._context: dict[str, Any] = json.loads(request.context_json or "{}")
 
     async def run(self) -> AgentOutcome:
-        if "tables" in self._context:
+        agent = self._request.agent_name
+        if agent == "catalog":
             # The toolkit profiles each table and records it; only a digest comes back, the
-            # figures go into the page through REPORT_MARKER.
+            # figures go into the page through REPORT_MARKER. A cell per table keeps each
+            # within the cell timeout, and shows progress.
             digests = [
                 await self._cell(
                     call_cell("profile_digest", with_con=True, table=str(name)), str(name)
                 )
-                for name in self._context["tables"]
+                for name in self._context.get("tables", [])
             ]
-            body = catalog_page(digests)
+            body, stop = catalog_page(digests), StopReason.SUBMITTED
         else:
-            # The toolkit compares this run's data with the earlier runs the orchestrator
-            # copied into `history_dir`.
+            # The agent's kit does the work (and records it) in the sandbox, given the whole
+            # context; the connection goes in when the agent reads the database.
+            arguments = {k: v for k, v in self._context.items() if k != "agent"}
             cell = call_cell(
-                "compare_digest",
-                history_dir=str(self._context.get("history_dir", "")),
-                current_timestamp=str(self._context.get("current_timestamp", "")),
+                "agent_digest", with_con="tables" in self._context, agent=agent, **arguments
             )
-            found = await self._cell(cell, "comparison")
-            body = summary_page(self._context, found)
+            found = await self._cell(cell, agent)
+            body = digest_page(agent, found)
+            stop = StopReason.ERROR if "error" in found else StopReason.SUBMITTED
         await self._submit(body)
+        ok = stop is StopReason.SUBMITTED
         return AgentOutcome(
             sanitize(body, max_bytes=self._max_html_bytes),
             TokenUsage(),
-            StopReason.SUBMITTED,
-            True,
+            stop,
+            ok,
             self._spending.turns,
+            "" if ok else f"the toolkit could not run the {agent} agent's kit",
         )
 
     async def _cell(self, code: str, subject: str) -> dict[str, Any]:
@@ -125,20 +131,21 @@ def catalog_page(digests: list[dict[str, Any]]) -> str:
     )
 
 
-def summary_page(context: dict[str, Any], found: dict[str, Any]) -> str:
-    prefix = escape(str(context.get("s3_prefix", "")))
+def digest_page(agent: str, found: dict[str, Any]) -> str:
+    """Any agent's offline page: its kit's headline and items, then the figures; or, when
+    the kit failed or there is none, what the sandbox said."""
+    title = f"<h1>{escape(agent.capitalize())}</h1>"
     if "error" in found:
         return (
-            f"<h1>Summary of {prefix}</h1><p>The runs could not be compared:</p>"
+            f"{title}<p>The offline agent could not run the {escape(agent)} agent: the "
+            "sandbox's toolkit answered with an error (an agent without a kit in "
+            "catalog_toolkit/kits.py works only with a language model).</p>"
             f"<pre>{escape(str(found['error']))}</pre>"
         )
-    counts = found.get("counts", {})
-    bad = "".join(f"<li>{escape(str(item))}</li>" for item in found.get("bad", []))
+    items = "".join(f"<li>{escape(str(item))}</li>" for item in found.get("items", [])[:20])
     return (
-        f"<h1>Summary of {prefix}</h1>"
-        f"<p>{int(found.get('runs', 0))} runs with catalog data under the prefix. Findings: "
-        f"{int(counts.get('bad', 0))} bad, {int(counts.get('good', 0))} good, "
-        f"{int(counts.get('neutral', 0))} neutral.</p>"
-        + (f"<h2>Needs attention</h2><ul>{bad}</ul>" if bad else "")
+        title
+        + f"<p>{escape(str(found.get('headline', '')))}</p>"
+        + (f"<h2>What stands out</h2><ul>{items}</ul>" if items else "")
         + REPORT_MARKER
     )

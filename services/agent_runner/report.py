@@ -18,18 +18,25 @@ from services.common.logging import log_fields
 # Must equal catalog_toolkit.pages.REPORT_MARKER (a test checks): the runner does not import
 # the toolkit, which needs ibis.
 REPORT_MARKER = "[[catalog-toolkit-report]]"
-FRAGMENT_CELL = call_cell("recorded_fragment")
 FRAGMENT_TIMEOUT_S = 120.0
 _log = logging.getLogger(__name__)
 
 
-async def expand_report(body_html: str, runner: SandboxCodeRunner, max_bytes: int) -> str:
-    """`body_html` (sanitized) with the marker replaced by the rendered figures; unchanged when
-    it has no marker. A failure leaves a note in the page instead of the figures."""
+def fragment_cell(agent_name: str) -> str:
+    """The cell rendering what `agent_name` recorded, through its kit in the toolkit."""
+    return call_cell("recorded_fragment", agent=agent_name)
+
+
+async def expand_report(
+    body_html: str, runner: SandboxCodeRunner, max_bytes: int, agent_name: str
+) -> str:
+    """`body_html` (sanitized) with the marker replaced by the rendered figures of the agent's
+    kit; unchanged when it has no marker. A failure leaves a note in the page instead."""
     if REPORT_MARKER not in body_html:
         return body_html
     try:
-        fragment = await runner.read_text(FRAGMENT_CELL, FRAGMENT_TIMEOUT_S, max_bytes)
+        cell = fragment_cell(agent_name)
+        fragment = await runner.read_text(cell, FRAGMENT_TIMEOUT_S, max_bytes)
         return sanitize(body_html.replace(REPORT_MARKER, fragment), max_bytes=max_bytes)
     except (SandboxGone, InvalidHtml, ValueError) as exc:
         log_fields(_log, logging.WARNING, "report not filled in", error=str(exc)[:300])

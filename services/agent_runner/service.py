@@ -64,7 +64,7 @@ class AgentService:
         )
         try:
             outcome = await agent.run()
-            filled = await expand_report(outcome.body_html, runner, html_bytes)
+            filled = await expand_report(outcome.body_html, runner, html_bytes, request.agent_name)
             # the page too: a model could spell a secret out from pieces it was shown
             # the stop detail as well: it is stored with the page (run_store.py)
             outcome = dataclasses.replace(

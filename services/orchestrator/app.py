@@ -25,7 +25,7 @@ from services.orchestrator.auth import ApiGuard, AuthSettings, log_auth_mode
 from services.orchestrator.config import Settings
 from services.orchestrator.errors import CatalogFailure
 from services.orchestrator.http_api import make_app
-from services.orchestrator.prompts import load_prompts
+from services.orchestrator.pipeline import load_pipeline
 from services.orchestrator.sealing import load_sealer
 from services.orchestrator.service import CatalogOperations, default_file_roots
 from services.orchestrator.servicer import CatalogServicer
@@ -83,9 +83,10 @@ class _HandledFailures(logging.Filter):
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    prompts = load_prompts(settings.prompts_dir, os.environ)  # a bad prompt fails here
+    pipeline = load_pipeline(settings.prompts_dir, os.environ)  # a bad prompt fails here
+    prompts = pipeline.prompts
     sealer = load_sealer(settings.secret_key, settings.secret_key_file)
-    install_runtime(Runtime(settings, sealer, prompts))
+    install_runtime(Runtime(settings, sealer, prompts, pipeline))
     auth = AuthSettings(
         settings.api_keys, settings.rate_per_s, settings.rate_burst, tenants=settings.tenants
     )
@@ -103,6 +104,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         sealer,
         int(prompts["catalog"].limits["max_tables"]),  # the prompt's limit: what the model is told
         settings.file_roots,
+        pipeline=pipeline,
         tenanted=bool(settings.tenants),
     )
     if not settings.file_roots:
@@ -154,6 +156,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         executor_id=settings.executor_id,
         application_version=settings.application_version,
         prompts={name: prompt.digest for name, prompt in prompts.items()},
+        pipeline=list(pipeline.agents),
     )
     await serve_until_stopped(
         grpc_server.server,

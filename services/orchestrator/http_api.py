@@ -40,6 +40,9 @@ class CatalogRequest(BaseModel):
     s3_prefix: str = Field(description="`s3://bucket/path` or `file:///abs/path`")
     idempotency_key: str = Field(default="", description="a retry with it finds the same run")
     allow_writable: bool = False
+    agents: list[str] = Field(
+        default=[], description="agents to run (their dependencies are added); empty: the default"
+    )
 
 
 def make_app(
@@ -60,6 +63,7 @@ def make_app(
                 s3_prefix=body.s3_prefix,
                 idempotency_key=body.idempotency_key,
                 allow_writable=body.allow_writable,
+                agents=body.agents,
             ),
             caller.tenant,
         )

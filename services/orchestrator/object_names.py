@@ -18,16 +18,19 @@ from urllib.parse import quote, unquote_to_bytes
 
 from services.common import errors
 
-AGENT_NAMES = ("catalog", "summary")
+# An agent's name: its prompt file (prompts/{agent}.yaml), its variable's middle
+# (CATALOG_PROMPT_{AGENT}_B64) and its pages' names. Lower case, so names cannot clash by case.
+AGENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+AGENT_NAME_RULE = "1-32 lower-case letters, digits and '_', starting with a letter"
 KINDS = ("html", "json")
-OBJECT_NAMES = frozenset(f"{agent}.{kind}" for agent in AGENT_NAMES for kind in KINDS)
+_OBJECT_NAME = re.compile(rf"{AGENT_NAME.pattern}\.(?:{'|'.join(KINDS)})")
 PREFIX_FIELD = "s3_prefix"
 TIMESTAMP_LENGTH = 24  # 2026-11-23T22:51:11.123Z
 
 _EXAMPLES = "s3://bucket/path or file:///absolute/path"
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(.*)", re.DOTALL)
 _TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
-_LONGEST_NAME = max(len(name) for name in OBJECT_NAMES)
+_LONGEST_NAME = 32 + len(".html")
 _TEMP_EXTRA = len(".") + len(".0123456789abcdef.tmp")  # a temporary file's name beyond its own
 _S3_KEY_MAX = 1024  # bytes of UTF-8
 _FILE_PATH_MAX = 4095  # PATH_MAX (4096) holds the terminating NUL
@@ -189,8 +192,8 @@ def parse_timestamp(text: str) -> str:
 
 def object_name(agent_name: str, kind: Literal["html", "json"]) -> str:
     """The object name of an agent's output, e.g. `catalog.html`."""
-    if agent_name not in AGENT_NAMES:
-        reason = f"unknown agent {agent_name[:40]!r}; the agents are {', '.join(AGENT_NAMES)}"
+    if not AGENT_NAME.fullmatch(agent_name):
+        reason = f"{agent_name[:40]!r} is not an agent name: {AGENT_NAME_RULE}"
         raise errors.InvalidArgument(reason, field_violations=[("agent_name", reason)])
     if kind not in KINDS:
         reason = f"unknown kind {kind!r}; the kinds are {', '.join(KINDS)}"
@@ -198,8 +201,13 @@ def object_name(agent_name: str, kind: Literal["html", "json"]) -> str:
     return f"{agent_name}.{kind}"
 
 
+def is_object_name(name: str) -> bool:
+    """Whether `name` is an output's name, `{agent}.html` or `{agent}.json`."""
+    return _OBJECT_NAME.fullmatch(name) is not None
+
+
 def check_object_name(name: str) -> str:
-    if name not in OBJECT_NAMES:
+    if not is_object_name(name):
         reason = f"{name[:40]!r} is not an object name; use object_name(agent, kind)"
         raise errors.InvalidArgument(reason, field_violations=[("name", reason)])
     return name

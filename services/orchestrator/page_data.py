@@ -1,8 +1,9 @@
 """The data behind a page (`{agent}.json`), read out of the sandbox the agent ran in.
 
-The toolkit in the sandbox recorded what the agent computed; `export_data` completes it (a
-catalog gets a profile of every requested table, a summary its comparison) and prints it. The
-JSON is stored beside the page so the next summary compares numbers, not HTML.
+The toolkit in the sandbox recorded what the agent computed; `export_data(agent, **context)`
+completes it through the agent's kit (catalog_toolkit/kits.py: a catalog gets a profile of
+every requested table, a summary its comparison) and prints it. The JSON is stored beside the
+page so later agents and runs read numbers, not HTML.
 """
 
 from __future__ import annotations
@@ -20,15 +21,10 @@ EXPORT_TIMEOUT_S = 900.0
 
 
 def export_cell(agent_name: str, context: dict[str, Any]) -> str:
-    if agent_name == "catalog":
-        tables = [str(t) for t in context.get("tables", [])]
-        return call_cell("export_data", with_con=True, agent=agent_name, tables=tables)
-    return call_cell(
-        "export_data",
-        agent=agent_name,
-        history_dir=str(context.get("history_dir", "")),
-        current_timestamp=str(context.get("current_timestamp", "")),
-    )
+    """The export call with the agent's whole context; the connection goes in when the agent
+    reads the database (its context has "tables"), since only then is one open."""
+    arguments = {key: value for key, value in context.items() if key != "agent"}
+    return call_cell("export_data", with_con="tables" in context, agent=agent_name, **arguments)
 
 
 async def read_page_data(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,12 +18,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from services.orchestrator.errors import PromptError
+from services.orchestrator.object_names import AGENT_NAME
 
 SCHEMA_VERSION = 1
 _LimitKind = Literal["integer", "fraction", "number"]
@@ -96,10 +98,15 @@ class Criteria(_Strict):
     neutral: _Lines | None = None
 
 
-class CatalogPrompt(_Strict):
-    """prompts/catalog.yaml; the keys are documented at the top of the shipped file."""
+_AgentName = Annotated[str, Field(pattern=f"^{AGENT_NAME.pattern}$")]
+RunWhen = Literal["succeeded", "completed", "always"]
+Reads = Literal["database", "history"]
 
-    agent_name: ClassVar[str] = "catalog"
+
+class AgentPromptModel(_Strict):
+    """The keys every agent's prompt has (documented at the top of the shipped files); the
+    agent's name comes in the validation context, for its required limits."""
+
     version: Annotated[Literal[1], Field(json_schema_extra={_MUST: str(SCHEMA_VERSION)})]
     agent: str
     description: _OneLine
@@ -109,11 +116,23 @@ class CatalogPrompt(_Strict):
         Field(min_length=1, json_schema_extra={_MUST: "a mapping of names to numbers"}),
     ]
     html_format: _Text
+    needs: Annotated[
+        list[_AgentName],
+        Field(json_schema_extra={_MUST: "a list of agent names, e.g. [catalog]"}),
+    ] = []
+    run_when: Annotated[
+        RunWhen, Field(json_schema_extra={_MUST: "one of succeeded, completed, always"})
+    ] = "succeeded"
+    reads: Annotated[
+        list[Reads],
+        Field(min_length=1, json_schema_extra={_MUST: "a list of database and/or history"}),
+    ] = ["database"]
 
     @field_validator("limits")
     @classmethod
-    def _limit_values(cls, limits: dict[str, Any]) -> dict[str, Any]:
-        for name in REQUIRED_LIMITS[cls.agent_name]:
+    def _limit_values(cls, limits: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        agent = (info.context or {}).get("agent", "")
+        for name in REQUIRED_LIMITS.get(agent, ()):
             if name not in limits:
                 raise PydanticCustomError(
                     "missing_limit", "key 'limits.{name}' is missing", {"name": name}
@@ -128,9 +147,22 @@ class CatalogPrompt(_Strict):
                 )
         return limits
 
+    @field_validator("needs", "reads")
+    @classmethod
+    def _no_repeats(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise PydanticCustomError(
+                "repeated",
+                "key '{key}' names {names} more than once",
+                {"key": info.field_name, "names": ", ".join(repeated)},
+            )
+        return values
+
     @model_validator(mode="after")
-    def _limits_mentioned(self) -> CatalogPrompt:
-        """A limit the text never names has no effect: most likely a typo in its name."""
+    def _checked(self) -> AgentPromptModel:
+        """A limit the text never names has no effect: most likely a typo in its name. An
+        agent that needs itself could never run."""
         text = "\n".join(self.texts())
         for name in self.limits:
             if not re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", text):
@@ -140,6 +172,12 @@ class CatalogPrompt(_Strict):
                     "refer to it there by name, or remove it",
                     {"name": name},
                 )
+        if self.agent in self.needs:
+            raise PydanticCustomError(
+                "needs_itself",
+                "key 'needs': an agent cannot need itself ({agent})",
+                {"agent": self.agent},
+            )
         return self
 
     def texts(self) -> list[str]:
@@ -149,13 +187,16 @@ class CatalogPrompt(_Strict):
         return {}
 
 
-class SummaryPrompt(CatalogPrompt):
-    """prompts/summary.yaml: the catalog's keys and `criteria`."""
+class CatalogPrompt(AgentPromptModel):
+    """prompts/catalog.yaml: the common keys."""
 
-    agent_name: ClassVar[str] = "summary"
+
+class CriteriaPrompt(AgentPromptModel):
+    """An agent that judges changes may say how in `criteria` (optional)."""
+
     criteria: Annotated[
-        Criteria, Field(json_schema_extra={_MUST: "a mapping of good, bad and neutral"})
-    ]
+        Criteria | None, Field(json_schema_extra={_MUST: "a mapping of good, bad and neutral"})
+    ] = None
 
     def texts(self) -> list[str]:
         return [
@@ -164,11 +205,31 @@ class SummaryPrompt(CatalogPrompt):
         ]
 
     def criteria_lines(self) -> dict[str, tuple[str, ...]]:
+        if self.criteria is None:
+            return {}
         named = self.criteria.model_dump(exclude_none=True)
         return {key: tuple(line.strip() for line in lines) for key, lines in named.items()}
 
 
-MODELS: Mapping[str, type[CatalogPrompt]] = {"catalog": CatalogPrompt, "summary": SummaryPrompt}
+class SummaryPrompt(CriteriaPrompt):
+    """prompts/summary.yaml: `criteria` required; a file from before pipelines (no `needs`,
+    `reads`) keeps meaning what it meant: after the catalog, over the history."""
+
+    criteria: Annotated[
+        Criteria, Field(json_schema_extra={_MUST: "a mapping of good, bad and neutral"})
+    ]
+    needs: Annotated[
+        list[_AgentName],
+        Field(json_schema_extra={_MUST: "a list of agent names, e.g. [catalog]"}),
+    ] = ["catalog"]
+    reads: Annotated[
+        list[Reads],
+        Field(min_length=1, json_schema_extra={_MUST: "a list of database and/or history"}),
+    ] = ["history"]
+
+
+# The shipped agents whose files have a model of their own; any other agent: CriteriaPrompt.
+MODELS: Mapping[str, type[AgentPromptModel]] = {"catalog": CatalogPrompt, "summary": SummaryPrompt}
 
 
 def _fits(kind: _LimitKind, value: Any) -> bool:
@@ -181,11 +242,11 @@ def _fits(kind: _LimitKind, value: Any) -> bool:
     return value <= 1 if kind == "fraction" else True
 
 
-def parse_prompt(label: str, data: Mapping[str, Any], agent_name: str) -> CatalogPrompt:
+def parse_prompt(label: str, data: Mapping[str, Any], agent_name: str) -> AgentPromptModel:
     """The checked prompt, or PromptError naming `label`, the key and the fix."""
-    model = MODELS[agent_name]
+    model = MODELS.get(agent_name, CriteriaPrompt)
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={"agent": agent_name})
     except ValidationError as exc:
         raise PromptError(f"{label}: {_explain(model, exc.errors()[0], data)}") from None
 
@@ -194,7 +255,7 @@ def _explain(model: type[BaseModel], error: ErrorDetails, data: Mapping[str, Any
     path = [str(part) for part in error["loc"] if not isinstance(part, int)]
     key = ".".join(path)
     kind = error["type"]
-    if kind in ("missing_limit", "bad_limit", "unmentioned_limit"):
+    if kind in ("missing_limit", "bad_limit", "unmentioned_limit", "repeated", "needs_itself"):
         return error["msg"]
     if kind == "missing":
         return f"key {key!r} is missing"

@@ -21,11 +21,32 @@ class Step(enum.StrEnum):
     UNSPECIFIED = "UNSPECIFIED"
     ACQUIRING_SANDBOX = "ACQUIRING_SANDBOX"
     CHECKING_READ_ONLY = "CHECKING_READ_ONLY"
-    CATALOG_AGENT = "CATALOG_AGENT"
+    CATALOG_AGENT = "CATALOG_AGENT"  # runs from before pipelines; now RUNNING_AGENT
     RESETTING_SANDBOX = "RESETTING_SANDBOX"
-    SUMMARY_AGENT = "SUMMARY_AGENT"
+    SUMMARY_AGENT = "SUMMARY_AGENT"  # runs from before pipelines; now RUNNING_AGENT
     RELEASING = "RELEASING"
     DONE = "DONE"
+    RUNNING_AGENT = "RUNNING_AGENT"  # RunState.agent names the agent
+
+
+class AgentStatus(enum.StrEnum):
+    """What became of an agent of a run: catalog.v1.AgentStatus without its prefix."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+@dataclass(frozen=True)
+class RunAgent:
+    """One agent of the run, in run order, and what became of it."""
+
+    name: str
+    status: AgentStatus = AgentStatus.PENDING
+    skipped_because: str = ""  # SKIPPED: the need that kept it from running
+    detail: str = ""  # for people: why it was skipped or how it failed
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,19 @@ class RunState:
     outputs: list[OutputRef] = field(default_factory=list)
     usage: list[AgentUsage] = field(default_factory=list)
     error: RunError | None = None
+    agents: list[RunAgent] = field(default_factory=list)  # empty in runs from before pipelines
+    agent: str = ""  # the agent at work while step is RUNNING_AGENT
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A state pickled before pipelines lacks the newer fields: give them their defaults."""
+        self.__dict__.update({"agents": [], "agent": "", **state})
+
+    def set_agent(
+        self, name: str, status: AgentStatus, because: str = "", detail: str = ""
+    ) -> None:
+        self.agents = [
+            RunAgent(name, status, because, detail) if a.name == name else a for a in self.agents
+        ]
 
     @classmethod
     def from_event(cls, value: Any) -> RunState | None:
@@ -86,6 +120,11 @@ class RunState:
                 for u in value.get("usage", [])
             ],
             error=RunError(error["code"], error["message"], Step(error["step"])) if error else None,
+            agents=[
+                RunAgent(a["name"], AgentStatus(a["status"]), a["skipped_because"], a["detail"])
+                for a in value.get("agents", [])
+            ],
+            agent=str(value.get("agent", "")),
         )
 
 
@@ -94,6 +133,17 @@ class RunState:
 class StepChanged:
     step: Step
     time: float  # seconds since the epoch
+    agent: str = ""  # the agent at work, when step is RUNNING_AGENT
+
+
+@dataclass(frozen=True)
+class AgentSkipped:
+    """An agent will not run: `dependency` did not do what its run_when asks."""
+
+    agent_name: str
+    dependency: str
+    reason: str
+    time: float
 
 
 @dataclass(frozen=True)
@@ -120,4 +170,4 @@ class RunFinished:
     time: float
 
 
-ProgressEvent = StepChanged | AgentProgress | OutputWritten | RunFinished
+ProgressEvent = StepChanged | AgentProgress | OutputWritten | AgentSkipped | RunFinished

@@ -26,10 +26,12 @@ from dbos import DBOS, DBOSContextSetAuth, Queue, SetWorkflowID, WorkflowStatus
 from services.common import paging
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.orchestrator.object_names import OutputPrefix, parse_prefix
+from services.orchestrator.pipeline import Pipeline
 from services.orchestrator.run_state import (
     AgentUsage,
     OutputRef,
     ProgressEvent,
+    RunAgent,
     RunError,
     RunFinished,
     RunState,
@@ -77,6 +79,7 @@ class StartRequest:
     s3_prefix: str
     idempotency_key: str = ""
     allow_writable: bool = False
+    agents: Sequence[str] = ()  # a subset of the agents; empty: the pipeline's default
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ class CatalogView:
     error: RunError | None
     create_time: datetime
     update_time: datetime
+    agents: list[RunAgent]  # the run's agents in run order, each with its status
+    current_agent: str  # the agent at work while current_step is RUNNING_AGENT
 
 
 def default_file_roots() -> tuple[str, ...]:
@@ -112,10 +117,12 @@ class CatalogOperations:
         max_tables: int,
         file_roots: Sequence[str] = (),
         *,
+        pipeline: Pipeline,
         tenanted: bool = False,
     ) -> None:
         self._queue = queue
         self._sealer = sealer
+        self._pipeline = pipeline
         self._max_tables = max_tables
         # resolved (symlinks, ..) as the prefixes are, so a link cannot lead out of a root
         roots = file_roots or default_file_roots()
@@ -127,7 +134,8 @@ class CatalogOperations:
         tenant.check_prefix(parse_prefix(prefix))
         key = request.idempotency_key
         catalog_id = uuid.uuid4().hex if not key else _catalog_id(tenant.name, key)
-        digest = self._digest(request, prefix, tenant)
+        agents = self._pipeline.plan(request.agents)
+        digest = self._digest(request, prefix, tenant, agents)
         workflow_input = CatalogInput(
             sealed_conn=self._sealer.seal(request.db_conn_string),
             tables=list(request.tables),
@@ -135,6 +143,7 @@ class CatalogOperations:
             allow_writable=request.allow_writable,
             tenant=tenant.name,
             request_digest=digest,
+            agents=agents,
         )
         with SetWorkflowID(catalog_id), DBOSContextSetAuth(tenant.name, None):
             handle = await self._queue.enqueue_async(catalog_workflow, workflow_input)
@@ -147,14 +156,25 @@ class CatalogOperations:
                 )
         return handle.workflow_id
 
-    def _digest(self, request: StartRequest, prefix: str, tenant: Tenant) -> str:
-        """A keyed hash of what the run does: the DSN is never stored, even hashed plainly."""
+    def _digest(
+        self, request: StartRequest, prefix: str, tenant: Tenant, agents: Sequence[str]
+    ) -> str:
+        """A keyed hash of what the run does: the DSN is never stored, even hashed plainly.
+        The agents count when the request named them (a request without them hashes as it
+        did before pipelines, so a key reused across the upgrade still finds its run)."""
         inputs = [request.db_conn_string, list(request.tables), prefix, request.allow_writable]
+        if request.agents:
+            inputs.append(list(agents))
         return self._sealer.digest(json.dumps([tenant.name, *inputs]).encode())
 
     def _validate(self, request: StartRequest) -> str:
         """Every problem at once, each with its field; returns the normalised prefix."""
         problems = _conn_problems(request.db_conn_string) + self._table_problems(request.tables)
+        unknown = self._pipeline.unknown(request.agents)
+        if unknown:
+            named = ", ".join(repr(name[:40]) for name in unknown)
+            known = ", ".join(sorted(self._pipeline.prompts))
+            problems.append(("agents", f"no such agent: {named}; the agents are {known}"))
         if request.idempotency_key and not _KEY.match(request.idempotency_key):
             problems.append(
                 ("idempotency_key", "use 1-128 letters, digits and . _ : -, starting alphanumeric")
@@ -291,6 +311,8 @@ async def _view(status: WorkflowStatus) -> CatalogView:
         error=error,
         create_time=_time(status.created_at),
         update_time=_time(status.updated_at),
+        agents=list(state.agents),
+        current_agent=state.agent,
     )
 
 

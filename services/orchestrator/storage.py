@@ -46,9 +46,9 @@ from botocore.config import Config
 from services.common import errors
 from services.common.logging import log_fields
 from services.orchestrator.object_names import (
-    OBJECT_NAMES,
     OutputPrefix,
     check_object_name,
+    is_object_name,
     is_timestamp,
     parse_timestamp,
 )
@@ -142,7 +142,7 @@ class _BaseStore:
 
     async def list_run_objects(self, timestamp: str) -> list[str]:
         names = await self._call(self._list, parse_timestamp(timestamp))
-        return sorted(name for name in names if name in OBJECT_NAMES)
+        return sorted(name for name in names if is_object_name(name))
 
     async def _call(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:

@@ -15,10 +15,12 @@ from services.common.errors import InvalidArgument
 from services.common.usage import TokenUsage
 from services.orchestrator.run_state import (
     AgentProgress,
+    AgentSkipped,
     AgentUsage,
     OutputRef,
     OutputWritten,
     ProgressEvent,
+    RunAgent,
     RunError,
     Step,
     StepChanged,
@@ -33,6 +35,7 @@ def start_request(request: pb.StartCatalogRequest) -> StartRequest:
         s3_prefix=request.s3_prefix,
         idempotency_key=request.idempotency_key,
         allow_writable=request.allow_writable,
+        agents=list(request.agents),
     )
 
 
@@ -62,8 +65,15 @@ def watch_event(event: ProgressEvent | CatalogView) -> pb.WatchCatalogResponse |
     if isinstance(event, CatalogView):
         return pb.WatchCatalogResponse(final=catalog(event))
     if isinstance(event, StepChanged):
-        changed = pb.StepChanged(step=step(event.step), time=_timestamp(event.time))
+        changed = pb.StepChanged(
+            step=step(event.step), time=_timestamp(event.time), agent_name=event.agent
+        )
         return pb.WatchCatalogResponse(step_changed=changed)
+    if isinstance(event, AgentSkipped):
+        skipped = pb.AgentSkipped(
+            agent_name=event.agent_name, dependency=event.dependency, reason=event.reason
+        )
+        return pb.WatchCatalogResponse(agent_skipped=skipped)
     if isinstance(event, AgentProgress):
         progress = pb.AgentProgress(
             agent_name=event.agent_name,
@@ -100,6 +110,15 @@ def agent_usage(value: AgentUsage) -> pb.AgentUsage:
     )
 
 
+def run_agent(value: RunAgent) -> pb.RunAgent:
+    return pb.RunAgent(
+        agent_name=value.name,
+        status=pb.AgentStatus.Value(f"AGENT_STATUS_{value.status.value}"),
+        skipped_because=value.skipped_because,
+        detail=value.detail,
+    )
+
+
 def error(value: RunError) -> pb.CatalogError:
     return pb.CatalogError(code=value.code, message=value.message, step=step(value.step))
 
@@ -114,6 +133,8 @@ def catalog(view: CatalogView) -> pb.Catalog:
         timestamp=view.timestamp,
         outputs=[output(o) for o in view.outputs],
         agent_usage=[agent_usage(u) for u in view.agent_usage],
+        agents=[run_agent(a) for a in view.agents],
+        current_agent=view.current_agent,
         create_time=_timestamp(view.create_time.timestamp()),
         update_time=_timestamp(view.update_time.timestamp()),
     )

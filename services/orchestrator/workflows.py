@@ -1,14 +1,20 @@
 """The catalog workflow: orchestration only, deterministic; all I/O is in steps/.
 
-    acquire a sandbox -> prove read only -> for each agent in AGENTS:
-        (a clean sandbox and earlier runs' pages first, if it reads history)
+    acquire a sandbox -> prove read only -> for each of the run's agents, in run order:
+        skip it if its needs did not do what its run_when asks (recorded, naming the need);
+        else a clean sandbox (the database re-opened, read only, if it reads the database;
+        the history staged, this run's pages so far included, if it reads history),
         run it -> store its page and data
     -> release the sandbox, always
 
-The run's state is one DBOS event, `state` (a RunState), rewritten at every change (GetCatalog
-reads it); each change is also appended to the `progress` stream (WatchCatalog follows it). An
-agent whose sandbox died gets one more try on a fresh sandbox. A failed run raises
-CatalogFailure, so DBOS records it as ERROR; pages already written stay.
+The run's agents and their order are data (CatalogInput.agents, from pipeline.py); this code
+names none. The run's state is one DBOS event, `state` (a RunState), rewritten at every change
+(GetCatalog reads it); each change is also appended to the `progress` stream (WatchCatalog
+follows it). An agent whose sandbox died gets one more try on a fresh sandbox. An agent that
+fails does not stop the run: the agents whose run_when allows it still run. The run then
+fails with AGENT_FAILED naming the first agent that failed (CatalogFailure, so DBOS records
+it as ERROR); every page written stays. A failure of the run's own parts (the sandbox, the
+runner, the store) ends it at once.
 """
 
 from __future__ import annotations
@@ -26,10 +32,15 @@ from services.common.clients import SandboxClientError
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
 from services.orchestrator.errors import CatalogFailure, SealingError
+from services.orchestrator.pipeline import FAILED, SKIPPED, SUCCEEDED, Blocked
+from services.orchestrator.prompts import AgentPrompt
 from services.orchestrator.run_state import (
+    AgentSkipped,
+    AgentStatus,
     AgentUsage,
     OutputRef,
     OutputWritten,
+    RunAgent,
     RunError,
     RunFinished,
     RunState,
@@ -38,27 +49,12 @@ from services.orchestrator.run_state import (
 )
 from services.orchestrator.steps import agent_runs, history, pages, sandbox
 from services.orchestrator.steps.agent_runs import AgentInput, AgentReport
-from services.orchestrator.steps.runtime import now, publish
+from services.orchestrator.steps.runtime import now, publish, runtime
 from services.orchestrator.steps.sandbox import LeaseRef
 
 _log = logging.getLogger(__name__)
 WORKFLOW_NAME = "catalog_workflow"
 STATE_EVENT = "state"
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    """One agent of the run, in the order they run."""
-
-    name: str  # its prompt and its page's name
-    step: Step  # the run's step while it works
-    reads_history: bool  # gets a clean sandbox and the earlier runs' pages, not the database
-
-
-AGENTS = (
-    AgentSpec("catalog", Step.CATALOG_AGENT, reads_history=False),
-    AgentSpec("summary", Step.SUMMARY_AGENT, reads_history=True),
-)
 
 
 @dataclass(frozen=True)
@@ -71,18 +67,32 @@ class CatalogInput:
     allow_writable: bool = False  # accept a connection that can write
     tenant: str = "default"  # who owns the run (tenants.py); runs from before tenants: default
     request_digest: str = ""  # keyed hash of the request (service.py), to spot a reused key
+    # The run's agents in run order (Pipeline.plan); runs from before pipelines: the default.
+    agents: tuple[str, ...] = ()
+
+
+@dataclass
+class _Pass:
+    """The agents' outcomes so far, for run_when, and the first failure, for the run's error."""
+
+    outcomes: dict[str, str]
+    failure: CatalogFailure | None = None
+    fresh: bool = True  # the sandbox holds only the read-only probe, the database open
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def catalog_workflow(request: CatalogInput) -> RunState:
     """The run; logs a line as it starts (again when recovered) and as it ends."""
-    state = RunState(list(request.tables), request.s3_prefix)
-    _log_event("workflow started", tables=len(request.tables), s3_prefix=request.s3_prefix)
+    agents = list(request.agents or runtime().pipeline.plan())
+    state = RunState(list(request.tables), request.s3_prefix, agents=[RunAgent(a) for a in agents])
+    _log_event(
+        "workflow started", tables=len(request.tables), s3_prefix=request.s3_prefix, agents=agents
+    )
     try:
         state.timestamp = await pages.fix_timestamp(request.s3_prefix)
         await _enter(state, Step.ACQUIRING_SANDBOX)
         held = [await sandbox.acquire_sandbox(sandbox.AcquireInput(request.sealed_conn, 1))]
-        await _run_holding(state, request, held)
+        await _run_holding(state, request, held, agents)
     except CatalogFailure as failure:
         state.error = RunError(failure.code, failure.message, failure.step)
         await _publish_state(state)
@@ -94,14 +104,16 @@ async def catalog_workflow(request: CatalogInput) -> RunState:
     return state
 
 
-async def _run_holding(state: RunState, request: CatalogInput, held: list[LeaseRef]) -> None:
+async def _run_holding(
+    state: RunState, request: CatalogInput, held: list[LeaseRef], agents: list[str]
+) -> None:
     """The run with its sandboxes, each released whatever happens (but kept for recovery
     when the process, not the user, stops the run)."""
     release = True
     try:
-        await _run(state, request, held)
+        await _run(state, request, held, agents)
     except dbos_error.DBOSWorkflowCancelledError:
-        await agent_runs.cancel_agents([a.name for a in AGENTS])  # a user cancelled: stop them
+        await agent_runs.cancel_agents(agents)  # a user cancelled: stop them
         raise
     except asyncio.CancelledError:
         # A stopping process cancels us too: keep the sandbox for the run's recovery.
@@ -129,8 +141,7 @@ def _failure(exc: Exception, step: Step) -> CatalogFailure:
         return CatalogFailure("SANDBOX_UNAVAILABLE", f"the sandbox failed: {exc}", step)
     if isinstance(exc, SealingError):
         return CatalogFailure("INTERNAL", str(exc), step)
-    agent_steps = {agent.step for agent in AGENTS}
-    code = "AGENT_RUNNER_UNAVAILABLE" if step in agent_steps else "INTERNAL"
+    code = "AGENT_RUNNER_UNAVAILABLE" if step == Step.RUNNING_AGENT else "INTERNAL"
     return CatalogFailure(code, str(exc), step)
 
 
@@ -138,39 +149,85 @@ def _log_event(event: str, **fields: Any) -> None:
     log_fields(_log, logging.INFO, event, workflow_id=DBOS.workflow_id, **fields)
 
 
-async def _run(state: RunState, request: CatalogInput, held: list[LeaseRef]) -> None:
+async def _run(
+    state: RunState, request: CatalogInput, held: list[LeaseRef], agents: list[str]
+) -> None:
     """The run proper; `held` lists every lease taken, the current one last."""
+    pipeline = runtime().pipeline
+    gone = pipeline.unknown(agents)
+    if gone:  # recovered by a process whose prompts no longer have them
+        message = f"these agents have no prompt any more: {', '.join(gone)}"
+        raise CatalogFailure("INTERNAL", message, Step.ACQUIRING_SANDBOX)
     await _enter(state, Step.CHECKING_READ_ONLY)
     check = sandbox.ReadOnlyCheck(held[-1], request.tables, request.allow_writable)
     await sandbox.check_read_only(check)
-    for agent in AGENTS:
-        history_dir = ""
-        if agent.reads_history:
-            await _enter(state, Step.RESETTING_SANDBOX)
-            history_dir = await _clean_sandbox(request, held)
-        await _enter(state, agent.step)
-        await _agent(state, request, held, agent, history_dir)
+    run = _Pass({})
+    for name in agents:
+        blocked = pipeline.blocked(name, run.outcomes)
+        if blocked is not None:
+            run.outcomes[name] = SKIPPED
+            await _skip(state, name, blocked)
+            continue
+        prompt = pipeline.prompts[name]
+        history_dir = await _prepare(state, request, held, prompt, run)
+        ok = await _agent(state, request, held, prompt, history_dir, run)
+        run.outcomes[name] = SUCCEEDED if ok else FAILED
     await _enter(state, Step.RELEASING)
+    if run.failure is not None:
+        raise run.failure
 
 
-async def _clean_sandbox(request: CatalogInput, held: list[LeaseRef]) -> str:
-    """Reset the current sandbox (or, if it died, a fresh one) and stage the history in it."""
-    if not await sandbox.reset_sandbox(held[-1]):
+async def _skip(state: RunState, name: str, blocked: Blocked) -> None:
+    reason = blocked.reason(name)
+    state.set_agent(name, AgentStatus.SKIPPED, blocked.need, reason)
+    log_fields(
+        _log,
+        logging.WARNING,
+        "agent skipped",
+        workflow_id=DBOS.workflow_id,
+        agent=name,
+        dependency=blocked.need,
+        reason=reason,
+    )
+    await _publish_state(state)
+    await publish(AgentSkipped(name, blocked.need, reason, now()))
+
+
+async def _prepare(
+    state: RunState, request: CatalogInput, held: list[LeaseRef], prompt: AgentPrompt, run: _Pass
+) -> str:
+    """A clean sandbox for the agent; returns the history folder ("" if it reads none). The
+    first agent of a run that reads the database uses the sandbox as the check left it."""
+    reads_database = "database" in prompt.reads
+    fresh, run.fresh = run.fresh, False
+    if fresh and reads_database and "history" not in prompt.reads:
+        return ""
+    await _enter(state, Step.RESETTING_SANDBOX)
+    return await _clean_sandbox(request, held, prompt)
+
+
+async def _clean_sandbox(request: CatalogInput, held: list[LeaseRef], prompt: AgentPrompt) -> str:
+    """Reset the current sandbox (or, if it died, a fresh one), with the database open only
+    for an agent that reads it, and stage the history if it reads that."""
+    sealed = request.sealed_conn if "database" in prompt.reads else ""
+    if not await sandbox.reset_sandbox(sandbox.ResetInput(held[-1], sealed)):
         await _replace_sandbox(request, held)
-        await sandbox.reset_sandbox(held[-1])
+        await sandbox.reset_sandbox(sandbox.ResetInput(held[-1], sealed))
+    if "history" not in prompt.reads:
+        return ""
     return await history.stage_history(history.HistoryInput(held[-1], request.s3_prefix))
 
 
-def _context(agent: AgentSpec, request: CatalogInput, timestamp: str, history_dir: str) -> str:
-    """What the agent is told (the design's injected context), as JSON."""
-    if agent.reads_history:
-        context: dict[str, Any] = {
-            "s3_prefix": request.s3_prefix,
-            "current_timestamp": timestamp,
-            "history_dir": history_dir,
-        }
-    else:
-        context = {"tables": request.tables}
+def _context(prompt: AgentPrompt, request: CatalogInput, timestamp: str, history_dir: str) -> str:
+    """What the agent is told (docs/pipeline.md: by what it reads), as JSON."""
+    context: dict[str, Any] = {}
+    if "database" in prompt.reads:
+        context["tables"] = request.tables
+    if "history" in prompt.reads:
+        context.update(
+            s3_prefix=request.s3_prefix, current_timestamp=timestamp, history_dir=history_dir
+        )
+    context["limits"] = dict(prompt.limits)
     return json.dumps(context)
 
 
@@ -178,27 +235,35 @@ async def _agent(
     state: RunState,
     request: CatalogInput,
     held: list[LeaseRef],
-    agent: AgentSpec,
+    prompt: AgentPrompt,
     history_dir: str,
-) -> None:
-    """Run one agent, with one more try on a fresh sandbox if its sandbox died; store its page."""
-    context = _context(agent, request, state.timestamp, history_dir)
-    run = AgentInput(agent.name, held[-1], context, request.sealed_conn, 1)
-    report = await agent_runs.execute_agent(run)
-    if report.stop == "ERROR" and await sandbox.sandbox_lost(run.lease):
+    run: _Pass,
+) -> bool:
+    """Run one agent, with one more try on a fresh sandbox if its sandbox died; store its
+    page. True when it submitted its page; a failure is kept in `run` for the run's end."""
+    name = prompt.agent_name
+    state.set_agent(name, AgentStatus.RUNNING)
+    await _enter(state, Step.RUNNING_AGENT, name)
+    context = _context(prompt, request, state.timestamp, history_dir)
+    attempt = AgentInput(name, held[-1], context, request.sealed_conn, 1)
+    report = await agent_runs.execute_agent(attempt)
+    if report.stop == "ERROR" and await sandbox.sandbox_lost(attempt.lease):
         await _replace_sandbox(request, held)
-        if agent.reads_history:
-            history_dir = await _clean_sandbox(request, held)
-        context = _context(agent, request, state.timestamp, history_dir)
-        run = AgentInput(agent.name, held[-1], context, request.sealed_conn, 2)
-        report = await agent_runs.execute_agent(run)
+        history_dir = await _clean_sandbox(request, held, prompt)
+        context = _context(prompt, request, state.timestamp, history_dir)
+        attempt = AgentInput(name, held[-1], context, request.sealed_conn, 2)
+        report = await agent_runs.execute_agent(attempt)
     stored = pages.StoredPage("", "")
     if report.has_page:
-        page = pages.PageInput(run, request.s3_prefix, state.timestamp, agent.step)
+        page = pages.PageInput(attempt, request.s3_prefix, state.timestamp, Step.RUNNING_AGENT)
         stored = await pages.store_page(page)
+    ok = report.stop == "SUBMITTED"
+    message = "" if ok else _failure_message(report, stored)
+    state.set_agent(name, AgentStatus.SUCCEEDED if ok else AgentStatus.FAILED, detail=message)
     await _record(state, report, stored)
-    if report.stop != "SUBMITTED":
-        raise CatalogFailure("AGENT_FAILED", _failure_message(report, stored), agent.step)
+    if not ok and run.failure is None:
+        run.failure = CatalogFailure("AGENT_FAILED", message, Step.RUNNING_AGENT)
+    return ok
 
 
 async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> None:
@@ -226,10 +291,10 @@ def _failure_message(report: AgentReport, stored: pages.StoredPage) -> str:
     return f"the {report.agent_name} agent stopped with {report.stop}{detail}{kept}"
 
 
-async def _enter(state: RunState, step: Step) -> None:
-    state.step = step
+async def _enter(state: RunState, step: Step, agent: str = "") -> None:
+    state.step, state.agent = step, agent
     await _publish_state(state)
-    await publish(StepChanged(step, now()))
+    await publish(StepChanged(step, now(), agent))
 
 
 async def _publish_state(state: RunState) -> None:

@@ -45,15 +45,23 @@ async def test_a_catalog_runs_both_agents_and_writes_both_pages(
 
     final = events[-1].final
     assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
-    steps = [e.step_changed.step for e in events if e.WhichOneof("event") == "step_changed"]
+    steps = [
+        (e.step_changed.step, e.step_changed.agent_name)
+        for e in events
+        if e.WhichOneof("event") == "step_changed"
+    ]
     assert steps == [
-        pb.CATALOG_STEP_ACQUIRING_SANDBOX,
-        pb.CATALOG_STEP_CHECKING_READ_ONLY,
-        pb.CATALOG_STEP_CATALOG_AGENT,
-        pb.CATALOG_STEP_RESETTING_SANDBOX,
-        pb.CATALOG_STEP_SUMMARY_AGENT,
-        pb.CATALOG_STEP_RELEASING,
-        pb.CATALOG_STEP_DONE,
+        (pb.CATALOG_STEP_ACQUIRING_SANDBOX, ""),
+        (pb.CATALOG_STEP_CHECKING_READ_ONLY, ""),
+        (pb.CATALOG_STEP_RUNNING_AGENT, "catalog"),
+        (pb.CATALOG_STEP_RESETTING_SANDBOX, ""),
+        (pb.CATALOG_STEP_RUNNING_AGENT, "summary"),
+        (pb.CATALOG_STEP_RELEASING, ""),
+        (pb.CATALOG_STEP_DONE, ""),
+    ]
+    assert [(a.agent_name, a.status) for a in final.agents] == [
+        ("catalog", pb.AGENT_STATUS_SUCCEEDED),
+        ("summary", pb.AGENT_STATUS_SUCCEEDED),
     ]
     written_pages = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html"))
     assert written_pages == [

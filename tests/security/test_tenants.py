@@ -10,6 +10,7 @@ import socket
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import grpc
@@ -18,11 +19,13 @@ from catalog.v1 import catalog_pb2 as pb
 
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.orchestrator.object_names import make_timestamp, parse_prefix
+from services.orchestrator.pipeline import load_pipeline
 from services.orchestrator.sealing import Sealer
 from services.orchestrator.service import CatalogOperations, StartRequest
 from services.orchestrator.storage import FileStore
 from services.orchestrator.tenants import Tenant, prefix_within
 from tests.orchestrator.stack import (  # noqa: F401  (fixtures)
+    REPO,
     Orchestrator,
     StartOrchestrator,
     manager,
@@ -239,7 +242,9 @@ async def test_file_prefix_outside_catalogs_folder_is_refused(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "catalogs").mkdir()
     (tmp_path / "catalogs" / "out-link").symlink_to(tmp_path / "elsewhere")
-    operations = CatalogOperations(None, Sealer(_fernet_key()), 10)  # type: ignore[arg-type]
+    pipeline = load_pipeline(REPO / "prompts", {})
+    queue: Any = None  # never reached: only the validation runs
+    operations = CatalogOperations(queue, Sealer(_fernet_key()), 10, pipeline=pipeline)
 
     def problems(prefix: str) -> str:
         request = StartRequest("postgresql://u@h/db", ["t"], prefix)

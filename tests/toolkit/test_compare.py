@@ -11,7 +11,7 @@ import duckdb
 import ibis
 import pytest
 from catalog_toolkit import compare_runs, profile_table, record, render_summary
-from catalog_toolkit.session import export_data
+from catalog_toolkit.kits import export_data
 
 from tests.conftest import POSTGRES_URL
 

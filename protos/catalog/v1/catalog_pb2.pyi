@@ -4,11 +4,12 @@ isort:skip_file
 The catalog service: documents database tables with agents, durably.
 
 A catalog run is a durable workflow (DBOS) of these steps: lease a sandbox,
-check that the database connection is read-only, run the "catalog" agent
-on the tables and write its page, reset the sandbox, run the "summary"
-agent over the pages under the S3 prefix and write its page, release the
-sandbox. A crash of the orchestrator resumes the workflow at its last
-completed step.
+check that the database connection is read-only, run the run's agents one
+after another in a dependency order (the pipeline, prompts/pipeline.yaml,
+and each agent's `needs`; by default "catalog" on the tables, then
+"summary" over the pages under the S3 prefix), the sandbox reset between
+them, each writing its page and data, then release the sandbox. A crash of
+the orchestrator resumes the workflow at its last completed step.
 
 Output keys: every run fixes one UTC timestamp when it starts
 (`Catalog.timestamp`, ISO-8601 with milliseconds, e.g.
@@ -50,11 +51,15 @@ class _CatalogStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Catalog
     CATALOG_STATUS_RUNNING: _CatalogStatus.ValueType  # 2
     """Going on; see `current_step`."""
     CATALOG_STATUS_SUCCEEDED: _CatalogStatus.ValueType  # 3
-    """Finished and both pages were written (they may be incomplete; see
-    `outputs`).
+    """Finished, and every agent of the run submitted its page (a page may be
+    incomplete; see `outputs`).
     """
     CATALOG_STATUS_FAILED: _CatalogStatus.ValueType  # 4
-    """Finished with an error; see `error`."""
+    """Finished with an error; see `error`. When agents failed, the run went on
+    with the agents whose `run_when` allowed it (their pages are kept), and
+    `error` (code AGENT_FAILED) names the first agent that failed; `agents`
+    shows what happened to each.
+    """
     CATALOG_STATUS_CANCELLED: _CatalogStatus.ValueType  # 5
     """Cancelled by CancelCatalog."""
 
@@ -68,11 +73,15 @@ CATALOG_STATUS_QUEUED: CatalogStatus.ValueType  # 1
 CATALOG_STATUS_RUNNING: CatalogStatus.ValueType  # 2
 """Going on; see `current_step`."""
 CATALOG_STATUS_SUCCEEDED: CatalogStatus.ValueType  # 3
-"""Finished and both pages were written (they may be incomplete; see
-`outputs`).
+"""Finished, and every agent of the run submitted its page (a page may be
+incomplete; see `outputs`).
 """
 CATALOG_STATUS_FAILED: CatalogStatus.ValueType  # 4
-"""Finished with an error; see `error`."""
+"""Finished with an error; see `error`. When agents failed, the run went on
+with the agents whose `run_when` allowed it (their pages are kept), and
+`error` (code AGENT_FAILED) names the first agent that failed; `agents`
+shows what happened to each.
+"""
 CATALOG_STATUS_CANCELLED: CatalogStatus.ValueType  # 5
 """Cancelled by CancelCatalog."""
 Global___CatalogStatus: _TypeAlias = CatalogStatus  # noqa: Y015
@@ -90,17 +99,24 @@ class _CatalogStepEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CatalogSt
     CATALOG_STEP_CHECKING_READ_ONLY: _CatalogStep.ValueType  # 2
     """Checking that the database connection cannot write."""
     CATALOG_STEP_CATALOG_AGENT: _CatalogStep.ValueType  # 3
-    """The "catalog" agent documents the tables; its page is written."""
+    """The "catalog" agent documents the tables; its page is written. Only in
+    runs started before pipelines; newer runs say RUNNING_AGENT.
+    """
     CATALOG_STEP_RESETTING_SANDBOX: _CatalogStep.ValueType  # 4
     """Giving the sandbox a clean interpreter for the next agent."""
     CATALOG_STEP_SUMMARY_AGENT: _CatalogStep.ValueType  # 5
     """The "summary" agent summarises the pages under the prefix; its page is
-    written.
+    written. Only in runs started before pipelines; newer runs say
+    RUNNING_AGENT.
     """
     CATALOG_STEP_RELEASING: _CatalogStep.ValueType  # 6
     """Releasing the sandbox."""
     CATALOG_STEP_DONE: _CatalogStep.ValueType  # 7
     """Over (whatever the status)."""
+    CATALOG_STEP_RUNNING_AGENT: _CatalogStep.ValueType  # 8
+    """An agent works; `Catalog.current_agent` (and `StepChanged.agent_name`)
+    names it. Its page and data are written when it ends.
+    """
 
 class CatalogStep(_CatalogStep, metaclass=_CatalogStepEnumTypeWrapper):
     """The steps of a catalog run, in order."""
@@ -112,18 +128,65 @@ CATALOG_STEP_ACQUIRING_SANDBOX: CatalogStep.ValueType  # 1
 CATALOG_STEP_CHECKING_READ_ONLY: CatalogStep.ValueType  # 2
 """Checking that the database connection cannot write."""
 CATALOG_STEP_CATALOG_AGENT: CatalogStep.ValueType  # 3
-"""The "catalog" agent documents the tables; its page is written."""
+"""The "catalog" agent documents the tables; its page is written. Only in
+runs started before pipelines; newer runs say RUNNING_AGENT.
+"""
 CATALOG_STEP_RESETTING_SANDBOX: CatalogStep.ValueType  # 4
 """Giving the sandbox a clean interpreter for the next agent."""
 CATALOG_STEP_SUMMARY_AGENT: CatalogStep.ValueType  # 5
 """The "summary" agent summarises the pages under the prefix; its page is
-written.
+written. Only in runs started before pipelines; newer runs say
+RUNNING_AGENT.
 """
 CATALOG_STEP_RELEASING: CatalogStep.ValueType  # 6
 """Releasing the sandbox."""
 CATALOG_STEP_DONE: CatalogStep.ValueType  # 7
 """Over (whatever the status)."""
+CATALOG_STEP_RUNNING_AGENT: CatalogStep.ValueType  # 8
+"""An agent works; `Catalog.current_agent` (and `StepChanged.agent_name`)
+names it. Its page and data are written when it ends.
+"""
 Global___CatalogStep: _TypeAlias = CatalogStep  # noqa: Y015
+
+class _AgentStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AgentStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AgentStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AGENT_STATUS_UNSPECIFIED: _AgentStatus.ValueType  # 0
+    """Not set."""
+    AGENT_STATUS_PENDING: _AgentStatus.ValueType  # 1
+    """Waiting for its turn."""
+    AGENT_STATUS_RUNNING: _AgentStatus.ValueType  # 2
+    """At work."""
+    AGENT_STATUS_SUCCEEDED: _AgentStatus.ValueType  # 3
+    """It submitted its page."""
+    AGENT_STATUS_FAILED: _AgentStatus.ValueType  # 4
+    """It stopped without submitting (a budget, an error); its page, if any,
+    is kept.
+    """
+    AGENT_STATUS_SKIPPED: _AgentStatus.ValueType  # 5
+    """It did not run: a dependency did not do what its `run_when` asks."""
+
+class AgentStatus(_AgentStatus, metaclass=_AgentStatusEnumTypeWrapper):
+    """What became of one agent of a run."""
+
+AGENT_STATUS_UNSPECIFIED: AgentStatus.ValueType  # 0
+"""Not set."""
+AGENT_STATUS_PENDING: AgentStatus.ValueType  # 1
+"""Waiting for its turn."""
+AGENT_STATUS_RUNNING: AgentStatus.ValueType  # 2
+"""At work."""
+AGENT_STATUS_SUCCEEDED: AgentStatus.ValueType  # 3
+"""It submitted its page."""
+AGENT_STATUS_FAILED: AgentStatus.ValueType  # 4
+"""It stopped without submitting (a budget, an error); its page, if any,
+is kept.
+"""
+AGENT_STATUS_SKIPPED: AgentStatus.ValueType  # 5
+"""It did not run: a dependency did not do what its `run_when` asks."""
+Global___AgentStatus: _TypeAlias = AgentStatus  # noqa: Y015
 
 @_typing.final
 class StartCatalogRequest(_message.Message):
@@ -136,6 +199,7 @@ class StartCatalogRequest(_message.Message):
     S3_PREFIX_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     ALLOW_WRITABLE_FIELD_NUMBER: _builtins.int
+    AGENTS_FIELD_NUMBER: _builtins.int
     db_conn_string: _builtins.str
     """Connection string of the database to document, e.g.
     `postgresql://reader:secret@db:5432/shop`, `mysql://reader:secret@db/shop`
@@ -163,6 +227,13 @@ class StartCatalogRequest(_message.Message):
         duplicates.
         """
 
+    @_builtins.property
+    def agents(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The agents to run, e.g. ["catalog", "pii"]; every agent they need is
+        added, and they run in a dependency order whatever the order here.
+        Empty means the pipeline's default agents.
+        """
+
     def __init__(
         self,
         *,
@@ -171,10 +242,11 @@ class StartCatalogRequest(_message.Message):
         s3_prefix: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
         allow_writable: _builtins.bool = ...,
+        agents: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_writable", b"allow_writable", "db_conn_string", b"db_conn_string", "idempotency_key", b"idempotency_key", "s3_prefix", b"s3_prefix", "tables", b"tables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "allow_writable", b"allow_writable", "db_conn_string", b"db_conn_string", "idempotency_key", b"idempotency_key", "s3_prefix", b"s3_prefix", "tables", b"tables"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -342,6 +414,7 @@ class WatchCatalogResponse(_message.Message):
     AGENT_PROGRESS_FIELD_NUMBER: _builtins.int
     OUTPUT_WRITTEN_FIELD_NUMBER: _builtins.int
     FINAL_FIELD_NUMBER: _builtins.int
+    AGENT_SKIPPED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def step_changed(self) -> Global___StepChanged:
         """The run moved to another step."""
@@ -358,6 +431,10 @@ class WatchCatalogResponse(_message.Message):
     def final(self) -> Global___Catalog:
         """The run ended; this is its terminal state. Always the last event."""
 
+    @_builtins.property
+    def agent_skipped(self) -> Global___AgentSkipped:
+        """An agent of the run was skipped (sent when the run reaches it)."""
+
     def __init__(
         self,
         *,
@@ -365,12 +442,13 @@ class WatchCatalogResponse(_message.Message):
         agent_progress: Global___AgentProgress | None = ...,
         output_written: Global___OutputWritten | None = ...,
         final: Global___Catalog | None = ...,
+        agent_skipped: Global___AgentSkipped | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_progress", b"agent_progress", "event", b"event", "final", b"final", "output_written", b"output_written", "step_changed", b"step_changed"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_progress", b"agent_progress", "agent_skipped", b"agent_skipped", "event", b"event", "final", b"final", "output_written", b"output_written", "step_changed", b"step_changed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_progress", b"agent_progress", "event", b"event", "final", b"final", "output_written", b"output_written", "step_changed", b"step_changed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_progress", b"agent_progress", "agent_skipped", b"agent_skipped", "event", b"event", "final", b"final", "output_written", b"output_written", "step_changed", b"step_changed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["step_changed", "agent_progress", "output_written", "final"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["step_changed", "agent_progress", "output_written", "final", "agent_skipped"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -384,8 +462,11 @@ class StepChanged(_message.Message):
 
     STEP_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
+    AGENT_NAME_FIELD_NUMBER: _builtins.int
     step: Global___CatalogStep.ValueType
     """The new step."""
+    agent_name: _builtins.str
+    """The agent at work, when `step` is RUNNING_AGENT; else empty."""
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """When the step began."""
@@ -395,14 +476,47 @@ class StepChanged(_message.Message):
         *,
         step: Global___CatalogStep.ValueType = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
+        agent_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["step", b"step", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_name", b"agent_name", "step", b"step", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StepChanged: _TypeAlias = StepChanged  # noqa: Y015
+
+@_typing.final
+class AgentSkipped(_message.Message):
+    """An agent of the run was skipped: a dependency it needs did not do what its
+    `run_when` asks (e.g. it failed, and the agent runs only after success).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_NAME_FIELD_NUMBER: _builtins.int
+    DEPENDENCY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    agent_name: _builtins.str
+    """The agent that will not run."""
+    dependency: _builtins.str
+    """The dependency (an entry of its `needs`) that kept it from running."""
+    reason: _builtins.str
+    """For people, e.g. "pii needs catalog, which failed (run_when: succeeded)"."""
+    def __init__(
+        self,
+        *,
+        agent_name: _builtins.str = ...,
+        dependency: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_name", b"agent_name", "dependency", b"dependency", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentSkipped: _TypeAlias = AgentSkipped  # noqa: Y015
 
 @_typing.final
 class AgentProgress(_message.Message):
@@ -415,7 +529,7 @@ class AgentProgress(_message.Message):
     TOOL_NAME_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
     agent_name: _builtins.str
-    """"catalog" or "summary"."""
+    """The agent, e.g. "catalog"."""
     turn: _builtins.int
     """The agent's current turn, from 1."""
     tool_name: _builtins.str
@@ -513,6 +627,40 @@ class CancelCatalogResponse(_message.Message):
 Global___CancelCatalogResponse: _TypeAlias = CancelCatalogResponse  # noqa: Y015
 
 @_typing.final
+class RunAgent(_message.Message):
+    """One agent of a run, in the order the agents run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_NAME_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    SKIPPED_BECAUSE_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    agent_name: _builtins.str
+    """The agent, e.g. "catalog"."""
+    status: Global___AgentStatus.ValueType
+    """What became of it so far."""
+    skipped_because: _builtins.str
+    """For SKIPPED: the dependency that kept it from running."""
+    detail: _builtins.str
+    """For people: why it was skipped, or how it failed; else empty."""
+    def __init__(
+        self,
+        *,
+        agent_name: _builtins.str = ...,
+        status: Global___AgentStatus.ValueType = ...,
+        skipped_because: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_name", b"agent_name", "detail", b"detail", "skipped_because", b"skipped_because", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunAgent: _TypeAlias = RunAgent  # noqa: Y015
+
+@_typing.final
 class Catalog(_message.Message):
     """A catalog run. Never contains the database connection string."""
 
@@ -529,6 +677,8 @@ class Catalog(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    AGENTS_FIELD_NUMBER: _builtins.int
+    CURRENT_AGENT_FIELD_NUMBER: _builtins.int
     catalog_id: _builtins.str
     """The catalog's id (the workflow id)."""
     status: Global___CatalogStatus.ValueType
@@ -543,6 +693,8 @@ class Catalog(_message.Message):
     """The run's fixed UTC timestamp used in output keys, ISO-8601 with
     milliseconds, e.g. `2024-05-01T12:00:00.000Z`. Empty while queued.
     """
+    current_agent: _builtins.str
+    """The agent at work when `current_step` is RUNNING_AGENT; else empty."""
     @_builtins.property
     def tables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The tables to document, as requested."""
@@ -567,6 +719,13 @@ class Catalog(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the run last changed."""
 
+    @_builtins.property
+    def agents(self) -> _containers.RepeatedCompositeFieldContainer[Global___RunAgent]:
+        """The run's agents in the order they run (the request's, with their
+        dependencies, or the pipeline's default), each with its status. Empty
+        for runs started before pipelines.
+        """
+
     def __init__(
         self,
         *,
@@ -581,10 +740,12 @@ class Catalog(_message.Message):
         error: Global___CatalogError | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        agents: _abc.Iterable[Global___RunAgent] | None = ...,
+        current_agent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "error", b"error", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_usage", b"agent_usage", "catalog_id", b"catalog_id", "create_time", b"create_time", "current_step", b"current_step", "error", b"error", "outputs", b"outputs", "s3_prefix", b"s3_prefix", "status", b"status", "tables", b"tables", "timestamp", b"timestamp", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_usage", b"agent_usage", "agents", b"agents", "catalog_id", b"catalog_id", "create_time", b"create_time", "current_agent", b"current_agent", "current_step", b"current_step", "error", b"error", "outputs", b"outputs", "s3_prefix", b"s3_prefix", "status", b"status", "tables", b"tables", "timestamp", b"timestamp", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -601,7 +762,7 @@ class OutputObject(_message.Message):
     COMPLETE_FIELD_NUMBER: _builtins.int
     DATA_URI_FIELD_NUMBER: _builtins.int
     agent_name: _builtins.str
-    """The agent that wrote it: "catalog" or "summary"."""
+    """The agent that wrote it, e.g. "catalog"; the page is `{agent}.html`."""
     uri: _builtins.str
     """Full URI of the object, e.g.
     `s3://bucket/path/2024-05-01T12:00:00.000Z/catalog.html`.
@@ -612,7 +773,8 @@ class OutputObject(_message.Message):
     """
     data_uri: _builtins.str
     """Full URI of the page's data, beside it (`.../catalog.json`): the
-    profiles, or the summary's findings. Empty when none could be stored.
+    profiles, the summary's findings, each agent's own. Empty when none
+    could be stored.
     """
     def __init__(
         self,
@@ -641,7 +803,7 @@ class AgentUsage(_message.Message):
     STOP_REASON_FIELD_NUMBER: _builtins.int
     TURNS_FIELD_NUMBER: _builtins.int
     agent_name: _builtins.str
-    """"catalog" or "summary"."""
+    """The agent, e.g. "catalog"."""
     stop_reason: _agent_pb2.StopReason.ValueType
     """Why the agent stopped."""
     turns: _builtins.int

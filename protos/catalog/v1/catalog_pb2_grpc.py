@@ -92,8 +92,10 @@ class CatalogServiceServicer:
         parsed; no `tables`, a duplicate table or a table name that is not
         `name` or `schema.name`; an `s3_prefix` that is not `s3://bucket[/path]`
         or `file:///absolute/path`; an `idempotency_key` over 128 characters or
-        with characters other than letters, digits, '-', '_' and '.'.
-        Violation descriptions never echo the connection string.
+        with characters other than letters, digits, '-', '_' and '.'; an
+        `agents` entry that names no agent (the violation's field is `agents`
+        and its description names every unknown one). Violation descriptions
+        never echo the connection string.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -4,11 +4,12 @@ isort:skip_file
 The catalog service: documents database tables with agents, durably.
 
 A catalog run is a durable workflow (DBOS) of these steps: lease a sandbox,
-check that the database connection is read-only, run the "catalog" agent
-on the tables and write its page, reset the sandbox, run the "summary"
-agent over the pages under the S3 prefix and write its page, release the
-sandbox. A crash of the orchestrator resumes the workflow at its last
-completed step.
+check that the database connection is read-only, run the run's agents one
+after another in a dependency order (the pipeline, prompts/pipeline.yaml,
+and each agent's `needs`; by default "catalog" on the tables, then
+"summary" over the pages under the S3 prefix), the sandbox reset between
+them, each writing its page and data, then release the sandbox. A crash of
+the orchestrator resumes the workflow at its last completed step.
 
 Output keys: every run fixes one UTC timestamp when it starts
 (`Catalog.timestamp`, ISO-8601 with milliseconds, e.g.
@@ -73,8 +74,10 @@ class CatalogServiceStub:
       parsed; no `tables`, a duplicate table or a table name that is not
       `name` or `schema.name`; an `s3_prefix` that is not `s3://bucket[/path]`
       or `file:///absolute/path`; an `idempotency_key` over 128 characters or
-      with characters other than letters, digits, '-', '_' and '.'.
-      Violation descriptions never echo the connection string.
+      with characters other than letters, digits, '-', '_' and '.'; an
+      `agents` entry that names no agent (the violation's field is `agents`
+      and its description names every unknown one). Violation descriptions
+      never echo the connection string.
     """
     GetCatalog: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetCatalogRequest, _catalog_pb2.GetCatalogResponse]
     """Returns a catalog run.
@@ -146,8 +149,10 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
       parsed; no `tables`, a duplicate table or a table name that is not
       `name` or `schema.name`; an `s3_prefix` that is not `s3://bucket[/path]`
       or `file:///absolute/path`; an `idempotency_key` over 128 characters or
-      with characters other than letters, digits, '-', '_' and '.'.
-      Violation descriptions never echo the connection string.
+      with characters other than letters, digits, '-', '_' and '.'; an
+      `agents` entry that names no agent (the violation's field is `agents`
+      and its description names every unknown one). Violation descriptions
+      never echo the connection string.
     """
     GetCatalog: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetCatalogRequest, _catalog_pb2.GetCatalogResponse]  # type: ignore[assignment]
     """Returns a catalog run.
@@ -222,8 +227,10 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
           parsed; no `tables`, a duplicate table or a table name that is not
           `name` or `schema.name`; an `s3_prefix` that is not `s3://bucket[/path]`
           or `file:///absolute/path`; an `idempotency_key` over 128 characters or
-          with characters other than letters, digits, '-', '_' and '.'.
-          Violation descriptions never echo the connection string.
+          with characters other than letters, digits, '-', '_' and '.'; an
+          `agents` entry that names no agent (the violation's field is `agents`
+          and its description names every unknown one). Violation descriptions
+          never echo the connection string.
         """
 
     @_abc_1.abstractmethod

@@ -2,7 +2,7 @@
 
     runtime   what the steps share: the process's settings (installed once), logs, clients
     sandbox   lease, read-only check, reset, loss check and release of a sandbox
-    history   copying earlier runs' pages into the sandbox for the summary agent
+    history   copying the runs' pages into the sandbox for an agent that reads history
     agent_runs  running an agent through the runner
     pages     the run's timestamp, and storing an agent's page and its data
 

@@ -1,4 +1,5 @@
-"""Staging history: earlier runs' pages and data copied into the sandbox for the summary agent.
+"""Staging history: the runs' pages and data copied into the sandbox for an agent that reads
+history. The current run's folder is one of them, with the pages its agents wrote so far.
 
 A copy is read only towards the store whatever the store allows, and needs no storage
 credentials inside the sandbox. Each file goes in base64 chunks through the toolkit's
@@ -30,13 +31,14 @@ _FOLDER = "history"
 
 @dataclass(frozen=True)
 class HistoryInput:
-    lease: LeaseRef  # the sandbox the summary agent will run in, freshly reset
+    lease: LeaseRef  # the sandbox the agent will run in, freshly reset
     s3_prefix: str  # whose earlier runs to copy
 
 
 @DBOS.step(name="stage_history", preemptible=True)
 async def stage_history(request: HistoryInput) -> str:
-    """Copy earlier runs' pages into the sandbox; return the folder the summary agent reads."""
+    """Copy the runs' pages into the sandbox, newest first (this run's among them); return
+    the folder the agent reads."""
     rt = runtime()
     runs_store = store(rt.settings, request.s3_prefix)
     lease_id = request.lease.lease_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -23,6 +23,7 @@ from services.common.logging import log_fields
 from services.orchestrator.config import Settings
 from services.orchestrator.errors import CatalogFailure
 from services.orchestrator.object_names import parse_prefix
+from services.orchestrator.pipeline import Pipeline
 from services.orchestrator.prompts import AgentPrompt
 from services.orchestrator.run_state import ProgressEvent, Step
 from services.orchestrator.sealing import Sealer
@@ -57,7 +58,8 @@ class Runtime:
 
     settings: Settings
     sealer: Sealer
-    prompts: dict[str, AgentPrompt] = field(repr=False)
+    prompts: Mapping[str, AgentPrompt] = field(repr=False)
+    pipeline: Pipeline = field(repr=False)  # the agents' order and dependencies
     clock: RunClock = field(default_factory=RunClock, repr=False)
 
 

@@ -32,6 +32,12 @@ class AcquireInput:
 
 
 @dataclass(frozen=True)
+class ResetInput:
+    lease: LeaseRef
+    sealed_conn: str  # sealed; "" for an agent that does not read the database
+
+
+@dataclass(frozen=True)
 class ReadOnlyCheck:
     lease: LeaseRef
     tables: list[str]  # each must exist and be readable
@@ -107,17 +113,30 @@ async def check_read_only(check: ReadOnlyCheck) -> bool:
 
 
 @DBOS.step(name="reset_sandbox")
-async def reset_sandbox(lease: LeaseRef) -> bool:
-    """A clean interpreter for the next agent, with no database connection at all.
+async def reset_sandbox(request: ResetInput) -> bool:
+    """A clean interpreter for the next agent: the database opened again as at the lease
+    (the connection the run proved read only) when the agent reads it, else none at all.
 
     False when the sandbox has died since: the caller moves to a fresh one.
     """
     rt = runtime()
-    async with logged("reset_sandbox"), sandboxes(rt.settings) as client:
+    with_database = bool(request.sealed_conn)
+    session = (
+        _session(rt.settings, rt.sealer.open(request.sealed_conn))
+        if with_database
+        else SessionSettings()
+    )
+    async with logged("reset_sandbox", database=with_database), sandboxes(rt.settings) as client:
         try:
-            await client.reset(lease.lease_id, SessionSettings(), timeout_s=120)
+            opened = await client.reset(request.lease.lease_id, session, timeout_s=120)
         except LeaseLost:
             return False
+    if opened.connect_error:
+        raise CatalogFailure(
+            "DATABASE_UNREACHABLE",
+            f"the sandbox could not open the database again: {opened.connect_error}",
+            Step.RESETTING_SANDBOX,
+        )
     return True
 
 
