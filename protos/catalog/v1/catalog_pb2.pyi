@@ -136,6 +136,7 @@ class StartCatalogRequest(_message.Message):
     S3_PREFIX_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     ALLOW_WRITABLE_FIELD_NUMBER: _builtins.int
+    MAX_COST_USD_FIELD_NUMBER: _builtins.int
     db_conn_string: _builtins.str
     """Connection string of the database to document, e.g.
     `postgresql://reader:secret@db:5432/shop`, `mysql://reader:secret@db/shop`
@@ -157,6 +158,13 @@ class StartCatalogRequest(_message.Message):
     run checks that the connection is read-only and fails with
     WRITABLE_CONNECTION when it is not.
     """
+    max_cost_usd: _builtins.float
+    """Optional: the most the run's model calls may cost, in US dollars (priced
+    by the agent runner's price table). Each agent gets what the earlier ones
+    left; one that reaches it stops as at its token budget (TOKEN_BUDGET),
+    with a page marked incomplete. 0 means no limit; negative is
+    INVALID_ARGUMENT.
+    """
     @_builtins.property
     def tables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Tables to document, as `name` or `schema.name`. At least one; no
@@ -171,10 +179,11 @@ class StartCatalogRequest(_message.Message):
         s3_prefix: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
         allow_writable: _builtins.bool = ...,
+        max_cost_usd: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_writable", b"allow_writable", "db_conn_string", b"db_conn_string", "idempotency_key", b"idempotency_key", "s3_prefix", b"s3_prefix", "tables", b"tables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_writable", b"allow_writable", "db_conn_string", b"db_conn_string", "idempotency_key", b"idempotency_key", "max_cost_usd", b"max_cost_usd", "s3_prefix", b"s3_prefix", "tables", b"tables"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -529,6 +538,7 @@ class Catalog(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    COST_USD_FIELD_NUMBER: _builtins.int
     catalog_id: _builtins.str
     """The catalog's id (the workflow id)."""
     status: Global___CatalogStatus.ValueType
@@ -542,6 +552,10 @@ class Catalog(_message.Message):
     timestamp: _builtins.str
     """The run's fixed UTC timestamp used in output keys, ISO-8601 with
     milliseconds, e.g. `2024-05-01T12:00:00.000Z`. Empty while queued.
+    """
+    cost_usd: _builtins.float
+    """What the run's agents cost so far, in US dollars (the sum of
+    `agent_usage.cost_usd`); 0 when none ran or none could be priced.
     """
     @_builtins.property
     def tables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -581,10 +595,11 @@ class Catalog(_message.Message):
         error: Global___CatalogError | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        cost_usd: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "error", b"error", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_usage", b"agent_usage", "catalog_id", b"catalog_id", "create_time", b"create_time", "current_step", b"current_step", "error", b"error", "outputs", b"outputs", "s3_prefix", b"s3_prefix", "status", b"status", "tables", b"tables", "timestamp", b"timestamp", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_usage", b"agent_usage", "catalog_id", b"catalog_id", "cost_usd", b"cost_usd", "create_time", b"create_time", "current_step", b"current_step", "error", b"error", "outputs", b"outputs", "s3_prefix", b"s3_prefix", "status", b"status", "tables", b"tables", "timestamp", b"timestamp", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -640,12 +655,17 @@ class AgentUsage(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     STOP_REASON_FIELD_NUMBER: _builtins.int
     TURNS_FIELD_NUMBER: _builtins.int
+    COST_USD_FIELD_NUMBER: _builtins.int
     agent_name: _builtins.str
     """"catalog" or "summary"."""
     stop_reason: _agent_pb2.StopReason.ValueType
     """Why the agent stopped."""
     turns: _builtins.int
     """Model turns taken."""
+    cost_usd: _builtins.float
+    """What the agent's model calls cost in US dollars (the runner's price
+    table); unset when its model has no price there.
+    """
     @_builtins.property
     def usage(self) -> _agent_pb2.Usage:
         """Total tokens the agent used."""
@@ -657,12 +677,15 @@ class AgentUsage(_message.Message):
         usage: _agent_pb2.Usage | None = ...,
         stop_reason: _agent_pb2.StopReason.ValueType = ...,
         turns: _builtins.int = ...,
+        cost_usd: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "cost_usd", b"cost_usd", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_name", b"agent_name", "stop_reason", b"stop_reason", "turns", b"turns", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "agent_name", b"agent_name", "cost_usd", b"cost_usd", "stop_reason", b"stop_reason", "turns", b"turns", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__cost_usd: _TypeAlias = _typing.Literal["cost_usd"]  # noqa: Y015
+    _WhichOneofArgType__cost_usd: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cost_usd) -> _WhichOneofReturnType__cost_usd | None: ...
 
 Global___AgentUsage: _TypeAlias = AgentUsage  # noqa: Y015
 
