@@ -46,6 +46,7 @@ class AgentUsage:
     stop_reason: str
     turns: int
     usage: TokenUsage
+    cost_usd: float | None = None  # USD (the runner's price table); None: no price known
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,11 @@ class RunState:
     outputs: list[OutputRef] = field(default_factory=list)
     usage: list[AgentUsage] = field(default_factory=list)
     error: RunError | None = None
+
+    @property
+    def cost_usd(self) -> float:
+        """What the agents cost so far, those with a known price."""
+        return sum(u.cost_usd for u in self.usage if u.cost_usd is not None)
 
     @classmethod
     def from_event(cls, value: Any) -> RunState | None:

@@ -12,7 +12,9 @@ NotFound with the very message an unknown id gets.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import re
 import uuid
@@ -21,10 +23,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from dbos import DBOS, DBOSContextSetAuth, Queue, SetWorkflowID, WorkflowStatus
+from dbos import (
+    DBOS,
+    DBOSContextSetAuth,
+    PropagateOtelContext,
+    Queue,
+    SetWorkflowID,
+    WorkflowStatus,
+)
 
 from services.common import paging
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.telemetry import tracing_enabled
 from services.orchestrator.object_names import OutputPrefix, parse_prefix
 from services.orchestrator.run_state import (
     AgentUsage,
@@ -77,6 +87,7 @@ class StartRequest:
     s3_prefix: str
     idempotency_key: str = ""
     allow_writable: bool = False
+    max_cost_usd: float = 0.0  # the most the run's model calls may cost; 0: no limit
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,7 @@ class CatalogView:
     error: RunError | None
     create_time: datetime
     update_time: datetime
+    cost_usd: float = 0.0  # what its agents cost so far (those the runner could price)
 
 
 def default_file_roots() -> tuple[str, ...]:
@@ -135,8 +147,9 @@ class CatalogOperations:
             allow_writable=request.allow_writable,
             tenant=tenant.name,
             request_digest=digest,
+            max_cost_usd=request.max_cost_usd,
         )
-        with SetWorkflowID(catalog_id), DBOSContextSetAuth(tenant.name, None):
+        with SetWorkflowID(catalog_id), DBOSContextSetAuth(tenant.name, None), _traced():
             handle = await self._queue.enqueue_async(catalog_workflow, workflow_input)
         if key:  # the key may have named an earlier run: it must have been this request
             existing = _input(await DBOS.get_workflow_status_async(handle.workflow_id))
@@ -150,6 +163,8 @@ class CatalogOperations:
     def _digest(self, request: StartRequest, prefix: str, tenant: Tenant) -> str:
         """A keyed hash of what the run does: the DSN is never stored, even hashed plainly."""
         inputs = [request.db_conn_string, list(request.tables), prefix, request.allow_writable]
+        if request.max_cost_usd:  # only when set, so digests of earlier runs still match
+            inputs.append(request.max_cost_usd)
         return self._sealer.digest(json.dumps([tenant.name, *inputs]).encode())
 
     def _validate(self, request: StartRequest) -> str:
@@ -159,6 +174,8 @@ class CatalogOperations:
             problems.append(
                 ("idempotency_key", "use 1-128 letters, digits and . _ : -, starting alphanumeric")
             )
+        if not (math.isfinite(request.max_cost_usd) and request.max_cost_usd >= 0):
+            problems.append(("max_cost_usd", "a number of US dollars, 0 (no limit) or more"))
         prefix = ""
         try:
             parsed = parse_prefix(request.s3_prefix)
@@ -241,6 +258,12 @@ class CatalogOperations:
         return await self.get(catalog_id, tenant)
 
 
+def _traced() -> contextlib.AbstractContextManager[object]:
+    """With tracing on, the run joins the caller's trace (DBOS keeps the context with it, so
+    a recovered run stays on it); off, nothing."""
+    return PropagateOtelContext() if tracing_enabled() else contextlib.nullcontext()
+
+
 def _catalog_id(tenant: str, key: str) -> str:
     # '@' is in neither a key nor a tenant name, so no two tenants' ids can meet
     return key if tenant == DEFAULT_TENANT else f"{tenant}@{key}"
@@ -291,6 +314,7 @@ async def _view(status: WorkflowStatus) -> CatalogView:
         error=error,
         create_time=_time(status.created_at),
         update_time=_time(status.updated_at),
+        cost_usd=state.cost_usd,
     )
 
 

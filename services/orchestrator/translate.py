@@ -33,6 +33,7 @@ def start_request(request: pb.StartCatalogRequest) -> StartRequest:
         s3_prefix=request.s3_prefix,
         idempotency_key=request.idempotency_key,
         allow_writable=request.allow_writable,
+        max_cost_usd=request.max_cost_usd,
     )
 
 
@@ -97,6 +98,7 @@ def agent_usage(value: AgentUsage) -> pb.AgentUsage:
         usage=usage(value.usage),
         stop_reason=agent_pb2.StopReason.Value(f"STOP_REASON_{value.stop_reason}"),
         turns=value.turns,
+        cost_usd=value.cost_usd,
     )
 
 
@@ -116,6 +118,7 @@ def catalog(view: CatalogView) -> pb.Catalog:
         agent_usage=[agent_usage(u) for u in view.agent_usage],
         create_time=_timestamp(view.create_time.timestamp()),
         update_time=_timestamp(view.update_time.timestamp()),
+        cost_usd=view.cost_usd,
     )
     if view.error:
         message.error.CopyFrom(error(view.error))

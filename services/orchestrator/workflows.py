@@ -26,6 +26,7 @@ from services.common.clients import SandboxClientError
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
 from services.orchestrator.errors import CatalogFailure, SealingError
+from services.orchestrator.metrics import run_ended
 from services.orchestrator.run_state import (
     AgentUsage,
     OutputRef,
@@ -71,6 +72,7 @@ class CatalogInput:
     allow_writable: bool = False  # accept a connection that can write
     tenant: str = "default"  # who owns the run (tenants.py); runs from before tenants: default
     request_digest: str = ""  # keyed hash of the request (service.py), to spot a reused key
+    max_cost_usd: float = 0.0  # the most the run's model calls may cost (USD); 0: no limit
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)
@@ -86,11 +88,24 @@ async def catalog_workflow(request: CatalogInput) -> RunState:
     except CatalogFailure as failure:
         state.error = RunError(failure.code, failure.message, failure.step)
         await _publish_state(state)
-        _log_event("workflow ended", status="FAILED", code=failure.code, step=failure.step)
+        _log_event(
+            "workflow ended",
+            status="FAILED",
+            code=failure.code,
+            step=failure.step,
+            cost_usd=state.cost_usd,
+        )
+        run_ended("failed", failure.code, state)
         raise
     await _enter(state, Step.DONE)
     await publish(RunFinished(now()))
-    _log_event("workflow ended", status="SUCCEEDED", outputs=[o.uri for o in state.outputs])
+    _log_event(
+        "workflow ended",
+        status="SUCCEEDED",
+        outputs=[o.uri for o in state.outputs],
+        cost_usd=state.cost_usd,
+    )
+    run_ended("succeeded", "", state)
     return state
 
 
@@ -102,10 +117,13 @@ async def _run_holding(state: RunState, request: CatalogInput, held: list[LeaseR
         await _run(state, request, held)
     except dbos_error.DBOSWorkflowCancelledError:
         await agent_runs.cancel_agents([a.name for a in AGENTS])  # a user cancelled: stop them
+        run_ended("cancelled", "", state)
         raise
     except asyncio.CancelledError:
         # A stopping process cancels us too: keep the sandbox for the run's recovery.
         release = await _cancelled_by_user()
+        if release:
+            run_ended("cancelled", "", state)
         raise
     except (ServiceError, SandboxClientError, SealingError) as exc:
         raise _failure(exc, state.step) from exc
@@ -183,14 +201,18 @@ async def _agent(
 ) -> None:
     """Run one agent, with one more try on a fresh sandbox if its sandbox died; store its page."""
     context = _context(agent, request, state.timestamp, history_dir)
-    run = AgentInput(agent.name, held[-1], context, request.sealed_conn, 1)
+    run = AgentInput(
+        agent.name, held[-1], context, request.sealed_conn, 1, _cost_left(request, state)
+    )
     report = await agent_runs.execute_agent(run)
     if report.stop == "ERROR" and await sandbox.sandbox_lost(run.lease):
         await _replace_sandbox(request, held)
         if agent.reads_history:
             history_dir = await _clean_sandbox(request, held)
         context = _context(agent, request, state.timestamp, history_dir)
-        run = AgentInput(agent.name, held[-1], context, request.sealed_conn, 2)
+        run = AgentInput(
+            agent.name, held[-1], context, request.sealed_conn, 2, _cost_left(request, state)
+        )
         report = await agent_runs.execute_agent(run)
     stored = pages.StoredPage("", "")
     if report.has_page:
@@ -199,6 +221,14 @@ async def _agent(
     await _record(state, report, stored)
     if report.stop != "SUBMITTED":
         raise CatalogFailure("AGENT_FAILED", _failure_message(report, stored), agent.step)
+
+
+def _cost_left(request: CatalogInput, state: RunState) -> float:
+    """What the next agent may spend: what the run has left (a cent's ten-thousandth at
+    least, as 0 means no limit); the runner stops it there as at its token budget."""
+    if not request.max_cost_usd:
+        return 0.0
+    return max(request.max_cost_usd - state.cost_usd, 1e-6)
 
 
 async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> None:
@@ -212,7 +242,9 @@ async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> None:
 
 
 async def _record(state: RunState, report: AgentReport, stored: pages.StoredPage) -> None:
-    state.usage.append(AgentUsage(report.agent_name, report.stop, report.turns, report.usage))
+    state.usage.append(
+        AgentUsage(report.agent_name, report.stop, report.turns, report.usage, report.cost_usd)
+    )
     if stored.uri:
         output = OutputRef(report.agent_name, stored.uri, report.complete, stored.data_uri)
         state.outputs.append(output)
