@@ -1,5 +1,6 @@
 """Telemetry through the whole stack: a real OTLP receiver here, the three services as real
-processes exporting to it, Claude as the fake Messages API; then /metrics scraped over HTTP.
+processes exporting to it, Claude as the fake Messages API; then /metrics scraped over HTTP,
+and the Grafana dashboards in deploy/ checked against the metric names the services export.
 
 One catalog run must be one trace across the three services, with the gRPC parent links, the
 GenAI spans and their attributes, and no code, prompt or secret in any span; the runner's
@@ -9,7 +10,9 @@ metrics must count the run's tokens exactly and price them as the price table sa
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import sys
 import urllib.request
 from collections.abc import AsyncIterator
@@ -94,14 +97,23 @@ async def start_runner_process(
     return process, address
 
 
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(url: str) -> tuple[Samples, set[str]]:
+    """The samples by (name, labels), and every name a query may use (a family without samples
+    yet, such as a labelled counter nothing incremented, included)."""
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (our loopback URL)
         text = response.read().decode()
-    return {
+    families = list(text_string_to_metric_families(text))
+    samples = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
+        for family in families
         for sample in family.samples
     }
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+    names = {f.name + s for f in families for s in ("", *suffixes.get(f.type, ()))}
+    return samples, names
 
 
 async def test_one_catalog_is_one_trace_and_its_metrics_match_its_usage(
@@ -142,7 +154,7 @@ async def test_one_catalog_is_one_trace_and_its_metrics_match_its_usage(
                 "manager": f"http://127.0.0.1:{ports['manager']}/metrics",
                 "runner": f"http://127.0.0.1:{ports['runner']}/metrics",
             }
-            metrics = {name: await asyncio.to_thread(scrape, u) for name, u in urls.items()}
+            scraped = {name: await asyncio.to_thread(scrape, u) for name, u in urls.items()}
             prompts = [r.body for r in fake.requests]
     finally:
         if orchestrator is not None:
@@ -161,7 +173,10 @@ async def test_one_catalog_is_one_trace_and_its_metrics_match_its_usage(
     )
     _check_trace(receiver.spans)
     _check_no_secrets(receiver.spans, [PASSWORD, CODE_MARK, PAGE_MARK, url, str(prompts[0])])
-    _check_metrics(metrics, usage, price.cost(usage))
+    _check_metrics(
+        {name: samples for name, (samples, _) in scraped.items()}, usage, price.cost(usage)
+    )
+    _check_dashboards(set().union(*(names for _, names in scraped.values())))
 
 
 def _whole_run(spans: list[ReceivedSpan]) -> bool:
@@ -275,3 +290,12 @@ def _check_metrics(metrics: dict[str, dict], usage: TokenUsage, cost: float) -> 
     executed = ("catalog_sandbox_execute_duration_seconds_count", (("status", "ok"),))
     assert pool[executed] >= 2  # the read-only check's cells and the agent's
     assert pool[("catalog_sandbox_acquire_wait_seconds_count", ())] >= 1
+
+
+def _check_dashboards(exported: set[str]) -> None:
+    """Every metric a dashboard's query names is one the services really export."""
+    for path in sorted((REPO / "deploy").glob("grafana-*.json")):
+        queries = [t["expr"] for p in json.loads(path.read_text())["panels"] for t in p["targets"]]
+        named = {m for q in queries for m in re.findall(r"\b(catalog_[a-z0-9_]+)", q)}
+        assert named, path.name
+        assert named <= exported, f"{path.name} queries {sorted(named - exported)}"
