@@ -54,7 +54,9 @@ def tracing_enabled() -> bool:
 
 def setup_tracing(service_name: str, env: Mapping[str, str]) -> bool:
     """Install a tracer provider exporting as the `OTEL_*` variables say; False when they ask
-    for nothing (then nothing is installed). `service_name` unless OTEL_SERVICE_NAME is set."""
+    for nothing (then nothing is installed). `service_name` unless OTEL_SERVICE_NAME is set.
+    `env` decides whether and how; the SDK's exporter reads its own settings (endpoint,
+    headers) from the process environment, so pass `os.environ`."""
     if not tracing_requested(env) or tracing_enabled():
         return tracing_enabled()
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
