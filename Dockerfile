@@ -125,6 +125,8 @@ RUN set -eux; \
     rm -rf /tmp/wheels /root/.cache; \
     /opt/venv/bin/python -m compileall -q -j 0 /opt/venv
 COPY prompts /app/prompts
+# the price table (the runner's CATALOG_PRICES_FILE default, deploy/prices.yaml)
+COPY deploy/prices.yaml /app/deploy/prices.yaml
 
 USER 10002:10002
 WORKDIR /app

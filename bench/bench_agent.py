@@ -220,6 +220,7 @@ def manager_env(port: int, manager_id: str) -> dict[str, str]:
         "CATALOG_SANDBOX_HOST": "127.0.0.1",
         "CATALOG_SERVICE_TOKEN": PLANE.service_token,
         "CATALOG_SANDBOX_PORT": str(port),
+        "CATALOG_SANDBOX_METRICS_PORT": "0",
         "CATALOG_SANDBOX_BACKEND": "process",
         "CATALOG_SANDBOX_MIN_WARM": "1",
         "CATALOG_SANDBOX_MAX_SIZE": "1",
@@ -233,6 +234,7 @@ def runner_env(port: int, manager_address: str) -> dict[str, str]:
         "CATALOG_AGENT_HOST": "127.0.0.1",
         "CATALOG_SERVICE_TOKEN": PLANE.service_token,
         "CATALOG_AGENT_PORT": str(port),
+        "CATALOG_AGENT_METRICS_PORT": "0",
         "CATALOG_SANDBOX_MANAGERS": manager_address,
     }
     env.pop("ANTHROPIC_API_KEY", None)  # no key: the offline agent

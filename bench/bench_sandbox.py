@@ -147,6 +147,7 @@ def manager_env(port: int, manager_id: str, runtime: str, pool_size: int) -> dic
         "CATALOG_SANDBOX_HOST": "127.0.0.1",
         "CATALOG_SERVICE_TOKEN": PLANE.service_token,
         "CATALOG_SANDBOX_PORT": str(port),
+        "CATALOG_SANDBOX_METRICS_PORT": "0",
         "CATALOG_SANDBOX_BACKEND": "docker",
         "CATALOG_SANDBOX_IMAGE": IMAGE,
         "CATALOG_SANDBOX_NETWORK": "none",

@@ -49,6 +49,8 @@ def demo_env() -> dict[str, str]:
         CATALOG_SANDBOX_PORT=ports["manager"],
         CATALOG_SANDBOX_MANAGER_ID=MANAGER_ID,
         CATALOG_AGENT_PORT=ports["runner"],
+        CATALOG_SANDBOX_METRICS_PORT="0",  # the demo shows pages, not metrics
+        CATALOG_AGENT_METRICS_PORT="0",
         CATALOG_ORCHESTRATOR_GRPC_PORT=ports["grpc"],
         CATALOG_ORCHESTRATOR_HTTP_PORT=ports["http"],
         CATALOG_SANDBOX_MANAGERS=f"127.0.0.1:{ports['manager']}",

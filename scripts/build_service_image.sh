@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the services image catalog-agents/services:<hash> from the Dockerfile at the repository
 # root, where <hash> is the first 12 hex digits of a sha256 over the files that make the image
-# (Dockerfile, .dockerignore, pyproject.toml, README.md, protos/, services/, prompts/ and the
+# (Dockerfile, .dockerignore, pyproject.toml, README.md, protos/, services/, prompts/, the price
+# table deploy/prices.yaml and the
 # Python packages under sandbox/: sorted paths and contents, without __pycache__ and *.pyc), and
 # points catalog-agents/services:latest at it. Skips the build when that tag exists already.
 # Prints the tag it made or found on stdout (everything else goes to stderr).
@@ -20,7 +21,7 @@ LOCAL_BASE=catalog-agents/base:bookworm
 HOST_CA=${HOST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 # What the Dockerfile copies (keep in step with it and with .dockerignore, which also leaves out
 # the sandbox image's own Dockerfile and requirements.txt).
-INPUTS=(Dockerfile .dockerignore pyproject.toml README.md protos sandbox services prompts)
+INPUTS=(Dockerfile .dockerignore pyproject.toml README.md protos sandbox services prompts deploy/prices.yaml)
 
 say() { echo "build_service_image: $*" >&2; }
 die() {

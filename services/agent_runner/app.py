@@ -11,6 +11,7 @@ from catalog.v1 import agent_pb2 as pb
 from catalog.v1 import agent_pb2_grpc
 
 from services.agent_runner.config import Settings
+from services.agent_runner.metrics import REGISTRY
 from services.agent_runner.run_store import RunStore
 from services.agent_runner.runs import RunRegistry
 from services.agent_runner.service import AgentService
@@ -18,6 +19,7 @@ from services.agent_runner.servicer import AgentRunnerServicer
 from services.common.env import SettingsError
 from services.common.grpc_server import ServiceRegistration, build_server, serve_until_stopped
 from services.common.logging import log_fields
+from services.common.metrics import serve_metrics
 
 SERVICE_NAME = "catalog.v1.AgentRunnerService"
 _log = logging.getLogger(__name__)
@@ -40,11 +42,14 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     server, health, port = await build_server(
         settings.port, [registration], plane, host=settings.host
     )
+    stop_metrics = serve_metrics(REGISTRY, settings.host, settings.metrics_port)
     log_fields(
         _log,
         logging.INFO,
         "agent runner serving",
         port=port,
+        metrics_port=settings.metrics_port,
+        priced_models=len(settings.prices.models),
         model=settings.model,
         offline=settings.offline,
         sandbox_managers=list(settings.sandbox_managers),
@@ -60,6 +65,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
 
     async def stop_all() -> None:
+        stop_metrics()
         await runs.close()
         await agents.close()
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from services.agent_runner.budget import Budget
+from services.agent_runner.prices import PriceTable, load_prices
 from services.common import ports
 from services.common.control_plane import ControlPlane
 from services.common.env import SettingsError, env_float, env_int
@@ -18,6 +20,7 @@ class Settings:
     # loopback unless told otherwise: a caller spends the operator's model budget
     host: str = "127.0.0.1"
     port: int = ports.AGENT_RUNNER
+    metrics_port: int = ports.AGENT_RUNNER_METRICS  # Prometheus /metrics; 0 serves none
     # No key means the built-in offline agent. Never logged.
     anthropic_api_key: str = field(default="", repr=False)
     anthropic_base_url: str = ""
@@ -43,6 +46,9 @@ class Settings:
             max_output_tokens=64_000,
         )
     )
+    # what tokens cost (deploy/prices.yaml); empty: every run's cost is unknown
+    prices_file: Path = Path("deploy/prices.yaml")
+    prices: PriceTable = field(default_factory=PriceTable)
     # the service token its callers must send (and it sends to the managers), and TLS
     control_plane: ControlPlane = field(default_factory=ControlPlane)
 
@@ -65,9 +71,13 @@ class Settings:
             ),
         )
         managers = env.get("CATALOG_SANDBOX_MANAGERS", ",".join(defaults.sandbox_managers))
+        prices_file = Path(env.get("CATALOG_PRICES_FILE", str(defaults.prices_file)))
         settings = cls(
             host=env.get("CATALOG_AGENT_HOST", defaults.host),
             port=env_int(env, "CATALOG_AGENT_PORT", defaults.port),
+            metrics_port=env_int(
+                env, "CATALOG_AGENT_METRICS_PORT", defaults.metrics_port, minimum=0
+            ),
             anthropic_api_key=env.get("ANTHROPIC_API_KEY", ""),
             anthropic_base_url=env.get("ANTHROPIC_BASE_URL", ""),
             model=env.get("CATALOG_AGENT_MODEL", defaults.model),
@@ -86,6 +96,8 @@ class Settings:
                 env, "CATALOG_AGENT_MAX_RETAINED_RUNS", defaults.max_retained_runs, minimum=1
             ),
             state_dir=env.get("CATALOG_AGENT_STATE_DIR", defaults.state_dir),
+            prices_file=prices_file,
+            prices=load_prices(prices_file),
             control_plane=ControlPlane.from_env(env),
         )
         settings.validate()

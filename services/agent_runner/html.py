@@ -199,6 +199,7 @@ class PageMeta:
     run_id: str
     incomplete_reason: str = ""
     offline: bool = False
+    cost_usd: float | None = None  # from the price table; None: the model has no price there
     title: str = ""  # the page's <title>; empty means "Data catalog by <agent_name>"
 
     def __post_init__(self) -> None:
@@ -233,6 +234,10 @@ def _meta_item(label: str, value: object) -> str:
     return f"<div><dt>{escape_text(label)}</dt><dd>{escape_text(value)}</dd></div>"
 
 
+def _cost_text(cost_usd: float | None) -> str:
+    return "unknown (no price for the model)" if cost_usd is None else f"{cost_usd:.4f}"
+
+
 def _header(meta: PageMeta) -> str:
     when = meta.generated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     usage = meta.usage
@@ -245,6 +250,7 @@ def _header(meta: PageMeta) -> str:
             _meta_item("Output tokens", usage.output_tokens),
             _meta_item("Cache creation tokens", usage.cache_creation_input_tokens),
             _meta_item("Cache read tokens", usage.cache_read_input_tokens),
+            _meta_item("Cost (USD)", _cost_text(meta.cost_usd)),
             _meta_item("Stop reason", meta.stop_reason),
             _meta_item("Turns", meta.turns),
             _meta_item("Complete", "yes" if meta.complete else "no"),

@@ -5,6 +5,9 @@ an ``event: error`` inside a stream it does not retry, so this module retries a 
 failed before any content arrived. Once content has arrived, a failure is final: what was
 streamed cannot be taken back. The system prompt and the tools carry cache breakpoints, so the
 long, unchanging prefix of every request is read from the prompt cache.
+
+Each call is a `chat` span (OpenTelemetry's GenAI conventions): the provider, the request and
+response model, the four token counts and the stop reason; never the prompt or the reply.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
+from opentelemetry import trace
 
 from services.agent_runner.errors import LlmError
 from services.agent_runner.tools import cached_tools
+from services.common.telemetry import span
 from services.common.usage import TokenUsage
 
 STREAM_RETRIES = 3
@@ -28,6 +33,7 @@ class ModelReply:
     content: list[dict[str, Any]]  # the assistant's blocks, ready to send back in the history
     stop_reason: str
     usage: TokenUsage
+    model: str = ""  # the model that answered, as the API names it
 
 
 class Llm:
@@ -57,6 +63,14 @@ class Llm:
         }
         if tool_choice is not None:
             request["tool_choice"] = tool_choice
+        with span(
+            f"chat {model}", _request_attributes(model, max_tokens), trace.SpanKind.CLIENT
+        ) as call:
+            reply = await self._respond(request)
+            call.set_attributes(_reply_attributes(reply))
+        return reply
+
+    async def _respond(self, request: dict[str, Any]) -> ModelReply:
         for attempt in range(STREAM_RETRIES + 1):
             try:
                 return await self._stream_once(request)
@@ -89,6 +103,7 @@ class Llm:
         return ModelReply(
             content=[_block(b) for b in message.content],
             stop_reason=str(message.stop_reason or ""),
+            model=str(message.model or ""),
             usage=TokenUsage(
                 input_tokens=message.usage.input_tokens,
                 output_tokens=message.usage.output_tokens,
@@ -104,6 +119,28 @@ class _EarlyStreamError(Exception):
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+def _request_attributes(model: str, max_tokens: int) -> dict[str, Any]:
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.system": "anthropic",  # the name before gen_ai.provider.name, for older backends
+        "gen_ai.request.model": model,
+        "gen_ai.request.max_tokens": max_tokens,
+    }
+
+
+def _reply_attributes(reply: ModelReply) -> dict[str, Any]:
+    usage = reply.usage
+    return {
+        "gen_ai.response.model": reply.model,
+        "gen_ai.response.finish_reasons": [reply.stop_reason],
+        "gen_ai.usage.input_tokens": usage.input_tokens,
+        "gen_ai.usage.output_tokens": usage.output_tokens,
+        "gen_ai.usage.cache_read.input_tokens": usage.cache_read_input_tokens,
+        "gen_ai.usage.cache_creation.input_tokens": usage.cache_creation_input_tokens,
+    }
 
 
 def _block(block: Any) -> dict[str, Any]:

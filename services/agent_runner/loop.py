@@ -21,6 +21,8 @@ from services.agent_runner.budget import Budget, Spending
 from services.agent_runner.errors import InvalidHtml, LlmError, SandboxGone
 from services.agent_runner.html import escape_text, sanitize
 from services.agent_runner.llm import Llm
+from services.agent_runner.metrics import count_call
+from services.agent_runner.prices import ModelPrice
 from services.agent_runner.sandbox_tool import CellReport
 from services.agent_runner.tools import EXECUTE_PYTHON, SUBMIT_HTML
 from services.common.logging import log_fields
@@ -46,6 +48,7 @@ class StopReason(enum.StrEnum):
 
 _BUDGETS = {
     "tokens": (StopReason.TOKEN_BUDGET, "the token budget is used up"),
+    "cost": (StopReason.TOKEN_BUDGET, "the cost budget (max_cost_usd) is used up"),
     "turns": (StopReason.TURN_BUDGET, "the turn budget is used up"),
     "wall_clock": (StopReason.WALL_CLOCK_BUDGET, "the time budget is used up"),
 }
@@ -67,6 +70,7 @@ class AgentRequest:
     budget: Budget
     redact_values: tuple[str, ...] = field(default=(), repr=False)
     max_page_bytes: int = 2 * 1024 * 1024  # the largest page it may submit (HTML bytes)
+    price: ModelPrice | None = None  # the model's price (prices.py); None: its cost is unknown
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ class AgentLoop:
         self._max_html_bytes = max_html_bytes
         self._cell_timeout_s = cell_timeout_s
         self._redact = Redactor(request.redact_values)
-        self._spending = Spending(request.budget)
+        self._spending = Spending(request.budget, request.price)
         self._messages: list[dict[str, Any]] = [
             {"role": "user", "content": self._redact(first_message(request.context_json))}
         ]
@@ -163,6 +167,7 @@ class AgentLoop:
                 output_tokens=usage.output_tokens,
                 cache_creation_input_tokens=usage.cache_creation_input_tokens,
                 cache_read_input_tokens=usage.cache_read_input_tokens,
+                cost_usd=self._spending.cost_usd,
             )
 
     async def _explore(self) -> AgentOutcome:
@@ -210,6 +215,9 @@ class AgentLoop:
             tool_choice=tool_choice,
         )
         self._spending.usage += reply.usage
+        price = self._request.price
+        cost = None if price is None else price.cost(reply.usage)
+        count_call(self._request.model, reply.usage, reply.stop_reason, cost)
         await self._emit(UsageSoFar(self._spending.usage))
         tools = [b["name"] for b in reply.content if b.get("type") == "tool_use"]
         log_fields(

@@ -2,6 +2,8 @@
 
 The report is capped (head and tail, with how much was cut, so the model knows rather than
 re-running the cell) and scrubbed of every secret the runner knows before the model sees it.
+Each call is an `execute_tool` span holding the manager's Execute call, with the kernel's own
+time and how the cell ended; never the code or its output.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ from services.common.clients import (
     SandboxClientError,
 )
 from services.common.redaction import Redactor
+from services.common.telemetry import span
+
+_TOOL_SPAN = {
+    "gen_ai.operation.name": "execute_tool",
+    "gen_ai.tool.name": "execute_python",
+    "gen_ai.tool.type": "function",
+}
 
 
 @dataclass(frozen=True)
@@ -73,12 +82,19 @@ class SandboxCodeRunner:
         self._max_bytes = max_bytes
 
     async def run(self, code: str, timeout_s: float) -> CellReport:
-        try:
-            execution = await self._client.execute(self._lease_id, code, timeout_s=timeout_s)
-        except LeaseLost as exc:
-            raise SandboxGone(f"the sandbox lease is gone: {exc}") from exc
-        except SandboxClientError as exc:
-            raise SandboxGone(f"the sandbox could not run code: {exc}") from exc
+        with span("execute_tool execute_python", _TOOL_SPAN) as tool:
+            try:
+                execution = await self._client.execute(self._lease_id, code, timeout_s=timeout_s)
+            except LeaseLost as exc:
+                raise SandboxGone(f"the sandbox lease is gone: {exc}") from exc
+            except SandboxClientError as exc:
+                raise SandboxGone(f"the sandbox could not run code: {exc}") from exc
+            tool.set_attributes(
+                {
+                    "catalog.kernel.duration_s": execution.duration_s,
+                    "catalog.cell.status": execution.status.value,
+                }
+            )
         text = cap(self._redact(report(execution, timeout_s)), self._max_bytes)
         return CellReport(text, is_error=not execution.ok)
 

@@ -1,9 +1,15 @@
-"""Runs one agent: Claude through the loop, or the offline agent when no API key is set."""
+"""Runs one agent: Claude through the loop, or the offline agent when no API key is set.
+
+Each run is an `invoke_agent` span (OpenTelemetry's GenAI conventions) holding its `chat` and
+`execute_tool` spans; its cost comes from the price table, and its end is counted in the
+metrics and logged with the cost.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -14,12 +20,14 @@ from services.agent_runner.config import Settings
 from services.agent_runner.html import PageMeta, wrap_page
 from services.agent_runner.llm import Llm
 from services.agent_runner.loop import AgentEvent, AgentLoop, AgentOutcome, AgentRequest, StopReason
+from services.agent_runner.metrics import count_run
 from services.agent_runner.offline_agent import OfflineAgent
 from services.agent_runner.report import expand_report
 from services.agent_runner.sandbox_tool import SandboxCodeRunner
 from services.common.clients import SandboxClient
 from services.common.logging import log_fields
 from services.common.redaction import Redactor
+from services.common.telemetry import span
 from services.common.usage import TokenUsage
 
 _log = logging.getLogger(__name__)
@@ -47,6 +55,46 @@ class AgentService:
         publish: Callable[[pb.RunAgentResponse], None],
     ) -> pb.RunAgentResponse:
         """The whole run; it always ends in a result, with a page, even when it failed."""
+        started = time.monotonic()
+        with span(f"invoke_agent {request.agent_name}", self._span_attributes(request)) as run:
+            outcome = await self._outcome(request, lease_id, publish)
+            cost = self._cost(request, outcome)
+            run.set_attributes(_outcome_attributes(outcome, cost))
+        count_run(request.agent_name, outcome.stop_reason.value, time.monotonic() - started)
+        log_fields(
+            _log,
+            logging.INFO,
+            "agent run cost",
+            run=request.run_id,
+            agent=request.agent_name,
+            model=self._model(request),
+            cost_usd=cost,
+        )
+        return self._result(request, outcome, cost)
+
+    def _model(self, request: AgentRequest) -> str:
+        return OFFLINE_MODEL if self._llm is None else request.model
+
+    def _cost(self, request: AgentRequest, outcome: AgentOutcome) -> float | None:
+        """USD from the price table; 0 offline, None for a model the table has no price for."""
+        if self._llm is None:
+            return 0.0
+        return None if request.price is None else request.price.cost(outcome.usage)
+
+    def _span_attributes(self, request: AgentRequest) -> dict[str, str]:
+        return {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": request.agent_name,
+            "gen_ai.provider.name": "anthropic" if self._llm is not None else OFFLINE_MODEL,
+            "gen_ai.request.model": self._model(request),
+        }
+
+    async def _outcome(
+        self,
+        request: AgentRequest,
+        lease_id: str,
+        publish: Callable[[pb.RunAgentResponse], None],
+    ) -> AgentOutcome:
         settings = self._settings
 
         async def emit(event: AgentEvent) -> None:
@@ -80,11 +128,13 @@ class AgentService:
                 0,
                 "the agent runner failed",
             )
-        return self._result(request, outcome)
+        return outcome
 
-    def _result(self, request: AgentRequest, outcome: AgentOutcome) -> pb.RunAgentResponse:
+    def _result(
+        self, request: AgentRequest, outcome: AgentOutcome, cost: float | None
+    ) -> pb.RunAgentResponse:
         offline = self._llm is None
-        model = OFFLINE_MODEL if offline else request.model
+        model = self._model(request)
         page = wrap_page(
             outcome.body_html,
             PageMeta(
@@ -98,6 +148,7 @@ class AgentService:
                 incomplete_reason=outcome.stop_detail,
                 offline=offline,
                 run_id=request.run_id,
+                cost_usd=cost,
             ),
         )
         return pb.RunAgentResponse(
@@ -110,6 +161,7 @@ class AgentService:
                 model=model,
                 offline=offline,
                 stop_detail=outcome.stop_detail,
+                cost_usd=cost,
             )
         )
 
@@ -117,3 +169,18 @@ class AgentService:
         await self._sandboxes.close()
         if self._llm is not None:
             await self._llm.close()
+
+
+def _outcome_attributes(outcome: AgentOutcome, cost: float | None) -> dict[str, str | int | float]:
+    usage = outcome.usage
+    attributes: dict[str, str | int | float] = {
+        "gen_ai.usage.input_tokens": usage.input_tokens,
+        "gen_ai.usage.output_tokens": usage.output_tokens,
+        "gen_ai.usage.cache_read.input_tokens": usage.cache_read_input_tokens,
+        "gen_ai.usage.cache_creation.input_tokens": usage.cache_creation_input_tokens,
+        "catalog.agent.stop_reason": outcome.stop_reason.value,
+        "catalog.agent.turns": outcome.turns,
+    }
+    if cost is not None:
+        attributes["catalog.cost_usd"] = cost
+    return attributes

@@ -41,6 +41,7 @@ class AgentRunnerServicer(agent_pb2_grpc.AgentRunnerServiceServicer):
             ceiling=settings.budget_ceiling,
             managers=settings.sandbox_managers,
             max_page_bytes=settings.max_html_bytes,
+            prices=settings.prices,
         )
         lease_id = request.sandbox.lease_id
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from catalog.v1 import agent_pb2 as pb
@@ -18,6 +19,7 @@ from services.agent_runner.loop import (
     TurnStarted,
     UsageSoFar,
 )
+from services.agent_runner.prices import PriceTable
 from services.common.errors import InvalidArgument
 from services.common.usage import TokenUsage
 
@@ -44,12 +46,14 @@ def agent_request(
     ceiling: Budget | None = None,
     managers: tuple[str, ...] = (),
     max_page_bytes: int = 2 * 1024 * 1024,
+    prices: PriceTable | None = None,
 ) -> AgentRequest:
     """The request as a domain value; InvalidArgument naming every field at fault.
 
     `ceiling`: the most each budget field may ask for. `managers`: the addresses a request's
     (deprecated) `sandbox.sandbox_manager_address` may name; the runner never dials another.
     `max_page_bytes`: the largest page a request may allow (CATALOG_AGENT_MAX_HTML_BYTES).
+    `prices`: the price table; a cost budget needs the model's price in it.
     """
     problems = []
     if not _RUN_ID.match(request.run_id):
@@ -85,6 +89,16 @@ def agent_request(
     budget = _budget(request.budget, default_budget, problems)
     if ceiling is not None:
         _check_ceiling(budget, ceiling, problems)
+    model = request.model or default_model
+    price = (prices or PriceTable()).price(model)
+    if budget.max_cost_usd > 0 and price is None:
+        problems.append(
+            (
+                "budget.max_cost_usd",
+                f"needs a price for model {model!r}: add it to the runner's price table "
+                "(CATALOG_PRICES_FILE), or leave max_cost_usd 0",
+            )
+        )
     if problems:
         fields = ", ".join(f"{name} ({why})" for name, why in problems)
         raise InvalidArgument(f"bad RunAgent request: {fields}", field_violations=problems)
@@ -93,10 +107,11 @@ def agent_request(
         agent_name=request.agent_name,
         system_prompt=request.system_prompt,
         context_json=request.context_json or "{}",
-        model=request.model or default_model,
+        model=model,
         budget=budget,
         redact_values=tuple(request.redact_values),
         max_page_bytes=request.max_page_bytes or max_page_bytes,
+        price=price,
     )
 
 
@@ -107,11 +122,14 @@ def _budget(message: pb.Budget, default: Budget, problems: list[tuple[str, str]]
     wall_clock_s = message.wall_clock.seconds + message.wall_clock.nanos / 1e9
     if wall_clock_s < 0:
         problems.append(("budget.wall_clock", "must not be negative"))
+    if not (math.isfinite(message.max_cost_usd) and message.max_cost_usd >= 0):
+        problems.append(("budget.max_cost_usd", "must be a number of dollars, 0 or more"))
     return Budget(
         max_total_tokens=message.max_total_tokens or default.max_total_tokens,
         max_turns=message.max_turns or default.max_turns,
         wall_clock_s=wall_clock_s or default.wall_clock_s,
         max_output_tokens=message.max_output_tokens or default.max_output_tokens,
+        max_cost_usd=message.max_cost_usd if math.isfinite(message.max_cost_usd) else 0.0,
     )
 
 

@@ -26,6 +26,7 @@ import grpc
 
 from services.common.env import SettingsError
 from services.common.logging import log_fields
+from services.common.telemetry import client_interceptors
 
 _log = logging.getLogger(__name__)
 _Req = TypeVar("_Req")
@@ -119,9 +120,14 @@ class ControlPlane:
         )
 
     def channel(self, address: str, options: Sequence[tuple[str, Any]] = ()) -> grpc.aio.Channel:
-        """A channel to another service: TLS when a CA is set, the token on every call."""
+        """A channel to another service: TLS when a CA is set, the token and the trace context
+        on every call."""
         token = self.service_token
-        interceptors = bearer_interceptors(token) if token else None
+        # the trace goes on to the callee when tracing is on (services/common/telemetry.py)
+        interceptors: list[grpc.aio.ClientInterceptor] | None = [
+            *client_interceptors(),
+            *(bearer_interceptors(token) if token else []),
+        ] or None
         if self.tls_ca_file:
             credentials = grpc.ssl_channel_credentials(Path(self.tls_ca_file).read_bytes())
             return grpc.aio.secure_channel(

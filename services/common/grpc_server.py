@@ -27,6 +27,7 @@ from grpc_status import rpc_status
 from services.common.control_plane import ControlPlane
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
+from services.common.telemetry import server_interceptors as tracing_interceptors
 
 _log = logging.getLogger(__name__)
 
@@ -176,13 +177,17 @@ async def build_server(
     API keys instead). They run first, in order, before `ErrorInterceptor`: one that rejects a
     call returns a handler that aborts with its own status, so the call never reaches
     `ErrorInterceptor` or the servicer; the handler of an admitted call is the error-mapped one.
+    With tracing on (services/common/telemetry.py) an admitted call is a span continuing the
+    caller's trace.
     """
     plane = plane or ControlPlane()
     if interceptors is None:
         interceptors = plane.server_interceptors()
     credentials = plane.server_credentials()
+    # Tracing sits inside the admission check (a rejected call is no span) and outside the
+    # error mapping, so its span sees the status a call really ends with.
     server = grpc.aio.server(
-        interceptors=[*interceptors, ErrorInterceptor()],
+        interceptors=[*interceptors, *tracing_interceptors(), ErrorInterceptor()],
         options=_server_options(max_message_bytes),
     )
     for service in services:

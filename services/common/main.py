@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from services.common.env import SettingsError
 from services.common.errors import ServiceError
 from services.common.logging import configure_logging
+from services.common.telemetry import setup_tracing, shutdown_tracing
 
 _Settings = TypeVar("_Settings")
 
@@ -26,10 +27,14 @@ def run_service(
     settings_from_env: Callable[[], _Settings],
     serve: Callable[[_Settings], Coroutine[Any, Any, None]],
 ) -> None:
-    """Configure logging for `name`, read its settings, and run `serve` until it returns."""
+    """Configure logging and tracing (the OTEL_* variables) for `name`, read its settings, and
+    run `serve` until it returns; the spans still buffered are sent at the end."""
     configure_logging(name, os.environ.get("CATALOG_LOG_LEVEL", "INFO"))
     try:
         settings = settings_from_env()
+        setup_tracing("catalog-" + name.replace("_", "-"), os.environ)
         asyncio.run(serve(settings))
     except (SettingsError, OSError, ServiceError) as exc:  # no token off loopback; a taken port
         sys.exit(f"{name}: {exc}")
+    finally:
+        shutdown_tracing()

@@ -21,10 +21,12 @@ from dbos import DBOS, DBOSConfig
 
 from services.common.grpc_server import ServiceRegistration, build_server, serve_until_stopped
 from services.common.logging import log_fields
+from services.common.telemetry import tracing_enabled
 from services.orchestrator.auth import ApiGuard, AuthSettings, log_auth_mode
 from services.orchestrator.config import Settings
 from services.orchestrator.errors import CatalogFailure
 from services.orchestrator.http_api import make_app
+from services.orchestrator.metrics import scrape
 from services.orchestrator.pipeline import load_pipeline
 from services.orchestrator.sealing import load_sealer
 from services.orchestrator.service import CatalogOperations, default_file_roots
@@ -55,6 +57,9 @@ def dbos_config(settings: Settings) -> DBOSConfig:
         "application_version": settings.application_version,
         "executor_id": settings.executor_id,
         "notification_listener_polling_interval_sec": 0.1,
+        # The workflow and its steps as spans, through the tracer provider the OTEL_* variables
+        # set up (services/common/telemetry.py); DBOS exports nothing of its own.
+        "enable_otlp": tracing_enabled(),
     }
 
 
@@ -129,7 +134,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     )
     http = _EmbeddedUvicorn(
         uvicorn.Config(
-            make_app(operations, guard, settings.max_request_bytes),
+            make_app(
+                operations, guard, settings.max_request_bytes, metrics=lambda: scrape(QUEUE_NAME)
+            ),
             host=settings.host,
             port=settings.http_port,
             log_config=None,

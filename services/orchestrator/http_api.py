@@ -12,12 +12,13 @@ is read), else as soon as the bytes read pass the limit.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +29,7 @@ from services.common.errors import (
     PermissionDenied,
     ServiceError,
 )
+from services.common.metrics import CONTENT_TYPE
 from services.orchestrator.auth import ApiGuard, Caller
 from services.orchestrator.service import CatalogOperations, StartRequest
 
@@ -43,13 +45,19 @@ class CatalogRequest(BaseModel):
     agents: list[str] = Field(
         default=[], description="agents to run (their dependencies are added); empty: the default"
     )
+    max_cost_usd: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="USD the run may spend; 0: no limit"
+    )
 
 
 def make_app(
     operations: CatalogOperations,
     guard: ApiGuard,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    metrics: Callable[[], Awaitable[bytes]] | None = None,
 ) -> FastAPI:
+    """The app; `metrics`, when given, answers `GET /metrics` (Prometheus text, no API key:
+    it holds counts only, like /healthz)."""
     app = FastAPI(title="Catalog Agents", version="1")
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
     as_caller = Depends(guard.http_caller())
@@ -64,6 +72,7 @@ def make_app(
                 idempotency_key=body.idempotency_key,
                 allow_writable=body.allow_writable,
                 agents=body.agents,
+                max_cost_usd=body.max_cost_usd,
             ),
             caller.tenant,
         )
@@ -78,6 +87,13 @@ def make_app(
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    if metrics is not None:
+        scrape = metrics
+
+        @app.get("/metrics")
+        async def prometheus_metrics() -> Response:
+            return Response(await scrape(), media_type=CONTENT_TYPE)
 
     app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
     app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]

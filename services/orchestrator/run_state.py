@@ -67,6 +67,7 @@ class AgentUsage:
     stop_reason: str
     turns: int
     usage: TokenUsage
+    cost_usd: float | None = None  # USD (the runner's price table); None: no price known
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,11 @@ class RunState:
         self.agents = [
             RunAgent(name, status, because, detail) if a.name == name else a for a in self.agents
         ]
+
+    @property
+    def cost_usd(self) -> float:
+        """What the agents cost so far, those with a known price."""
+        return sum(u.cost_usd for u in self.usage if u.cost_usd is not None)
 
     @classmethod
     def from_event(cls, value: Any) -> RunState | None:

@@ -12,7 +12,9 @@ NotFound with the very message an unknown id gets.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import re
 import uuid
@@ -21,10 +23,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from dbos import DBOS, DBOSContextSetAuth, Queue, SetWorkflowID, WorkflowStatus
+from dbos import (
+    DBOS,
+    DBOSContextSetAuth,
+    PropagateOtelContext,
+    Queue,
+    SetWorkflowID,
+    WorkflowStatus,
+)
 
 from services.common import paging
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.telemetry import tracing_enabled
 from services.orchestrator.object_names import OutputPrefix, parse_prefix
 from services.orchestrator.pipeline import Pipeline
 from services.orchestrator.run_state import (
@@ -80,6 +90,7 @@ class StartRequest:
     idempotency_key: str = ""
     allow_writable: bool = False
     agents: Sequence[str] = ()  # a subset of the agents; empty: the pipeline's default
+    max_cost_usd: float = 0.0  # the most the run's model calls may cost; 0: no limit
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,7 @@ class CatalogView:
     update_time: datetime
     agents: list[RunAgent]  # the run's agents in run order, each with its status
     current_agent: str  # the agent at work while current_step is RUNNING_AGENT
+    cost_usd: float = 0.0  # what its agents cost so far (those the runner could price)
 
 
 def default_file_roots() -> tuple[str, ...]:
@@ -144,8 +156,9 @@ class CatalogOperations:
             tenant=tenant.name,
             request_digest=digest,
             agents=agents,
+            max_cost_usd=request.max_cost_usd,
         )
-        with SetWorkflowID(catalog_id), DBOSContextSetAuth(tenant.name, None):
+        with SetWorkflowID(catalog_id), DBOSContextSetAuth(tenant.name, None), _traced():
             handle = await self._queue.enqueue_async(catalog_workflow, workflow_input)
         if key:  # the key may have named an earlier run: it must have been this request
             existing = _input(await DBOS.get_workflow_status_async(handle.workflow_id))
@@ -165,6 +178,8 @@ class CatalogOperations:
         inputs = [request.db_conn_string, list(request.tables), prefix, request.allow_writable]
         if request.agents:
             inputs.append(list(agents))
+        if request.max_cost_usd:  # only when set, so digests of earlier runs still match
+            inputs.append(request.max_cost_usd)
         return self._sealer.digest(json.dumps([tenant.name, *inputs]).encode())
 
     def _validate(self, request: StartRequest) -> str:
@@ -179,6 +194,8 @@ class CatalogOperations:
             problems.append(
                 ("idempotency_key", "use 1-128 letters, digits and . _ : -, starting alphanumeric")
             )
+        if not (math.isfinite(request.max_cost_usd) and request.max_cost_usd >= 0):
+            problems.append(("max_cost_usd", "a number of US dollars, 0 (no limit) or more"))
         prefix = ""
         try:
             parsed = parse_prefix(request.s3_prefix)
@@ -261,6 +278,12 @@ class CatalogOperations:
         return await self.get(catalog_id, tenant)
 
 
+def _traced() -> contextlib.AbstractContextManager[object]:
+    """With tracing on, the run joins the caller's trace (DBOS keeps the context with it, so
+    a recovered run stays on it); off, nothing."""
+    return PropagateOtelContext() if tracing_enabled() else contextlib.nullcontext()
+
+
 def _catalog_id(tenant: str, key: str) -> str:
     # '@' is in neither a key nor a tenant name, so no two tenants' ids can meet
     return key if tenant == DEFAULT_TENANT else f"{tenant}@{key}"
@@ -313,6 +336,7 @@ async def _view(status: WorkflowStatus) -> CatalogView:
         update_time=_time(status.updated_at),
         agents=list(state.agents),
         current_agent=state.agent,
+        cost_usd=state.cost_usd,
     )
 
 

@@ -33,6 +33,7 @@ import errno
 import logging
 import os
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ from botocore.config import Config
 
 from services.common import errors
 from services.common.logging import log_fields
+from services.orchestrator.metrics import STORAGE_WRITE_SECONDS, STORAGE_WRITES
 from services.orchestrator.object_names import (
     OutputPrefix,
     check_object_name,
@@ -114,6 +116,8 @@ class _BaseStore:
     worker thread (or, for `_translate`, on an exception they raised).
     """
 
+    kind = ""  # the metrics' `store` label
+
     def __init__(self, prefix: OutputPrefix) -> None:
         self.prefix = prefix
 
@@ -124,7 +128,15 @@ class _BaseStore:
         self, timestamp: str, name: str, body: bytes, content_type: str
     ) -> WriteResult:
         uri = self.uri(timestamp, name)
-        key, created = await self._call(self._put, timestamp, name, body, content_type)
+        started = time.monotonic()
+        try:
+            key, created = await self._call(self._put, timestamp, name, body, content_type)
+        except Exception:
+            STORAGE_WRITES.labels(self.kind, "error").inc()
+            raise
+        finally:
+            STORAGE_WRITE_SECONDS.labels(self.kind).observe(time.monotonic() - started)
+        STORAGE_WRITES.labels(self.kind, "created" if created else "existed").inc()
         log_fields(
             _log, logging.INFO, "storage write", key=key, uri=uri, size=len(body), created=created
         )
@@ -172,6 +184,8 @@ class _BaseStore:
 
 class S3Store(_BaseStore):
     """Objects in an S3 bucket, through one boto3 client."""
+
+    kind = "s3"
 
     def __init__(self, prefix: OutputPrefix, client: Any) -> None:
         super().__init__(prefix)
@@ -277,6 +291,8 @@ def _s3_error(exc: Exception, bucket: str, endpoint: str) -> errors.ServiceError
 
 class FileStore(_BaseStore):
     """Objects as files in a local folder, written through a temporary file and a hard link."""
+
+    kind = "file"
 
     def __init__(self, prefix: OutputPrefix) -> None:
         super().__init__(prefix)

@@ -36,6 +36,7 @@ def start_request(request: pb.StartCatalogRequest) -> StartRequest:
         idempotency_key=request.idempotency_key,
         allow_writable=request.allow_writable,
         agents=list(request.agents),
+        max_cost_usd=request.max_cost_usd,
     )
 
 
@@ -107,6 +108,7 @@ def agent_usage(value: AgentUsage) -> pb.AgentUsage:
         usage=usage(value.usage),
         stop_reason=agent_pb2.StopReason.Value(f"STOP_REASON_{value.stop_reason}"),
         turns=value.turns,
+        cost_usd=value.cost_usd,
     )
 
 
@@ -137,6 +139,7 @@ def catalog(view: CatalogView) -> pb.Catalog:
         current_agent=view.current_agent,
         create_time=_timestamp(view.create_time.timestamp()),
         update_time=_timestamp(view.update_time.timestamp()),
+        cost_usd=view.cost_usd,
     )
     if view.error:
         message.error.CopyFrom(error(view.error))

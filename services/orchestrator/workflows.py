@@ -32,6 +32,7 @@ from services.common.clients import SandboxClientError
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
 from services.orchestrator.errors import CatalogFailure, SealingError
+from services.orchestrator.metrics import run_ended
 from services.orchestrator.pipeline import FAILED, SKIPPED, SUCCEEDED, Blocked
 from services.orchestrator.prompts import AgentPrompt
 from services.orchestrator.run_state import (
@@ -69,6 +70,7 @@ class CatalogInput:
     request_digest: str = ""  # keyed hash of the request (service.py), to spot a reused key
     # The run's agents in run order (Pipeline.plan); runs from before pipelines: the default.
     agents: tuple[str, ...] = ()
+    max_cost_usd: float = 0.0  # the most the run's model calls may cost (USD); 0: no limit
 
 
 @dataclass
@@ -96,11 +98,24 @@ async def catalog_workflow(request: CatalogInput) -> RunState:
     except CatalogFailure as failure:
         state.error = RunError(failure.code, failure.message, failure.step)
         await _publish_state(state)
-        _log_event("workflow ended", status="FAILED", code=failure.code, step=failure.step)
+        _log_event(
+            "workflow ended",
+            status="FAILED",
+            code=failure.code,
+            step=failure.step,
+            cost_usd=state.cost_usd,
+        )
+        run_ended("failed", failure.code, state)
         raise
     await _enter(state, Step.DONE)
     await publish(RunFinished(now()))
-    _log_event("workflow ended", status="SUCCEEDED", outputs=[o.uri for o in state.outputs])
+    _log_event(
+        "workflow ended",
+        status="SUCCEEDED",
+        outputs=[o.uri for o in state.outputs],
+        cost_usd=state.cost_usd,
+    )
+    run_ended("succeeded", "", state)
     return state
 
 
@@ -114,10 +129,13 @@ async def _run_holding(
         await _run(state, request, held, agents)
     except dbos_error.DBOSWorkflowCancelledError:
         await agent_runs.cancel_agents(agents)  # a user cancelled: stop them
+        run_ended("cancelled", "", state)
         raise
     except asyncio.CancelledError:
         # A stopping process cancels us too: keep the sandbox for the run's recovery.
         release = await _cancelled_by_user()
+        if release:
+            run_ended("cancelled", "", state)
         raise
     except (ServiceError, SandboxClientError, SealingError) as exc:
         raise _failure(exc, state.step) from exc
@@ -245,13 +263,17 @@ async def _agent(
     state.set_agent(name, AgentStatus.RUNNING)
     await _enter(state, Step.RUNNING_AGENT, name)
     context = _context(prompt, request, state.timestamp, history_dir)
-    attempt = AgentInput(name, held[-1], context, request.sealed_conn, 1)
+    attempt = AgentInput(
+        name, held[-1], context, request.sealed_conn, 1, _cost_left(request, state)
+    )
     report = await agent_runs.execute_agent(attempt)
     if report.stop == "ERROR" and await sandbox.sandbox_lost(attempt.lease):
         await _replace_sandbox(request, held)
         history_dir = await _clean_sandbox(request, held, prompt)
         context = _context(prompt, request, state.timestamp, history_dir)
-        attempt = AgentInput(name, held[-1], context, request.sealed_conn, 2)
+        attempt = AgentInput(
+            name, held[-1], context, request.sealed_conn, 2, _cost_left(request, state)
+        )
         report = await agent_runs.execute_agent(attempt)
     stored = pages.StoredPage("", "")
     if report.has_page:
@@ -266,6 +288,14 @@ async def _agent(
     return ok
 
 
+def _cost_left(request: CatalogInput, state: RunState) -> float:
+    """What the next agent may spend: what the run has left (a cent's ten-thousandth at
+    least, as 0 means no limit); the runner stops it there as at its token budget."""
+    if not request.max_cost_usd:
+        return 0.0
+    return max(request.max_cost_usd - state.cost_usd, 1e-6)
+
+
 async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> None:
     """The one retry a run gets after its sandbox died: a fresh sandbox, same settings."""
     if len(held) > 1:
@@ -277,7 +307,9 @@ async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> None:
 
 
 async def _record(state: RunState, report: AgentReport, stored: pages.StoredPage) -> None:
-    state.usage.append(AgentUsage(report.agent_name, report.stop, report.turns, report.usage))
+    state.usage.append(
+        AgentUsage(report.agent_name, report.stop, report.turns, report.usage, report.cost_usd)
+    )
     if stored.uri:
         output = OutputRef(report.agent_name, stored.uri, report.complete, stored.data_uri)
         state.outputs.append(output)

@@ -9,9 +9,11 @@ from catalog.v1 import sandbox_pb2_grpc
 
 from services.common.grpc_server import ServiceRegistration, build_server, serve_until_stopped
 from services.common.logging import log_fields
+from services.common.metrics import serve_metrics
 from services.sandbox_manager.backend import Backend
 from services.sandbox_manager.config import Settings
 from services.sandbox_manager.id_lock import ManagerIdLock, lock_path
+from services.sandbox_manager.metrics import REGISTRY, watch_pool
 from services.sandbox_manager.pool import Pool
 from services.sandbox_manager.servicer import SandboxManagerServicer
 
@@ -69,9 +71,13 @@ async def _serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     server, health, port = await build_server(
         settings.port, [registration], plane, host=settings.host
     )
+    stop_metrics = serve_metrics(REGISTRY, settings.host, settings.metrics_port)
+    unwatch = watch_pool(lambda: {state.value: n for state, n in pool.counts().items()})
     try:
         await pool.start()
     except BaseException:
+        unwatch()
+        stop_metrics()
         await pool.close()
         raise
     log_fields(
@@ -79,6 +85,7 @@ async def _serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         logging.INFO,
         "sandbox manager serving",
         port=port,
+        metrics_port=settings.metrics_port,
         manager=settings.manager_id,
         backend=settings.backend,
         min_warm=settings.min_warm,
@@ -86,6 +93,12 @@ async def _serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         tls=plane.serves_tls,
         service_token=bool(plane.service_token),
     )
+
+    async def stop_all() -> None:
+        unwatch()
+        stop_metrics()
+        await pool.close()
+
     await serve_until_stopped(
-        server, health, grace_s=settings.shutdown_grace_s, on_stop=pool.close, stop=stop
+        server, health, grace_s=settings.shutdown_grace_s, on_stop=stop_all, stop=stop
     )

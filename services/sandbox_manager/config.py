@@ -34,6 +34,7 @@ class Settings:
     # loopback unless told otherwise: whoever reaches the manager runs code in its sandboxes
     host: str = "127.0.0.1"
     port: int = ports.SANDBOX_MANAGER
+    metrics_port: int = ports.SANDBOX_MANAGER_METRICS  # Prometheus /metrics; 0 serves none
     backend: str = "docker"  # "docker" or "process"
     image: str = "catalog-agents/sandbox:latest"
     min_warm: int = 2
@@ -80,6 +81,9 @@ class Settings:
             manager_id=env.get("CATALOG_SANDBOX_MANAGER_ID", defaults.manager_id),
             host=env.get("CATALOG_SANDBOX_HOST", defaults.host),
             port=env_int(env, "CATALOG_SANDBOX_PORT", defaults.port),
+            metrics_port=env_int(
+                env, "CATALOG_SANDBOX_METRICS_PORT", defaults.metrics_port, minimum=0
+            ),
             backend=env.get("CATALOG_SANDBOX_BACKEND", defaults.backend),
             image=env.get("CATALOG_SANDBOX_IMAGE", defaults.image),
             min_warm=env_int(env, "CATALOG_SANDBOX_MIN_WARM", defaults.min_warm),

@@ -23,6 +23,7 @@ from services.sandbox_manager.config import Settings
 from services.sandbox_manager.errors import BackendUnavailable, PoolExhausted, SandboxNotFound
 from services.sandbox_manager.kernel_client import KernelError
 from services.sandbox_manager.leases import PoolLease, new_id, utcnow
+from services.sandbox_manager.metrics import REPLACEMENTS
 
 _log = logging.getLogger(__name__)
 _FIRST_BACKOFF_S = 0.5
@@ -133,7 +134,7 @@ class Fleet:
             assert sandbox.instance is not None
             if sandbox.instance.kernel.alive:
                 return sandbox
-            self.break_(sandbox, "its kernel died while it was warm")
+            self.break_(sandbox, "its kernel died while it was warm", "died_while_warm")
         return None
 
     def _raise_if_unavailable(self) -> None:
@@ -155,14 +156,17 @@ class Fleet:
             sandbox.state, sandbox.lease = SandboxState.RECYCLING, None
             sandbox.leases_served += 1
             sandbox.last_used_time = utcnow()
+            REPLACEMENTS.labels("lease_ended").inc()
             # Destroyed, never cleaned for the next tenant: see the pool's docstring.
             self._spawn(self._discard(sandbox))
 
-    def break_(self, sandbox: PooledSandbox, why: str) -> None:
-        """Take a sandbox out of service and destroy it; the pool starts a replacement."""
+    def break_(self, sandbox: PooledSandbox, why: str, reason: str) -> None:
+        """Take a sandbox out of service and destroy it; the pool starts a replacement.
+        `why` is for the log, `reason` a metric label (one of a few words)."""
         if sandbox.state is SandboxState.BROKEN:
             return
         sandbox.state = SandboxState.BROKEN
+        REPLACEMENTS.labels(reason).inc()
         log_fields(
             _log, logging.WARNING, "sandbox recycled", sandbox=sandbox.sandbox_id, reason=why
         )
@@ -188,7 +192,8 @@ class Fleet:
 
     def counts(self) -> dict[SandboxState, int]:
         counts = dict.fromkeys(SandboxState, 0)
-        for sandbox in self._sandboxes.values():
+        # a copy: the metrics thread counts too, while the event loop changes the fleet
+        for sandbox in list(self._sandboxes.values()):
             counts[sandbox.state] += 1
         return counts
 
@@ -212,7 +217,7 @@ class Fleet:
                 await asyncio.wait_for(sandbox.instance.kernel.ping(), _PROBE_TIMEOUT_S)
             except (KernelError, TimeoutError):
                 if sandbox.state is SandboxState.WARM:
-                    self.break_(sandbox, "it failed its health probe")
+                    self.break_(sandbox, "it failed its health probe", "failed_probe")
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -27,10 +27,17 @@ from catalog_kernel.protocol import Message
 from services.common.logging import log_fields
 from services.sandbox_manager.backend import Backend, SandboxInstance
 from services.sandbox_manager.config import Settings
-from services.sandbox_manager.errors import DatabaseUnreachable, LeaseBroken, LeaseBusy
+from services.sandbox_manager.errors import (
+    BackendUnavailable,
+    DatabaseUnreachable,
+    LeaseBroken,
+    LeaseBusy,
+    PoolExhausted,
+)
 from services.sandbox_manager.fleet import Fleet, PooledSandbox, SandboxState
 from services.sandbox_manager.kernel_client import KernelError, KernelSession
 from services.sandbox_manager.leases import Ending, LeaseRegistry, PoolLease, new_id, utcnow
+from services.sandbox_manager.metrics import ACQUIRE_FAILURES, ACQUIRE_WAIT, EXECUTE_DURATION
 
 _log = logging.getLogger(__name__)
 _CANCEL_NOTICE_S = 1.0
@@ -69,7 +76,21 @@ class Pool:
 
     # --- leases -----------------------------------------------------------------------------
     async def acquire(self, request: AcquireRequest) -> tuple[PoolLease, KernelSession]:
-        deadline = time.monotonic() + request.wait_s
+        started = time.monotonic()
+        try:
+            acquired = await self._acquire(request, started + request.wait_s)
+        except PoolExhausted:
+            ACQUIRE_FAILURES.labels("pool_exhausted").inc()
+            raise
+        except BackendUnavailable:
+            ACQUIRE_FAILURES.labels("backend_unavailable").inc()
+            raise
+        ACQUIRE_WAIT.observe(time.monotonic() - started)
+        return acquired
+
+    async def _acquire(
+        self, request: AcquireRequest, deadline: float
+    ) -> tuple[PoolLease, KernelSession]:
         while True:
             sandbox = await self._fleet.take_warm(deadline, request.wait_s)
             lease = PoolLease(
@@ -89,7 +110,7 @@ class Pool:
                 info = await sandbox.instance.kernel.start_session(session)
             except KernelError:  # it died between its last probe and now: take another
                 self._leases.forget(lease.lease_id)
-                self._fleet.break_(sandbox, "its kernel died when a lease began")
+                self._fleet.break_(sandbox, "its kernel died when a lease began", "died_at_lease")
                 continue
             except BaseException:  # the caller gave up mid-way: the lease must not linger
                 self.release(lease.lease_id)
@@ -139,20 +160,25 @@ class Pool:
         """The kernel's events for one cell; a sandbox that dies yields an error and a crash."""
         lease, sandbox, instance = await self._claim(lease_id)
         started = time.monotonic()
+        status = "cancelled"  # until the kernel says how the cell ended
         try:
             stream = instance.kernel.stream(code, timeout_s, max_output_bytes)
             async with contextlib.aclosing(stream) as events:
                 async for event in events:
+                    if event.get("ev") == "done":
+                        status = str(event.get("status") or "ok")
                     yield event
         except (asyncio.CancelledError, GeneratorExit):
             lease.winding_down = True
             raise
         except KernelError:
             lease.broken = True
-            self._fleet.break_(sandbox, "its container stopped while code ran")
+            status = "crashed"
+            self._fleet.break_(sandbox, "its container stopped while code ran", "crashed")
             for event in _sandbox_lost(started):
                 yield event
         finally:
+            EXECUTE_DURATION.labels(status).observe(time.monotonic() - started)
             lease.busy = False
             lease.idle.set()
             lease.renew()
@@ -167,7 +193,7 @@ class Pool:
             return replace(info, connect_error=relay_error) if relay_error else info
         except KernelError as exc:
             lease.broken = True
-            self._fleet.break_(sandbox, "its container stopped during a reset")
+            self._fleet.break_(sandbox, "its container stopped during a reset", "crashed")
             raise LeaseBroken(
                 f"lease {lease_id} broke: its sandbox stopped during the reset; "
                 "release it and acquire another"

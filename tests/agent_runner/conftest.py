@@ -65,6 +65,7 @@ async def start_runner(
             Settings(),
             host="127.0.0.1",
             port=free_port(),
+            metrics_port=0,
             model=MODEL,
             anthropic_api_key="" if offline else "test-key",
             anthropic_base_url=fake.base_url,

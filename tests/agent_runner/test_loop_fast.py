@@ -24,6 +24,7 @@ from services.agent_runner.loop import (
     TurnStarted,
     UsageSoFar,
 )
+from services.agent_runner.prices import ModelPrice
 from services.agent_runner.sandbox_tool import CellReport, SandboxGone
 from tests.fakes.anthropic_server import (
     FakeAnthropic,
@@ -54,6 +55,7 @@ async def run_loop(
     budget: Budget | None = None,
     context: dict[str, Any] | None = None,
     redact: tuple[str, ...] = (),
+    price: ModelPrice | None = None,
 ) -> tuple[AgentOutcome, list[AgentEvent]]:
     events: list[AgentEvent] = []
 
@@ -68,6 +70,7 @@ async def run_loop(
         model="claude-sonnet-4-6",
         budget=budget or Budget(),
         redact_values=redact,
+        price=price,
     )
     loop = AgentLoop(
         request,
@@ -224,6 +227,30 @@ async def test_the_token_budget_forces_an_incomplete_page(llm: Llm, fake: FakeAn
     )
     assert runner.codes == ["big()"] and "<td>orders</td>" in outcome.body_html
     assert forced(fake.requests[-1])  # the fake also checked every tool_use was answered
+
+
+async def test_the_cost_budget_stops_the_run_as_the_token_budget_does(
+    llm: Llm, fake: FakeAnthropic
+) -> None:
+    # $3 / $15 per million: 10,000 input and 1,000 output tokens cost $0.045.
+    price = ModelPrice(input=3.0, output=15.0, cache_write=3.75, cache_read=0.3)
+    call = Reply(tool_use("execute_python", {"code": "a"}), input_tokens=10_000, output_tokens=1000)
+    fake.script(call, submit())
+    runner = FakeCodeRunner()
+    budget = Budget(max_cost_usd=0.04)
+    outcome, _ = await run_loop(llm, runner, budget, price=price)
+    assert (outcome.stop_reason, outcome.complete, outcome.turns) == (
+        StopReason.TOKEN_BUDGET,
+        False,
+        1,
+    )
+    assert "max_cost_usd" in outcome.stop_detail and forced(fake.requests[-1])
+    assert "<td>orders</td>" in outcome.body_html
+    assert runner.codes == ["a"] and len(fake.requests) == 2
+    # Under the limit it goes on: the same script with a dollar to spend ends submitted.
+    fake.script(call, submit())
+    outcome, _ = await run_loop(llm, FakeCodeRunner(), Budget(max_cost_usd=1.0), price=price)
+    assert outcome.stop_reason is StopReason.SUBMITTED
 
 
 async def test_the_turn_budget_forces_a_page_after_the_last_turn(

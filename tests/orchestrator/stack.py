@@ -82,6 +82,7 @@ async def start_runner(manager_address: str, anthropic_base_url: str = "") -> Ru
         RunnerSettings(),
         host="127.0.0.1",
         port=port,
+        metrics_port=0,
         anthropic_api_key="test-key" if anthropic_base_url else "",
         anthropic_base_url=anthropic_base_url,
         sandbox_managers=(manager_address,),

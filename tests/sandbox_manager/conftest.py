@@ -93,6 +93,7 @@ async def start_manager_process(
         **os.environ,
         "CATALOG_SANDBOX_MANAGER_ID": manager_id,
         "CATALOG_SANDBOX_PORT": str(port),
+        "CATALOG_SANDBOX_METRICS_PORT": "0",  # many managers at once: no fixed metrics port
         "CATALOG_SANDBOX_HOST": "127.0.0.1",
         "CATALOG_SANDBOX_IMAGE": docker_image,
         "CATALOG_SANDBOX_MIN_WARM": "1",

@@ -46,6 +46,7 @@ async def runner(manager: RunningManager) -> AsyncIterator[str]:
     settings = dataclasses.replace(
         RunnerSettings(),
         port=port,
+        metrics_port=0,
         anthropic_api_key="",
         sandbox_managers=(manager.address,),
         control_plane=PLANE,
@@ -253,6 +254,8 @@ async def test_a_service_without_a_token_refuses_to_listen_beyond_loopback(
         host_var: "0.0.0.0",
         "CATALOG_SANDBOX_PORT": str(free_port()),
         "CATALOG_AGENT_PORT": str(free_port()),
+        "CATALOG_SANDBOX_METRICS_PORT": "0",
+        "CATALOG_AGENT_METRICS_PORT": "0",
         "CATALOG_SANDBOX_BACKEND": "process",
     }
     process = await asyncio.create_subprocess_exec(

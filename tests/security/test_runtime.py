@@ -51,6 +51,7 @@ async def test_unknown_runtime_is_refused_at_start_with_a_fix(docker_image: str)
         "CATALOG_SANDBOX_MANAGER_ID": manager_id,
         "CATALOG_SANDBOX_HOST": "127.0.0.1",
         "CATALOG_SANDBOX_PORT": str(free_port()),
+        "CATALOG_SANDBOX_METRICS_PORT": "0",
         "CATALOG_SANDBOX_IMAGE": docker_image,
         "CATALOG_SANDBOX_RUNTIME": "gvisor-typo",
     }

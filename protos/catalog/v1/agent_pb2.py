@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61talog/v1/agent.proto\x12\ncatalog.v1\x1a\x1egoogle/protobuf/duration.proto\"\xf2\x01\n\x0fRunAgentRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nagent_name\x18\x02 \x01(\t\x12\x15\n\rsystem_prompt\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontext_json\x18\x04 \x01(\t\x12\'\n\x07sandbox\x18\x05 \x01(\x0b\x32\x16.catalog.v1.SandboxRef\x12\r\n\x05model\x18\x06 \x01(\t\x12\"\n\x06\x62udget\x18\x07 \x01(\x0b\x32\x12.catalog.v1.Budget\x12\x1a\n\rredact_values\x18\x08 \x03(\tB\x03\x80\x01\x01\x12\x16\n\x0emax_page_bytes\x18\t \x01(\x03\"?\n\nSandboxRef\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12\x1f\n\x17sandbox_manager_address\x18\x02 \x01(\t\"\x7f\n\x06\x42udget\x12\x18\n\x10max_total_tokens\x18\x01 \x01(\x03\x12\x11\n\tmax_turns\x18\x02 \x01(\x05\x12-\n\nwall_clock\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x11max_output_tokens\x18\x04 \x01(\x05\"z\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12#\n\x1b\x63\x61\x63he_creation_input_tokens\x18\x03 \x01(\x03\x12\x1f\n\x17\x63\x61\x63he_read_input_tokens\x18\x04 \x01(\x03\"\x82\x02\n\x10RunAgentResponse\x12/\n\x0cturn_started\x18\x01 \x01(\x0b\x32\x17.catalog.v1.TurnStartedH\x00\x12)\n\ttool_call\x18\x02 \x01(\x0b\x32\x14.catalog.v1.ToolCallH\x00\x12-\n\x0btool_output\x18\x03 \x01(\x0b\x32\x16.catalog.v1.ToolOutputH\x00\x12/\n\x0cusage_update\x18\x04 \x01(\x0b\x32\x17.catalog.v1.UsageUpdateH\x00\x12)\n\x06result\x18\x05 \x01(\x0b\x32\x17.catalog.v1.AgentResultH\x00\x42\x07\n\x05\x65vent\"\x1b\n\x0bTurnStarted\x12\x0c\n\x04turn\x18\x01 \x01(\x05\"e\n\x08ToolCall\x12\x0c\n\x04turn\x18\x01 \x01(\x05\x12\x13\n\x0btool_use_id\x18\x02 \x01(\t\x12\x11\n\ttool_name\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x15\n\rcontent_bytes\x18\x05 \x01(\x03\"O\n\nToolOutput\x12\x13\n\x0btool_use_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x10\n\x08is_error\x18\x03 \x01(\x08\x12\x0c\n\x04turn\x18\x04 \x01(\x05\"/\n\x0bUsageUpdate\x12 \n\x05usage\x18\x01 \x01(\x0b\x32\x11.catalog.v1.Usage\"\xc0\x01\n\x0b\x41gentResult\x12\x0c\n\x04html\x18\x01 \x01(\t\x12 \n\x05usage\x18\x02 \x01(\x0b\x32\x11.catalog.v1.Usage\x12+\n\x0bstop_reason\x18\x03 \x01(\x0e\x32\x16.catalog.v1.StopReason\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x12\r\n\x05turns\x18\x05 \x01(\x05\x12\r\n\x05model\x18\x06 \x01(\t\x12\x0f\n\x07offline\x18\x07 \x01(\x08\x12\x13\n\x0bstop_detail\x18\x08 \x01(\t\"$\n\x12GetAgentRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\'\n\x15\x43\x61ncelAgentRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"+\n\x16\x43\x61ncelAgentRunResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\"\xa9\x01\n\x13GetAgentRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.catalog.v1.AgentRunState\x12\'\n\x06result\x18\x03 \x01(\x0b\x32\x17.catalog.v1.AgentResult\x12 \n\x05usage\x18\x04 \x01(\x0b\x32\x11.catalog.v1.Usage\x12\r\n\x05turns\x18\x05 \x01(\x05*\xd0\x02\n\nStopReason\x12\x1b\n\x17STOP_REASON_UNSPECIFIED\x10\x00\x12\x19\n\x15STOP_REASON_SUBMITTED\x10\x01\x12\x18\n\x14STOP_REASON_END_TURN\x10\x02\x12\x1a\n\x16STOP_REASON_MAX_TOKENS\x10\x03\x12\x17\n\x13STOP_REASON_REFUSAL\x10\x04\x12\x1d\n\x19STOP_REASON_STOP_SEQUENCE\x10\x05\x12\'\n#STOP_REASON_CONTEXT_WINDOW_EXCEEDED\x10\x06\x12\x1c\n\x18STOP_REASON_TOKEN_BUDGET\x10\x07\x12\x1b\n\x17STOP_REASON_TURN_BUDGET\x10\x08\x12!\n\x1dSTOP_REASON_WALL_CLOCK_BUDGET\x10\t\x12\x15\n\x11STOP_REASON_ERROR\x10\n*k\n\rAgentRunState\x12\x1f\n\x1b\x41GENT_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41GENT_RUN_STATE_RUNNING\x10\x01\x12\x1c\n\x18\x41GENT_RUN_STATE_FINISHED\x10\x02\x32\x86\x02\n\x12\x41gentRunnerService\x12G\n\x08RunAgent\x12\x1b.catalog.v1.RunAgentRequest\x1a\x1c.catalog.v1.RunAgentResponse0\x01\x12N\n\x0bGetAgentRun\x12\x1e.catalog.v1.GetAgentRunRequest\x1a\x1f.catalog.v1.GetAgentRunResponse\x12W\n\x0e\x43\x61ncelAgentRun\x12!.catalog.v1.CancelAgentRunRequest\x1a\".catalog.v1.CancelAgentRunResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61talog/v1/agent.proto\x12\ncatalog.v1\x1a\x1egoogle/protobuf/duration.proto\"\xf2\x01\n\x0fRunAgentRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nagent_name\x18\x02 \x01(\t\x12\x15\n\rsystem_prompt\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontext_json\x18\x04 \x01(\t\x12\'\n\x07sandbox\x18\x05 \x01(\x0b\x32\x16.catalog.v1.SandboxRef\x12\r\n\x05model\x18\x06 \x01(\t\x12\"\n\x06\x62udget\x18\x07 \x01(\x0b\x32\x12.catalog.v1.Budget\x12\x1a\n\rredact_values\x18\x08 \x03(\tB\x03\x80\x01\x01\x12\x16\n\x0emax_page_bytes\x18\t \x01(\x03\"?\n\nSandboxRef\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12\x1f\n\x17sandbox_manager_address\x18\x02 \x01(\t\"\x95\x01\n\x06\x42udget\x12\x18\n\x10max_total_tokens\x18\x01 \x01(\x03\x12\x11\n\tmax_turns\x18\x02 \x01(\x05\x12-\n\nwall_clock\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x11max_output_tokens\x18\x04 \x01(\x05\x12\x14\n\x0cmax_cost_usd\x18\x05 \x01(\x01\"z\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12#\n\x1b\x63\x61\x63he_creation_input_tokens\x18\x03 \x01(\x03\x12\x1f\n\x17\x63\x61\x63he_read_input_tokens\x18\x04 \x01(\x03\"\x82\x02\n\x10RunAgentResponse\x12/\n\x0cturn_started\x18\x01 \x01(\x0b\x32\x17.catalog.v1.TurnStartedH\x00\x12)\n\ttool_call\x18\x02 \x01(\x0b\x32\x14.catalog.v1.ToolCallH\x00\x12-\n\x0btool_output\x18\x03 \x01(\x0b\x32\x16.catalog.v1.ToolOutputH\x00\x12/\n\x0cusage_update\x18\x04 \x01(\x0b\x32\x17.catalog.v1.UsageUpdateH\x00\x12)\n\x06result\x18\x05 \x01(\x0b\x32\x17.catalog.v1.AgentResultH\x00\x42\x07\n\x05\x65vent\"\x1b\n\x0bTurnStarted\x12\x0c\n\x04turn\x18\x01 \x01(\x05\"e\n\x08ToolCall\x12\x0c\n\x04turn\x18\x01 \x01(\x05\x12\x13\n\x0btool_use_id\x18\x02 \x01(\t\x12\x11\n\ttool_name\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x15\n\rcontent_bytes\x18\x05 \x01(\x03\"O\n\nToolOutput\x12\x13\n\x0btool_use_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x10\n\x08is_error\x18\x03 \x01(\x08\x12\x0c\n\x04turn\x18\x04 \x01(\x05\"/\n\x0bUsageUpdate\x12 \n\x05usage\x18\x01 \x01(\x0b\x32\x11.catalog.v1.Usage\"\xe4\x01\n\x0b\x41gentResult\x12\x0c\n\x04html\x18\x01 \x01(\t\x12 \n\x05usage\x18\x02 \x01(\x0b\x32\x11.catalog.v1.Usage\x12+\n\x0bstop_reason\x18\x03 \x01(\x0e\x32\x16.catalog.v1.StopReason\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x12\r\n\x05turns\x18\x05 \x01(\x05\x12\r\n\x05model\x18\x06 \x01(\t\x12\x0f\n\x07offline\x18\x07 \x01(\x08\x12\x13\n\x0bstop_detail\x18\x08 \x01(\t\x12\x15\n\x08\x63ost_usd\x18\t \x01(\x01H\x00\x88\x01\x01\x42\x0b\n\t_cost_usd\"$\n\x12GetAgentRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\'\n\x15\x43\x61ncelAgentRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"+\n\x16\x43\x61ncelAgentRunResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\"\xa9\x01\n\x13GetAgentRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.catalog.v1.AgentRunState\x12\'\n\x06result\x18\x03 \x01(\x0b\x32\x17.catalog.v1.AgentResult\x12 \n\x05usage\x18\x04 \x01(\x0b\x32\x11.catalog.v1.Usage\x12\r\n\x05turns\x18\x05 \x01(\x05*\xd0\x02\n\nStopReason\x12\x1b\n\x17STOP_REASON_UNSPECIFIED\x10\x00\x12\x19\n\x15STOP_REASON_SUBMITTED\x10\x01\x12\x18\n\x14STOP_REASON_END_TURN\x10\x02\x12\x1a\n\x16STOP_REASON_MAX_TOKENS\x10\x03\x12\x17\n\x13STOP_REASON_REFUSAL\x10\x04\x12\x1d\n\x19STOP_REASON_STOP_SEQUENCE\x10\x05\x12\'\n#STOP_REASON_CONTEXT_WINDOW_EXCEEDED\x10\x06\x12\x1c\n\x18STOP_REASON_TOKEN_BUDGET\x10\x07\x12\x1b\n\x17STOP_REASON_TURN_BUDGET\x10\x08\x12!\n\x1dSTOP_REASON_WALL_CLOCK_BUDGET\x10\t\x12\x15\n\x11STOP_REASON_ERROR\x10\n*k\n\rAgentRunState\x12\x1f\n\x1b\x41GENT_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41GENT_RUN_STATE_RUNNING\x10\x01\x12\x1c\n\x18\x41GENT_RUN_STATE_FINISHED\x10\x02\x32\x86\x02\n\x12\x41gentRunnerService\x12G\n\x08RunAgent\x12\x1b.catalog.v1.RunAgentRequest\x1a\x1c.catalog.v1.RunAgentResponse0\x01\x12N\n\x0bGetAgentRun\x12\x1e.catalog.v1.GetAgentRunRequest\x1a\x1f.catalog.v1.GetAgentRunResponse\x12W\n\x0e\x43\x61ncelAgentRun\x12!.catalog.v1.CancelAgentRunRequest\x1a\".catalog.v1.CancelAgentRunResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,38 +34,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RUNAGENTREQUEST'].fields_by_name['redact_values']._loaded_options = None
   _globals['_RUNAGENTREQUEST'].fields_by_name['redact_values']._serialized_options = b'\200\001\001'
-  _globals['_STOPREASON']._serialized_start=1648
-  _globals['_STOPREASON']._serialized_end=1984
-  _globals['_AGENTRUNSTATE']._serialized_start=1986
-  _globals['_AGENTRUNSTATE']._serialized_end=2093
+  _globals['_STOPREASON']._serialized_start=1707
+  _globals['_STOPREASON']._serialized_end=2043
+  _globals['_AGENTRUNSTATE']._serialized_start=2045
+  _globals['_AGENTRUNSTATE']._serialized_end=2152
   _globals['_RUNAGENTREQUEST']._serialized_start=71
   _globals['_RUNAGENTREQUEST']._serialized_end=313
   _globals['_SANDBOXREF']._serialized_start=315
   _globals['_SANDBOXREF']._serialized_end=378
-  _globals['_BUDGET']._serialized_start=380
-  _globals['_BUDGET']._serialized_end=507
-  _globals['_USAGE']._serialized_start=509
-  _globals['_USAGE']._serialized_end=631
-  _globals['_RUNAGENTRESPONSE']._serialized_start=634
-  _globals['_RUNAGENTRESPONSE']._serialized_end=892
-  _globals['_TURNSTARTED']._serialized_start=894
-  _globals['_TURNSTARTED']._serialized_end=921
-  _globals['_TOOLCALL']._serialized_start=923
-  _globals['_TOOLCALL']._serialized_end=1024
-  _globals['_TOOLOUTPUT']._serialized_start=1026
-  _globals['_TOOLOUTPUT']._serialized_end=1105
-  _globals['_USAGEUPDATE']._serialized_start=1107
-  _globals['_USAGEUPDATE']._serialized_end=1154
-  _globals['_AGENTRESULT']._serialized_start=1157
-  _globals['_AGENTRESULT']._serialized_end=1349
-  _globals['_GETAGENTRUNREQUEST']._serialized_start=1351
-  _globals['_GETAGENTRUNREQUEST']._serialized_end=1387
-  _globals['_CANCELAGENTRUNREQUEST']._serialized_start=1389
-  _globals['_CANCELAGENTRUNREQUEST']._serialized_end=1428
-  _globals['_CANCELAGENTRUNRESPONSE']._serialized_start=1430
-  _globals['_CANCELAGENTRUNRESPONSE']._serialized_end=1473
-  _globals['_GETAGENTRUNRESPONSE']._serialized_start=1476
-  _globals['_GETAGENTRUNRESPONSE']._serialized_end=1645
-  _globals['_AGENTRUNNERSERVICE']._serialized_start=2096
-  _globals['_AGENTRUNNERSERVICE']._serialized_end=2358
+  _globals['_BUDGET']._serialized_start=381
+  _globals['_BUDGET']._serialized_end=530
+  _globals['_USAGE']._serialized_start=532
+  _globals['_USAGE']._serialized_end=654
+  _globals['_RUNAGENTRESPONSE']._serialized_start=657
+  _globals['_RUNAGENTRESPONSE']._serialized_end=915
+  _globals['_TURNSTARTED']._serialized_start=917
+  _globals['_TURNSTARTED']._serialized_end=944
+  _globals['_TOOLCALL']._serialized_start=946
+  _globals['_TOOLCALL']._serialized_end=1047
+  _globals['_TOOLOUTPUT']._serialized_start=1049
+  _globals['_TOOLOUTPUT']._serialized_end=1128
+  _globals['_USAGEUPDATE']._serialized_start=1130
+  _globals['_USAGEUPDATE']._serialized_end=1177
+  _globals['_AGENTRESULT']._serialized_start=1180
+  _globals['_AGENTRESULT']._serialized_end=1408
+  _globals['_GETAGENTRUNREQUEST']._serialized_start=1410
+  _globals['_GETAGENTRUNREQUEST']._serialized_end=1446
+  _globals['_CANCELAGENTRUNREQUEST']._serialized_start=1448
+  _globals['_CANCELAGENTRUNREQUEST']._serialized_end=1487
+  _globals['_CANCELAGENTRUNRESPONSE']._serialized_start=1489
+  _globals['_CANCELAGENTRUNRESPONSE']._serialized_end=1532
+  _globals['_GETAGENTRUNRESPONSE']._serialized_start=1535
+  _globals['_GETAGENTRUNRESPONSE']._serialized_end=1704
+  _globals['_AGENTRUNNERSERVICE']._serialized_start=2155
+  _globals['_AGENTRUNNERSERVICE']._serialized_end=2417
 # @@protoc_insertion_point(module_scope)

@@ -234,6 +234,7 @@ class Budget(_message.Message):
     MAX_TURNS_FIELD_NUMBER: _builtins.int
     WALL_CLOCK_FIELD_NUMBER: _builtins.int
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    MAX_COST_USD_FIELD_NUMBER: _builtins.int
     max_total_tokens: _builtins.int
     """Maximum tokens over the whole run, counted as input + output + cache
     creation + cache read tokens of every model response. When reached, the
@@ -245,6 +246,12 @@ class Budget(_message.Message):
     """
     max_output_tokens: _builtins.int
     """Maximum output tokens of each model response (the API's `max_tokens`)."""
+    max_cost_usd: _builtins.float
+    """Maximum cost of the run in US dollars: its tokens priced by the runner's
+    price table (CATALOG_PRICES_FILE). When reached, the run stops with
+    TOKEN_BUDGET, as at the token budget. 0 means no cost budget; a positive
+    value for a model the table has no price for is INVALID_ARGUMENT.
+    """
     @_builtins.property
     def wall_clock(self) -> _duration_pb2.Duration:
         """Maximum wall-clock time of the run. When reached, the run stops with
@@ -258,10 +265,11 @@ class Budget(_message.Message):
         max_turns: _builtins.int = ...,
         wall_clock: _duration_pb2.Duration | None = ...,
         max_output_tokens: _builtins.int = ...,
+        max_cost_usd: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["wall_clock", b"wall_clock"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_output_tokens", b"max_output_tokens", "max_total_tokens", b"max_total_tokens", "max_turns", b"max_turns", "wall_clock", b"wall_clock"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_cost_usd", b"max_cost_usd", "max_output_tokens", b"max_output_tokens", "max_total_tokens", b"max_total_tokens", "max_turns", b"max_turns", "wall_clock", b"wall_clock"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -489,6 +497,7 @@ class AgentResult(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     OFFLINE_FIELD_NUMBER: _builtins.int
     STOP_DETAIL_FIELD_NUMBER: _builtins.int
+    COST_USD_FIELD_NUMBER: _builtins.int
     html: _builtins.str
     """The page: the submitted HTML or, when the run stopped without a
     submission, a page the runner assembled from what the agent had found
@@ -512,6 +521,10 @@ class AgentResult(_message.Message):
     """Human-readable detail of the stop reason, e.g. the error message
     (scrubbed of secrets). Empty when there is nothing to add.
     """
+    cost_usd: _builtins.float
+    """What the run cost in US dollars, from the runner's price table; 0 for
+    the offline agent. Unset when the table has no price for the model.
+    """
     @_builtins.property
     def usage(self) -> Global___Usage:
         """Total token usage of the run."""
@@ -527,12 +540,15 @@ class AgentResult(_message.Message):
         model: _builtins.str = ...,
         offline: _builtins.bool = ...,
         stop_detail: _builtins.str = ...,
+        cost_usd: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "cost_usd", b"cost_usd", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "html", b"html", "model", b"model", "offline", b"offline", "stop_detail", b"stop_detail", "stop_reason", b"stop_reason", "turns", b"turns", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "complete", b"complete", "cost_usd", b"cost_usd", "html", b"html", "model", b"model", "offline", b"offline", "stop_detail", b"stop_detail", "stop_reason", b"stop_reason", "turns", b"turns", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__cost_usd: _TypeAlias = _typing.Literal["cost_usd"]  # noqa: Y015
+    _WhichOneofArgType__cost_usd: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cost_usd) -> _WhichOneofReturnType__cost_usd | None: ...
 
 Global___AgentResult: _TypeAlias = AgentResult  # noqa: Y015
 

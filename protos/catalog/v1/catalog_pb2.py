@@ -26,7 +26,7 @@ from catalog.v1 import agent_pb2 as catalog_dot_v1_dot_agent__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63\x61talog/v1/catalog.proto\x12\ncatalog.v1\x1a\x16\x63\x61talog/v1/agent.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x01\n\x13StartCatalogRequest\x12\x1b\n\x0e\x64\x62_conn_string\x18\x01 \x01(\tB\x03\x80\x01\x01\x12\x0e\n\x06tables\x18\x02 \x03(\t\x12\x11\n\ts3_prefix\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x16\n\x0e\x61llow_writable\x18\x05 \x01(\x08\x12\x0e\n\x06\x61gents\x18\x06 \x03(\t\"*\n\x14StartCatalogResponse\x12\x12\n\ncatalog_id\x18\x01 \x01(\t\"\'\n\x11GetCatalogRequest\x12\x12\n\ncatalog_id\x18\x01 \x01(\t\":\n\x12GetCatalogResponse\x12$\n\x07\x63\x61talog\x18\x01 \x01(\x0b\x32\x13.catalog.v1.Catalog\"g\n\x13ListCatalogsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12)\n\x06status\x18\x03 \x01(\x0e\x32\x19.catalog.v1.CatalogStatus\"V\n\x14ListCatalogsResponse\x12%\n\x08\x63\x61talogs\x18\x01 \x03(\x0b\x32\x13.catalog.v1.Catalog\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x13WatchCatalogRequest\x12\x12\n\ncatalog_id\x18\x01 \x01(\t\"\x93\x02\n\x14WatchCatalogResponse\x12/\n\x0cstep_changed\x18\x01 \x01(\x0b\x32\x17.catalog.v1.StepChangedH\x00\x12\x33\n\x0e\x61gent_progress\x18\x02 \x01(\x0b\x32\x19.catalog.v1.AgentProgressH\x00\x12\x33\n\x0eoutput_written\x18\x03 \x01(\x0b\x32\x19.catalog.v1.OutputWrittenH\x00\x12$\n\x05\x66inal\x18\x04 \x01(\x0b\x32\x13.catalog.v1.CatalogH\x00\x12\x31\n\ragent_skipped\x18\x05 \x01(\x0b\x32\x18.catalog.v1.AgentSkippedH\x00\x42\x07\n\x05\x65vent\"r\n\x0bStepChanged\x12%\n\x04step\x18\x01 \x01(\x0e\x32\x17.catalog.v1.CatalogStep\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nagent_name\x18\x03 \x01(\t\"F\n\x0c\x41gentSkipped\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12\x12\n\ndependency\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"f\n\rAgentProgress\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12\x0c\n\x04turn\x18\x02 \x01(\x05\x12\x11\n\ttool_name\x18\x03 \x01(\t\x12 \n\x05usage\x18\x04 \x01(\x0b\x32\x11.catalog.v1.Usage\"9\n\rOutputWritten\x12(\n\x06output\x18\x01 \x01(\x0b\x32\x18.catalog.v1.OutputObject\"*\n\x14\x43\x61ncelCatalogRequest\x12\x12\n\ncatalog_id\x18\x01 \x01(\t\"=\n\x15\x43\x61ncelCatalogResponse\x12$\n\x07\x63\x61talog\x18\x01 \x01(\x0b\x32\x13.catalog.v1.Catalog\"p\n\x08RunAgent\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.catalog.v1.AgentStatus\x12\x17\n\x0fskipped_because\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\xcd\x03\n\x07\x43\x61talog\x12\x12\n\ncatalog_id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.catalog.v1.CatalogStatus\x12-\n\x0c\x63urrent_step\x18\x03 \x01(\x0e\x32\x17.catalog.v1.CatalogStep\x12\x0e\n\x06tables\x18\x04 \x03(\t\x12\x11\n\ts3_prefix\x18\x05 \x01(\t\x12\x11\n\ttimestamp\x18\x06 \x01(\t\x12)\n\x07outputs\x18\x07 \x03(\x0b\x32\x18.catalog.v1.OutputObject\x12+\n\x0b\x61gent_usage\x18\x08 \x03(\x0b\x32\x16.catalog.v1.AgentUsage\x12\'\n\x05\x65rror\x18\t \x01(\x0b\x32\x18.catalog.v1.CatalogError\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x06\x61gents\x18\x0c \x03(\x0b\x32\x14.catalog.v1.RunAgent\x12\x15\n\rcurrent_agent\x18\r \x01(\t\"S\n\x0cOutputObject\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08\x12\x10\n\x08\x64\x61ta_uri\x18\x04 \x01(\t\"~\n\nAgentUsage\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12 \n\x05usage\x18\x02 \x01(\x0b\x32\x11.catalog.v1.Usage\x12+\n\x0bstop_reason\x18\x03 \x01(\x0e\x32\x16.catalog.v1.StopReason\x12\r\n\x05turns\x18\x04 \x01(\x05\"T\n\x0c\x43\x61talogError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x04step\x18\x03 \x01(\x0e\x32\x17.catalog.v1.CatalogStep*\xbd\x01\n\rCatalogStatus\x12\x1e\n\x1a\x43\x41TALOG_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41TALOG_STATUS_QUEUED\x10\x01\x12\x1a\n\x16\x43\x41TALOG_STATUS_RUNNING\x10\x02\x12\x1c\n\x18\x43\x41TALOG_STATUS_SUCCEEDED\x10\x03\x12\x19\n\x15\x43\x41TALOG_STATUS_FAILED\x10\x04\x12\x1c\n\x18\x43\x41TALOG_STATUS_CANCELLED\x10\x05*\xab\x02\n\x0b\x43\x61talogStep\x12\x1c\n\x18\x43\x41TALOG_STEP_UNSPECIFIED\x10\x00\x12\"\n\x1e\x43\x41TALOG_STEP_ACQUIRING_SANDBOX\x10\x01\x12#\n\x1f\x43\x41TALOG_STEP_CHECKING_READ_ONLY\x10\x02\x12\x1e\n\x1a\x43\x41TALOG_STEP_CATALOG_AGENT\x10\x03\x12\"\n\x1e\x43\x41TALOG_STEP_RESETTING_SANDBOX\x10\x04\x12\x1e\n\x1a\x43\x41TALOG_STEP_SUMMARY_AGENT\x10\x05\x12\x1a\n\x16\x43\x41TALOG_STEP_RELEASING\x10\x06\x12\x15\n\x11\x43\x41TALOG_STEP_DONE\x10\x07\x12\x1e\n\x1a\x43\x41TALOG_STEP_RUNNING_AGENT\x10\x08*\xae\x01\n\x0b\x41gentStatus\x12\x1c\n\x18\x41GENT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41GENT_STATUS_PENDING\x10\x01\x12\x18\n\x14\x41GENT_STATUS_RUNNING\x10\x02\x12\x1a\n\x16\x41GENT_STATUS_SUCCEEDED\x10\x03\x12\x17\n\x13\x41GENT_STATUS_FAILED\x10\x04\x12\x18\n\x14\x41GENT_STATUS_SKIPPED\x10\x05\x32\xae\x03\n\x0e\x43\x61talogService\x12Q\n\x0cStartCatalog\x12\x1f.catalog.v1.StartCatalogRequest\x1a .catalog.v1.StartCatalogResponse\x12K\n\nGetCatalog\x12\x1d.catalog.v1.GetCatalogRequest\x1a\x1e.catalog.v1.GetCatalogResponse\x12Q\n\x0cListCatalogs\x12\x1f.catalog.v1.ListCatalogsRequest\x1a .catalog.v1.ListCatalogsResponse\x12S\n\x0cWatchCatalog\x12\x1f.catalog.v1.WatchCatalogRequest\x1a .catalog.v1.WatchCatalogResponse0\x01\x12T\n\rCancelCatalog\x12 .catalog.v1.CancelCatalogRequest\x1a!.catalog.v1.CancelCatalogResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63\x61talog/v1/catalog.proto\x12\ncatalog.v1\x1a\x16\x63\x61talog/v1/agent.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x01\n\x13StartCatalogRequest\x12\x1b\n\x0e\x64\x62_conn_string\x18\x01 \x01(\tB\x03\x80\x01\x01\x12\x0e\n\x06tables\x18\x02 \x03(\t\x12\x11\n\ts3_prefix\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x16\n\x0e\x61llow_writable\x18\x05 \x01(\x08\x12\x0e\n\x06\x61gents\x18\x06 \x03(\t\x12\x14\n\x0cmax_cost_usd\x18\x07 \x01(\x01\"*\n\x14StartCatalogResponse\x12\x12\n\ncatalog_id\x18\x01 \x01(\t\"\'\n\x11GetCatalogRequest\x12\x12\n\ncatalog_id\x18\x01 \x01(\t\":\n\x12GetCatalogResponse\x12$\n\x07\x63\x61talog\x18\x01 \x01(\x0b\x32\x13.catalog.v1.Catalog\"g\n\x13ListCatalogsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12)\n\x06status\x18\x03 \x01(\x0e\x32\x19.catalog.v1.CatalogStatus\"V\n\x14ListCatalogsResponse\x12%\n\x08\x63\x61talogs\x18\x01 \x03(\x0b\x32\x13.catalog.v1.Catalog\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x13WatchCatalogRequest\x12\x12\n\ncatalog_id\x18\x01 \x01(\t\"\x93\x02\n\x14WatchCatalogResponse\x12/\n\x0cstep_changed\x18\x01 \x01(\x0b\x32\x17.catalog.v1.StepChangedH\x00\x12\x33\n\x0e\x61gent_progress\x18\x02 \x01(\x0b\x32\x19.catalog.v1.AgentProgressH\x00\x12\x33\n\x0eoutput_written\x18\x03 \x01(\x0b\x32\x19.catalog.v1.OutputWrittenH\x00\x12$\n\x05\x66inal\x18\x04 \x01(\x0b\x32\x13.catalog.v1.CatalogH\x00\x12\x31\n\ragent_skipped\x18\x05 \x01(\x0b\x32\x18.catalog.v1.AgentSkippedH\x00\x42\x07\n\x05\x65vent\"r\n\x0bStepChanged\x12%\n\x04step\x18\x01 \x01(\x0e\x32\x17.catalog.v1.CatalogStep\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nagent_name\x18\x03 \x01(\t\"F\n\x0c\x41gentSkipped\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12\x12\n\ndependency\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"f\n\rAgentProgress\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12\x0c\n\x04turn\x18\x02 \x01(\x05\x12\x11\n\ttool_name\x18\x03 \x01(\t\x12 \n\x05usage\x18\x04 \x01(\x0b\x32\x11.catalog.v1.Usage\"9\n\rOutputWritten\x12(\n\x06output\x18\x01 \x01(\x0b\x32\x18.catalog.v1.OutputObject\"*\n\x14\x43\x61ncelCatalogRequest\x12\x12\n\ncatalog_id\x18\x01 \x01(\t\"=\n\x15\x43\x61ncelCatalogResponse\x12$\n\x07\x63\x61talog\x18\x01 \x01(\x0b\x32\x13.catalog.v1.Catalog\"p\n\x08RunAgent\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.catalog.v1.AgentStatus\x12\x17\n\x0fskipped_because\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\xdf\x03\n\x07\x43\x61talog\x12\x12\n\ncatalog_id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.catalog.v1.CatalogStatus\x12-\n\x0c\x63urrent_step\x18\x03 \x01(\x0e\x32\x17.catalog.v1.CatalogStep\x12\x0e\n\x06tables\x18\x04 \x03(\t\x12\x11\n\ts3_prefix\x18\x05 \x01(\t\x12\x11\n\ttimestamp\x18\x06 \x01(\t\x12)\n\x07outputs\x18\x07 \x03(\x0b\x32\x18.catalog.v1.OutputObject\x12+\n\x0b\x61gent_usage\x18\x08 \x03(\x0b\x32\x16.catalog.v1.AgentUsage\x12\'\n\x05\x65rror\x18\t \x01(\x0b\x32\x18.catalog.v1.CatalogError\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x06\x61gents\x18\x0c \x03(\x0b\x32\x14.catalog.v1.RunAgent\x12\x15\n\rcurrent_agent\x18\r \x01(\t\x12\x10\n\x08\x63ost_usd\x18\x0e \x01(\x01\"S\n\x0cOutputObject\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08\x12\x10\n\x08\x64\x61ta_uri\x18\x04 \x01(\t\"\xa2\x01\n\nAgentUsage\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12 \n\x05usage\x18\x02 \x01(\x0b\x32\x11.catalog.v1.Usage\x12+\n\x0bstop_reason\x18\x03 \x01(\x0e\x32\x16.catalog.v1.StopReason\x12\r\n\x05turns\x18\x04 \x01(\x05\x12\x15\n\x08\x63ost_usd\x18\x05 \x01(\x01H\x00\x88\x01\x01\x42\x0b\n\t_cost_usd\"T\n\x0c\x43\x61talogError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x04step\x18\x03 \x01(\x0e\x32\x17.catalog.v1.CatalogStep*\xbd\x01\n\rCatalogStatus\x12\x1e\n\x1a\x43\x41TALOG_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41TALOG_STATUS_QUEUED\x10\x01\x12\x1a\n\x16\x43\x41TALOG_STATUS_RUNNING\x10\x02\x12\x1c\n\x18\x43\x41TALOG_STATUS_SUCCEEDED\x10\x03\x12\x19\n\x15\x43\x41TALOG_STATUS_FAILED\x10\x04\x12\x1c\n\x18\x43\x41TALOG_STATUS_CANCELLED\x10\x05*\xab\x02\n\x0b\x43\x61talogStep\x12\x1c\n\x18\x43\x41TALOG_STEP_UNSPECIFIED\x10\x00\x12\"\n\x1e\x43\x41TALOG_STEP_ACQUIRING_SANDBOX\x10\x01\x12#\n\x1f\x43\x41TALOG_STEP_CHECKING_READ_ONLY\x10\x02\x12\x1e\n\x1a\x43\x41TALOG_STEP_CATALOG_AGENT\x10\x03\x12\"\n\x1e\x43\x41TALOG_STEP_RESETTING_SANDBOX\x10\x04\x12\x1e\n\x1a\x43\x41TALOG_STEP_SUMMARY_AGENT\x10\x05\x12\x1a\n\x16\x43\x41TALOG_STEP_RELEASING\x10\x06\x12\x15\n\x11\x43\x41TALOG_STEP_DONE\x10\x07\x12\x1e\n\x1a\x43\x41TALOG_STEP_RUNNING_AGENT\x10\x08*\xae\x01\n\x0b\x41gentStatus\x12\x1c\n\x18\x41GENT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41GENT_STATUS_PENDING\x10\x01\x12\x18\n\x14\x41GENT_STATUS_RUNNING\x10\x02\x12\x1a\n\x16\x41GENT_STATUS_SUCCEEDED\x10\x03\x12\x17\n\x13\x41GENT_STATUS_FAILED\x10\x04\x12\x18\n\x14\x41GENT_STATUS_SKIPPED\x10\x05\x32\xae\x03\n\x0e\x43\x61talogService\x12Q\n\x0cStartCatalog\x12\x1f.catalog.v1.StartCatalogRequest\x1a .catalog.v1.StartCatalogResponse\x12K\n\nGetCatalog\x12\x1d.catalog.v1.GetCatalogRequest\x1a\x1e.catalog.v1.GetCatalogResponse\x12Q\n\x0cListCatalogs\x12\x1f.catalog.v1.ListCatalogsRequest\x1a .catalog.v1.ListCatalogsResponse\x12S\n\x0cWatchCatalog\x12\x1f.catalog.v1.WatchCatalogRequest\x1a .catalog.v1.WatchCatalogResponse0\x01\x12T\n\rCancelCatalog\x12 .catalog.v1.CancelCatalogRequest\x1a!.catalog.v1.CancelCatalogResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,50 +35,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STARTCATALOGREQUEST'].fields_by_name['db_conn_string']._loaded_options = None
   _globals['_STARTCATALOGREQUEST'].fields_by_name['db_conn_string']._serialized_options = b'\200\001\001'
-  _globals['_CATALOGSTATUS']._serialized_start=2245
-  _globals['_CATALOGSTATUS']._serialized_end=2434
-  _globals['_CATALOGSTEP']._serialized_start=2437
-  _globals['_CATALOGSTEP']._serialized_end=2736
-  _globals['_AGENTSTATUS']._serialized_start=2739
-  _globals['_AGENTSTATUS']._serialized_end=2913
+  _globals['_CATALOGSTATUS']._serialized_start=2322
+  _globals['_CATALOGSTATUS']._serialized_end=2511
+  _globals['_CATALOGSTEP']._serialized_start=2514
+  _globals['_CATALOGSTEP']._serialized_end=2813
+  _globals['_AGENTSTATUS']._serialized_start=2816
+  _globals['_AGENTSTATUS']._serialized_end=2990
   _globals['_STARTCATALOGREQUEST']._serialized_start=98
-  _globals['_STARTCATALOGREQUEST']._serialized_end=248
-  _globals['_STARTCATALOGRESPONSE']._serialized_start=250
-  _globals['_STARTCATALOGRESPONSE']._serialized_end=292
-  _globals['_GETCATALOGREQUEST']._serialized_start=294
-  _globals['_GETCATALOGREQUEST']._serialized_end=333
-  _globals['_GETCATALOGRESPONSE']._serialized_start=335
-  _globals['_GETCATALOGRESPONSE']._serialized_end=393
-  _globals['_LISTCATALOGSREQUEST']._serialized_start=395
-  _globals['_LISTCATALOGSREQUEST']._serialized_end=498
-  _globals['_LISTCATALOGSRESPONSE']._serialized_start=500
-  _globals['_LISTCATALOGSRESPONSE']._serialized_end=586
-  _globals['_WATCHCATALOGREQUEST']._serialized_start=588
-  _globals['_WATCHCATALOGREQUEST']._serialized_end=629
-  _globals['_WATCHCATALOGRESPONSE']._serialized_start=632
-  _globals['_WATCHCATALOGRESPONSE']._serialized_end=907
-  _globals['_STEPCHANGED']._serialized_start=909
-  _globals['_STEPCHANGED']._serialized_end=1023
-  _globals['_AGENTSKIPPED']._serialized_start=1025
-  _globals['_AGENTSKIPPED']._serialized_end=1095
-  _globals['_AGENTPROGRESS']._serialized_start=1097
-  _globals['_AGENTPROGRESS']._serialized_end=1199
-  _globals['_OUTPUTWRITTEN']._serialized_start=1201
-  _globals['_OUTPUTWRITTEN']._serialized_end=1258
-  _globals['_CANCELCATALOGREQUEST']._serialized_start=1260
-  _globals['_CANCELCATALOGREQUEST']._serialized_end=1302
-  _globals['_CANCELCATALOGRESPONSE']._serialized_start=1304
-  _globals['_CANCELCATALOGRESPONSE']._serialized_end=1365
-  _globals['_RUNAGENT']._serialized_start=1367
-  _globals['_RUNAGENT']._serialized_end=1479
-  _globals['_CATALOG']._serialized_start=1482
-  _globals['_CATALOG']._serialized_end=1943
-  _globals['_OUTPUTOBJECT']._serialized_start=1945
-  _globals['_OUTPUTOBJECT']._serialized_end=2028
-  _globals['_AGENTUSAGE']._serialized_start=2030
-  _globals['_AGENTUSAGE']._serialized_end=2156
-  _globals['_CATALOGERROR']._serialized_start=2158
-  _globals['_CATALOGERROR']._serialized_end=2242
-  _globals['_CATALOGSERVICE']._serialized_start=2916
-  _globals['_CATALOGSERVICE']._serialized_end=3346
+  _globals['_STARTCATALOGREQUEST']._serialized_end=270
+  _globals['_STARTCATALOGRESPONSE']._serialized_start=272
+  _globals['_STARTCATALOGRESPONSE']._serialized_end=314
+  _globals['_GETCATALOGREQUEST']._serialized_start=316
+  _globals['_GETCATALOGREQUEST']._serialized_end=355
+  _globals['_GETCATALOGRESPONSE']._serialized_start=357
+  _globals['_GETCATALOGRESPONSE']._serialized_end=415
+  _globals['_LISTCATALOGSREQUEST']._serialized_start=417
+  _globals['_LISTCATALOGSREQUEST']._serialized_end=520
+  _globals['_LISTCATALOGSRESPONSE']._serialized_start=522
+  _globals['_LISTCATALOGSRESPONSE']._serialized_end=608
+  _globals['_WATCHCATALOGREQUEST']._serialized_start=610
+  _globals['_WATCHCATALOGREQUEST']._serialized_end=651
+  _globals['_WATCHCATALOGRESPONSE']._serialized_start=654
+  _globals['_WATCHCATALOGRESPONSE']._serialized_end=929
+  _globals['_STEPCHANGED']._serialized_start=931
+  _globals['_STEPCHANGED']._serialized_end=1045
+  _globals['_AGENTSKIPPED']._serialized_start=1047
+  _globals['_AGENTSKIPPED']._serialized_end=1117
+  _globals['_AGENTPROGRESS']._serialized_start=1119
+  _globals['_AGENTPROGRESS']._serialized_end=1221
+  _globals['_OUTPUTWRITTEN']._serialized_start=1223
+  _globals['_OUTPUTWRITTEN']._serialized_end=1280
+  _globals['_CANCELCATALOGREQUEST']._serialized_start=1282
+  _globals['_CANCELCATALOGREQUEST']._serialized_end=1324
+  _globals['_CANCELCATALOGRESPONSE']._serialized_start=1326
+  _globals['_CANCELCATALOGRESPONSE']._serialized_end=1387
+  _globals['_RUNAGENT']._serialized_start=1389
+  _globals['_RUNAGENT']._serialized_end=1501
+  _globals['_CATALOG']._serialized_start=1504
+  _globals['_CATALOG']._serialized_end=1983
+  _globals['_OUTPUTOBJECT']._serialized_start=1985
+  _globals['_OUTPUTOBJECT']._serialized_end=2068
+  _globals['_AGENTUSAGE']._serialized_start=2071
+  _globals['_AGENTUSAGE']._serialized_end=2233
+  _globals['_CATALOGERROR']._serialized_start=2235
+  _globals['_CATALOGERROR']._serialized_end=2319
+  _globals['_CATALOGSERVICE']._serialized_start=2993
+  _globals['_CATALOGSERVICE']._serialized_end=3423
 # @@protoc_insertion_point(module_scope)

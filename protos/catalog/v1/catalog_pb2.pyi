@@ -200,6 +200,7 @@ class StartCatalogRequest(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     ALLOW_WRITABLE_FIELD_NUMBER: _builtins.int
     AGENTS_FIELD_NUMBER: _builtins.int
+    MAX_COST_USD_FIELD_NUMBER: _builtins.int
     db_conn_string: _builtins.str
     """Connection string of the database to document, e.g.
     `postgresql://reader:secret@db:5432/shop`, `mysql://reader:secret@db/shop`
@@ -220,6 +221,13 @@ class StartCatalogRequest(_message.Message):
     """Allow a connection that can write to the database. Default false: the
     run checks that the connection is read-only and fails with
     WRITABLE_CONNECTION when it is not.
+    """
+    max_cost_usd: _builtins.float
+    """Optional: the most the run's model calls may cost, in US dollars (priced
+    by the agent runner's price table). Each agent gets what the earlier ones
+    left; one that reaches it stops as at its token budget (TOKEN_BUDGET),
+    with a page marked incomplete. 0 means no limit; negative is
+    INVALID_ARGUMENT.
     """
     @_builtins.property
     def tables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -243,10 +251,11 @@ class StartCatalogRequest(_message.Message):
         idempotency_key: _builtins.str = ...,
         allow_writable: _builtins.bool = ...,
         agents: _abc.Iterable[_builtins.str] | None = ...,
+        max_cost_usd: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "allow_writable", b"allow_writable", "db_conn_string", b"db_conn_string", "idempotency_key", b"idempotency_key", "s3_prefix", b"s3_prefix", "tables", b"tables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "allow_writable", b"allow_writable", "db_conn_string", b"db_conn_string", "idempotency_key", b"idempotency_key", "max_cost_usd", b"max_cost_usd", "s3_prefix", b"s3_prefix", "tables", b"tables"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -679,6 +688,7 @@ class Catalog(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     AGENTS_FIELD_NUMBER: _builtins.int
     CURRENT_AGENT_FIELD_NUMBER: _builtins.int
+    COST_USD_FIELD_NUMBER: _builtins.int
     catalog_id: _builtins.str
     """The catalog's id (the workflow id)."""
     status: Global___CatalogStatus.ValueType
@@ -695,6 +705,10 @@ class Catalog(_message.Message):
     """
     current_agent: _builtins.str
     """The agent at work when `current_step` is RUNNING_AGENT; else empty."""
+    cost_usd: _builtins.float
+    """What the run's agents cost so far, in US dollars (the sum of
+    `agent_usage.cost_usd`); 0 when none ran or none could be priced.
+    """
     @_builtins.property
     def tables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The tables to document, as requested."""
@@ -742,10 +756,11 @@ class Catalog(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         agents: _abc.Iterable[Global___RunAgent] | None = ...,
         current_agent: _builtins.str = ...,
+        cost_usd: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "error", b"error", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_usage", b"agent_usage", "agents", b"agents", "catalog_id", b"catalog_id", "create_time", b"create_time", "current_agent", b"current_agent", "current_step", b"current_step", "error", b"error", "outputs", b"outputs", "s3_prefix", b"s3_prefix", "status", b"status", "tables", b"tables", "timestamp", b"timestamp", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_usage", b"agent_usage", "agents", b"agents", "catalog_id", b"catalog_id", "cost_usd", b"cost_usd", "create_time", b"create_time", "current_agent", b"current_agent", "current_step", b"current_step", "error", b"error", "outputs", b"outputs", "s3_prefix", b"s3_prefix", "status", b"status", "tables", b"tables", "timestamp", b"timestamp", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -802,12 +817,17 @@ class AgentUsage(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     STOP_REASON_FIELD_NUMBER: _builtins.int
     TURNS_FIELD_NUMBER: _builtins.int
+    COST_USD_FIELD_NUMBER: _builtins.int
     agent_name: _builtins.str
     """The agent, e.g. "catalog"."""
     stop_reason: _agent_pb2.StopReason.ValueType
     """Why the agent stopped."""
     turns: _builtins.int
     """Model turns taken."""
+    cost_usd: _builtins.float
+    """What the agent's model calls cost in US dollars (the runner's price
+    table); unset when its model has no price there.
+    """
     @_builtins.property
     def usage(self) -> _agent_pb2.Usage:
         """Total tokens the agent used."""
@@ -819,12 +839,15 @@ class AgentUsage(_message.Message):
         usage: _agent_pb2.Usage | None = ...,
         stop_reason: _agent_pb2.StopReason.ValueType = ...,
         turns: _builtins.int = ...,
+        cost_usd: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "cost_usd", b"cost_usd", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_name", b"agent_name", "stop_reason", b"stop_reason", "turns", b"turns", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "agent_name", b"agent_name", "cost_usd", b"cost_usd", "stop_reason", b"stop_reason", "turns", b"turns", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__cost_usd: _TypeAlias = _typing.Literal["cost_usd"]  # noqa: Y015
+    _WhichOneofArgType__cost_usd: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cost_usd) -> _WhichOneofReturnType__cost_usd | None: ...
 
 Global___AgentUsage: _TypeAlias = AgentUsage  # noqa: Y015
 

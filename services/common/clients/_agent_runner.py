@@ -61,6 +61,7 @@ class AgentCall:
     lease_id: str
     redact_values: tuple[str, ...] = field(default=(), repr=False)
     max_page_bytes: int = 0  # the prompt's limit on the page; 0: the runner's maximum
+    max_cost_usd: float = 0.0  # the most the run may cost (the runner's prices); 0: no limit
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class AgentRun:
     model: str
     offline: bool
     stop_detail: str
+    cost_usd: float | None = None  # from the runner's price table; None: no price for the model
 
 
 OnProgress = Callable[[AgentProgressEvent], Awaitable[None]]
@@ -130,7 +132,10 @@ class AgentRunnerClient:
             system_prompt=call.system_prompt,
             context_json=call.context_json,
             sandbox=pb.SandboxRef(lease_id=call.lease_id),
-            budget=pb.Budget(wall_clock=duration_pb2.Duration(seconds=int(timeout_s))),
+            budget=pb.Budget(
+                wall_clock=duration_pb2.Duration(seconds=int(timeout_s)),
+                max_cost_usd=call.max_cost_usd,
+            ),
             redact_values=list(call.redact_values),
             max_page_bytes=call.max_page_bytes,
         )
@@ -181,4 +186,5 @@ def _result(result: pb.AgentResult) -> AgentRun:
         model=result.model,
         offline=result.offline,
         stop_detail=result.stop_detail,
+        cost_usd=result.cost_usd if result.HasField("cost_usd") else None,
     )

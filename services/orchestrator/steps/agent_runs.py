@@ -40,6 +40,7 @@ class AgentInput:
     context_json: str  # the context injected into the agent's first message
     sealed_conn: str  # sealed; its secrets are redacted from all the agent sends out
     attempt: int  # one of ATTEMPTS: part of the run id
+    max_cost_usd: float = 0.0  # what the agent may spend (what the run has left); 0: no limit
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class AgentReport:
     turns: int
     usage: TokenUsage
     has_page: bool  # the agent submitted a page, for the page step to store
+    cost_usd: float | None = None  # USD, from the runner's price table; None: unknown
 
 
 def agent_run_id(workflow_id: str, agent_name: str, attempt: int) -> str:
@@ -91,6 +93,7 @@ async def execute_agent(request: AgentInput) -> AgentReport:
             agent=agent_name,
             stop=result.stop.value,
             turns=result.turns,
+            cost_usd=result.cost_usd,
             **asdict(result.usage),
         )
     return AgentReport(
@@ -101,6 +104,7 @@ async def execute_agent(request: AgentInput) -> AgentReport:
         turns=result.turns,
         usage=result.usage,
         has_page=bool(result.html),
+        cost_usd=result.cost_usd,
     )
 
 
@@ -120,6 +124,7 @@ async def _call_runner(rt: Runtime, request: AgentInput, on_progress: OnProgress
         redact_values=secret_values(rt.sealer.open(request.sealed_conn)),
         # What the model is told (the prompt's limit) is what the runner holds it to.
         max_page_bytes=int(rt.prompts[request.agent_name].limits.get("max_page_bytes", 0)),
+        max_cost_usd=request.max_cost_usd,
     )
     async with _runner(rt) as runner:
         return await runner.run(
