@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "sandbox"))  # this checkout's toolkit, whatever i
 
 Tags = dict[tuple[str, str], set[str]]
 Edge = relations_set.Edge
+Judged = list[tuple[anomaly_set.Case, list[dict[str, Any]]]]
 
 
 def say(text: str) -> None:
@@ -63,32 +64,45 @@ def pii_tags(dsn: str, schema: str, table_names: list[str]) -> Tags:
     return tags
 
 
-def pii_score(columns: list[pii_set.Column], runs: list[tuple[str, Tags]]) -> dict[str, float]:
+def pii_score(
+    columns: list[pii_set.Column], runs: list[tuple[str, Tags]], silent: bool = False
+) -> dict[str, float]:
+    """Precision, recall and trap false positives over every backend's tags together."""
     tagged = right = positives = found = traps = 0
     for backend, tags in runs:
         for c in columns:
             given = tags.get((c.table, c.name), set())
+            if not silent:
+                _pii_note(backend, c, given)
             if c.debatable:
-                say(f"pii {backend}: debatable {c.table}.{c.name} -> {sorted(given) or 'untagged'}")
                 continue
             tagged += bool(given)
             right += bool(given & c.label)
             positives += bool(c.label)
             found += bool(given & c.label)
             traps += bool(c.trap and given)
-            if given and not given & c.label:
-                what = "TRAP " if c.trap else ""
-                say(f"pii {backend}: {what}false positive {c.table}.{c.name} -> {sorted(given)}")
-            elif c.label and not given & c.label:
-                say(
-                    f"pii {backend}: missed {c.table}.{c.name} ({sorted(c.label)}) -> "
-                    f"{sorted(given) or 'untagged'}"
-                )
     return {
         "precision": right / tagged if tagged else 1.0,
         "recall": found / positives if positives else 1.0,
         "trap_false_positives": float(traps),
     }
+
+
+def _pii_note(backend: str, c: pii_set.Column, given: set[str]) -> None:
+    where = f"pii {backend}: {c.table}.{c.name}"
+    if c.debatable:
+        say(f"{where} (debatable, unscored: {c.debatable}) -> {sorted(given) or 'untagged'}")
+    elif given and not given & c.label:
+        say(f"{where} {'TRAP ' if c.trap else ''}false positive -> {sorted(given)}")
+    elif c.label and not given & c.label:
+        say(f"{where} missed ({sorted(c.label)}) -> {sorted(given) or 'untagged'}")
+
+
+def peer_pii(columns: list[pii_set.Column]) -> list[tuple[str, Tags]]:
+    """bench_pii's peer (column-name substring rules, no values) on the same columns."""
+    from bench_pii import peer_tags
+
+    return [("peer", {(c.table, c.name): peer_tags(c.name) for c in columns})]
 
 
 def run_pii(folder: Path, duckdb_only: bool) -> list[tuple[str, Tags]]:
@@ -129,38 +143,50 @@ def f1(truth: set[Edge], found: set[Edge]) -> tuple[float, float, float]:
     return precision, recall, score
 
 
-def run_relations(folder: Path) -> tuple[set[Edge], set[Edge]]:
+def run_relations(folder: Path) -> tuple[set[Edge], set[Edge], set[Edge]]:
+    """The truth, what find_relations inferred, and what bench_relations' peer found."""
+    from bench_relations import name_match
     from catalog_kernel.connections import open_read_only
     from catalog_toolkit import find_relations
 
     schemas = relations_set.schemas()
     truth: set[Edge] = set().union(*(s.truth for s in schemas))
     found: set[Edge] = set()
+    peer: set[Edge] = set()
     with build.relations_duckdb(folder, schemas) as dsn:
         con, _ = open_read_only(dsn, statement_timeout_s=60)
         try:
             for s in schemas:
                 result = find_relations(con, [f"{s.name}.{t.name}" for t in s.tables])
                 found |= inferred_edges(s.name, result)
+                keys = {t.name: t.primary_key for t in s.tables if t.primary_key}
+                names = [t.name for t in s.tables]
+                for child, column, parent, key in name_match(con, s.name, names, keys):
+                    peer.add((s.name, child, column, parent, key))
         finally:
             con.disconnect()
     for edge in sorted(truth - found):
         say(f"relations: missed {edge[0]}.{edge[1]}.{edge[2]} -> {edge[3]}.{edge[4]}")
     for edge in sorted(found - truth):
         say(f"relations: false {edge[0]}.{edge[1]}.{edge[2]} -> {edge[3]}.{edge[4]}")
-    return truth, found
+    return truth, found, peer
 
 
 # -- anomalies --------------------------------------------------------------------------------
 
 
-def judge(case: anomaly_set.Case, folder: Path) -> list[dict[str, Any]]:
-    from catalog_toolkit import find_anomalies
-
+def store(case: anomaly_set.Case, folder: Path) -> Path:
+    """The case's runs as the pipeline stages them: `{folder}/{timestamp}/catalog.json`."""
     for timestamp, catalog in case.runs:
         run = folder / timestamp
         run.mkdir(parents=True)
         (run / "catalog.json").write_text(json.dumps(catalog), encoding="utf-8")
+    return folder
+
+
+def judge(case: anomaly_set.Case, folder: Path) -> list[dict[str, Any]]:
+    from catalog_toolkit import find_anomalies
+
     findings: list[dict[str, Any]] = find_anomalies(str(folder), case.runs[-1][0])["findings"]
     return findings
 
@@ -178,12 +204,14 @@ def _line(finding: dict[str, Any]) -> str:
     return f"{where} {finding['category']}/{finding['kind']}: {finding['message']}"
 
 
-def anomaly_score(judged: list[tuple[anomaly_set.Case, list[dict[str, Any]]]]) -> dict[str, float]:
+def anomaly_score(judged: Judged, silent: bool = False) -> dict[str, float]:
+    """Precision over findings, recall over injected histories (see the module notes)."""
     true = false = consequences = quiet_alerts = injected = detected = 0
     for case, findings in judged:
         kinds = [classify(case, f) for f in findings]
         if not case.scored:
-            say(f"anomalies: unscored {case.name} ({case.note}): {len(findings)} findings")
+            if not silent:
+                say(f"anomalies: unscored {case.name} ({case.note}): {len(findings)} findings")
             continue
         true += kinds.count("true")
         false += kinds.count("false")
@@ -193,10 +221,10 @@ def anomaly_score(judged: list[tuple[anomaly_set.Case, list[dict[str, Any]]]]) -
         if case.table is not None:
             injected += 1
             detected += "true" in kinds
-            if "true" not in kinds:
+            if "true" not in kinds and not silent:
                 say(f"anomalies: missed {case.name} {case.table} {case.columns} {case.note}")
         for finding, kind in zip(findings, kinds, strict=True):
-            if kind == "false":
+            if kind == "false" and not silent:
                 say(f"anomalies: false alert in {case.name} ({case.note}): {_line(finding)}")
     return {
         "precision": true / (true + false) if true + false else 1.0,
@@ -206,11 +234,21 @@ def anomaly_score(judged: list[tuple[anomaly_set.Case, list[dict[str, Any]]]]) -
     }
 
 
-def run_anomalies(folder: Path) -> list[tuple[anomaly_set.Case, list[dict[str, Any]]]]:
-    judged = []
-    for i, case in enumerate(anomaly_set.cases()):
-        judged.append((case, judge(case, folder / f"case{i:03d}")))
-    return judged
+def run_anomalies(folder: Path) -> tuple[Judged, Judged]:
+    """find_anomalies' findings per case, and the peer's: bench_anomalies' naive z-score
+    swapped in for the series judge, as that bench measures it."""
+    from unittest import mock
+
+    from bench_anomalies import naive_series
+    from catalog_toolkit import anomalies
+
+    stored = [
+        (case, store(case, folder / f"case{i:03d}")) for i, case in enumerate(anomaly_set.cases())
+    ]
+    judged = [(case, judge(case, path)) for case, path in stored]
+    with mock.patch.object(anomalies, "judge_series", naive_series):
+        peer = [(case, judge(case, path)) for case, path in stored]
+    return judged, peer
 
 
 def main() -> None:
@@ -220,25 +258,41 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_heldout_") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
-        pii = pii_score(pii_set.build(), run_pii(folder, args.duckdb_only))
-        for name in ("precision", "recall"):
-            emit(f"pii.heldout.{name}", pii[name], "ratio")
-        emit("pii.heldout.trap_false_positives", pii["trap_false_positives"], "columns")
-        truth, found = run_relations(folder)
-        precision, recall, score = f1(truth, found)
-        emit("relations.heldout.fk_f1", score, "ratio")
-        emit("relations.heldout.precision", precision, "ratio")
-        emit("relations.heldout.recall", recall, "ratio")
+        columns = pii_set.build()
+        emit_pii("pii.heldout", pii_score(columns, run_pii(folder, args.duckdb_only)))
+        emit_pii("peer.name_regex_pii.heldout", pii_score(columns, peer_pii(columns), True))
+        truth, found, peer = run_relations(folder)
+        emit_relations("relations.heldout", truth, found)
+        emit_relations("peer.name_match.heldout", truth, peer)
         emit("relations.heldout.true_fks", len(truth), "edges")
-        anomalies = anomaly_score(run_anomalies(folder / "histories"))
-        emit("anomalies.heldout.precision", anomalies["precision"], "ratio")
-        emit("anomalies.heldout.recall", anomalies["recall"], "ratio")
-        emit(
-            "anomalies.heldout.false_alerts_constant_or_learning",
-            anomalies["false_alerts_constant_or_learning"],
-            "findings",
-        )
+        judged, peer_judged = run_anomalies(folder / "histories")
+        emit_anomalies("anomalies.heldout", anomaly_score(judged))
+        emit_anomalies("peer.naive_zscore.heldout", anomaly_score(peer_judged, silent=True))
+        emit("anomalies.heldout.histories", len(judged), "histories")
         emit("heldout.seconds", time.perf_counter() - started, "s")
+
+
+def emit_pii(prefix: str, figures: dict[str, float]) -> None:
+    emit(f"{prefix}.precision", figures["precision"], "ratio")
+    emit(f"{prefix}.recall", figures["recall"], "ratio")
+    emit(f"{prefix}.trap_false_positives", figures["trap_false_positives"], "columns")
+
+
+def emit_relations(prefix: str, truth: set[Edge], found: set[Edge]) -> None:
+    precision, recall, score = f1(truth, found)
+    emit(f"{prefix}.fk_f1", score, "ratio")
+    emit(f"{prefix}.precision", precision, "ratio")
+    emit(f"{prefix}.recall", recall, "ratio")
+
+
+def emit_anomalies(prefix: str, figures: dict[str, float]) -> None:
+    emit(f"{prefix}.precision", figures["precision"], "ratio")
+    emit(f"{prefix}.recall", figures["recall"], "ratio")
+    emit(
+        f"{prefix}.false_alerts_constant_or_learning",
+        figures["false_alerts_constant_or_learning"],
+        "findings",
+    )
 
 
 if __name__ == "__main__":
