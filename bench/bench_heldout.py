@@ -13,9 +13,12 @@ signatures only, before reading the detectors' rules or the agents' own case gen
   edges, direction included;
 - anomalies: 289 run histories (anomaly_set.py) judged by find_anomalies with its defaults.
   A finding on the injected table (and column, for a column's anomaly) of an accepted category
-  is a true positive; other findings on that table are consequences, counted apart; every other
-  finding is a false one. anomalies.heldout.precision (findings), .recall (injected histories
-  with a true positive), .false_alerts_constant_or_learning (findings there; goal 0).
+  (a volume finding going the injected way) is a true positive; other findings on that table
+  are consequences, neither true nor false (listed on stderr); every other finding is false.
+  anomalies.heldout.precision (findings), .recall (injected histories with a true positive),
+  .false_alerts_constant_or_learning (findings there; goal 0).
+Peers, scored the same way on the same sets: the ones bench_pii, bench_relations and
+bench_anomalies define (peer.name_regex_pii, peer.name_match, peer.naive_zscore).
 Misses go to stderr with their case. Prints one JSON object a line: {"name", "value", "unit"}.
 """
 
@@ -196,6 +199,9 @@ def classify(case: anomaly_set.Case, finding: dict[str, Any]) -> str:
     if case.table is None or finding["table"] != case.table:
         return "false"
     column_ok = not case.columns or finding["column"] in case.columns
+    way = anomaly_set.DIRECTION.get(case.kind)
+    if finding["category"] == "volume" and way and way not in finding["kind"]:
+        return "false"  # the volume moved the other way from the injected anomaly
     return "true" if column_ok and finding["category"] in case.accept else "consequence"
 
 
@@ -224,8 +230,8 @@ def anomaly_score(judged: Judged, silent: bool = False) -> dict[str, float]:
             if "true" not in kinds and not silent:
                 say(f"anomalies: missed {case.name} {case.table} {case.columns} {case.note}")
         for finding, kind in zip(findings, kinds, strict=True):
-            if kind == "false" and not silent:
-                say(f"anomalies: false alert in {case.name} ({case.note}): {_line(finding)}")
+            if kind != "true" and not silent:
+                say(f"anomalies: {kind} finding in {case.name} ({case.note}): {_line(finding)}")
     return {
         "precision": true / (true + false) if true + false else 1.0,
         "recall": detected / injected if injected else 1.0,

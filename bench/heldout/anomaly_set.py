@@ -199,6 +199,9 @@ ACCEPT = {
     "distinct_collapse": {"distribution"},
     "seasonal_drop": {"volume"},
 }
+# A volume finding names the anomaly only when it goes the injected way: a "spike" reported
+# for rows that dropped is a wrong finding, not a detection.
+DIRECTION = {"drop": "drop", "spike": "spike", "stale": "drop", "seasonal_drop": "drop"}
 INJECTED = {
     "drop": 24,
     "spike": 24,
