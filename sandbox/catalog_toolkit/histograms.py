@@ -1,16 +1,18 @@
 """Histograms of the number and time columns, counted in the database in one query per table.
 
 Bins are equal-width between the column's min and max (from pass 1); integers and dates whose
-range holds at most BINS values get one bin per value. One aggregate counts, for every column at
-once, the values at or above each inner edge (`COUNT(x) FILTER (WHERE x >= edge)`, a CASE on
-MySQL): one comparison per edge and row, the same SQL on DuckDB, PostgreSQL and MariaDB, and
-no epoch conversion (MySQL's UNIX_TIMESTAMP depends on the session's time zone and gives 0
-before 1970). A bin's count is the difference of two neighbouring counts, so the counts sum to
-the column's non-null values in the rows read, and a value outside [min, max] (another sample's)
-lands in an end bin rather than nowhere.
+range holds at most BINS values get one bin per value. A value's bin comes from comparisons with
+the bin edges, nested as a binary search (about 5 for 20 bins), in SQL that DuckDB, PostgreSQL
+and MariaDB all run: no floor of a float division (whose rounding could put a value on an edge
+in the next bin) and no epoch conversion (MySQL's UNIX_TIMESTAMP depends on the session's time
+zone and gives 0 before 1970). Time edges are compared as the driver gave the min and max (naive
+or with a zone), so a naive TIMESTAMP is never shifted by a time zone. A value outside [min, max]
+(another sample's) lands in an end bin rather than nowhere.
 
-Time edges are compared as the driver gave the min and max (naive or with a zone), so a naive
-TIMESTAMP is never shifted by a time zone.
+The query is one `GROUP BY bin` per column, joined by UNION ALL. Measured on 5M rows and 8
+columns against the alternatives in one scan (a filtered count per bin, a CASE sum per edge,
+GROUPING SETS, GROUP BY of several columns' bins at once), it was the fastest on DuckDB (a
+column store reads one column per branch) and as fast as any on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import itertools
 from typing import Any
 
 import ibis
+from ibis import _
 
 from catalog_toolkit.database import Database
 from catalog_toolkit.values import as_float, to_json
@@ -31,29 +34,47 @@ _DAY = dt.timedelta(days=1)
 
 def histograms(db: Database, source: Any, columns: list[dict[str, Any]], scope: str) -> None:
     """Write `histogram` (`[[low, high, count], ...]`, lowest first) into each number and time
-    column with values, from one aggregate over `source` (the table, or the profile's sample)."""
+    column with values, from one query over `source` (the table, or the profile's sample)."""
     planned = [(i, edges) for i, c in enumerate(columns) if (edges := _edges(c)) is not None]
     if not planned:
         return
-    aggs: dict[str, Any] = {}
+    parts = []
     for i, edges in planned:
         column = columns[i]
         value = source[column["name"]]
         value = value.cast("float64") if column["_decimal"] else value
-        aggs[f"h{i}_0"] = value.count()
-        for j, edge in enumerate(edges[1:-1], start=1):
-            aggs[f"h{i}_{j}"] = value.count(where=value >= _literal(edge))
-    row = db.fetch(source.aggregate(**aggs))[0]
+        grouped = (
+            source.filter(value.notnull())
+            .group_by(b=_bin(value, edges, 0, len(edges) - 2))
+            .aggregate(n=_.count())
+        )
+        parts.append(grouped.mutate(c=ibis.literal(i, type="int32")))
+    counts: dict[tuple[int, int], int] = {
+        (int(row["c"]), int(row["b"])): int(row["n"])
+        for row in db.fetch(ibis.union(*parts, distinct=False))
+    }
     how = "exact" if scope == "full" else "exact, sample"
     for i, edges in planned:
-        at_or_above = [int(row[f"h{i}_{j}"] or 0) for j in range(len(edges) - 1)] + [0]
         # One bin per value: written as (value, value), the way a single value's bin reads.
         single = _one_value_a_bin(columns[i], edges)
         columns[i]["histogram"] = [
-            [to_json(low), to_json(low if single else high), at_or_above[j] - at_or_above[j + 1]]
+            [to_json(low), to_json(low if single else high), counts.get((i, j), 0)]
             for j, (low, high) in enumerate(itertools.pairwise(edges))
         ]
         columns[i]["how"]["histogram"] = how
+
+
+def _bin(value: Any, edges: list[Any], first: int, last: int) -> Any:
+    """The bin of `value` among bins `first` to `last` (bin j holds edges[j] <= value <
+    edges[j + 1], the last one its upper edge too), as a binary search of CASEs."""
+    if first == last:
+        return ibis.literal(first, type="int32")
+    middle = (first + last + 1) // 2
+    return ibis.ifelse(
+        value < _literal(edges[middle]),
+        _bin(value, edges, first, middle - 1),
+        _bin(value, edges, middle, last),
+    )
 
 
 def _edges(column: dict[str, Any]) -> list[Any] | None:
