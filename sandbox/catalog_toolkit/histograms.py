@@ -18,7 +18,9 @@ column store reads one column per branch) and as fast as any on PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import itertools
+import math
 from typing import Any
 
 import ibis
@@ -42,7 +44,6 @@ def histograms(db: Database, source: Any, columns: list[dict[str, Any]], scope: 
     for i, edges in planned:
         column = columns[i]
         value = source[column["name"]]
-        value = value.cast("float64") if column["_decimal"] else value
         grouped = (
             source.filter(value.notnull())
             .group_by(b=_bin(value, edges, 0, len(edges) - 2))
@@ -71,7 +72,7 @@ def _bin(value: Any, edges: list[Any], first: int, last: int) -> Any:
         return ibis.literal(first, type="int32")
     middle = (first + last + 1) // 2
     return ibis.ifelse(
-        value < _literal(edges[middle]),
+        value < _literal(edges[middle], value.type()),
         _bin(value, edges, first, middle - 1),
         _bin(value, edges, middle, last),
     )
@@ -121,7 +122,9 @@ def _spaced(low: float, high: float, step: float | None, kind: Any) -> list[Any]
         count = round((high - low) / step) + 1
         return [kind(low + j * step) for j in range(count + 1)]
     width = (high - low) / BINS
-    inner = [round(low + j * width, 6) for j in range(1, BINS)]
+    # Rounded for the page and the SQL, to 6 significant digits of the width at least.
+    places = max(6, 6 - math.floor(math.log10(width)))
+    inner = [round(low + j * width, places) for j in range(1, BINS)]
     return [kind(low), *(kind(x) for x in inner), kind(high)]
 
 
@@ -143,7 +146,9 @@ def _day_at_or_after(moment: dt.datetime) -> dt.date:
     return day if moment.time() == dt.time() else day + _DAY
 
 
-def _literal(edge: Any) -> Any:
+def _literal(edge: Any, dtype: Any) -> Any:
+    """An edge in the column's own kind, so no row is converted to compare (a PostgreSQL
+    NUMERIC cast to float for each comparison tripled the time of its column)."""
     if isinstance(edge, dt.datetime):
         if edge.tzinfo is None:
             return ibis.literal(edge, type="timestamp")
@@ -151,4 +156,11 @@ def _literal(edge: Any) -> Any:
         return ibis.literal(edge.astimezone(dt.UTC), type="timestamp('UTC')")
     if isinstance(edge, dt.date):
         return ibis.literal(edge, type="date")
+    if dtype.is_integer():  # for integers, x < 49.95 holds exactly when x < 50
+        return ibis.literal(math.ceil(edge), type="int64")
+    if dtype.is_decimal():  # typed with the edge's own scale: untyped, ibis rounds it
+        exact = decimal.Decimal(str(edge))
+        scale = max(-int(exact.as_tuple().exponent), dtype.scale or 0, 0)
+        scale = min(scale, 30)  # MySQL's most; ibis compares only to a scale at least the column's
+        return ibis.literal(exact, type=f"decimal(38, {scale})")
     return ibis.literal(float(edge), type="float64")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from catalog_toolkit import profile_table
@@ -145,3 +146,20 @@ def _create_spread(shop: Shop) -> None:
         with duckdb.connect(str(shop.path)) as db:
             for sql in statements:
                 db.execute(sql)
+
+
+def test_a_narrow_range_of_floats_still_spreads_over_the_bins(tmp_path: Path) -> None:
+    """Values a billionth apart: edges rounded to a fixed number of decimals would all fall
+    on one value and pile every row into one bin."""
+    import duckdb
+    import ibis
+
+    path = tmp_path / "narrow.duckdb"
+    with duckdb.connect(str(path)) as db:  # g / 2^30: exact in binary, so counted exactly here
+        db.execute(
+            "CREATE TABLE narrow AS SELECT g::DOUBLE / 1073741824 AS p FROM range(1000) t(g)"
+        )
+    profile = profile_table(ibis.duckdb.connect(str(path), read_only=True), "narrow")
+    bins = column(profile, "p")["histogram"]
+    values = [g / 1073741824 for g in range(1000)]
+    assert [c for _, _, c in bins] == direct_count(values, bins, float) == [50] * 20
