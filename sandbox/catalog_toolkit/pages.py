@@ -7,12 +7,17 @@ values and samples folded in `<details>`, and values cut at `CELL_CHARS` charact
 
 from __future__ import annotations
 
+import datetime as dt
 from html import escape
 from typing import Any
+
+from catalog_toolkit import charts
+from catalog_toolkit.values import as_datetime, as_float
 
 # A page's prose may carry this marker; the runner replaces it with the rendered figures.
 REPORT_MARKER = "[[catalog-toolkit-report]]"
 CELL_CHARS = 60
+BARS = 5  # top values drawn as bars; all of them are listed underneath
 _SEVERITY = {"good": ("✔", "#166534"), "bad": ("✖", "#991b1b"), "neutral": ("•", "#374151")}
 _FLAG_COLOR = {"warning": "#991b1b", "info": "#374151"}
 
@@ -131,7 +136,7 @@ _COLUMN_HEADERS = (
     "std",
     "p05 / p50 / p95",
     "length",
-    "top values",
+    "distribution",
 )
 
 
@@ -150,12 +155,6 @@ def _column_row(column: dict[str, Any]) -> str:
             f"{_text(column.get('length_min'))} to {_text(column.get('length_max'))}"
             f" (mean {_text(column.get('length_mean'))})"
         )
-    top = column.get("top_values") or []
-    top_text = ""
-    if top:
-        shown = ", ".join(f"{_text(v['value'], 30)} ({_text(v['count'])})" for v in top[:3])
-        rest = "".join(f"<li>{_text(v['value'], 80)}: {_text(v['count'])}</li>" for v in top)
-        top_text = f"<details><summary>{shown}</summary><ul>{rest}</ul></details>"
     key = " <small>(key)</small>" if column.get("key") == "declared" else ""
     dupes = column.get("duplicates")
     distinct = _text(column.get("distinct"))
@@ -174,9 +173,54 @@ def _column_row(column: dict[str, Any]) -> str:
         _text(column.get("std")),
         _with_how(q_text, how.get("quantiles")),
         length,
-        top_text,
+        _distribution(column),
     ]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _distribution(column: dict[str, Any]) -> str:
+    """A number or time column's histogram, else bars of its top values; the top values' text
+    folded underneath."""
+    how = column.get("how", {})
+    name = str(column.get("name"))
+    top = column.get("top_values") or []
+    chart = _histogram(column)
+    if chart:
+        chart = _with_how(chart, how.get("histogram"))
+    elif top:
+        items = [(str(v["value"]), int(v["count"])) for v in top[:BARS]]
+        chart = _with_how(charts.bars(items, label=f"top values of {name}"), how.get("top_values"))
+    if top:
+        rest = "".join(f"<li>{_text(v['value'], 80)}: {_text(v['count'])}</li>" for v in top)
+        chart += f"<details><summary>top {len(top)}</summary><ul>{rest}</ul></details>"
+    return chart
+
+
+def _histogram(column: dict[str, Any]) -> str:
+    """The histogram's bins as numbers: time edges (ISO text) as epoch seconds, drawn as dates."""
+    bins = column.get("histogram") or []
+    times = bool(bins) and isinstance(bins[0][0], str)
+    edge = _epoch if times else as_float
+    drawn: list[tuple[float, float, int]] = []
+    for low, high, count in bins:
+        first, last = edge(low), edge(high)
+        if first is None or last is None:
+            return ""
+        drawn.append((first, last, int(count)))
+    if not drawn:
+        return ""
+    label = f"distribution of {column.get('name')}: {len(drawn)} bins"
+    if not times:
+        return charts.histogram(drawn, label=label)
+    form = "%Y-%m-%d" if drawn[-1][1] - drawn[0][0] >= 2 * 86400 else "%m-%d %H:%M"
+    return charts.histogram(
+        drawn, label=label, axis=lambda x: dt.datetime.fromtimestamp(x, dt.UTC).strftime(form)
+    )
+
+
+def _epoch(value: Any) -> float | None:
+    moment = as_datetime(value)
+    return moment.timestamp() if moment else None
 
 
 def _with_how(text: str, how: str | None) -> str:

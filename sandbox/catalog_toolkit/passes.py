@@ -84,13 +84,18 @@ def fill_statistics(
                     {"lmin": "length_min", "lmean": "length_mean", "lmax": "length_max"}.get(
                         stat, stat
                     )
-                ] = round(value, 6) if isinstance(value, float) else value
+                ] = round(value, 6) if isinstance(value, float) and stat not in _KEPT else value
         if f"c{i}_q" in row and row[f"c{i}_q"] is not None:
             column["quantiles"] = _quantiles_from(row[f"c{i}_q"])
             how["quantiles"] = _label("exact", scope)
         for stat in ("min", "max", "mean", "std"):
             if stat in column:
                 how[stat] = _label("exact", scope)
+
+
+# A min or max is a stored value, kept whole: rounded, a column of values a millionth apart
+# would have its histogram's range (and bins) wrong.
+_KEPT = ("min", "max")
 
 
 def _label(method: str, scope: str) -> str:

@@ -175,6 +175,10 @@ async def test_each_database_is_catalogued_twice_through_the_whole_stack(
     page = stored[f"{first.timestamp}/catalog.html"].decode()
     assert "Order Details" in page and "without a language model" in page
     assert HOSTILE not in page and "&lt;script&gt;" in page
+    # The histograms, counted in the database, reach the stored page as images it keeps.
+    amount = next(c for c in orders["columns"] if c["name"] == "amount")
+    assert sum(count for _, _, count in amount["histogram"]) == ORDERS
+    assert '<img src="data:image/svg+xml;base64,' in page and 'alt="distribution of amount' in page
 
     claude_page = stored[f"{second.timestamp}/catalog.html"].decode()
     assert "By Claude." in claude_page and MARKER not in claude_page

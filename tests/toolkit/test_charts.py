@@ -56,10 +56,32 @@ def test_a_hostile_name_is_text_inside_the_svg(kind: str) -> None:
     assert any(HOSTILE[:20] in text for text in _texts(svg))
 
 
+def _bar_heights(svg: ET.Element) -> list[float]:
+    """The heights of the histogram's bars, one `M x,y v-h h w v h z` each in its path."""
+    (path,) = svg.iter(f"{SVG}path")
+    return [float(h) for h in re.findall(r"v-([0-9.]+)", path.get("d", ""))]
+
+
 def test_a_histogram_is_as_tall_as_its_counts() -> None:
     svg = _decode(charts.histogram([(0, 1, 10), (1, 2, 5), (2, 3, 0)], label="amount"))
-    heights = [float(r.get("height", 0)) for r in svg.iter(f"{SVG}rect")]
-    assert heights[0] == pytest.approx(2 * heights[1]) and heights[2] == 0
+    heights = _bar_heights(svg)
+    assert len(heights) == 2  # the empty bin draws nothing
+    assert heights[0] == pytest.approx(2 * heights[1])
+
+
+def test_a_lone_outlier_still_shows() -> None:
+    svg = _decode(charts.histogram([(0, 1, 100_000), (1, 2, 0), (2, 3, 1)], label="amount"))
+    assert [h > 0 for h in _bar_heights(svg)] == [True, True]
+
+
+def test_a_histogram_writes_its_axis_with_the_formatter_given() -> None:
+    day = 86_400.0
+    tag = charts.histogram(
+        [(0.0, day, 3), (day, 2 * day, 4)],
+        label="created_at",
+        axis=lambda x: f"day {x / day:.0f}",
+    )
+    assert [t for t in _texts(_decode(tag)) if t.startswith("day")] == ["day 0", "day 2"]
 
 
 def test_bars_keep_the_order_given_with_the_longest_bar_first() -> None:
