@@ -150,6 +150,10 @@ async def main() -> None:
     try:
         http_port = os.environ.get("CATALOG_ORCHESTRATOR_HTTP_PORT", ports.ORCHESTRATOR_HTTP)
         say(f"all three serving; HTTP on port {http_port} (POST /catalog); Ctrl-C stops them")
+        scheme = (
+            "https" if os.environ.get("CATALOG_SERVE_TLS", "") in ("1", "true", "yes") else "http"
+        )
+        say(f"the web UI: {scheme}://localhost:{http_port}/ (it shows make demo's runs too)")
         say(
             "the README's examples read the sample shop as catalog_reader: load it into the "
             "local PostgreSQL and MariaDB with `make sample` (once; it is idempotent)"

@@ -22,6 +22,7 @@ from dbos import DBOS, DBOSConfig
 from services.common.grpc_server import ServiceRegistration, build_server, serve_until_stopped
 from services.common.logging import log_fields
 from services.common.telemetry import tracing_enabled
+from services.orchestrator import ui
 from services.orchestrator.auth import ApiGuard, AuthSettings, log_auth_mode
 from services.orchestrator.config import Settings
 from services.orchestrator.errors import CatalogFailure
@@ -132,11 +133,21 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         max_message_bytes=settings.max_request_bytes,
         interceptors=[guard.grpc_interceptor()],  # API keys, not the service token
     )
+    app = make_app(
+        operations, guard, settings.max_request_bytes, metrics=lambda: scrape(QUEUE_NAME)
+    )
+    ui.mount(
+        app,
+        operations,
+        guard,
+        tenants=settings.tenants,
+        agents=list(pipeline.agents),
+        file_roots=settings.file_roots or default_file_roots(),
+        prefixes=settings.ui_prefixes,
+    )
     http = _EmbeddedUvicorn(
         uvicorn.Config(
-            make_app(
-                operations, guard, settings.max_request_bytes, metrics=lambda: scrape(QUEUE_NAME)
-            ),
+            app,
             host=settings.host,
             port=settings.http_port,
             log_config=None,

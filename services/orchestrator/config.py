@@ -56,6 +56,9 @@ class Settings:
     storage_retry_s: float = 120.0
     # file:// prefixes must lie under one of these folders; empty means ./catalogs.
     file_roots: tuple[str, ...] = ()
+    # S3 prefixes whose stored runs the web UI lists besides those of its runs (file:// ones
+    # under the file roots are found by walking them)
+    ui_prefixes: tuple[str, ...] = ()
     shutdown_grace_s: float = 30.0
     # the largest HTTP request body and gRPC message taken
     max_request_bytes: int = 1024 * 1024
@@ -98,6 +101,7 @@ class Settings:
             s3_endpoint_url=env.get("CATALOG_S3_ENDPOINT_URL", ""),
             storage_retry_s=env_float(env, "CATALOG_STORAGE_RETRY_S", d.storage_retry_s, minimum=0),
             file_roots=env_list(env, "CATALOG_FILE_ROOTS", ()),
+            ui_prefixes=env_list(env, "CATALOG_UI_PREFIXES", ()),
             shutdown_grace_s=env_float(
                 env, "CATALOG_SHUTDOWN_GRACE_S", d.shutdown_grace_s, minimum=0
             ),
