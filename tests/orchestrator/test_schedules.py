@@ -13,14 +13,17 @@ import base64
 import os
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
 from aiohttp import web
 from catalog.v1 import catalog_pb2 as pb
+from cryptography.fernet import Fernet
 from standardwebhooks import Webhook as Verifier
 
 from services.common.ports import free_port
@@ -271,3 +274,52 @@ async def test_a_webhook_to_a_private_address_is_refused_without_the_setting(
         assert "loopback" in record.last_error and not receiver.got
     finally:
         await o.stop()
+
+
+@pytest.fixture
+def system_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for DBOS, dropped after the test."""
+    name = f"catalog_sched_{uuid.uuid4().hex[:10]}"
+    admin_url = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+async def test_two_replicas_on_one_postgres_start_one_run_per_tick(
+    tmp_path: Path, system_database: str
+) -> None:
+    shared = {
+        "DBOS_SYSTEM_DATABASE_URL": system_database,
+        "CATALOG_SECRET_KEY": Fernet.generate_key().decode(),
+    }
+    replicas = []
+    try:
+        for name in ("a", "b"):
+            env = env_for(tmp_path, CATALOG_EXECUTOR_ID=f"replica-{name}", **shared)
+            replicas.append(await start_orchestrator(env, tmp_path / f"{name}.log"))
+        schedule = pb.Schedule(
+            cron="* * * * * *", overlap=pb.SCHEDULE_OVERLAP_ALLOW, request=request(tmp_path)
+        )
+        made = await replicas[0].stub.CreateSchedule(pb.CreateScheduleRequest(schedule=schedule))
+        schedule_id = made.schedule.schedule_id
+        await asyncio.sleep(8)
+        await replicas[1].stub.PauseSchedule(pb.PauseScheduleRequest(schedule_id=schedule_id))
+        await asyncio.sleep(1.5)
+    finally:
+        for replica in replicas:
+            await replica.stop()
+    with psycopg.connect(system_database) as db:
+        rows = db.execute(
+            "SELECT name, workflow_uuid, executor_id FROM dbos.workflow_status"
+            " WHERE workflow_uuid LIKE %s OR workflow_uuid LIKE %s",
+            (f"{schedule_id}@%", f"sched-{schedule_id}-%"),
+        ).fetchall()
+    ticks = [r for r in rows if r[0] == "schedule_tick"]
+    runs = [r for r in rows if r[0] == "catalog_workflow"]
+    assert len(ticks) >= 5
+    assert len(runs) == len(ticks)  # one run per tick, none twice, none lost
+    assert len({r[1] for r in runs}) == len(runs)
