@@ -215,14 +215,22 @@ class CatalogServiceServicer:
 
     def GetSchedule(self, request, context):
         """Returns a schedule with its next five fire times, its last runs and the
-        ticks it skipped. NOT_FOUND for an unknown id or another tenant's.
+        ticks it skipped.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListSchedules(self, request, context):
-        """Lists the caller's schedules.
+        """Lists the caller's schedules, by id.
+
+        Errors:
+        - INVALID_ARGUMENT: a negative `page_size` or a `page_token` not issued
+        by ListSchedules.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,6 +239,10 @@ class CatalogServiceServicer:
     def UpdateSchedule(self, request, context):
         """Replaces a schedule's definition (`schedule.schedule_id` names it). An
         empty `request.db_conn_string` keeps the sealed one.
+
+        Errors:
+        - INVALID_ARGUMENT naming the field, as CreateSchedule.
+        - NOT_FOUND: no such schedule, or another tenant's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -238,6 +250,10 @@ class CatalogServiceServicer:
 
     def PauseSchedule(self, request, context):
         """Pauses a schedule: no tick fires until it is resumed.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -245,6 +261,10 @@ class CatalogServiceServicer:
 
     def ResumeSchedule(self, request, context):
         """Resumes a paused schedule from the next tick.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -252,6 +272,10 @@ class CatalogServiceServicer:
 
     def DeleteSchedule(self, request, context):
         """Deletes a schedule; its runs stay.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -259,6 +283,10 @@ class CatalogServiceServicer:
 
     def TriggerSchedule(self, request, context):
         """Runs a schedule now, outside its cron; the overlap policy applies.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -133,22 +133,55 @@ class CatalogServiceStub:
     """
     GetSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetScheduleRequest, _catalog_pb2.GetScheduleResponse]
     """Returns a schedule with its next five fire times, its last runs and the
-    ticks it skipped. NOT_FOUND for an unknown id or another tenant's.
+    ticks it skipped.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
     """
     ListSchedules: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListSchedulesRequest, _catalog_pb2.ListSchedulesResponse]
-    """Lists the caller's schedules."""
+    """Lists the caller's schedules, by id.
+
+    Errors:
+    - INVALID_ARGUMENT: a negative `page_size` or a `page_token` not issued
+      by ListSchedules.
+    """
     UpdateSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.UpdateScheduleRequest, _catalog_pb2.UpdateScheduleResponse]
     """Replaces a schedule's definition (`schedule.schedule_id` names it). An
     empty `request.db_conn_string` keeps the sealed one.
+
+    Errors:
+    - INVALID_ARGUMENT naming the field, as CreateSchedule.
+    - NOT_FOUND: no such schedule, or another tenant's.
     """
     PauseSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.PauseScheduleRequest, _catalog_pb2.PauseScheduleResponse]
-    """Pauses a schedule: no tick fires until it is resumed."""
+    """Pauses a schedule: no tick fires until it is resumed.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
     ResumeSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ResumeScheduleRequest, _catalog_pb2.ResumeScheduleResponse]
-    """Resumes a paused schedule from the next tick."""
+    """Resumes a paused schedule from the next tick.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
     DeleteSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.DeleteScheduleRequest, _catalog_pb2.DeleteScheduleResponse]
-    """Deletes a schedule; its runs stay."""
+    """Deletes a schedule; its runs stay.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
     TriggerSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.TriggerScheduleRequest, _catalog_pb2.TriggerScheduleResponse]
-    """Runs a schedule now, outside its cron; the overlap policy applies."""
+    """Runs a schedule now, outside its cron; the overlap policy applies.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -238,22 +271,55 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """
     GetSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetScheduleRequest, _catalog_pb2.GetScheduleResponse]  # type: ignore[assignment]
     """Returns a schedule with its next five fire times, its last runs and the
-    ticks it skipped. NOT_FOUND for an unknown id or another tenant's.
+    ticks it skipped.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
     """
     ListSchedules: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListSchedulesRequest, _catalog_pb2.ListSchedulesResponse]  # type: ignore[assignment]
-    """Lists the caller's schedules."""
+    """Lists the caller's schedules, by id.
+
+    Errors:
+    - INVALID_ARGUMENT: a negative `page_size` or a `page_token` not issued
+      by ListSchedules.
+    """
     UpdateSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.UpdateScheduleRequest, _catalog_pb2.UpdateScheduleResponse]  # type: ignore[assignment]
     """Replaces a schedule's definition (`schedule.schedule_id` names it). An
     empty `request.db_conn_string` keeps the sealed one.
+
+    Errors:
+    - INVALID_ARGUMENT naming the field, as CreateSchedule.
+    - NOT_FOUND: no such schedule, or another tenant's.
     """
     PauseSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.PauseScheduleRequest, _catalog_pb2.PauseScheduleResponse]  # type: ignore[assignment]
-    """Pauses a schedule: no tick fires until it is resumed."""
+    """Pauses a schedule: no tick fires until it is resumed.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
     ResumeSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ResumeScheduleRequest, _catalog_pb2.ResumeScheduleResponse]  # type: ignore[assignment]
-    """Resumes a paused schedule from the next tick."""
+    """Resumes a paused schedule from the next tick.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
     DeleteSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.DeleteScheduleRequest, _catalog_pb2.DeleteScheduleResponse]  # type: ignore[assignment]
-    """Deletes a schedule; its runs stay."""
+    """Deletes a schedule; its runs stay.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
     TriggerSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.TriggerScheduleRequest, _catalog_pb2.TriggerScheduleResponse]  # type: ignore[assignment]
-    """Runs a schedule now, outside its cron; the overlap policy applies."""
+    """Runs a schedule now, outside its cron; the overlap policy applies.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     """Starts, watches and cancels catalog runs.
@@ -382,7 +448,11 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.GetScheduleResponse, _abc.Awaitable[_catalog_pb2.GetScheduleResponse]]:
         """Returns a schedule with its next five fire times, its last runs and the
-        ticks it skipped. NOT_FOUND for an unknown id or another tenant's.
+        ticks it skipped.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
         """
 
     @_abc_1.abstractmethod
@@ -391,7 +461,12 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.ListSchedulesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.ListSchedulesResponse, _abc.Awaitable[_catalog_pb2.ListSchedulesResponse]]:
-        """Lists the caller's schedules."""
+        """Lists the caller's schedules, by id.
+
+        Errors:
+        - INVALID_ARGUMENT: a negative `page_size` or a `page_token` not issued
+          by ListSchedules.
+        """
 
     @_abc_1.abstractmethod
     def UpdateSchedule(
@@ -401,6 +476,10 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_catalog_pb2.UpdateScheduleResponse, _abc.Awaitable[_catalog_pb2.UpdateScheduleResponse]]:
         """Replaces a schedule's definition (`schedule.schedule_id` names it). An
         empty `request.db_conn_string` keeps the sealed one.
+
+        Errors:
+        - INVALID_ARGUMENT naming the field, as CreateSchedule.
+        - NOT_FOUND: no such schedule, or another tenant's.
         """
 
     @_abc_1.abstractmethod
@@ -409,7 +488,12 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.PauseScheduleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.PauseScheduleResponse, _abc.Awaitable[_catalog_pb2.PauseScheduleResponse]]:
-        """Pauses a schedule: no tick fires until it is resumed."""
+        """Pauses a schedule: no tick fires until it is resumed.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
 
     @_abc_1.abstractmethod
     def ResumeSchedule(
@@ -417,7 +501,12 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.ResumeScheduleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.ResumeScheduleResponse, _abc.Awaitable[_catalog_pb2.ResumeScheduleResponse]]:
-        """Resumes a paused schedule from the next tick."""
+        """Resumes a paused schedule from the next tick.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
 
     @_abc_1.abstractmethod
     def DeleteSchedule(
@@ -425,7 +514,12 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.DeleteScheduleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.DeleteScheduleResponse, _abc.Awaitable[_catalog_pb2.DeleteScheduleResponse]]:
-        """Deletes a schedule; its runs stay."""
+        """Deletes a schedule; its runs stay.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
 
     @_abc_1.abstractmethod
     def TriggerSchedule(
@@ -433,6 +527,11 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.TriggerScheduleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.TriggerScheduleResponse, _abc.Awaitable[_catalog_pb2.TriggerScheduleResponse]]:
-        """Runs a schedule now, outside its cron; the overlap policy applies."""
+        """Runs a schedule now, outside its cron; the overlap policy applies.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
