@@ -29,8 +29,10 @@ from services.orchestrator.errors import CatalogFailure
 from services.orchestrator.http_api import make_app
 from services.orchestrator.metrics import scrape
 from services.orchestrator.pipeline import load_pipeline
+from services.orchestrator.schedule_ops import ScheduleOperations
+from services.orchestrator.schedule_tick import TICK_QUEUE
 from services.orchestrator.sealing import load_sealer
-from services.orchestrator.service import CatalogOperations, default_file_roots
+from services.orchestrator.service import CatalogOperations, WebhookPolicy, default_file_roots
 from services.orchestrator.servicer import CatalogServicer
 from services.orchestrator.steps.runtime import Runtime, install_runtime
 from services.orchestrator.watch_slots import WatchSlots
@@ -112,7 +114,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.file_roots,
         pipeline=pipeline,
         tenanted=bool(settings.tenants),
+        webhooks=WebhookPolicy(bool(settings.webhook_secret), settings.webhook_allow_http),
     )
+    # DBOS enqueues each tick here; a short poll keeps the tick-to-run lag small.
+    await DBOS.register_queue_async(TICK_QUEUE, polling_interval_sec=0.1)
+    schedules = ScheduleOperations(operations, settings.schedule_min_interval_s)
     if not settings.file_roots:
         log_fields(
             _log,
@@ -120,7 +126,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             "file:// prefixes must lie under ./catalogs; set CATALOG_FILE_ROOTS for others",
             file_roots=list(default_file_roots()),
         )
-    servicer = CatalogServicer(operations, guard, WatchSlots(settings.max_watches_per_key))
+    servicer = CatalogServicer(
+        operations, guard, WatchSlots(settings.max_watches_per_key), schedules
+    )
     registration = ServiceRegistration(
         SERVICE_NAME,
         lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server),
@@ -134,7 +142,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         interceptors=[guard.grpc_interceptor()],  # API keys, not the service token
     )
     app = make_app(
-        operations, guard, settings.max_request_bytes, metrics=lambda: scrape(QUEUE_NAME)
+        operations,
+        guard,
+        settings.max_request_bytes,
+        metrics=lambda: scrape(QUEUE_NAME),
+        schedules=schedules,
     )
     ui.mount(
         app,

@@ -16,6 +16,7 @@ from services.common import ports
 from services.common.control_plane import ControlPlane
 from services.common.env import SettingsError, env_float, env_int, env_list
 from services.orchestrator.tenants import Tenant, check_tenants, parse_tenants
+from services.orchestrator.webhook_spec import check_webhook_secret
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -64,6 +65,17 @@ class Settings:
     max_request_bytes: int = 1024 * 1024
     # the token sent to the manager and the runner, and TLS for them and for its own listeners
     control_plane: ControlPlane = field(default_factory=ControlPlane)
+    # Webhooks (webhooks.py): the Standard Webhooks signing secret (`whsec_` + base64), how
+    # long a delivery is retried, its first wait (doubling after), one attempt's timeout, and
+    # the SSRF guards' two escape hatches (tests and trusted networks only).
+    webhook_secret: str = field(default="", repr=False)
+    webhook_retry_s: float = 86400.0
+    webhook_backoff_s: float = 10.0
+    webhook_timeout_s: float = 10.0
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    # Schedules (schedules.py): the shortest gap between two ticks a cron may ask for.
+    schedule_min_interval_s: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +121,19 @@ class Settings:
                 env, "CATALOG_MAX_REQUEST_BYTES", d.max_request_bytes, minimum=4096
             ),
             control_plane=ControlPlane.from_env(env),
+            webhook_secret=env.get("CATALOG_WEBHOOK_SECRET", ""),
+            webhook_retry_s=env_float(env, "CATALOG_WEBHOOK_RETRY_S", d.webhook_retry_s, minimum=0),
+            webhook_backoff_s=env_float(
+                env, "CATALOG_WEBHOOK_BACKOFF_S", d.webhook_backoff_s, minimum=0.01
+            ),
+            webhook_timeout_s=env_float(
+                env, "CATALOG_WEBHOOK_TIMEOUT_S", d.webhook_timeout_s, minimum=0.1
+            ),
+            webhook_allow_http=env.get("CATALOG_WEBHOOK_ALLOW_HTTP", "") == "1",
+            webhook_allow_private=env.get("CATALOG_WEBHOOK_ALLOW_PRIVATE", "") == "1",
+            schedule_min_interval_s=env_float(
+                env, "CATALOG_SCHEDULE_MIN_INTERVAL_S", d.schedule_min_interval_s, minimum=0
+            ),
         )
         settings.validate()
         return settings
@@ -126,3 +151,5 @@ class Settings:
                 "e.g. localhost:50052"
             )
         check_tenants(self.tenants, self.api_keys)  # no key in two tenants
+        if self.webhook_secret:
+            check_webhook_secret(self.webhook_secret)

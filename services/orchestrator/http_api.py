@@ -31,6 +31,8 @@ from services.common.errors import (
 )
 from services.common.metrics import CONTENT_TYPE
 from services.orchestrator.auth import ApiGuard, Caller
+from services.orchestrator.http_schedules import WebhookBody, schedule_routes, webhooks
+from services.orchestrator.schedule_ops import ScheduleOperations
 from services.orchestrator.service import CatalogOperations, StartRequest
 
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
@@ -48,6 +50,7 @@ class CatalogRequest(BaseModel):
     max_cost_usd: float = Field(
         default=0.0, ge=0, allow_inf_nan=False, description="USD the run may spend; 0: no limit"
     )
+    webhooks: list[WebhookBody] = Field(default=[], description="told of the run's end")
 
 
 def make_app(
@@ -55,6 +58,7 @@ def make_app(
     guard: ApiGuard,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     metrics: Callable[[], Awaitable[bytes]] | None = None,
+    schedules: ScheduleOperations | None = None,
 ) -> FastAPI:
     """The app; `metrics`, when given, answers `GET /metrics` (Prometheus text, no API key:
     it holds counts only, like /healthz)."""
@@ -73,6 +77,7 @@ def make_app(
                 allow_writable=body.allow_writable,
                 agents=body.agents,
                 max_cost_usd=body.max_cost_usd,
+                webhooks=webhooks(body.webhooks),
             ),
             caller.tenant,
         )
@@ -83,6 +88,9 @@ def make_app(
         view = asdict(await operations.get(catalog_id, caller.tenant))
         return {**view, "create_time": view["create_time"].isoformat(),
                 "update_time": view["update_time"].isoformat()}  # fmt: skip
+
+    if schedules is not None:
+        app.include_router(schedule_routes(schedules, guard))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -35,6 +35,7 @@ from dbos import (
 from services.common import paging
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.telemetry import tracing_enabled
+from services.orchestrator.deliveries import DeliveryRecord, delivery_records, start_deliveries
 from services.orchestrator.object_names import OutputPrefix, parse_prefix
 from services.orchestrator.pipeline import Pipeline
 from services.orchestrator.run_state import (
@@ -50,6 +51,7 @@ from services.orchestrator.run_state import (
 from services.orchestrator.sealing import Sealer
 from services.orchestrator.steps.runtime import PROGRESS_STREAM
 from services.orchestrator.tenants import DEFAULT_TENANT, Tenant
+from services.orchestrator.webhook_spec import Webhook, webhook_problems
 from services.orchestrator.workflows import (
     STATE_EVENT,
     WORKFLOW_NAME,
@@ -91,6 +93,7 @@ class StartRequest:
     allow_writable: bool = False
     agents: Sequence[str] = ()  # a subset of the agents; empty: the pipeline's default
     max_cost_usd: float = 0.0  # the most the run's model calls may cost; 0: no limit
+    webhooks: Sequence[Webhook] = ()  # told of the run's end (deliveries.py)
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,23 @@ class CatalogView:
     agents: list[RunAgent]  # the run's agents in run order, each with its status
     current_agent: str  # the agent at work while current_step is RUNNING_AGENT
     cost_usd: float = 0.0  # what its agents cost so far (those the runner could price)
+    schedule_id: str = ""  # the schedule that started it, if one did
+    tick_time: str = ""  # the tick it is for
+    deliveries: list[DeliveryRecord] = field(default_factory=list)  # its webhooks'
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    """What webhooks a request may name: none without a signing secret; https only unless
+    CATALOG_WEBHOOK_ALLOW_HTTP."""
+
+    secret_set: bool = False
+    allow_http: bool = False
+
+    def problems(self, webhooks: Sequence[Webhook], name: str) -> list[tuple[str, str]]:
+        if webhooks and not self.secret_set:
+            return [(name, "webhooks need CATALOG_WEBHOOK_SECRET set on the orchestrator")]
+        return webhook_problems(webhooks, name, allow_http=self.allow_http)
 
 
 def default_file_roots() -> tuple[str, ...]:
@@ -131,7 +151,9 @@ class CatalogOperations:
         *,
         pipeline: Pipeline,
         tenanted: bool = False,
+        webhooks: WebhookPolicy | None = None,
     ) -> None:
+        self._webhooks = webhooks or WebhookPolicy()
         self._queue = queue
         self._sealer = sealer
         self._pipeline = pipeline
@@ -141,9 +163,30 @@ class CatalogOperations:
         self._file_roots = tuple(os.path.join(os.path.realpath(r), "") for r in roots)
         self._tenanted = tenanted
 
-    async def start(self, request: StartRequest, tenant: Tenant) -> str:
-        prefix = self._validate(request)
+    def check(self, request: StartRequest, tenant: Tenant, field_prefix: str = "") -> str:
+        """Validate a request as StartCatalog does (violations' fields prefixed, e.g. for a
+        schedule's request); returns the normalised prefix."""
+        try:
+            prefix = self._validate(request)
+        except InvalidArgument as exc:
+            named = [(field_prefix + name, why) for name, why in exc.field_violations]
+            raise InvalidArgument(exc.message, field_violations=named) from exc
         tenant.check_prefix(parse_prefix(prefix))
+        return prefix
+
+    def webhook_problems(self, webhooks: Sequence[Webhook], name: str) -> list[tuple[str, str]]:
+        return self._webhooks.problems(webhooks, name)
+
+    def seal(self, secret: str) -> str:
+        return self._sealer.seal(secret)
+
+    async def status_of(self, catalog_id: str) -> str:
+        """A run's status as CatalogView shows it ("" when there is no such run)."""
+        status = await DBOS.get_workflow_status_async(catalog_id)
+        return _STATUS.get(status.status, "RUNNING") if status else ""
+
+    async def start(self, request: StartRequest, tenant: Tenant) -> str:
+        prefix = self.check(request, tenant)
         key = request.idempotency_key
         catalog_id = uuid.uuid4().hex if not key else _catalog_id(tenant.name, key)
         agents = self._pipeline.plan(request.agents)
@@ -167,6 +210,7 @@ class CatalogOperations:
                     f"the idempotency key {key!r} was used for a catalog request with other "
                     "inputs; send the same inputs to find that run, or use a new key"
                 )
+        await start_deliveries(handle.workflow_id, tuple(request.webhooks))
         return handle.workflow_id
 
     def _digest(
@@ -194,6 +238,7 @@ class CatalogOperations:
             problems.append(
                 ("idempotency_key", "use 1-128 letters, digits and . _ : -, starting alphanumeric")
             )
+        problems += self._webhooks.problems(request.webhooks, "webhooks")
         if not (math.isfinite(request.max_cost_usd) and request.max_cost_usd >= 0):
             problems.append(("max_cost_usd", "a number of US dollars, 0 (no limit) or more"))
         prefix = ""
@@ -245,9 +290,14 @@ class CatalogOperations:
         return await _view(status)
 
     async def list(
-        self, tenant: Tenant, page_size: int, page_token: str, status: str = ""
+        self,
+        tenant: Tenant,
+        page_size: int,
+        page_token: str,
+        status: str = "",
+        schedule_id: str = "",
     ) -> tuple[list[CatalogView], str]:
-        offset = paging.page_offset(page_token, status)
+        offset = paging.page_offset(page_token, f"{status}/{schedule_id}")
         size = paging.page_size(page_size, 50, 200)
         everyone = tenant.name == DEFAULT_TENANT and not self._tenanted  # runs from before too
         found = await DBOS.list_workflows_async(
@@ -258,9 +308,11 @@ class CatalogOperations:
             offset=offset,
             sort_desc=True,
             load_output=False,
+            workflow_id_prefix=f"{schedule_id}@" if schedule_id else None,
         )
         views = [await _view(s) for s in found[:size]]
-        return views, (paging.page_token(offset + size, status) if len(found) > size else "")
+        more = len(found) > size
+        return views, (paging.page_token(offset + size, f"{status}/{schedule_id}") if more else "")
 
     async def watch(
         self, catalog_id: str, tenant: Tenant
@@ -337,6 +389,9 @@ async def _view(status: WorkflowStatus) -> CatalogView:
         agents=list(state.agents),
         current_agent=state.agent,
         cost_usd=state.cost_usd,
+        schedule_id=requested.schedule_id if requested else "",
+        tick_time=requested.tick_time if requested else "",
+        deliveries=await delivery_records(status.workflow_id),
     )
 
 

@@ -12,7 +12,9 @@ from catalog.v1 import catalog_pb2 as pb
 from catalog.v1 import catalog_pb2_grpc
 
 from services.orchestrator import translate
+from services.orchestrator import translate_schedules as ts
 from services.orchestrator.auth import ApiGuard
+from services.orchestrator.schedule_ops import ScheduleOperations
 from services.orchestrator.service import CatalogOperations
 from services.orchestrator.tenants import Tenant
 from services.orchestrator.watch_slots import WatchSlots
@@ -21,8 +23,15 @@ _Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, operations: CatalogOperations, guard: ApiGuard, watches: WatchSlots) -> None:
+    def __init__(
+        self,
+        operations: CatalogOperations,
+        guard: ApiGuard,
+        watches: WatchSlots,
+        schedules: ScheduleOperations,
+    ) -> None:
         self._ops = operations
+        self._schedules = schedules
         self._guard = guard
         self._watches = watches
 
@@ -47,7 +56,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.ListCatalogsResponse:
         status = translate.status_filter(request.status)
         tenant = self._tenant(context)
-        views, token = await self._ops.list(tenant, request.page_size, request.page_token, status)
+        views, token = await self._ops.list(
+            tenant, request.page_size, request.page_token, status, request.schedule_id
+        )
         catalogs = [translate.catalog(v) for v in views]
         return pb.ListCatalogsResponse(catalogs=catalogs, next_page_token=token)
 
@@ -66,3 +77,56 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.CancelCatalogResponse:
         view = await self._ops.cancel(translate.catalog_id(request), self._tenant(context))
         return pb.CancelCatalogResponse(catalog=translate.catalog(view))
+
+    async def CreateSchedule(
+        self, request: pb.CreateScheduleRequest, context: _Context
+    ) -> pb.CreateScheduleResponse:
+        spec = ts.schedule_request(request.schedule)
+        view = await self._schedules.create(spec, self._tenant(context))
+        return pb.CreateScheduleResponse(schedule=ts.schedule(view))
+
+    async def GetSchedule(
+        self, request: pb.GetScheduleRequest, context: _Context
+    ) -> pb.GetScheduleResponse:
+        view = await self._schedules.get(ts.schedule_id(request), self._tenant(context))
+        return pb.GetScheduleResponse(schedule=ts.schedule(view))
+
+    async def ListSchedules(
+        self, request: pb.ListSchedulesRequest, context: _Context
+    ) -> pb.ListSchedulesResponse:
+        tenant = self._tenant(context)
+        views, token = await self._schedules.list(tenant, request.page_size, request.page_token)
+        found = [ts.schedule(v) for v in views]
+        return pb.ListSchedulesResponse(schedules=found, next_page_token=token)
+
+    async def UpdateSchedule(
+        self, request: pb.UpdateScheduleRequest, context: _Context
+    ) -> pb.UpdateScheduleResponse:
+        spec = ts.schedule_request(request.schedule)
+        schedule_id = request.schedule.schedule_id
+        view = await self._schedules.update(schedule_id, spec, self._tenant(context))
+        return pb.UpdateScheduleResponse(schedule=ts.schedule(view))
+
+    async def PauseSchedule(
+        self, request: pb.PauseScheduleRequest, context: _Context
+    ) -> pb.PauseScheduleResponse:
+        view = await self._schedules.pause(ts.schedule_id(request), self._tenant(context))
+        return pb.PauseScheduleResponse(schedule=ts.schedule(view))
+
+    async def ResumeSchedule(
+        self, request: pb.ResumeScheduleRequest, context: _Context
+    ) -> pb.ResumeScheduleResponse:
+        view = await self._schedules.resume(ts.schedule_id(request), self._tenant(context))
+        return pb.ResumeScheduleResponse(schedule=ts.schedule(view))
+
+    async def DeleteSchedule(
+        self, request: pb.DeleteScheduleRequest, context: _Context
+    ) -> pb.DeleteScheduleResponse:
+        await self._schedules.delete(ts.schedule_id(request), self._tenant(context))
+        return pb.DeleteScheduleResponse()
+
+    async def TriggerSchedule(
+        self, request: pb.TriggerScheduleRequest, context: _Context
+    ) -> pb.TriggerScheduleResponse:
+        outcome = await self._schedules.trigger(ts.schedule_id(request), self._tenant(context))
+        return pb.TriggerScheduleResponse(catalog_id=outcome.catalog_id)

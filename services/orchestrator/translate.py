@@ -5,7 +5,9 @@ The servicer calls only these; the HTTP API serves the same domain types as JSON
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
+from datetime import datetime
 
 from catalog.v1 import agent_pb2
 from catalog.v1 import catalog_pb2 as pb
@@ -13,6 +15,7 @@ from google.protobuf import timestamp_pb2
 
 from services.common.errors import InvalidArgument
 from services.common.usage import TokenUsage
+from services.orchestrator.deliveries import DeliveryRecord
 from services.orchestrator.run_state import (
     AgentProgress,
     AgentSkipped,
@@ -26,6 +29,7 @@ from services.orchestrator.run_state import (
     StepChanged,
 )
 from services.orchestrator.service import CatalogView, StartRequest
+from services.orchestrator.webhook_spec import Webhook
 
 
 def start_request(request: pb.StartCatalogRequest) -> StartRequest:
@@ -37,7 +41,31 @@ def start_request(request: pb.StartCatalogRequest) -> StartRequest:
         allow_writable=request.allow_writable,
         agents=list(request.agents),
         max_cost_usd=request.max_cost_usd,
+        webhooks=webhooks(request.webhooks),
     )
+
+
+def webhooks(values: Iterable[pb.Webhook]) -> tuple[Webhook, ...]:
+    return tuple(Webhook(w.url, tuple(w.events)) for w in values)
+
+
+def delivery(value: DeliveryRecord) -> pb.WebhookDelivery:
+    message = pb.WebhookDelivery(
+        url=value.url,
+        event=value.event,
+        webhook_id=value.webhook_id,
+        attempts=value.attempts,
+        last_status_code=value.last_status,
+        last_error=value.last_error,
+        state=pb.DeliveryState.Value(f"DELIVERY_STATE_{value.state}"),
+    )
+    if value.last_attempt:
+        message.last_attempt_time.CopyFrom(_timestamp(value.last_attempt))
+    return message
+
+
+def tick_timestamp(stamp: str) -> timestamp_pb2.Timestamp:
+    return _timestamp(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
 
 
 def catalog_id(
@@ -140,7 +168,11 @@ def catalog(view: CatalogView) -> pb.Catalog:
         create_time=_timestamp(view.create_time.timestamp()),
         update_time=_timestamp(view.update_time.timestamp()),
         cost_usd=view.cost_usd,
+        schedule_id=view.schedule_id,
+        deliveries=[delivery(d) for d in view.deliveries],
     )
+    if view.tick_time:
+        message.tick_time.CopyFrom(tick_timestamp(view.tick_time))
     if view.error:
         message.error.CopyFrom(error(view.error))
     return message

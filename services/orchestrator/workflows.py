@@ -71,6 +71,8 @@ class CatalogInput:
     # The run's agents in run order (Pipeline.plan); runs from before pipelines: the default.
     agents: tuple[str, ...] = ()
     max_cost_usd: float = 0.0  # the most the run's model calls may cost (USD); 0: no limit
+    schedule_id: str = ""  # the schedule that started the run (schedule_tick.py), if any
+    tick_time: str = ""  # and the tick it is for, UTC ISO 8601
 
 
 @dataclass

@@ -37,6 +37,14 @@ EXPECTED_RPCS = {
         "ListCatalogs": (False, False),
         "WatchCatalog": (False, True),
         "CancelCatalog": (False, False),
+        "CreateSchedule": (False, False),
+        "GetSchedule": (False, False),
+        "ListSchedules": (False, False),
+        "UpdateSchedule": (False, False),
+        "PauseSchedule": (False, False),
+        "ResumeSchedule": (False, False),
+        "DeleteSchedule": (False, False),
+        "TriggerSchedule": (False, False),
     },
 }
 SERVICE_MODULES = {

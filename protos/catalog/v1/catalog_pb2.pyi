@@ -188,6 +188,86 @@ AGENT_STATUS_SKIPPED: AgentStatus.ValueType  # 5
 """It did not run: a dependency did not do what its `run_when` asks."""
 Global___AgentStatus: _TypeAlias = AgentStatus  # noqa: Y015
 
+class _DeliveryState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DeliveryStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeliveryState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DELIVERY_STATE_UNSPECIFIED: _DeliveryState.ValueType  # 0
+    """Not set."""
+    DELIVERY_STATE_PENDING: _DeliveryState.ValueType  # 1
+    """Being tried, or waiting for its next try."""
+    DELIVERY_STATE_DELIVERED: _DeliveryState.ValueType  # 2
+    """The receiver answered 2xx."""
+    DELIVERY_STATE_FAILED: _DeliveryState.ValueType  # 3
+    """Given up: the retry period (CATALOG_WEBHOOK_RETRY_S) ran out, or the URL
+    was refused.
+    """
+
+class DeliveryState(_DeliveryState, metaclass=_DeliveryStateEnumTypeWrapper):
+    """Where a webhook delivery stands."""
+
+DELIVERY_STATE_UNSPECIFIED: DeliveryState.ValueType  # 0
+"""Not set."""
+DELIVERY_STATE_PENDING: DeliveryState.ValueType  # 1
+"""Being tried, or waiting for its next try."""
+DELIVERY_STATE_DELIVERED: DeliveryState.ValueType  # 2
+"""The receiver answered 2xx."""
+DELIVERY_STATE_FAILED: DeliveryState.ValueType  # 3
+"""Given up: the retry period (CATALOG_WEBHOOK_RETRY_S) ran out, or the URL
+was refused.
+"""
+Global___DeliveryState: _TypeAlias = DeliveryState  # noqa: Y015
+
+class _ScheduleOverlap:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScheduleOverlapEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ScheduleOverlap.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCHEDULE_OVERLAP_UNSPECIFIED: _ScheduleOverlap.ValueType  # 0
+    """SKIP."""
+    SCHEDULE_OVERLAP_SKIP: _ScheduleOverlap.ValueType  # 1
+    """Skip the tick (recorded in `skipped_ticks`)."""
+    SCHEDULE_OVERLAP_ALLOW: _ScheduleOverlap.ValueType  # 2
+    """Start another run beside it."""
+
+class ScheduleOverlap(_ScheduleOverlap, metaclass=_ScheduleOverlapEnumTypeWrapper):
+    """What a schedule does when a tick comes while its last run still runs."""
+
+SCHEDULE_OVERLAP_UNSPECIFIED: ScheduleOverlap.ValueType  # 0
+"""SKIP."""
+SCHEDULE_OVERLAP_SKIP: ScheduleOverlap.ValueType  # 1
+"""Skip the tick (recorded in `skipped_ticks`)."""
+SCHEDULE_OVERLAP_ALLOW: ScheduleOverlap.ValueType  # 2
+"""Start another run beside it."""
+Global___ScheduleOverlap: _TypeAlias = ScheduleOverlap  # noqa: Y015
+
+class _ScheduleCatchUp:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScheduleCatchUpEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ScheduleCatchUp.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCHEDULE_CATCH_UP_UNSPECIFIED: _ScheduleCatchUp.ValueType  # 0
+    """LATEST."""
+    SCHEDULE_CATCH_UP_LATEST: _ScheduleCatchUp.ValueType  # 1
+    """Run the latest missed tick once; the others are recorded as skipped."""
+    SCHEDULE_CATCH_UP_SKIP: _ScheduleCatchUp.ValueType  # 2
+    """Run none of them."""
+
+class ScheduleCatchUp(_ScheduleCatchUp, metaclass=_ScheduleCatchUpEnumTypeWrapper):
+    """What a schedule does with ticks missed while no orchestrator ran."""
+
+SCHEDULE_CATCH_UP_UNSPECIFIED: ScheduleCatchUp.ValueType  # 0
+"""LATEST."""
+SCHEDULE_CATCH_UP_LATEST: ScheduleCatchUp.ValueType  # 1
+"""Run the latest missed tick once; the others are recorded as skipped."""
+SCHEDULE_CATCH_UP_SKIP: ScheduleCatchUp.ValueType  # 2
+"""Run none of them."""
+Global___ScheduleCatchUp: _TypeAlias = ScheduleCatchUp  # noqa: Y015
+
 @_typing.final
 class StartCatalogRequest(_message.Message):
     """Request of CatalogService.StartCatalog."""
@@ -201,6 +281,7 @@ class StartCatalogRequest(_message.Message):
     ALLOW_WRITABLE_FIELD_NUMBER: _builtins.int
     AGENTS_FIELD_NUMBER: _builtins.int
     MAX_COST_USD_FIELD_NUMBER: _builtins.int
+    WEBHOOKS_FIELD_NUMBER: _builtins.int
     db_conn_string: _builtins.str
     """Connection string of the database to document, e.g.
     `postgresql://reader:secret@db:5432/shop`, `mysql://reader:secret@db/shop`
@@ -242,6 +323,12 @@ class StartCatalogRequest(_message.Message):
         Empty means the pipeline's default agents.
         """
 
+    @_builtins.property
+    def webhooks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Webhook]:
+        """Where to POST the run's outcome when it ends (docs/schedules.md), signed
+        per Standard Webhooks with CATALOG_WEBHOOK_SECRET.
+        """
+
     def __init__(
         self,
         *,
@@ -252,14 +339,45 @@ class StartCatalogRequest(_message.Message):
         allow_writable: _builtins.bool = ...,
         agents: _abc.Iterable[_builtins.str] | None = ...,
         max_cost_usd: _builtins.float = ...,
+        webhooks: _abc.Iterable[Global___Webhook] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "allow_writable", b"allow_writable", "db_conn_string", b"db_conn_string", "idempotency_key", b"idempotency_key", "max_cost_usd", b"max_cost_usd", "s3_prefix", b"s3_prefix", "tables", b"tables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "allow_writable", b"allow_writable", "db_conn_string", b"db_conn_string", "idempotency_key", b"idempotency_key", "max_cost_usd", b"max_cost_usd", "s3_prefix", b"s3_prefix", "tables", b"tables", "webhooks", b"webhooks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StartCatalogRequest: _TypeAlias = StartCatalogRequest  # noqa: Y015
+
+@_typing.final
+class Webhook(_message.Message):
+    """A receiver of a run's outcome."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URL_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    """`https://host/path` (`http://` only with CATALOG_WEBHOOK_ALLOW_HTTP)."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Among `catalog.succeeded`, `catalog.failed`, `catalog.cancelled`; empty:
+        all three.
+        """
+
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        events: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Webhook: _TypeAlias = Webhook  # noqa: Y015
 
 @_typing.final
 class StartCatalogResponse(_message.Message):
@@ -338,6 +456,7 @@ class ListCatalogsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of catalogs to return. 0 means 50; values over 200 are
     treated as 200.
@@ -348,16 +467,19 @@ class ListCatalogsRequest(_message.Message):
     """
     status: Global___CatalogStatus.ValueType
     """Only catalogs with this status. UNSPECIFIED means all."""
+    schedule_id: _builtins.str
+    """Only the runs this schedule started (empty: any run)."""
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         status: Global___CatalogStatus.ValueType = ...,
+        schedule_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "schedule_id", b"schedule_id", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -689,6 +811,9 @@ class Catalog(_message.Message):
     AGENTS_FIELD_NUMBER: _builtins.int
     CURRENT_AGENT_FIELD_NUMBER: _builtins.int
     COST_USD_FIELD_NUMBER: _builtins.int
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    TICK_TIME_FIELD_NUMBER: _builtins.int
+    DELIVERIES_FIELD_NUMBER: _builtins.int
     catalog_id: _builtins.str
     """The catalog's id (the workflow id)."""
     status: Global___CatalogStatus.ValueType
@@ -709,6 +834,8 @@ class Catalog(_message.Message):
     """What the run's agents cost so far, in US dollars (the sum of
     `agent_usage.cost_usd`); 0 when none ran or none could be priced.
     """
+    schedule_id: _builtins.str
+    """The schedule that started the run, if one did."""
     @_builtins.property
     def tables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The tables to document, as requested."""
@@ -740,6 +867,14 @@ class Catalog(_message.Message):
         for runs started before pipelines.
         """
 
+    @_builtins.property
+    def tick_time(self) -> _timestamp_pb2.Timestamp:
+        """The tick of `schedule_id` the run is for; unset for a run not scheduled."""
+
+    @_builtins.property
+    def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___WebhookDelivery]:
+        """The deliveries of the run's webhooks, once it ended."""
+
     def __init__(
         self,
         *,
@@ -757,14 +892,574 @@ class Catalog(_message.Message):
         agents: _abc.Iterable[Global___RunAgent] | None = ...,
         current_agent: _builtins.str = ...,
         cost_usd: _builtins.float = ...,
+        schedule_id: _builtins.str = ...,
+        tick_time: _timestamp_pb2.Timestamp | None = ...,
+        deliveries: _abc.Iterable[Global___WebhookDelivery] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "error", b"error", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "error", b"error", "tick_time", b"tick_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_usage", b"agent_usage", "agents", b"agents", "catalog_id", b"catalog_id", "cost_usd", b"cost_usd", "create_time", b"create_time", "current_agent", b"current_agent", "current_step", b"current_step", "error", b"error", "outputs", b"outputs", "s3_prefix", b"s3_prefix", "status", b"status", "tables", b"tables", "timestamp", b"timestamp", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_usage", b"agent_usage", "agents", b"agents", "catalog_id", b"catalog_id", "cost_usd", b"cost_usd", "create_time", b"create_time", "current_agent", b"current_agent", "current_step", b"current_step", "deliveries", b"deliveries", "error", b"error", "outputs", b"outputs", "s3_prefix", b"s3_prefix", "schedule_id", b"schedule_id", "status", b"status", "tables", b"tables", "tick_time", b"tick_time", "timestamp", b"timestamp", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Catalog: _TypeAlias = Catalog  # noqa: Y015
+
+@_typing.final
+class WebhookDelivery(_message.Message):
+    """One webhook's delivery of a run's outcome."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URL_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    WEBHOOK_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    LAST_STATUS_CODE_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LAST_ATTEMPT_TIME_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    """The receiver, without its query string."""
+    event: _builtins.str
+    """The event sent, e.g. `catalog.succeeded`."""
+    webhook_id: _builtins.str
+    """The `webhook-id` header, the same on every attempt."""
+    attempts: _builtins.int
+    """Attempts made so far."""
+    last_status_code: _builtins.int
+    """The receiver's last HTTP status; 0 when it did not answer."""
+    last_error: _builtins.str
+    """Why the last attempt failed; empty after a 2xx."""
+    state: Global___DeliveryState.ValueType
+    """Where the delivery stands."""
+    @_builtins.property
+    def last_attempt_time(self) -> _timestamp_pb2.Timestamp:
+        """When the last attempt was made."""
+
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        event: _builtins.str = ...,
+        webhook_id: _builtins.str = ...,
+        attempts: _builtins.int = ...,
+        last_status_code: _builtins.int = ...,
+        last_error: _builtins.str = ...,
+        state: Global___DeliveryState.ValueType = ...,
+        last_attempt_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_attempt_time", b"last_attempt_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "event", b"event", "last_attempt_time", b"last_attempt_time", "last_error", b"last_error", "last_status_code", b"last_status_code", "state", b"state", "url", b"url", "webhook_id", b"webhook_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookDelivery: _TypeAlias = WebhookDelivery  # noqa: Y015
+
+@_typing.final
+class Schedule(_message.Message):
+    """A catalog request run at each tick of a cron expression."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    CRON_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    REQUEST_FIELD_NUMBER: _builtins.int
+    WEBHOOKS_FIELD_NUMBER: _builtins.int
+    OVERLAP_FIELD_NUMBER: _builtins.int
+    CATCH_UP_FIELD_NUMBER: _builtins.int
+    PAUSED_FIELD_NUMBER: _builtins.int
+    NEXT_FIRE_TIMES_FIELD_NUMBER: _builtins.int
+    RECENT_RUNS_FIELD_NUMBER: _builtins.int
+    SKIPPED_TICKS_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    """Set by CreateSchedule."""
+    cron: _builtins.str
+    """Five fields (minute hour day month weekday), or six with seconds first."""
+    time_zone: _builtins.str
+    """IANA name, e.g. `Europe/Paris`; empty: UTC."""
+    overlap: Global___ScheduleOverlap.ValueType
+    """SKIP by default."""
+    catch_up: Global___ScheduleCatchUp.ValueType
+    """LATEST by default."""
+    paused: _builtins.bool
+    """Output only: true while paused."""
+    @_builtins.property
+    def request(self) -> Global___StartCatalogRequest:
+        """The run to start, as StartCatalog takes it (its `idempotency_key` must be
+        empty: a tick keys its run). In answers `db_conn_string` is empty.
+        """
+
+    @_builtins.property
+    def webhooks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Webhook]:
+        """Receivers of every run's outcome (besides `request.webhooks`)."""
+
+    @_builtins.property
+    def next_fire_times(self) -> _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]:
+        """Output only (GetSchedule): the next five fire times."""
+
+    @_builtins.property
+    def recent_runs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScheduleRun]:
+        """Output only (GetSchedule): the last runs it started, newest first."""
+
+    @_builtins.property
+    def skipped_ticks(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkippedTick]:
+        """Output only (GetSchedule): the last ticks it skipped, newest first."""
+
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+        cron: _builtins.str = ...,
+        time_zone: _builtins.str = ...,
+        request: Global___StartCatalogRequest | None = ...,
+        webhooks: _abc.Iterable[Global___Webhook] | None = ...,
+        overlap: Global___ScheduleOverlap.ValueType = ...,
+        catch_up: Global___ScheduleCatchUp.ValueType = ...,
+        paused: _builtins.bool = ...,
+        next_fire_times: _abc.Iterable[_timestamp_pb2.Timestamp] | None = ...,
+        recent_runs: _abc.Iterable[Global___ScheduleRun] | None = ...,
+        skipped_ticks: _abc.Iterable[Global___SkippedTick] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["catch_up", b"catch_up", "cron", b"cron", "next_fire_times", b"next_fire_times", "overlap", b"overlap", "paused", b"paused", "recent_runs", b"recent_runs", "request", b"request", "schedule_id", b"schedule_id", "skipped_ticks", b"skipped_ticks", "time_zone", b"time_zone", "webhooks", b"webhooks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Schedule: _TypeAlias = Schedule  # noqa: Y015
+
+@_typing.final
+class ScheduleRun(_message.Message):
+    """A run a schedule started."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATALOG_ID_FIELD_NUMBER: _builtins.int
+    TICK_TIME_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    catalog_id: _builtins.str
+    """The run's id."""
+    status: Global___CatalogStatus.ValueType
+    """Its status now."""
+    @_builtins.property
+    def tick_time(self) -> _timestamp_pb2.Timestamp:
+        """The tick it is for."""
+
+    def __init__(
+        self,
+        *,
+        catalog_id: _builtins.str = ...,
+        tick_time: _timestamp_pb2.Timestamp | None = ...,
+        status: Global___CatalogStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tick_time", b"tick_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["catalog_id", b"catalog_id", "status", b"status", "tick_time", b"tick_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScheduleRun: _TypeAlias = ScheduleRun  # noqa: Y015
+
+@_typing.final
+class SkippedTick(_message.Message):
+    """A tick a schedule did not run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICK_TIME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why, e.g. `the last run, ID, still runs`."""
+    @_builtins.property
+    def tick_time(self) -> _timestamp_pb2.Timestamp:
+        """The tick."""
+
+    def __init__(
+        self,
+        *,
+        tick_time: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tick_time", b"tick_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "tick_time", b"tick_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SkippedTick: _TypeAlias = SkippedTick  # noqa: Y015
+
+@_typing.final
+class CreateScheduleRequest(_message.Message):
+    """Request of CatalogService.CreateSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """The schedule; `schedule_id` and the output fields are ignored."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___Schedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateScheduleRequest: _TypeAlias = CreateScheduleRequest  # noqa: Y015
+
+@_typing.final
+class CreateScheduleResponse(_message.Message):
+    """Response of CatalogService.CreateSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """The schedule as stored, with its `schedule_id`."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___Schedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateScheduleResponse: _TypeAlias = CreateScheduleResponse  # noqa: Y015
+
+@_typing.final
+class GetScheduleRequest(_message.Message):
+    """Request of CatalogService.GetSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    """The schedule's id."""
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule_id", b"schedule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetScheduleRequest: _TypeAlias = GetScheduleRequest  # noqa: Y015
+
+@_typing.final
+class GetScheduleResponse(_message.Message):
+    """Response of CatalogService.GetSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """The schedule."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___Schedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetScheduleResponse: _TypeAlias = GetScheduleResponse  # noqa: Y015
+
+@_typing.final
+class ListSchedulesRequest(_message.Message):
+    """Request of CatalogService.ListSchedules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many (default 50, at most 200)."""
+    page_token: _builtins.str
+    """From a previous answer's `next_page_token`."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSchedulesRequest: _TypeAlias = ListSchedulesRequest  # noqa: Y015
+
+@_typing.final
+class ListSchedulesResponse(_message.Message):
+    """Response of CatalogService.ListSchedules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def schedules(self) -> _containers.RepeatedCompositeFieldContainer[Global___Schedule]:
+        """The caller's schedules, without runs and skipped ticks."""
+
+    def __init__(
+        self,
+        *,
+        schedules: _abc.Iterable[Global___Schedule] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "schedules", b"schedules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSchedulesResponse: _TypeAlias = ListSchedulesResponse  # noqa: Y015
+
+@_typing.final
+class UpdateScheduleRequest(_message.Message):
+    """Request of CatalogService.UpdateSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """The new definition; `schedule_id` names the schedule."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___Schedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateScheduleRequest: _TypeAlias = UpdateScheduleRequest  # noqa: Y015
+
+@_typing.final
+class UpdateScheduleResponse(_message.Message):
+    """Response of CatalogService.UpdateSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """The schedule as stored."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___Schedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateScheduleResponse: _TypeAlias = UpdateScheduleResponse  # noqa: Y015
+
+@_typing.final
+class PauseScheduleRequest(_message.Message):
+    """Request of CatalogService.PauseSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    """The schedule's id."""
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule_id", b"schedule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseScheduleRequest: _TypeAlias = PauseScheduleRequest  # noqa: Y015
+
+@_typing.final
+class PauseScheduleResponse(_message.Message):
+    """Response of CatalogService.PauseSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """The schedule, paused."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___Schedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseScheduleResponse: _TypeAlias = PauseScheduleResponse  # noqa: Y015
+
+@_typing.final
+class ResumeScheduleRequest(_message.Message):
+    """Request of CatalogService.ResumeSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    """The schedule's id."""
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule_id", b"schedule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeScheduleRequest: _TypeAlias = ResumeScheduleRequest  # noqa: Y015
+
+@_typing.final
+class ResumeScheduleResponse(_message.Message):
+    """Response of CatalogService.ResumeSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """The schedule, active."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___Schedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeScheduleResponse: _TypeAlias = ResumeScheduleResponse  # noqa: Y015
+
+@_typing.final
+class DeleteScheduleRequest(_message.Message):
+    """Request of CatalogService.DeleteSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    """The schedule's id."""
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule_id", b"schedule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteScheduleRequest: _TypeAlias = DeleteScheduleRequest  # noqa: Y015
+
+@_typing.final
+class DeleteScheduleResponse(_message.Message):
+    """Response of CatalogService.DeleteSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteScheduleResponse: _TypeAlias = DeleteScheduleResponse  # noqa: Y015
+
+@_typing.final
+class TriggerScheduleRequest(_message.Message):
+    """Request of CatalogService.TriggerSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    """The schedule's id."""
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule_id", b"schedule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TriggerScheduleRequest: _TypeAlias = TriggerScheduleRequest  # noqa: Y015
+
+@_typing.final
+class TriggerScheduleResponse(_message.Message):
+    """Response of CatalogService.TriggerSchedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATALOG_ID_FIELD_NUMBER: _builtins.int
+    catalog_id: _builtins.str
+    """The run started; empty when the overlap policy skipped it."""
+    def __init__(
+        self,
+        *,
+        catalog_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["catalog_id", b"catalog_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TriggerScheduleResponse: _TypeAlias = TriggerScheduleResponse  # noqa: Y015
 
 @_typing.final
 class OutputObject(_message.Message):

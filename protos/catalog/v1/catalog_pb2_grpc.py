@@ -63,6 +63,46 @@ class CatalogServiceStub:
                 request_serializer=catalog_dot_v1_dot_catalog__pb2.CancelCatalogRequest.SerializeToString,
                 response_deserializer=catalog_dot_v1_dot_catalog__pb2.CancelCatalogResponse.FromString,
                 _registered_method=True)
+        self.CreateSchedule = channel.unary_unary(
+                '/catalog.v1.CatalogService/CreateSchedule',
+                request_serializer=catalog_dot_v1_dot_catalog__pb2.CreateScheduleRequest.SerializeToString,
+                response_deserializer=catalog_dot_v1_dot_catalog__pb2.CreateScheduleResponse.FromString,
+                _registered_method=True)
+        self.GetSchedule = channel.unary_unary(
+                '/catalog.v1.CatalogService/GetSchedule',
+                request_serializer=catalog_dot_v1_dot_catalog__pb2.GetScheduleRequest.SerializeToString,
+                response_deserializer=catalog_dot_v1_dot_catalog__pb2.GetScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/catalog.v1.CatalogService/ListSchedules',
+                request_serializer=catalog_dot_v1_dot_catalog__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=catalog_dot_v1_dot_catalog__pb2.ListSchedulesResponse.FromString,
+                _registered_method=True)
+        self.UpdateSchedule = channel.unary_unary(
+                '/catalog.v1.CatalogService/UpdateSchedule',
+                request_serializer=catalog_dot_v1_dot_catalog__pb2.UpdateScheduleRequest.SerializeToString,
+                response_deserializer=catalog_dot_v1_dot_catalog__pb2.UpdateScheduleResponse.FromString,
+                _registered_method=True)
+        self.PauseSchedule = channel.unary_unary(
+                '/catalog.v1.CatalogService/PauseSchedule',
+                request_serializer=catalog_dot_v1_dot_catalog__pb2.PauseScheduleRequest.SerializeToString,
+                response_deserializer=catalog_dot_v1_dot_catalog__pb2.PauseScheduleResponse.FromString,
+                _registered_method=True)
+        self.ResumeSchedule = channel.unary_unary(
+                '/catalog.v1.CatalogService/ResumeSchedule',
+                request_serializer=catalog_dot_v1_dot_catalog__pb2.ResumeScheduleRequest.SerializeToString,
+                response_deserializer=catalog_dot_v1_dot_catalog__pb2.ResumeScheduleResponse.FromString,
+                _registered_method=True)
+        self.DeleteSchedule = channel.unary_unary(
+                '/catalog.v1.CatalogService/DeleteSchedule',
+                request_serializer=catalog_dot_v1_dot_catalog__pb2.DeleteScheduleRequest.SerializeToString,
+                response_deserializer=catalog_dot_v1_dot_catalog__pb2.DeleteScheduleResponse.FromString,
+                _registered_method=True)
+        self.TriggerSchedule = channel.unary_unary(
+                '/catalog.v1.CatalogService/TriggerSchedule',
+                request_serializer=catalog_dot_v1_dot_catalog__pb2.TriggerScheduleRequest.SerializeToString,
+                response_deserializer=catalog_dot_v1_dot_catalog__pb2.TriggerScheduleResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -157,6 +197,101 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSchedule(self, request, context):
+        """Creates a schedule: a catalog request run at each tick of a cron
+        expression in an IANA time zone (docs/schedules.md). Answers with the
+        schedule and its `schedule_id`; the schedule belongs to the caller's
+        tenant.
+
+        Errors:
+        - INVALID_ARGUMENT naming the field: a bad `schedule.cron`, an unknown
+        `schedule.time_zone`, a cron firing more often than
+        CATALOG_SCHEDULE_MIN_INTERVAL_S, a bad `schedule.request.*` field (as
+        StartCatalog) or a bad `schedule.webhooks[i]`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSchedule(self, request, context):
+        """Returns a schedule with its next five fire times, its last runs and the
+        ticks it skipped.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """Lists the caller's schedules, by id.
+
+        Errors:
+        - INVALID_ARGUMENT: a negative `page_size` or a `page_token` not issued
+        by ListSchedules.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSchedule(self, request, context):
+        """Replaces a schedule's definition (`schedule.schedule_id` names it). An
+        empty `request.db_conn_string` keeps the sealed one.
+
+        Errors:
+        - INVALID_ARGUMENT naming the field, as CreateSchedule.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseSchedule(self, request, context):
+        """Pauses a schedule: no tick fires until it is resumed.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSchedule(self, request, context):
+        """Resumes a paused schedule from the next tick.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """Deletes a schedule; its runs stay.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TriggerSchedule(self, request, context):
+        """Runs a schedule now, outside its cron; the overlap policy applies.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -184,6 +319,46 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.CancelCatalog,
                     request_deserializer=catalog_dot_v1_dot_catalog__pb2.CancelCatalogRequest.FromString,
                     response_serializer=catalog_dot_v1_dot_catalog__pb2.CancelCatalogResponse.SerializeToString,
+            ),
+            'CreateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSchedule,
+                    request_deserializer=catalog_dot_v1_dot_catalog__pb2.CreateScheduleRequest.FromString,
+                    response_serializer=catalog_dot_v1_dot_catalog__pb2.CreateScheduleResponse.SerializeToString,
+            ),
+            'GetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchedule,
+                    request_deserializer=catalog_dot_v1_dot_catalog__pb2.GetScheduleRequest.FromString,
+                    response_serializer=catalog_dot_v1_dot_catalog__pb2.GetScheduleResponse.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=catalog_dot_v1_dot_catalog__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=catalog_dot_v1_dot_catalog__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'UpdateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSchedule,
+                    request_deserializer=catalog_dot_v1_dot_catalog__pb2.UpdateScheduleRequest.FromString,
+                    response_serializer=catalog_dot_v1_dot_catalog__pb2.UpdateScheduleResponse.SerializeToString,
+            ),
+            'PauseSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSchedule,
+                    request_deserializer=catalog_dot_v1_dot_catalog__pb2.PauseScheduleRequest.FromString,
+                    response_serializer=catalog_dot_v1_dot_catalog__pb2.PauseScheduleResponse.SerializeToString,
+            ),
+            'ResumeSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSchedule,
+                    request_deserializer=catalog_dot_v1_dot_catalog__pb2.ResumeScheduleRequest.FromString,
+                    response_serializer=catalog_dot_v1_dot_catalog__pb2.ResumeScheduleResponse.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=catalog_dot_v1_dot_catalog__pb2.DeleteScheduleRequest.FromString,
+                    response_serializer=catalog_dot_v1_dot_catalog__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+            'TriggerSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.TriggerSchedule,
+                    request_deserializer=catalog_dot_v1_dot_catalog__pb2.TriggerScheduleRequest.FromString,
+                    response_serializer=catalog_dot_v1_dot_catalog__pb2.TriggerScheduleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -325,6 +500,222 @@ class CatalogService:
             '/catalog.v1.CatalogService/CancelCatalog',
             catalog_dot_v1_dot_catalog__pb2.CancelCatalogRequest.SerializeToString,
             catalog_dot_v1_dot_catalog__pb2.CancelCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/catalog.v1.CatalogService/CreateSchedule',
+            catalog_dot_v1_dot_catalog__pb2.CreateScheduleRequest.SerializeToString,
+            catalog_dot_v1_dot_catalog__pb2.CreateScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/catalog.v1.CatalogService/GetSchedule',
+            catalog_dot_v1_dot_catalog__pb2.GetScheduleRequest.SerializeToString,
+            catalog_dot_v1_dot_catalog__pb2.GetScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/catalog.v1.CatalogService/ListSchedules',
+            catalog_dot_v1_dot_catalog__pb2.ListSchedulesRequest.SerializeToString,
+            catalog_dot_v1_dot_catalog__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/catalog.v1.CatalogService/UpdateSchedule',
+            catalog_dot_v1_dot_catalog__pb2.UpdateScheduleRequest.SerializeToString,
+            catalog_dot_v1_dot_catalog__pb2.UpdateScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/catalog.v1.CatalogService/PauseSchedule',
+            catalog_dot_v1_dot_catalog__pb2.PauseScheduleRequest.SerializeToString,
+            catalog_dot_v1_dot_catalog__pb2.PauseScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/catalog.v1.CatalogService/ResumeSchedule',
+            catalog_dot_v1_dot_catalog__pb2.ResumeScheduleRequest.SerializeToString,
+            catalog_dot_v1_dot_catalog__pb2.ResumeScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/catalog.v1.CatalogService/DeleteSchedule',
+            catalog_dot_v1_dot_catalog__pb2.DeleteScheduleRequest.SerializeToString,
+            catalog_dot_v1_dot_catalog__pb2.DeleteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TriggerSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/catalog.v1.CatalogService/TriggerSchedule',
+            catalog_dot_v1_dot_catalog__pb2.TriggerScheduleRequest.SerializeToString,
+            catalog_dot_v1_dot_catalog__pb2.TriggerScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -119,6 +119,69 @@ class CatalogServiceStub:
     - FAILED_PRECONDITION: the run has already finished (SUCCEEDED, FAILED or
       CANCELLED).
     """
+    CreateSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.CreateScheduleRequest, _catalog_pb2.CreateScheduleResponse]
+    """Creates a schedule: a catalog request run at each tick of a cron
+    expression in an IANA time zone (docs/schedules.md). Answers with the
+    schedule and its `schedule_id`; the schedule belongs to the caller's
+    tenant.
+
+    Errors:
+    - INVALID_ARGUMENT naming the field: a bad `schedule.cron`, an unknown
+      `schedule.time_zone`, a cron firing more often than
+      CATALOG_SCHEDULE_MIN_INTERVAL_S, a bad `schedule.request.*` field (as
+      StartCatalog) or a bad `schedule.webhooks[i]`.
+    """
+    GetSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetScheduleRequest, _catalog_pb2.GetScheduleResponse]
+    """Returns a schedule with its next five fire times, its last runs and the
+    ticks it skipped.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
+    ListSchedules: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListSchedulesRequest, _catalog_pb2.ListSchedulesResponse]
+    """Lists the caller's schedules, by id.
+
+    Errors:
+    - INVALID_ARGUMENT: a negative `page_size` or a `page_token` not issued
+      by ListSchedules.
+    """
+    UpdateSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.UpdateScheduleRequest, _catalog_pb2.UpdateScheduleResponse]
+    """Replaces a schedule's definition (`schedule.schedule_id` names it). An
+    empty `request.db_conn_string` keeps the sealed one.
+
+    Errors:
+    - INVALID_ARGUMENT naming the field, as CreateSchedule.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
+    PauseSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.PauseScheduleRequest, _catalog_pb2.PauseScheduleResponse]
+    """Pauses a schedule: no tick fires until it is resumed.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
+    ResumeSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ResumeScheduleRequest, _catalog_pb2.ResumeScheduleResponse]
+    """Resumes a paused schedule from the next tick.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
+    DeleteSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.DeleteScheduleRequest, _catalog_pb2.DeleteScheduleResponse]
+    """Deletes a schedule; its runs stay.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
+    TriggerSchedule: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.TriggerScheduleRequest, _catalog_pb2.TriggerScheduleResponse]
+    """Runs a schedule now, outside its cron; the overlap policy applies.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -193,6 +256,69 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     - NOT_FOUND: no such catalog.
     - FAILED_PRECONDITION: the run has already finished (SUCCEEDED, FAILED or
       CANCELLED).
+    """
+    CreateSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.CreateScheduleRequest, _catalog_pb2.CreateScheduleResponse]  # type: ignore[assignment]
+    """Creates a schedule: a catalog request run at each tick of a cron
+    expression in an IANA time zone (docs/schedules.md). Answers with the
+    schedule and its `schedule_id`; the schedule belongs to the caller's
+    tenant.
+
+    Errors:
+    - INVALID_ARGUMENT naming the field: a bad `schedule.cron`, an unknown
+      `schedule.time_zone`, a cron firing more often than
+      CATALOG_SCHEDULE_MIN_INTERVAL_S, a bad `schedule.request.*` field (as
+      StartCatalog) or a bad `schedule.webhooks[i]`.
+    """
+    GetSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetScheduleRequest, _catalog_pb2.GetScheduleResponse]  # type: ignore[assignment]
+    """Returns a schedule with its next five fire times, its last runs and the
+    ticks it skipped.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
+    ListSchedules: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListSchedulesRequest, _catalog_pb2.ListSchedulesResponse]  # type: ignore[assignment]
+    """Lists the caller's schedules, by id.
+
+    Errors:
+    - INVALID_ARGUMENT: a negative `page_size` or a `page_token` not issued
+      by ListSchedules.
+    """
+    UpdateSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.UpdateScheduleRequest, _catalog_pb2.UpdateScheduleResponse]  # type: ignore[assignment]
+    """Replaces a schedule's definition (`schedule.schedule_id` names it). An
+    empty `request.db_conn_string` keeps the sealed one.
+
+    Errors:
+    - INVALID_ARGUMENT naming the field, as CreateSchedule.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
+    PauseSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.PauseScheduleRequest, _catalog_pb2.PauseScheduleResponse]  # type: ignore[assignment]
+    """Pauses a schedule: no tick fires until it is resumed.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
+    ResumeSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ResumeScheduleRequest, _catalog_pb2.ResumeScheduleResponse]  # type: ignore[assignment]
+    """Resumes a paused schedule from the next tick.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
+    DeleteSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.DeleteScheduleRequest, _catalog_pb2.DeleteScheduleResponse]  # type: ignore[assignment]
+    """Deletes a schedule; its runs stay.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
+    """
+    TriggerSchedule: _aio.UnaryUnaryMultiCallable[_catalog_pb2.TriggerScheduleRequest, _catalog_pb2.TriggerScheduleResponse]  # type: ignore[assignment]
+    """Runs a schedule now, outside its cron; the overlap policy applies.
+
+    Errors:
+    - INVALID_ARGUMENT: empty `schedule_id`.
+    - NOT_FOUND: no such schedule, or another tenant's.
     """
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -295,6 +421,117 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         - NOT_FOUND: no such catalog.
         - FAILED_PRECONDITION: the run has already finished (SUCCEEDED, FAILED or
           CANCELLED).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateSchedule(
+        self,
+        request: _catalog_pb2.CreateScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.CreateScheduleResponse, _abc.Awaitable[_catalog_pb2.CreateScheduleResponse]]:
+        """Creates a schedule: a catalog request run at each tick of a cron
+        expression in an IANA time zone (docs/schedules.md). Answers with the
+        schedule and its `schedule_id`; the schedule belongs to the caller's
+        tenant.
+
+        Errors:
+        - INVALID_ARGUMENT naming the field: a bad `schedule.cron`, an unknown
+          `schedule.time_zone`, a cron firing more often than
+          CATALOG_SCHEDULE_MIN_INTERVAL_S, a bad `schedule.request.*` field (as
+          StartCatalog) or a bad `schedule.webhooks[i]`.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSchedule(
+        self,
+        request: _catalog_pb2.GetScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.GetScheduleResponse, _abc.Awaitable[_catalog_pb2.GetScheduleResponse]]:
+        """Returns a schedule with its next five fire times, its last runs and the
+        ticks it skipped.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSchedules(
+        self,
+        request: _catalog_pb2.ListSchedulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ListSchedulesResponse, _abc.Awaitable[_catalog_pb2.ListSchedulesResponse]]:
+        """Lists the caller's schedules, by id.
+
+        Errors:
+        - INVALID_ARGUMENT: a negative `page_size` or a `page_token` not issued
+          by ListSchedules.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateSchedule(
+        self,
+        request: _catalog_pb2.UpdateScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.UpdateScheduleResponse, _abc.Awaitable[_catalog_pb2.UpdateScheduleResponse]]:
+        """Replaces a schedule's definition (`schedule.schedule_id` names it). An
+        empty `request.db_conn_string` keeps the sealed one.
+
+        Errors:
+        - INVALID_ARGUMENT naming the field, as CreateSchedule.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
+
+    @_abc_1.abstractmethod
+    def PauseSchedule(
+        self,
+        request: _catalog_pb2.PauseScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.PauseScheduleResponse, _abc.Awaitable[_catalog_pb2.PauseScheduleResponse]]:
+        """Pauses a schedule: no tick fires until it is resumed.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeSchedule(
+        self,
+        request: _catalog_pb2.ResumeScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ResumeScheduleResponse, _abc.Awaitable[_catalog_pb2.ResumeScheduleResponse]]:
+        """Resumes a paused schedule from the next tick.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteSchedule(
+        self,
+        request: _catalog_pb2.DeleteScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.DeleteScheduleResponse, _abc.Awaitable[_catalog_pb2.DeleteScheduleResponse]]:
+        """Deletes a schedule; its runs stay.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
+        """
+
+    @_abc_1.abstractmethod
+    def TriggerSchedule(
+        self,
+        request: _catalog_pb2.TriggerScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.TriggerScheduleResponse, _abc.Awaitable[_catalog_pb2.TriggerScheduleResponse]]:
+        """Runs a schedule now, outside its cron; the overlap policy applies.
+
+        Errors:
+        - INVALID_ARGUMENT: empty `schedule_id`.
+        - NOT_FOUND: no such schedule, or another tenant's.
         """
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
