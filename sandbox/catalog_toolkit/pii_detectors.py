@@ -7,8 +7,8 @@ a capitalized word for a surname), or neither. pii.py turns the shares into a ve
 
 Person names use the Census name lists in pii_data/ (see its README): a value is a strong name
 when it is two to four capitalized words (or `Surname, First`, or `SURNAME/FIRST MR` as
-airlines write it) that open with a known first name or close with a known surname. Postal addresses are strong when they hold a house number
-and a street word.
+airlines write it) that open with a known first name or close with a known surname. Postal
+addresses are strong when they hold a house number and a street word.
 A birth date is never strong: a date alone does not say whose birthday it is. Text dates are
 read as ISO or in the common locale orders (text_dates), each a real day from 1900 to today.
 """
