@@ -85,13 +85,26 @@ def find_anomalies(
     min_runs: int = 4,
     window: int = 14,
     persist: int = 3,
+    min_change: float = 0.01,
+    min_change_rows: float = 10,
 ) -> dict[str, Any]:
     """Anomalies of the run `current_timestamp` against the earlier runs in `history_dir`.
 
     A score is (value - baseline) / spread; beyond `sensitivity` it is an anomaly. Each figure
-    needs `min_runs` clean earlier values; the baseline holds the last `window` of them.
+    needs `min_runs` clean earlier values; the baseline holds the last `window` of them. A row
+        count within both `min_change` (a share) and `min_change_rows` of its expected value is
+    never an anomaly (0 for either turns this off).
     """
-    rules = Rules(float(sensitivity), int(min_runs), int(window), int(persist))
+    if not 0 <= min_change < 1 or min_change_rows < 0:
+        raise ValueError("min_change is a share (0 <= x < 1), min_change_rows a row count >= 0")
+    rules = Rules(
+        float(sensitivity),
+        int(min_runs),
+        int(window),
+        int(persist),
+        float(min_change),
+        float(min_change_rows),
+    )
     result = judge_runs(load_runs(history_dir, current_timestamp), current_timestamp, rules)
     record.remember("anomalies", result)
     return result
@@ -107,7 +120,12 @@ def judge_runs(
         "kind": "anomalies",
         "current": current_timestamp,
         "runs": len(runs),
-        "rules": {"sensitivity": rules.sensitivity, "min_runs": rules.min_runs},
+        "rules": {
+            "sensitivity": rules.sensitivity,
+            "min_runs": rules.min_runs,
+            "min_change": rules.min_change,
+            "min_change_rows": rules.min_change_rows,
+        },
         "findings": [],
     }
     current = runs[-1] if runs and runs[-1][2] == current_timestamp else None

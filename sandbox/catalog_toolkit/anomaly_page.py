@@ -14,7 +14,8 @@ from catalog_toolkit.anomalies import find_anomalies
 from catalog_toolkit.charts import sparkline
 
 MAX_ITEMS = 20
-LIMITS = ("sensitivity", "min_runs", "window", "persist")  # prompt limits find_anomalies takes
+# Prompt limits find_anomalies takes.
+LIMITS = ("sensitivity", "min_runs", "window", "persist", "min_change", "min_change_rows")
 _SEVERITY = {"good": ("✔", "#166534"), "bad": ("✖", "#991b1b"), "neutral": ("•", "#374151")}
 _ORDER = {"bad": 0, "neutral": 1, "good": 2}
 

@@ -9,9 +9,13 @@ score is ever a division by zero.
 
 The whole series is scanned oldest first, each value judged against the clean values before it
 (re_data #328: an anomaly left in the baseline widens it and hides the next one). An anomaly
-that lasts `persist` runs is the new normal and joins the baseline. Once the earlier runs are
-daily and span three weeks, each value is judged against the same weekday's values, with the
-spread of each value from its own weekday's median (pooled over all weekdays, so it is stable).
+that lasts `persist` runs is the new normal and joins the baseline. A growth that follows an
+anomaly is judged by its own increment as well (a one-off load's rows stay in an append-only
+table: the next run's rows are normal growth, not another spike), and a growth within both
+`min_change` of its expected value and `min_change_rows` of it is never an anomaly. Once the
+earlier runs are daily and span three weeks, each value is judged against the same weekday's
+values, with the spread of each value from its own weekday's median (pooled over all weekdays,
+so it is stable).
 """
 
 from __future__ import annotations
@@ -38,6 +42,14 @@ class Rules:
     min_runs: int = 4  # clean earlier values a figure needs before it is judged
     window: int = 14  # the baseline holds at most this many recent clean values
     persist: int = 3  # an anomaly lasting this many runs becomes the new normal
+    # A row count that misses its expected value by less than `min_change` of it AND by fewer
+    # than `min_change_rows` rows is no anomaly, whatever its score (as Elementary's
+    # ignore_small_changes, but on by default). A table reloaded in full each night moves by a
+    # hire or a leaver, a row or two, so its spread is tiny and a few rows score high; both
+    # limits must hold, so a small table (where 5 rows are 10%) and a big one that grows by
+    # increments (where 1% of the rows can be days of them) keep their alerts.
+    min_change: float = 0.01
+    min_change_rows: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ class _Scan:
     seasonal: bool
     clean: list[int]
     steps: set[int]  # clean values that began a new normal: their change is not growth
+    increments: set[int]  # values judged by their own increment, after an anomaly that stayed
 
 
 def judge_series(
@@ -84,7 +97,7 @@ def judge_series(
     """A verdict for every value (None where missing or not enough history), oldest first."""
     hours = [t.timestamp() / 3600 for t in times]
     seasonal = is_daily(times[:-1])
-    scan = _Scan(hours, values, growth, floor, rules, seasonal, [], set())
+    scan = _Scan(hours, values, growth, floor, rules, seasonal, [], set(), set())
     verdicts: list[Verdict | None] = []
     streak: list[int] = []
     for i, value in enumerate(values):
@@ -102,6 +115,8 @@ def judge_series(
                 streak = []
         else:
             scan.clean.append(i)
+            if i in scan.increments:  # its change from the last clean value holds the anomaly
+                scan.steps.add(i)
             streak = []
     return verdicts
 
@@ -129,25 +144,47 @@ def _judge(scan: _Scan, i: int, value: float) -> Verdict | None:
     if center is None or spread is None:
         return None
     if scan.growth:
-        last = scan.clean[-1]
-        hours = scan.times[i] - scan.times[last]
-        expected = _num(scan, last) + center * hours
-        # A constant history (no growth, no spread) moves by its floor, else by its growth.
-        size = _floor(scan.floor, _num(scan, last)) if center == spread == 0 else 0.0
-        sigma = max(spread * hours, GROWTH_FLOOR * abs(center) * hours, size, scan.floor.absolute)
+        expected, sigma = _growth(scan, scan.clean[-1], i, center, spread)
+        previous = _previous(scan, i)
+        if previous is not None and previous != scan.clean[-1]:
+            # An anomaly came since the last clean value and may have stayed (a one-off load
+            # whose rows remain): this run's own increment is judged too, and the reading
+            # that explains the value better wins.
+            since, wide = _growth(scan, previous, i, center, spread)
+            if abs(value - since) / wide < abs(value - expected) / sigma:
+                expected, sigma = since, wide
+                scan.increments.add(i)
     else:
         expected = center
         sigma = max(spread, _floor(scan.floor, center))
     score = (value - expected) / sigma
+    small = scan.growth and abs(value - expected) < min(
+        scan.rules.min_change * abs(expected), scan.rules.min_change_rows
+    )
     return Verdict(
         value=value,
         baseline=expected,
         spread=sigma,
         score=score,
-        anomaly=abs(score) > scan.rules.sensitivity,
+        anomaly=abs(score) > scan.rules.sensitivity and not small,
         seasonal=scan.seasonal,
         runs=len(samples),
     )
+
+
+def _growth(scan: _Scan, start: int, i: int, center: float, spread: float) -> tuple[float, float]:
+    """The value expected at i from the value at `start` and the usual growth, and its sigma."""
+    hours = scan.times[i] - scan.times[start]
+    expected = _num(scan, start) + center * hours
+    # A constant history (no growth, no spread) moves by its floor, else by its growth.
+    size = _floor(scan.floor, _num(scan, start)) if center == spread == 0 else 0.0
+    sigma = max(spread * hours, GROWTH_FLOOR * abs(center) * hours, size, scan.floor.absolute)
+    return expected, sigma
+
+
+def _previous(scan: _Scan, i: int) -> int | None:
+    """The last present value before i."""
+    return next((j for j in range(i - 1, -1, -1) if scan.values[j] is not None), None)
 
 
 def _num(scan: _Scan, i: int) -> float:

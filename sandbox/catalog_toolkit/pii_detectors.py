@@ -6,10 +6,11 @@ one if the column's name says so: ten plain digits for a phone, any past date fo
 a capitalized word for a surname), or neither. pii.py turns the shares into a verdict.
 
 Person names use the Census name lists in pii_data/ (see its README): a value is a strong name
-when it is two to four capitalized words (or `Surname, First`) that open with a known first
-name or close with a known surname. Postal addresses are strong when they hold a house number
-and a street word.
-A birth date is never strong: a date alone does not say whose birthday it is.
+when it is two to four capitalized words (or `Surname, First`, or `SURNAME/FIRST MR` as
+airlines write it) that open with a known first name or close with a known surname. Postal
+addresses are strong when they hold a house number and a street word.
+A birth date is never strong: a date alone does not say whose birthday it is. Text dates are
+read as ISO or in the common locale orders (text_dates), each a real day from 1900 to today.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ TEXT_SCAN_CHARS = 2000  # of a long value, what is scanned
 EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}")
 _PHONE_CHARS = re.compile(r"\+?[\d\s().-]+(?:\s*(?:x|ext\.?)\s*\d{1,5})?", re.IGNORECASE)
 _DATE_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}")
+# 10/11/1958, 11.10.1958, 11-10-1958, 1958/10/11 (one separator, twice), maybe a time after.
+_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"
+_DAY_MONTH_YEAR = re.compile(rf"(\d{{1,2}})([/.-])(\d{{1,2}})\2(\d{{4}}){_TIME}")
+_YEAR_MONTH_DAY = re.compile(rf"(\d{{4}})([/.])(\d{{1,2}})\2(\d{{1,2}}){_TIME}")
+_NAMED_MONTH = re.compile(r"(?:\d{1,2} [A-Za-z]{3,9}\.?|[A-Za-z]{3,9}\.? \d{1,2},?) \d{4}")
+_MONTH_FORMS = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y")  # English names (the C locale)
 _CARD_SHAPE = re.compile(r"\d{4}(?:[ -]?\d{2,7}){2,4}|\d{13,19}")
 _SSN = re.compile(r"(\d{3})-(\d{2})-(\d{4})")
 _IBAN_SHAPE = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
@@ -65,6 +72,7 @@ _STREET = [
     re.compile(r"\bp\.?\s?o\.?\s?box\s+\d+", re.IGNORECASE),
 ]
 _NAME_WORD = re.compile(r"[^\W\d_][^\W\d_'\u2019.-]*(?:['\u2019-][^\W\d_]+)*\.?")
+_TITLES = frozenset({"MR", "MRS", "MS", "MISS", "MSTR", "DR", "PROF", "REV", "SIR", "MX"})
 _PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "del", "la", "le", "bin"})
 # IBAN lengths of the countries most often met; others need 15 to 34 characters.
 _IBAN_LENGTHS = {
@@ -191,7 +199,16 @@ def street_address(text: str) -> re.Match[str] | None:
 
 
 def _name_words(text: str) -> list[str] | None:
-    if "," in text:  # Surname, First
+    if text.count("/") == 1 and text.isupper():  # SURNAME/FIRST MIDDLE MR, as airlines write it
+        # (IATA's passenger name form); only upper case, so `Home/Garden` stays a path
+        last, _, rest = text.partition("/")
+        given = rest.split()
+        if given and given[-1].upper().rstrip(".") in _TITLES:
+            given = given[:-1]
+        if not given or not last.strip():
+            return None
+        words = given + last.split()
+    elif "," in text:  # Surname, First
         last, _, rest = text.partition(",")
         words = rest.split() + last.split()
     else:
@@ -219,17 +236,51 @@ def person_name(text: str) -> str | None:
 
 def past_date(value: Any, text: str) -> bool:
     """A date between 1900 and today: a birth date if the column's name says so."""
-    day: dt.date | None = None
     if isinstance(value, dt.datetime):
-        day = value.date()
+        days = [value.date()]
     elif isinstance(value, dt.date):
-        day = value
+        days = [value]
     else:
+        days = text_dates(text)
+    return any(dt.date(1900, 1, 1) <= day <= dt.date.today() for day in days)
+
+
+def text_dates(text: str) -> list[dt.date]:
+    """The calendar dates a text date can be read as: ISO (`1958-10-11`, with a time or not),
+    or day, month and a four-digit year in the common locale orders (`10/11/1958` is 11 October
+    in the US and 10 November in Europe: both, when both are valid days). Two-digit years say
+    too little (`10/11/58` could be a code), and so do months or days out of range."""
+    try:
+        return [dt.date.fromisoformat(text[:10])]
+    except ValueError:
+        pass
+    if match := _YEAR_MONTH_DAY.fullmatch(text):
+        year, month, day = (int(part) for part in match.group(1, 3, 4))
+        orders = [(year, month, day)]
+    elif match := _DAY_MONTH_YEAR.fullmatch(text):
+        a, b, year = (int(part) for part in match.group(1, 3, 4))
+        orders = [(year, a, b), (year, b, a)]  # month/day (US), day/month (most of the world)
+    else:
+        return _named_month(text)
+    days = []
+    for year, month, day in orders:
         try:
-            day = dt.date.fromisoformat(text[:10])
+            days.append(dt.date(year, month, day))
         except ValueError:
-            return False
-    return dt.date(1900, 1, 1) <= day <= dt.date.today()
+            continue
+    return days
+
+
+def _named_month(text: str) -> list[dt.date]:
+    """`Oct 11, 1958`, `October 11 1958`, `11 Oct 1958`: the month's name says the order."""
+    if not _NAMED_MONTH.fullmatch(text):
+        return []
+    for form in _MONTH_FORMS:
+        try:
+            return [dt.datetime.strptime(re.sub(r"[.,]", "", text), form).date()]
+        except ValueError:
+            continue
+    return []
 
 
 def classify(value: Any) -> tuple[str | None, set[str]]:

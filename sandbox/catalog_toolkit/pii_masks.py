@@ -18,7 +18,10 @@ _PHONE_IN_TEXT = re.compile(
 _CARD_IN_TEXT = re.compile(r"(?<!\d)\d{4}(?:[ -]?\d{2,7}){2,4}(?!\d)|(?<!\d)\d{13,19}(?!\d)")
 _IBAN_IN_TEXT = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _SSN_IN_TEXT = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
-_IP_IN_TEXT = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+# Not a network range (`10.0.0.0/8`: CIDR names many hosts, no one's address) nor a version
+# (`v1.2.3.4`, `release 4.2.1.10`: see _VERSION_BEFORE).
+_IP_IN_TEXT = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d|/\d)")
+_VERSION_BEFORE = re.compile(r"\b(?:version|release|build|ver|rev)\.?\s*$", re.IGNORECASE)
 _BORN = re.compile(
     r"\b(?:born(?: on)?|dob|date of birth|birthday)\W{0,3}"
     r"(\d{4}-\d{2}-\d{2}|\d{1,2}[/.]\d{1,2}[/.]\d{4})",
@@ -114,7 +117,7 @@ def scan_text(text: str) -> list[tuple[str, str]]:
     found += [
         ("ip_address", mask("ip_address", m.group(0)))
         for m in _IP_IN_TEXT.finditer(text)
-        if d.ip_ok(m.group(0))
+        if d.ip_ok(m.group(0)) and not _VERSION_BEFORE.search(text[: m.start()][-12:])
     ]
     taken = {c for c in cards if d.card_digits(c)}
     found += [

@@ -5,14 +5,23 @@ The data then confirms or refutes it (relations.py). The rules, strongest first:
 
 | rule | example | score |
 | --- | --- | --- |
-| the table's singular and the key | `customer_id` -> `customers.id` (or `.customer_id`) | 1.0 |
+| the table's singular and the key | `customer_id` -> `customers.id` (`.cust_id`) | 1.0 |
 | the same name, not a generic one | `tailnum` -> `planes.tailnum`, `sku` -> `products.sku` | 0.9 |
 | a role before the table and key | `billing_customer_id` -> `customers.id` | 0.85 |
-| `parent_` on its own table | `categories.parent_id` -> `categories.id` | 0.8 |
+| a parent word on its own table | `categories.parent_id`, `employees.manager_id` -> `.id` | 0.8 |
+| the head word of a table named after the child's | `status_id` -> `order_statuses.id` | 0.8 |
 | an abbreviation of the table | `cust_id` -> `customers.id` | 0.7 |
 | the table's singular alone | `orders.customer` -> `customers.id` | 0.7 |
+| a person's role, to a table of people | `approved_by`, `author_id` -> `employees.id` | 0.6 |
+| the table's head word and the key | `status_id` -> `shipment_statuses.id` | 0.6 |
 | the table's singular and a key word | `customer_ref`, `old_customer_no` -> `customers.id` | 0.5 |
 
+A key column may carry its table's name or an abbreviation of it (`departments.dept_id`): the
+rest of it is the key (`id`). On its own table a column refers to another row only with a
+parent word or a role (`parent_id`, `manager_id`, `parent_category_id`): `flights.flight` is a
+flight number, not a flight. An abbreviation is three letters or more, in order, of the
+table's word, starting with its first (`cust`, `dept`, `emp`); a whole word of a longer table
+name is no abbreviation of it (`order_id` does not abbreviate `order_items`).
 Generic names (`id`, `code`, `name`, ...) never match by being the same: two tables' `id`
 columns are each their own key, not a relation.
 """
@@ -36,8 +45,28 @@ ROLE = 0.85
 PARENT = 0.8
 ABBREVIATION = 0.7
 BARE_TABLE = 0.7
+HEAD = 0.8
+PERSON = 0.6
+HEAD_ONLY = 0.6
 MENTION = 0.5
 MIN_ABBREVIATION = 3  # `cus` for customers; two letters say too little
+# Words that say "another row of this table" in a self-reference.
+PARENT_WORDS = frozenset(
+    {"parent", "manager", "supervisor", "boss", "head", "lead", "mentor", "reports", "root"}
+    | {"predecessor", "successor", "previous", "prior", "next", "original", "replaced", "merged"}
+)
+# Roles a person plays in a row, named without the table: `approved_by`, `author_id`.
+PERSON_ROLES = frozenset(
+    {"user", "manager", "author", "owner", "creator", "approver", "reviewer", "assignee"}
+    | {"reporter", "supervisor", "head", "lead", "referrer", "editor", "sender", "recipient"}
+    | {"requester", "updater", "modifier", "signer", "agent", "buyer", "seller", "mentor"}
+)
+# Tables of people, by their singular.
+PEOPLE = frozenset(
+    {"user", "customer", "employee", "member", "person", "people", "staff", "account", "client"}
+    | {"provider", "patient", "doctor", "physician", "student", "teacher", "contact", "author"}
+    | {"agent", "driver", "worker", "admin", "owner", "seller", "buyer", "subscriber"}
+)
 
 
 def tokens(name: str) -> list[str]:
@@ -70,29 +99,85 @@ def name_score(child_table: str, child: str, parent_table: str, parent: str) -> 
     c, p, t = tokens(child), tokens(parent), table_words(parent_table)
     if not c or not p or not t:
         return 0.0
-    key = p[len(t) :] if p[: len(t)] == t and len(p) > len(t) else p  # customers.customer_id
+    key = _key_part(p, t)
+    same_table = child_table.rpartition(".")[2] == parent_table.rpartition(".")[2]
+    if same_table:  # another row of this table: only a parent word or a role says so
+        return _self_score(c, t, key)
     if c == t + key:
         return STRONG
     if c == p and not set(p) <= GENERIC:
         return SAME_NAME
     if len(c) > len(t + key) and c[-len(t + key) :] == t + key:
         return ROLE
-    same_table = child_table.rpartition(".")[2] == parent_table.rpartition(".")[2]
-    if same_table and c == ["parent", *key]:
+    return max(_weak_score(c, t, key), _head_score(c, t, key, child_table), _person(c, t, key))
+
+
+def _key_part(p: list[str], t: list[str]) -> list[str]:
+    """The key of a parent column without its table's name: `customer_id`, `dept_id` -> id."""
+    if p[: len(t)] == t and len(p) > len(t):
+        return p[len(t) :]
+    if len(t) == 1 and len(p) > 1 and _abbreviates(p[0], t[0]):
+        return p[1:]
+    return p
+
+
+def _abbreviates(stem: str, word: str) -> bool:
+    """`cust`, `dept`, `emp` for customer, department, employee: letters in order, first kept."""
+    if len(stem) < MIN_ABBREVIATION or stem == word or stem[0] != word[0]:
+        return False
+    rest = iter(word[1:])
+    return all(ch in rest for ch in stem[1:])
+
+
+def _self_score(c: list[str], t: list[str], key: list[str]) -> float:
+    if len(c) > len(key) and c[-len(key) :] == key:
+        role = c[: -len(key)]
+        if role[-len(t) :] == t and len(role) > len(t):
+            return ROLE  # parent_category_id
+        if role[0] in PARENT_WORDS and (len(role) == 1 or _names(role[1:], t)):
+            return PARENT  # parent_id, manager_id, parent_dept_id
+    if len(c) == 2 and c[0] in PARENT_WORDS and c[1] == "by":
         return PARENT
-    return _weak_score(c, t, key)
+    return 0.0
+
+
+def _names(words: list[str], t: list[str]) -> bool:
+    """The words name the table: its words, or an abbreviation of its one word."""
+    return words == t or (len(words) == len(t) == 1 and _abbreviates(words[0], t[0]))
+
+
+def _head_score(c: list[str], t: list[str], key: list[str], child_table: str) -> float:
+    """`status_id` -> `order_statuses.id`: the head word of a table named after its child's."""
+    if len(t) < 2 or c != t[-1:] + key or not set(key) <= KEY_WORDS:
+        return 0.0
+    return HEAD if t[:-1] == table_words(child_table) else HEAD_ONLY
+
+
+def _person(c: list[str], t: list[str], key: list[str]) -> float:
+    """`approved_by`, `author_id`, `user_id` -> a table of people, when no table is named."""
+    if t[-1] not in PEOPLE:
+        return 0.0
+    by = len(c) == 2 and c[1] == "by"  # created_by, approved_by
+    role = len(c) > len(key) and c[-len(key) :] == key and c[-len(key) - 1] in PERSON_ROLES
+    return PERSON if by or role else 0.0
 
 
 def _weak_score(c: list[str], t: list[str], key: list[str]) -> float:
     if len(c) > len(key) and c[-len(key) :] == key and len(c) - len(key) == 1:
-        stem, whole = c[0], "".join(t)
-        if len(stem) >= MIN_ABBREVIATION and whole.startswith(stem) and stem != whole:
+        stem = c[0]
+        if _abbreviates(stem, t[0]) if len(t) == 1 else _prefix(stem, t):
             return ABBREVIATION
     if c == t and set(key) <= KEY_WORDS:
         return BARE_TABLE
     if _contains(c, t) and set(key) <= KEY_WORDS and set(c) - set(t) & KEY_WORDS:
         return MENTION
     return 0.0
+
+
+def _prefix(stem: str, t: list[str]) -> bool:
+    """`orditm` for order_items: a prefix of the joined words, not one of the words."""
+    whole = "".join(t)
+    return len(stem) >= MIN_ABBREVIATION and whole.startswith(stem) and stem not in t
 
 
 def _contains(words: list[str], part: list[str]) -> bool:

@@ -5,6 +5,15 @@ uuid), the parent column is unique or nearly so, the names relate (relation_name
 counts do not rule it out: a child with more distinct values than the parent has, or integer
 ranges that do not meet, cannot be contained, and costs no query.
 
+When the names say nothing (`flights.origin` -> `airports.faa`), the data may still: a text or
+uuid column whose values repeat (many rows to one parent, as a reference's do), with at least
+DATA_MIN_VALUES distinct values, is a candidate for every exactly unique text or uuid column of
+another table whose range holds the child's. Such pairs come after the named ones, so the pair
+cap drops them first, and their confidence is the evidence alone. Integers never pair on data
+alone: small integer codes (a rating, a priority) sit in any dense id range. A column that is
+its own table's primary key refers elsewhere only as a one-to-one extension, named after its
+parent (`profiles.user_id` -> `users.id`), never to another table's surrogate `id`.
+
 Confidence, once a bounded anti-join has said how many sampled child values have no parent:
 
     confidence = coverage * (name + (1 - name) * evidence)
@@ -21,9 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog_toolkit.relation_facts import ColumnFacts, TableFacts
-from catalog_toolkit.relation_names import MENTION, name_score
+from catalog_toolkit.relation_names import MENTION, SAME_NAME, name_score
 
 TEXT_CHANCE = 0.5  # the chance, at worst, that one text value matches a parent key by accident
+DATA_MIN_VALUES = 3  # distinct values a column needs to pair on its data alone
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ def candidate_pairs(
     pairs: list[Pair] = []
     ruled_out = {"counts": 0, "ranges": 0, "empty": 0}
     for table in tables:
+        own_key = table.primary_key[0] if len(table.primary_key) == 1 else None
         for child in table.columns:
             if child.kind == "other" or (table.name, child.name) in skip:
                 continue
@@ -66,7 +77,9 @@ def candidate_pairs(
                 ):
                     continue
                 score = name_score(table.name, child.name, parent.table, parent.name)
-                if score < min_name:
+                if child.name == own_key and score < SAME_NAME:
+                    continue  # a primary key is no reference, but to the row it extends
+                if score < min_name and not (score == 0 and data_only(child, parent)):
                     continue
                 reason = _impossible(child, parent, min_coverage)
                 if reason:
@@ -75,6 +88,30 @@ def candidate_pairs(
                     pairs.append(Pair(child, parent, score))
     pairs.sort(key=lambda p: (-p.name, -(p.child.distinct or 0), p.key))
     return pairs, ruled_out
+
+
+def data_only(child: ColumnFacts, parent: ColumnFacts) -> bool:
+    """Whether the pair is worth a check on its data alone (see the module notes)."""
+    if child.kind not in ("text", "uuid") or child.table == parent.table:
+        return False
+    repeats = (
+        child.distinct_exact
+        and child.distinct is not None
+        and child.non_null is not None
+        and DATA_MIN_VALUES <= child.distinct < child.non_null
+    )
+    exact = parent.distinct_exact and parent.distinct == parent.non_null
+    return bool(repeats and (parent.declared_key or exact) and _within(child, parent))
+
+
+def _within(child: ColumnFacts, parent: ColumnFacts) -> bool:
+    """The child's values lie within the parent's range (compared as a case-insensitive
+    collation does); unknown ranges are no evidence, so no."""
+    ends = (child.low, child.high, parent.low, parent.high)
+    if not all(isinstance(v, str) for v in ends):
+        return False
+    c_low, c_high, p_low, p_high = (str(v).casefold() for v in ends)
+    return p_low <= c_low and c_high <= p_high
 
 
 def _impossible(child: ColumnFacts, parent: ColumnFacts, min_coverage: float) -> str | None:

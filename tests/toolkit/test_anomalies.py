@@ -105,6 +105,50 @@ def test_an_anomaly_that_lasts_becomes_the_new_normal() -> None:
     assert [bool(v and v.anomaly) for v in verdicts[5:]] == [True, True, True, False, False]
 
 
+def test_after_a_one_off_load_whose_rows_stay_the_next_normal_runs_are_not_spikes() -> None:
+    times = [NOW - dt.timedelta(days=k) for k in range(11, -1, -1)]
+    # An append-only table: about 100 rows a day, then one run loads 2,000 extra rows that stay.
+    steps = [100, 104, 97, 101, 99, 103, 98, 2100, 102, 97, 101, 250]
+    values = [float(sum(steps[: k + 1]) + 10_000) for k in range(len(steps))]
+    verdicts = judge_series(times, values, growth=True, floor=Floor(1, 0.01), rules=Rules())
+    flags = [bool(v and v.anomaly) for v in verdicts]
+    assert flags[7:] == [True, False, False, False, True]  # the load, and a real spike later
+    last = verdicts[-1]
+    assert last is not None and last.baseline == pytest.approx(values[-2] + 100, abs=3)
+
+
+def test_a_drop_that_stays_alerts_once_and_a_load_that_stops_keeps_alerting() -> None:
+    times = [NOW - dt.timedelta(days=k) for k in range(9, -1, -1)]
+    steps = [1000, 1010, 990, 1005, 995, -5000, 1000, 1002]  # rows deleted once, then growth
+    deleted = [float(sum(steps[: k + 1]) + 50_000) for k in range(len(steps))]
+    verdicts = judge_series(times[2:], deleted, growth=True, floor=Floor(1, 0.01), rules=Rules())
+    assert [bool(v and v.anomaly) for v in verdicts[5:]] == [True, False, False]
+    stopped = [50_000.0 + 1000 * k for k in range(7)] + [56_000.0] * 3  # no new rows since
+    verdicts = judge_series(times, stopped, growth=True, floor=Floor(1, 0.001), rules=Rules())
+    assert [bool(v and v.anomaly) for v in verdicts[7:]] == [True, True, True]
+
+
+def test_a_row_count_change_under_min_change_never_alerts() -> None:
+    times = [NOW - dt.timedelta(days=k) for k in range(9, -1, -1)]
+    # A table reloaded nightly: it moves by a row or two, then by six rows (0.4%).
+    values = [1500.0, 1501, 1500, 1502, 1501, 1500, 1501, 1502, 1501, 1507]
+    verdicts = judge_series(times, values, growth=True, floor=Floor(1, 0.01), rules=Rules())
+    last = verdicts[-1]
+    assert last is not None and last.score > Rules().sensitivity and not last.anomaly
+    strict = judge_series(
+        times, values, growth=True, floor=Floor(1, 0.01), rules=Rules(min_change=0.0)
+    )
+    assert strict[-1] is not None and strict[-1].anomaly
+    # 2% of the rows is beyond the default floor: an alert.
+    moved = [*values[:-1], 1531.0]
+    verdicts = judge_series(times, moved, growth=True, floor=Floor(1, 0.01), rules=Rules())
+    assert verdicts[-1] is not None and verdicts[-1].anomaly
+    # A big append-only table: a double load of a day's rows is under 1% of it, yet many rows.
+    big = [1_000_000.0 + 1000 * k + (7 if k % 2 else 0) for k in range(9)] + [1_011_000.0]
+    verdicts = judge_series(times, big, growth=True, floor=Floor(1, 0.01), rules=Rules())
+    assert verdicts[-1] is not None and verdicts[-1].anomaly
+
+
 def test_weekday_seasonality_compares_a_saturday_with_saturdays() -> None:
     earlier, current = history(11, runs=35, weekly=True, noise=0.3)
     before = earlier[-1][1]["tables"]

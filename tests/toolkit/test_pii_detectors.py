@@ -97,6 +97,46 @@ def test_a_birth_date_is_never_recognized_from_the_value_alone() -> None:
     assert d.classify(dt.date(2999, 1, 1)) == (None, set())
 
 
+def test_text_dates_are_read_in_the_common_locale_orders_within_plausible_ranges() -> None:
+    for value in ("1984-05-02", "05/02/1984", "31/12/1970", "12/31/1970", "02.05.1984"):
+        assert d.classify(value) == (None, {"date_of_birth"}), value
+    for value in ("1984/05/02", "2 May 1984", "May 2, 1984", "15-03-1990 08:30"):
+        assert "date_of_birth" in d.classify(value)[1], value
+    assert d.text_dates("10/11/1958") == [dt.date(1958, 10, 11), dt.date(1958, 11, 10)]
+    # Not a day (month 13, day 32), a two-digit year, before 1900 or in the future: no date.
+    for value in ("13/13/1970", "32/01/1970", "10/11/58", "01/02/1850", "01/02/2999", "4.2.1.1057"):
+        assert "date_of_birth" not in d.classify(value)[1], value
+    births = [f"{1 + i % 12:02d}/{1 + i % 28:02d}/{1940 + i}" for i in range(40)]
+    verdict = judge_column(births, name_rule("date_of_birth"), SETTINGS)["pii"]
+    assert [(v["type"], v["basis"]) for v in verdict] == [("date_of_birth", "name and values")]
+    assert verdict[0]["examples"][0] == "**/**/****"
+
+
+def test_airline_style_names_are_surname_slash_given_names_and_a_title() -> None:
+    for value in ("SMITH/JOHN MR", "GARCIA/MARIA ELENA MRS", "NGUYEN/LINDA", "OBRIEN/JAMES DR"):
+        assert d.person_name(value) == "strong", value
+    for value in ("TCP/IP", "Home/Garden", "n/a", "km/h", "SMITH/", "/JOHN MR"):
+        assert d.person_name(value) != "strong", value
+    names = ["SMITH/JOHN MR", "JONES/MARY MRS", "BROWN/JAMES", "MILLER/LINDA MS"] * 10
+    verdict = judge_column(names, None, SETTINGS)["pii"]
+    assert [(v["type"], v["basis"]) for v in verdict] == [("person_name", "values")]
+    assert "SMITH" not in " ".join(verdict[0]["examples"])
+
+
+def test_network_ranges_and_versions_in_text_are_not_ip_addresses() -> None:
+    for text in (
+        "Route 10.0.0.0/8 and 192.168.0.0/16 through the VPN",
+        "Release 4.2.1.100 to the beta channel",
+        "upgrade the agent to v1.2.3.4 tonight",
+        "Bump build 10.0.19041.1 on the runners",
+    ):
+        assert "ip_address" not in {t for t, _ in scan_text(text)}, text
+    for text in ("login from 203.0.113.7 failed", "blocked 198.51.100.23.", "ip=10.1.2.3, port 80"):
+        assert [t for t, _ in scan_text(text)] == ["ip_address"], text
+    notes = [f"Allow 10.{i}.0.0/16 in the firewall for the new subnet" for i in range(30)]
+    assert judge_column(notes, None, SETTINGS)["pii"] == []
+
+
 @pytest.mark.parametrize(
     "name",
     [

@@ -29,6 +29,21 @@ HOSTILE = "<script>alert('x')</script>"
         ("billing_customer_id", "customers", "id", 0.85),
         ("cust_id", "customers", "id", 0.7),
         ("customer_ref", "customers", "id", 0.5),
+        # a key column that carries its table's name, whole or abbreviated
+        ("department_id", "departments", "dept_id", 1.0),
+        ("employee_id", "staff.employees", "emp_id", 1.0),
+        ("supervisor_employee_id", "employees", "emp_id", 0.85),
+        # the head word of a lookup table named after the child's table, or of another one
+        ("status_id", "order_statuses", "id", 0.8),
+        ("status_id", "shipment_statuses", "id", 0.6),
+        # a person's role, to a table of people (never to a table of things)
+        ("approved_by", "employees", "emp_id", 0.6),
+        ("author_id", "customers", "id", 0.6),
+        ("user_id", "members", "member_id", 0.6),
+        ("approved_by", "warehouses", "id", 0.0),
+        ("customer_id", "employees", "id", 0.0),
+        # a whole word of a longer table name abbreviates nothing
+        ("order_id", "order_items", "id", 0.0),
         # generic names that two tables share say nothing; a measure is not a reference
         ("id", "customers", "id", 0.0),
         ("name", "customers", "name", 0.0),
@@ -45,6 +60,15 @@ def test_names_score_how_strongly_they_say_reference(
 def test_parent_id_refers_to_its_own_table_only() -> None:
     assert name_score("categories", "parent_id", "categories", "id") == 0.8
     assert name_score("categories", "parent_id", "products", "id") == 0.0
+
+
+def test_a_self_reference_needs_a_parent_word_or_a_role() -> None:
+    assert name_score("employees", "manager_id", "employees", "emp_id") == 0.8
+    assert name_score("departments", "parent_dept_id", "departments", "dept_id") == 0.8
+    assert name_score("categories", "parent_category_id", "categories", "id") == 0.85
+    # the table's singular on its own table is its own thing: a flight number, a store code
+    assert name_score("flights", "flight", "flights", "id") == 0.0
+    assert name_score("stores", "store_code", "stores", "id") == 0.0
 
 
 def col(table: str, name: str, kind: str = "integer", **figures: Any) -> ColumnFacts:
@@ -89,6 +113,68 @@ def test_a_declared_foreign_key_is_not_inferred_again() -> None:
         ],
     )
     assert candidate_pairs([parent, child], min_coverage=0.9)[0] == []
+
+
+def test_without_a_name_signal_repeating_codes_pair_with_a_unique_text_key_in_range() -> None:
+    airports = TableFacts(
+        "airports",
+        300,
+        [
+            col("airports", "faa", "text", non_null=300, distinct=300, low="ABE", high="YUM"),
+            col("airports", "id", non_null=300, distinct=300, low=1, high=300),
+            col("airports", "name", "text", non_null=300, distinct=300, low="Aa", high="Zz"),
+        ],
+        primary_key=["faa"],
+    )
+    flights = TableFacts(
+        "flights",
+        5000,
+        [
+            col("flights", "origin", "text", non_null=5000, distinct=3, low="EWR", high="LGA"),
+            col("flights", "carrier", "text", non_null=5000, distinct=16, low="9E", high="YV"),
+            col("flights", "tail", "text", non_null=5000, distinct=5000, low="N1", high="N9"),
+            col("flights", "priority", non_null=5000, distinct=5, low=1, high=5),
+            col("flights", "gate", "text", non_null=5000, distinct=2, low="A", high="B"),
+        ],
+    )
+    pairs, _ = candidate_pairs([airports, flights], min_coverage=0.9)
+    # origin repeats, lies within faa's range (and name's); carrier's `9E` is below both;
+    # tail is unique (no many-to-one); an integer code needs a name; two values prove nothing
+    assert [p.key for p in pairs] == [
+        ("flights", "origin", "airports", "faa"),
+        ("flights", "origin", "airports", "name"),
+    ]
+    assert {p.name for p in pairs} == {0.0}
+    # on data alone, confidence is the evidence: three codes of three all found, or two of them
+    assert confidence(pairs[0], 1.0, 3) == 0.875
+    assert confidence(pairs[0], 0.67, 2) < 0.6
+
+
+def test_a_primary_key_refers_elsewhere_only_as_a_one_to_one_extension() -> None:
+    key = {"non_null": 100, "distinct": 100, "low": 1, "high": 100}
+    items = TableFacts("order_items", 100, [col("order_items", "id", **key)], primary_key=["id"])
+    users = TableFacts("users", 100, [col("users", "id", **key)], primary_key=["id"])
+    orders = TableFacts(
+        "orders",
+        80,
+        [col("orders", "order_id", non_null=80, distinct=80, low=1, high=80)],
+        primary_key=["order_id"],
+    )
+    profiles = TableFacts(
+        "profiles",
+        70,
+        [col("profiles", "user_id", non_null=70, distinct=70, low=1, high=100)],
+        primary_key=["user_id"],
+    )
+    accounts = TableFacts(
+        "accounts",
+        90,
+        [col("accounts", "user_ref", non_null=90, distinct=90, low=1, high=90)],
+        primary_key=["user_ref"],
+    )
+    assert name_score("accounts", "user_ref", "users", "id") == 0.5  # a weak name, yet a key
+    pairs, _ = candidate_pairs([items, users, orders, profiles, accounts], min_coverage=0.9)
+    assert [p.key for p in pairs] == [("profiles", "user_id", "users", "id")]
 
 
 def pair(name: float, kind: str = "integer", **parent: Any) -> Pair:
