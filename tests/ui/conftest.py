@@ -2,8 +2,9 @@
 an orchestrator process serving the UI, and runs stored under its file root.
 
 Every visit goes through `Browser.visit`, which fails the test on a console error, a page
-error or a dialog (an `alert` would mean a value ran as script), and saves a 1280x800
-screenshot under `.artifacts/ui/` (or $CATALOG_TEST_ARTIFACTS).
+error or a dialog (an `alert` would mean a value ran as script), runs axe-core on the page
+(no `serious` or `critical` violation may remain), and saves a 1280x800 screenshot under
+`.artifacts/ui/` (or $CATALOG_TEST_ARTIFACTS).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from playwright.async_api import Browser as Chromium
 from playwright.async_api import Page, async_playwright
 
+from scripts.vendor_frontend import vendored
 from services.common.ports import free_port
 from tests.orchestrator.stack import (  # noqa: F401
     REPO,
@@ -33,6 +35,15 @@ from tests.orchestrator.stack import (  # noqa: F401
 
 ARTIFACTS = Path(os.environ.get("CATALOG_TEST_ARTIFACTS", REPO / ".artifacts")) / "ui"
 CHROMIUM = "/usr/bin/chromium"
+# axe-core as vendored from npm (checked against its pinned sha256 when the tests load it)
+AXE = vendored("axe-core", "axe.min.js").read_text()
+# The framed pages are the agents' output, run no script (sandbox="") and are not the UI's
+# markup: axe checks the UI's own document (that each frame has a title, for one).
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {iframes: false, resultTypes: ['violations']});
+  return result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map(n => n.target).join(' | ')}`);
+}"""
 
 
 @dataclass
@@ -58,7 +69,18 @@ class Browser:
         if shot:
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / f"{shot}.png"))
+        await self.check_accessible(page)
         assert not self.problems, self.problems
+
+    async def check_accessible(self, page: Page) -> None:
+        """axe-core's serious and critical violations on the page, as problems.
+
+        Evaluated through the DevTools protocol, not added as a <script>: the page's CSP
+        (scripts from /static only) stays as it is served."""
+        if not await page.evaluate("typeof window.axe === 'object'"):
+            await page.evaluate(AXE)
+        violations = await page.evaluate(AXE_RUN)
+        self.problems.extend(f"axe on {page.url}: {v}" for v in violations)
 
 
 @pytest.fixture(scope="module")
