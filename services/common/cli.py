@@ -69,6 +69,18 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--allow-writable", action="store_true", help="accept a database user that can write"
     )
+    start.add_argument(
+        "--agents",
+        default="",
+        help="comma-separated agents to run, e.g. pii (their needs are added; default: the "
+        "pipeline's)",
+    )
+    start.add_argument(
+        "--max-cost-usd",
+        type=float,
+        default=0.0,
+        help="the most the run's model calls may cost, US dollars (default 0: no limit)",
+    )
     start.add_argument("--wait", action="store_true", help="follow the run until it ends")
     start.add_argument("--wait-timeout", type=float, default=3600.0, help="seconds (--wait)")
 
@@ -117,13 +129,14 @@ async def _run(client: CatalogClient, args: argparse.Namespace) -> Exit:
 
 
 async def _start(client: CatalogClient, args: argparse.Namespace) -> Exit:
-    tables = [t.strip() for t in args.tables.split(",") if t.strip()]
     catalog_id = await client.start(
         args.db,
-        tables,
+        _listed(args.tables),
         args.prefix,
         idempotency_key=args.key,
         allow_writable=args.allow_writable,
+        agents=_listed(args.agents),
+        max_cost_usd=args.max_cost_usd,
     )
     if not args.wait:
         if args.json:
@@ -134,6 +147,10 @@ async def _start(client: CatalogClient, args: argparse.Namespace) -> Exit:
         return Exit.OK
     note(f"catalog {catalog_id} started; following it (Ctrl-C leaves it running)")
     return await _follow(client, catalog_id, args, timeout_s=args.wait_timeout)
+
+
+def _listed(flag: str) -> list[str]:
+    return [item.strip() for item in flag.split(",") if item.strip()]
 
 
 async def _watch(client: CatalogClient, args: argparse.Namespace) -> Exit:

@@ -14,7 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from services.common.clients import (
+    AgentOutcome,
     AgentProgress,
+    AgentSkipped,
+    AgentStatus,
     CatalogClientError,
     CatalogConflict,
     CatalogEvent,
@@ -30,6 +33,7 @@ from services.common.clients import (
     CatalogUnavailable,
     Finished,
     OutputWritten,
+    RunAgent,
     StepChanged,
 )
 
@@ -52,7 +56,7 @@ class Exit(enum.IntEnum):
 
 # The flag that sets each request field, so a refusal names what to change on the command line.
 FLAGS = {"db_conn_string": "--db", "tables": "--tables", "s3_prefix": "--prefix"}
-FLAGS["idempotency_key"] = "--key"
+FLAGS.update(idempotency_key="--key", agents="--agents", max_cost_usd="--max-cost-usd")
 # What to do about each failure code a run can end with.
 FIXES = {
     "DATABASE_UNREACHABLE": "check the host, port and database name in --db, and that the "
@@ -92,7 +96,12 @@ def note(message: str) -> None:
 def event_line(event: CatalogEvent, elapsed_s: float) -> str:
     stamp = f"[{elapsed_s:6.1f}s]"
     if isinstance(event, StepChanged):
-        return f"{stamp} step {event.step.value}"
+        agent = f": {event.agent_name} agent" if event.agent_name else ""
+        return f"{stamp} step {event.step.value}{agent}"
+    if isinstance(event, AgentSkipped):
+        return f"{stamp} {event.agent_name} agent skipped, because of {event.dependency}: " + (
+            event.reason
+        )
     if isinstance(event, AgentProgress):
         tool = event.tool_name or "model turn"
         tokens = f"{event.usage.total:,} tokens"
@@ -105,22 +114,42 @@ def event_line(event: CatalogEvent, elapsed_s: float) -> str:
 
 
 def run_text(run: CatalogRun) -> str:
-    """A run as a few lines: id, status, step, tables, pages, usage, error."""
+    """A run as a few lines: id, status, step, tables, pages, each agent, cost, error."""
+    at = f" ({run.current_agent})" if run.current_agent else ""
     lines = [
-        f"{run.catalog_id}  {run.status.value}  step {run.current_step.value}",
+        f"{run.catalog_id}  {run.status.value}  step {run.current_step.value}{at}",
         f"  tables: {', '.join(run.tables)}",
         f"  prefix: {run.s3_prefix}  timestamp: {run.timestamp or '-'}",
     ]
     lines += [f"  {o.agent_name} page: {o.uri}" for o in run.outputs]
-    lines += [
-        f"  {u.agent_name} agent: {u.turns} turns, {u.usage.total:,} tokens, {u.stop_reason.value}"
-        for u in run.agent_usage
-    ]
+    usage = {u.agent_name: u for u in run.agent_usage}
+    # Runs from before pipelines list no agents: their usage alone says who ran.
+    agents = run.agents or tuple(
+        RunAgent(u.agent_name, AgentStatus.UNSPECIFIED, "", "") for u in run.agent_usage
+    )
+    lines += [f"  {a.name} agent: {_agent_text(a, usage.get(a.name))}" for a in agents]
+    lines.append(f"  cost: {_usd(run.cost_usd)}")
     if run.error is not None:
         lines.append(f"  error: {run.error.code} at {run.error.step.value}: {run.error.message}")
         if run.error.code in FIXES:
             lines.append(f"  fix: {FIXES[run.error.code]}")
     return "\n".join(lines)
+
+
+def _agent_text(agent: RunAgent, outcome: AgentOutcome | None) -> str:
+    """`SUCCEEDED, 3 turns, 12,345 tokens, $0.0123, SUBMITTED`; a skip names its dependency."""
+    parts = [] if agent.status == AgentStatus.UNSPECIFIED else [agent.status.value]
+    if agent.skipped_because:
+        parts.append(f"because of {agent.skipped_because}")
+    if outcome is not None:
+        parts += [f"{outcome.turns} turns", f"{outcome.usage.total:,} tokens"]
+        parts += [_usd(outcome.cost_usd), outcome.stop_reason.value]
+    text = ", ".join(parts)
+    return f"{text}: {agent.detail}" if agent.detail else text
+
+
+def _usd(cost: float | None) -> str:
+    return "unpriced" if cost is None else f"${cost:.4f}"
 
 
 def run_exit(run: CatalogRun) -> Exit:

@@ -33,6 +33,8 @@ from services.common.clients._catalog_errors import (
 from services.common.clients._catalog_models import (
     AgentOutcome,
     AgentProgress,
+    AgentSkipped,
+    AgentStatus,
     CatalogEvent,
     CatalogList,
     CatalogRun,
@@ -41,6 +43,7 @@ from services.common.clients._catalog_models import (
     Finished,
     OutputWritten,
     PageOutput,
+    RunAgent,
     RunError,
     StepChanged,
 )
@@ -73,6 +76,8 @@ __all__ = [
     "AgentProgressEvent",
     "AgentRun",
     "AgentRunnerClient",
+    "AgentSkipped",
+    "AgentStatus",
     "AgentStop",
     "CallTimedOut",
     "CatalogClient",
@@ -107,6 +112,7 @@ __all__ = [
     "PageOutput",
     "PoolBusy",
     "RetryPolicy",
+    "RunAgent",
     "RunError",
     "SandboxClient",
     "SandboxClientError",

@@ -47,7 +47,12 @@ class AgentStop(enum.StrEnum):
 
     @classmethod
     def from_proto(cls, value: int) -> AgentStop:
-        return cls(pb.StopReason.Name(value).removeprefix("STOP_REASON_"))  # type: ignore[arg-type]
+        """UNSPECIFIED for a reason this client does not know (a newer runner's)."""
+        try:
+            name = pb.StopReason.Name(value).removeprefix("STOP_REASON_")  # type: ignore[arg-type]
+        except ValueError:
+            return cls.UNSPECIFIED
+        return cls(name) if name in cls.__members__ else cls.UNSPECIFIED
 
 
 @dataclass(frozen=True)

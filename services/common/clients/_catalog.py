@@ -28,7 +28,6 @@ from catalog.v1 import catalog_pb2_grpc
 
 from services.common.clients._catalog_errors import (
     CatalogClientError,
-    CatalogInvalidRequest,
     CatalogRunFailed,
     CatalogTimedOut,
     call_error,
@@ -50,8 +49,6 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 DEFAULT_ADDRESS = "localhost:50053"
-# StartCatalogRequest's list of agents to run, once catalog.v1 has it (the agent pipeline).
-_AGENTS_FIELD = "agents"
 OnEvent = Callable[[CatalogEvent], Awaitable[None]]
 
 
@@ -132,20 +129,23 @@ class CatalogClient:
         idempotency_key: str = "",
         allow_writable: bool = False,
         agents: Sequence[str] = (),
+        max_cost_usd: float = 0.0,
         timeout_s: float | None = None,
     ) -> str:
         """Start a run; returns its id at once. With no `idempotency_key` one is made, so a
-        retried call finds the run the first one started. `agents`: reserved for the agent
-        pipeline's list (empty: the orchestrator's default catalog and summary agents)."""
+        retried call finds the run the first one started. `agents`: which to run, e.g.
+        ["pii"] (their needs are added; empty: the pipeline's default). `max_cost_usd`: the
+        most its model calls may cost (0: no limit); an agent that reaches it stops as at its
+        token budget."""
         request = pb.StartCatalogRequest(
             db_conn_string=db_conn_string,
             tables=list(tables),
             s3_prefix=s3_prefix,
             idempotency_key=idempotency_key or uuid.uuid4().hex,
             allow_writable=allow_writable,
+            agents=list(agents),
+            max_cost_usd=max_cost_usd,
         )
-        if agents:
-            _set_agents(request, agents)
         reply = await self._unary(
             "StartCatalog", lambda stub, t: stub.StartCatalog(request, timeout=t), timeout_s
         )
@@ -277,11 +277,3 @@ def _gone(problem: grpc.aio.AioRpcError | None, address: str, waited_s: float) -
         "runs, then watch again: the run goes on meanwhile",
         status=grpc.StatusCode.UNAVAILABLE,
     )
-
-
-def _set_agents(request: pb.StartCatalogRequest, agents: Sequence[str]) -> None:
-    if _AGENTS_FIELD not in pb.StartCatalogRequest.DESCRIPTOR.fields_by_name:
-        raise CatalogInvalidRequest(
-            "this catalog.v1 has no StartCatalogRequest.agents yet: leave `agents` empty"
-        )
-    getattr(request, _AGENTS_FIELD).extend(agents)

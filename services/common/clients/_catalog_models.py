@@ -1,14 +1,19 @@
 """What the catalog client returns: dataclasses over catalog.v1's messages, built in one place.
 
 A caller of `CatalogClient` never handles a proto: a run is a `CatalogRun`, a watch yields
-`StepChanged`, `AgentProgress`, `OutputWritten` and, last, `Finished`.
+`StepChanged`, `AgentProgress`, `AgentSkipped`, `OutputWritten` and, last, `Finished`.
+
+An enum value this client does not know (a newer orchestrator's step or status) reads as that
+enum's UNSPECIFIED rather than raising: an old client keeps following a newer server's runs.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from catalog.v1 import catalog_pb2 as pb
 from google.protobuf import timestamp_pb2
@@ -36,7 +41,8 @@ class CatalogStatus(enum.StrEnum):
 
 
 class CatalogStep(enum.StrEnum):
-    """A run's step (catalog.v1.CatalogStep without its prefix)."""
+    """A run's step (catalog.v1.CatalogStep without its prefix). Runs started before pipelines
+    say CATALOG_AGENT and SUMMARY_AGENT; newer ones say RUNNING_AGENT with the agent's name."""
 
     UNSPECIFIED = "UNSPECIFIED"
     ACQUIRING_SANDBOX = "ACQUIRING_SANDBOX"
@@ -46,10 +52,32 @@ class CatalogStep(enum.StrEnum):
     SUMMARY_AGENT = "SUMMARY_AGENT"
     RELEASING = "RELEASING"
     DONE = "DONE"
+    RUNNING_AGENT = "RUNNING_AGENT"
 
 
-def _enum_value(name: str, prefix: str) -> str:
-    return name.removeprefix(prefix)
+class AgentStatus(enum.StrEnum):
+    """What became of one agent of a run (catalog.v1.AgentStatus without its prefix)."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+_E = TypeVar("_E", bound=enum.StrEnum)
+_V = TypeVar("_V", bound=int)  # a proto enum's ValueType
+
+
+def enum_from_proto(kind: type[_E], name_of: Callable[[_V], str], value: _V, prefix: str) -> _E:
+    """`kind`'s member for a proto enum value; UNSPECIFIED for one this client does not know
+    (a number newer than its catalog.v1, or a name newer than `kind`)."""
+    try:
+        name = name_of(value).removeprefix(prefix)
+    except ValueError:
+        return kind("UNSPECIFIED")
+    return kind(name) if name in kind.__members__ else kind("UNSPECIFIED")
 
 
 @dataclass(frozen=True)
@@ -70,6 +98,17 @@ class AgentOutcome:
     usage: TokenUsage
     stop_reason: AgentStop
     turns: int
+    cost_usd: float | None  # None when the runner has no price for its model
+
+
+@dataclass(frozen=True)
+class RunAgent:
+    """One agent of a run and what became of it so far, in the order the agents run."""
+
+    name: str
+    status: AgentStatus
+    skipped_because: str  # for SKIPPED: the dependency that kept it from running; else ""
+    detail: str  # for people: why it was skipped, or how it failed; else ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +135,9 @@ class CatalogRun:
     error: RunError | None  # set only when FAILED
     create_time: datetime | None
     update_time: datetime | None
+    agents: tuple[RunAgent, ...]  # empty for runs started before pipelines
+    current_agent: str  # the agent at work when current_step is RUNNING_AGENT; else ""
+    cost_usd: float  # what its agents cost so far, US dollars; 0 when none could be priced
 
     @property
     def finished(self) -> bool:
@@ -118,6 +160,16 @@ class CatalogList:
 class StepChanged:
     step: CatalogStep
     time: datetime | None
+    agent_name: str = ""  # the agent at work when `step` is RUNNING_AGENT
+
+
+@dataclass(frozen=True)
+class AgentSkipped:
+    """An agent will not run: `dependency`, one of its needs, did not do what it asks."""
+
+    agent_name: str
+    dependency: str
+    reason: str  # for people, e.g. "pii needs catalog, which failed (run_when: succeeded)"
 
 
 @dataclass(frozen=True)
@@ -142,7 +194,7 @@ class Finished:
     catalog: CatalogRun
 
 
-CatalogEvent = StepChanged | AgentProgress | OutputWritten | Finished
+CatalogEvent = StepChanged | AgentProgress | AgentSkipped | OutputWritten | Finished
 
 
 def _time(stamp: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
@@ -156,7 +208,9 @@ def _output(message: pb.OutputObject) -> PageOutput:
 def run_from_proto(message: pb.Catalog) -> CatalogRun:
     return CatalogRun(
         catalog_id=message.catalog_id,
-        status=CatalogStatus(_enum_value(pb.CatalogStatus.Name(message.status), "CATALOG_STATUS_")),
+        status=enum_from_proto(
+            CatalogStatus, pb.CatalogStatus.Name, message.status, "CATALOG_STATUS_"
+        ),
         current_step=step_from_proto(message.current_step),
         tables=tuple(message.tables),
         s3_prefix=message.s3_prefix,
@@ -166,14 +220,22 @@ def run_from_proto(message: pb.Catalog) -> CatalogRun:
         error=_error(message),
         create_time=_time(message.create_time, message.HasField("create_time")),
         update_time=_time(message.update_time, message.HasField("update_time")),
+        agents=tuple(_agent(a) for a in message.agents),
+        current_agent=message.current_agent,
+        cost_usd=message.cost_usd,
     )
+
+
+def _agent(message: pb.RunAgent) -> RunAgent:
+    status = enum_from_proto(AgentStatus, pb.AgentStatus.Name, message.status, "AGENT_STATUS_")
+    return RunAgent(message.agent_name, status, message.skipped_because, message.detail)
 
 
 def _outcome(message: pb.AgentUsage) -> AgentOutcome:
     stop = AgentStop.from_proto(message.stop_reason)
-    return AgentOutcome(
-        message.agent_name, TokenUsage.from_proto(message.usage), stop, message.turns
-    )
+    cost = message.cost_usd if message.HasField("cost_usd") else None
+    usage = TokenUsage.from_proto(message.usage)
+    return AgentOutcome(message.agent_name, usage, stop, message.turns, cost)
 
 
 def _error(message: pb.Catalog) -> RunError | None:
@@ -184,7 +246,7 @@ def _error(message: pb.Catalog) -> RunError | None:
 
 
 def step_from_proto(value: pb.CatalogStep.ValueType) -> CatalogStep:
-    return CatalogStep(_enum_value(pb.CatalogStep.Name(value), "CATALOG_STEP_"))
+    return enum_from_proto(CatalogStep, pb.CatalogStep.Name, value, "CATALOG_STEP_")
 
 
 def event_from_proto(message: pb.WatchCatalogResponse) -> CatalogEvent | None:
@@ -192,12 +254,14 @@ def event_from_proto(message: pb.WatchCatalogResponse) -> CatalogEvent | None:
     kind = message.WhichOneof("event")
     if kind == "step_changed":
         changed = message.step_changed
-        return StepChanged(
-            step_from_proto(changed.step), _time(changed.time, changed.HasField("time"))
-        )
+        time = _time(changed.time, changed.HasField("time"))
+        return StepChanged(step_from_proto(changed.step), time, changed.agent_name)
     if kind == "agent_progress":
         p = message.agent_progress
         return AgentProgress(p.agent_name, p.turn, p.tool_name, TokenUsage.from_proto(p.usage))
+    if kind == "agent_skipped":
+        s = message.agent_skipped
+        return AgentSkipped(s.agent_name, s.dependency, s.reason)
     if kind == "output_written":
         return OutputWritten(_output(message.output_written.output))
     if kind == "final":
