@@ -44,6 +44,7 @@ def test_the_demo_catalogs_the_sample_database_twice_and_prints_every_page(
     # relations: the key left undeclared, with its coverage, and the diagram.
     assert "99.8% of payments.order_id values are in orders.id" in first["relations"]
     assert '<img src="data:image/svg+xml' in first["relations"]
+    assert "main." not in first["relations"]  # one box per table: references use the run's names
     # anomalies: past learning at once; the first run is like its history, the second is not.
     assert (data[0]["anomalies"]["state"], data[0]["anomalies"]["runs"]) == ("ready", 15)
     assert data[0]["anomalies"]["findings"] == []
