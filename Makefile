@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help
 help:
 	@echo "make demo     catalog a sample database twice, changing it in between (embedded defaults)"
+	@echo "make screenshots  the last demo's pages as PNGs in docs/images (headless Chromium)"
 	@echo "make check    the fast tier: lint, types and every test that needs no Docker or database"
 	@echo "make test     run the whole test suite (installs and starts Docker, the databases, the image)"
 	@echo "make bench    run the benchmarks under bench/, one JSON figure a line"
@@ -85,6 +86,11 @@ test: $(STAMP) lint databases image
 .PHONY: demo
 demo: $(STAMP)
 	$(BIN)/python demo/run_demo.py
+
+# The demo's pages in headless Chromium, as docs/images/*.png for the README (after make demo).
+.PHONY: screenshots
+screenshots: $(STAMP)
+	$(BIN)/python scripts/screenshots.py
 
 .PHONY: serve
 serve: $(STAMP)

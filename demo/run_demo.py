@@ -6,21 +6,30 @@ when an engine answers, else the process backend, saying the run is unisolated; 
 unless ANTHROPIC_API_KEY is set), runs a catalog, changes the data and the schema, runs another,
 and prints where every page is (one per agent of the pipeline, per run). Progress is printed as
 the runs go; the services' logs go to .catalog/demo.log.
+
+The anomalies agent judges a run against earlier ones and only learns until it has four. So,
+before the first run under an empty prefix, the demo profiles the shop here and generates the
+two weeks of daily runs before it with plausible drift (bench/histories.py): a `catalog.json`
+per run, marked `"generated"`, with no page, so nobody takes them for real runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import grpc
 from catalog.v1 import catalog_pb2 as pb
 from catalog.v1 import catalog_pb2_grpc
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("scripts", "demo")]
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("scripts", "demo", "bench")]
+import histories  # noqa: E402
 import sample_db  # noqa: E402
 from serve import REPO, embedded_env, start_services, stop_services  # noqa: E402
 
@@ -32,6 +41,11 @@ DATA = WORKDIR / ".catalog" / "demo-data"
 DATABASE = DATA / "shop.duckdb"
 OUTPUT = WORKDIR / "catalogs"
 PREFIX = f"file://{OUTPUT}/shop"
+HISTORY_RUNS = 14  # daily runs: past the anomalies agent's learning, short of weekday seasonality
+GENERATED = (
+    "by demo/run_demo.py (bench/histories.py) from a profile of the demo database, with drift "
+    "added: not a real run"
+)
 # Its own manager id, so it runs beside `make serve` (whose manager would otherwise share the
 # default id and remove the demo's sandboxes, or lose its own); one per folder, so a demo run
 # again in the same folder sweeps what a killed one left behind.
@@ -82,6 +96,35 @@ def describe(event: pb.WatchCatalogResponse) -> str | None:
     return None
 
 
+def real_profile() -> dict[str, Any]:
+    """The shop's catalog data as the catalog agent stores it, profiled here by the toolkit."""
+    from catalog_kernel.connections import open_read_only
+    from catalog_toolkit.profile import profile_table
+    from catalog_toolkit.session import catalog_export
+
+    con, _ = open_read_only(f"duckdb://{DATABASE}", statement_timeout_s=120)
+    try:
+        for table in sample_db.TABLES:
+            profile_table(con, table)
+        return catalog_export(con=con, tables=sample_db.TABLES)
+    finally:
+        con.disconnect()
+
+
+def generate_history() -> None:
+    """Earlier runs' catalog.json under the demo's prefix, unless it holds runs already."""
+    folder = OUTPUT / "shop"
+    if folder.is_dir() and any(folder.iterdir()):
+        return
+    say(f"generating {HISTORY_RUNS} earlier daily runs' catalog data, marked as generated")
+    now = histories.stamp(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    current = real_profile()
+    for timestamp, data in histories.earlier_runs(current, now, runs=HISTORY_RUNS, seed=4711):
+        (folder / timestamp).mkdir(parents=True)
+        text = json.dumps({**data, "generated": GENERATED}, indent=1)
+        (folder / timestamp / "catalog.json").write_text(text)
+
+
 async def catalog(stub: catalog_pb2_grpc.CatalogServiceStub, tables: list[str]) -> pb.Catalog:
     started = await stub.StartCatalog(
         pb.StartCatalogRequest(
@@ -110,6 +153,7 @@ async def main() -> None:
     say(f"building the sample database {DATABASE}")
     sample_db.build(DATABASE)
     os.chmod(DATABASE, 0o644)
+    generate_history()
     env = demo_env()
     if not os.environ.get("ANTHROPIC_API_KEY"):
         say("no ANTHROPIC_API_KEY: the offline agent writes the pages (set the key for Claude)")

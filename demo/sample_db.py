@@ -1,11 +1,16 @@
 """The demo's sample database: a small shop in DuckDB, with related tables and dirty data.
 
-`python demo/sample_db.py PATH` builds it (about 420,000 rows, seeded, so every build is the
+`python demo/sample_db.py PATH` builds it (about 480,000 rows, seeded, so every build is the
 same); `python demo/sample_db.py PATH --evolve` changes it the way a week of business and one
 migration would: new orders, a new column, a dropped table, a new table, emails gone missing.
 What is dirty on purpose: invalid and duplicate e-mail addresses, mixed-case status values,
 negative weights, zero and negative quantities, orders dated in the future, an all-null column
 and a constant one.
+
+What each agent should find: personal data in `customers.email` and `payments.card_number`
+(the card networks' published test numbers, which pass Luhn and charge nobody), and a relation
+left undeclared, `payments.order_id` -> `orders.id` (0.2% of payments name no order); the
+anomalies agent needs a history, which run_demo.py generates before the first run.
 """
 
 from __future__ import annotations
@@ -64,6 +69,14 @@ CREATE TABLE events (
 INSERT INTO events SELECT i, 1 + (i % 20000), ['login', 'view', 'cart', 'logout'][1 + (i % 4)],
     TIMESTAMPTZ '2024-06-01 00:00:00+00' + INTERVAL (i * 11) MINUTE, NULL, 'web'
 FROM range(1, 50001) t(i);
+
+CREATE TABLE payments (
+    id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, card_number VARCHAR NOT NULL,
+    amount DECIMAL(10, 2) NOT NULL, paid_at TIMESTAMP NOT NULL);
+INSERT INTO payments SELECT i, CASE WHEN i % 500 = 0 THEN 200000 + i ELSE i END,
+    {cards}[1 + (hash(i) % {n_cards})::INTEGER], round(5 + random() * 195, 2)::DECIMAL(10, 2),
+    TIMESTAMP '2024-01-01' + INTERVAL (i * 13 % 600) DAY + INTERVAL (i % 86400 + 60) SECOND
+FROM range(1, 60001) t(i);
 """
 
 EVOLVE = """
@@ -79,21 +92,37 @@ CREATE TABLE refunds (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders
     amount DECIMAL(10, 2), refunded_at TIMESTAMP);
 INSERT INTO refunds SELECT i, i * 3, round(random() * 50, 2), TIMESTAMP '2025-09-02'
 FROM range(1, 1001) t(i);
+INSERT INTO payments SELECT i + 100000, i, {cards}[1 + (i % {n_cards})], 9.99,
+    TIMESTAMP '2025-09-01' + INTERVAL (i % 86400 + 60) SECOND
+FROM range(100001, 103001) t(i);
 """
 
-TABLES = ["customers", "products", "orders", "order_items", "events"]
-TABLES_AFTER = ["customers", "products", "orders", "order_items", "refunds"]
+# Published test card numbers (Visa, Mastercard, Amex, Discover, Diners): valid by Luhn,
+# refused by every real network.
+TEST_CARDS = [
+    "4242424242424242", "4000056655665556", "4111111111111111", "4012888888881881",
+    "5555555555554444", "5105105105105100", "5454545454545454", "2223003122003222",
+    "378282246310005", "371449635398431", "6011111111111117", "6011000990139424",
+    "3056930009020004", "36227206271667",
+]  # fmt: skip
+TABLES = ["customers", "products", "orders", "order_items", "events", "payments"]
+TABLES_AFTER = ["customers", "products", "orders", "order_items", "refunds", "payments"]
+
+
+def _with_cards(sql: str) -> str:
+    cards = "[" + ", ".join(f"'{c}'" for c in TEST_CARDS) + "]"
+    return sql.replace("{cards}", cards).replace("{n_cards}", str(len(TEST_CARDS)))
 
 
 def build(path: Path) -> None:
     path.unlink(missing_ok=True)
     with duckdb.connect(str(path)) as db:
-        db.execute(BUILD)
+        db.execute(_with_cards(BUILD))
 
 
 def evolve(path: Path) -> None:
     with duckdb.connect(str(path)) as db:
-        db.execute(EVOLVE)
+        db.execute(_with_cards(EVOLVE))
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """`make sample`: the demo's shop in the local PostgreSQL and MariaDB, for the README's examples.
 
 Builds the shop with demo/sample_db.py (DuckDB, seeded: every build is the same) and copies its
-five tables into the schema `shop` of PostgreSQL's database `postgres` and the database `shop`
+six tables into the schema `shop` of PostgreSQL's database `postgres` and the database `shop`
 of MariaDB, each readable by `catalog_reader` (password `reader-pw`), who may do nothing else:
 
     postgresql://catalog_reader:reader-pw@127.0.0.1:5432/postgres   tables shop.customers, ...
@@ -30,7 +30,7 @@ from sample_db import TABLES, build  # noqa: E402 (beside the demo, which owns t
 
 SCHEMA = "shop"
 READER, READER_PASSWORD = "catalog_reader", "reader-pw"
-KEYS = {"customers": "id", "products": "id", "orders": "id", "events": "id"}
+KEYS = {"customers": "id", "products": "id", "orders": "id", "events": "id", "payments": "id"}
 KEYS["order_items"] = "order_id, line"
 # DuckDB's types as each server spells them (MariaDB needs a length on VARCHAR).
 PG_TYPES = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ", "DOUBLE": "DOUBLE PRECISION"}

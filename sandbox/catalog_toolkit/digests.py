@@ -71,7 +71,10 @@ def summary_digest(
     counts = found["counts"]
     others = [
         f"{a['agent']}: "
-        + (", ".join(f"{n} {label}" for label, n in a["counts"].items()) or "no counts")
+        + (
+            ", ".join(f"{n} {label.replace('_', ' ')}" for label, n in a["counts"].items())
+            or "no counts"
+        )
         for a in run_agents(history_dir, current_timestamp, exclude="summary")
     ]
     return {

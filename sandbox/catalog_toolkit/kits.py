@@ -1,6 +1,7 @@
 """Each agent's kit: how the services drive an agent's toolkit in the sandbox, by its name.
 
-    KITS["pii"].digest(**context)   -> {"headline": str, "items": [str, ...]}  (offline agent)
+    KITS["pii"].digest(**context)   -> {"headline": str, "items": [str, ...], "title": str}
+                                       (offline agent; the title is optional)
     KITS["pii"].export(**context)   -> the data stored as pii.json
     KITS["pii"].render(data)        -> the HTML fragment put where the page says REPORT_MARKER
 

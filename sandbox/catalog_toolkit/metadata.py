@@ -36,7 +36,21 @@ class Declared:
 
 def read_declared(db: Database, name: TableName) -> Declared:
     reader = {"postgres": _postgres, "mysql": _mysql, "duckdb": _duckdb}.get(db.backend)
-    return reader(db, name) if reader else Declared(schema=name.schema)
+    declared = reader(db, name) if reader else Declared(schema=name.schema)
+    if not name.schema:
+        _unqualify(declared)
+    return declared
+
+
+def _unqualify(declared: Declared) -> None:
+    """A table named without its schema refers to its schema's tables the same way, so the
+    references match the run's names (`customers`, not `main.customers`): the catalog links
+    them and the ER diagram draws one box per table."""
+    prefix = f"{declared.schema}."
+    for fk in declared.foreign_keys:
+        ref = fk["references"]
+        if declared.schema and ref["table"].startswith(prefix):
+            ref["table"] = ref["table"][len(prefix) :]
 
 
 def _postgres(db: Database, name: TableName) -> Declared:

@@ -351,4 +351,8 @@ def _page_link(agent: dict[str, Any]) -> str:
 
 
 def _counts_text(counts: dict[str, Any]) -> str:
-    return ", ".join(f"{_text(v)} {_text(k, 40)}" for k, v in counts.items()) or "—"
+    # The labels are JSON keys (`sensitive_columns`); a page says them as words.
+    return (
+        ", ".join(f"{_text(v)} {_text(str(k).replace('_', ' '), 40)}" for k, v in counts.items())
+        or "—"
+    )

@@ -33,7 +33,10 @@ def pii_digest(
     **_: Any,
 ) -> dict[str, Any]:
     """Find the sensitive columns (recording the result) and say what stands out."""
-    return pii_report.digest(find_pii(con, tables, **_options(limits)))
+    return {
+        "title": "Personal data",
+        **pii_report.digest(find_pii(con, tables, **_options(limits))),
+    }
 
 
 def pii_export(

@@ -107,11 +107,8 @@ def render_relations(data: dict[str, Any]) -> str:
         + f"); {_count(counts.get('candidate_keys'), 'undeclared candidate key')}.</p>"
     )
     picture = diagram(data)
-    figure = (
-        f"<figure>{picture}<figcaption>Solid: declared; dashed: inferred.</figcaption></figure>"
-        if picture
-        else ""
-    )
+    # The diagram carries its own legend; no margin, so it lines up with the text.
+    figure = f'<figure style="margin:0">{picture}</figure>' if picture else ""
     return (
         intro
         + figure

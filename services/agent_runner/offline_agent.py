@@ -134,7 +134,7 @@ def catalog_page(digests: list[dict[str, Any]]) -> str:
 def digest_page(agent: str, found: dict[str, Any]) -> str:
     """Any agent's offline page: its kit's headline and items, then the figures; or, when
     the kit failed or there is none, what the sandbox said."""
-    title = f"<h1>{escape(agent.capitalize())}</h1>"
+    title = f"<h1>{escape(str(found.get('title') or agent.capitalize()))}</h1>"
     if "error" in found:
         return (
             f"{title}<p>The offline agent could not run the {escape(agent)} agent: the "

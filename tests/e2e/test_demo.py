@@ -12,40 +12,57 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+AGENTS = ("catalog", "anomalies", "pii", "relations", "summary")
+
+
 def test_the_demo_catalogs_the_sample_database_twice_and_prints_every_page(
     docker_image: str, tmp_path: Path
 ) -> None:
     run, pages = run_demo(tmp_path)
-    assert all(p.is_relative_to(tmp_path / "catalogs" / "shop") for p in pages)
+    shop = tmp_path / "catalogs" / "shop"
+    assert all(p.is_relative_to(shop) for p in pages)
     runs = sorted({p.parent for p in pages})
-    assert len(runs) == 2 and {"catalog.html", "summary.html"} <= {p.name for p in pages}
-    first_catalog, first_summary, second_catalog, second_summary = (
-        (run_folder / f"{agent}.html").read_text()
-        for run_folder in runs
-        for agent in ("catalog", "summary")
-    )
-    assert "events" in first_catalog and "refunds" not in first_catalog
-    assert "the first run under the prefix" in first_summary
-    assert "refunds" in second_catalog and "channel" in second_catalog
-    assert runs[0].name in second_summary  # the second summary found the first run
-    assert 'href="catalog.html"' in second_summary  # it links the run's other pages
-    # Every table is profiled (events has a TIMESTAMPTZ column), and the dirty data flagged.
-    assert "failed pass" not in first_catalog
-    # The dirty data is flagged on the catalog page.
+    assert len(runs) == 2 and {p.name for p in pages} == {f"{a}.html" for a in AGENTS}
+    first, second = ({a: (r / f"{a}.html").read_text() for a in AGENTS} for r in runs)
+    data = [{a: json.loads((r / f"{a}.json").read_text()) for a in AGENTS} for r in runs]
+    # Two weeks of daily runs before the first, generated, marked so, and without pages.
+    generated = sorted(p for p in shop.iterdir() if p not in runs)
+    assert len(generated) == 14 and generated[-1].name < runs[0].name
+    for folder in generated:
+        assert [p.name for p in folder.iterdir()] == ["catalog.json"]
+        assert "not a real run" in json.loads((folder / "catalog.json").read_text())["generated"]
+
+    assert "events" in first["catalog"] and "refunds" not in first["catalog"]
+    assert "refunds" in second["catalog"] and "channel" in second["catalog"]
+    assert "failed pass" not in first["catalog"]  # every table is profiled (TIMESTAMPTZ too)
     for flag in ("every value is null", "negative values", "values in the future"):
-        assert flag in first_catalog, flag
-    # The second summary compares numbers: what the evolution changed, each marked.
-    findings = json.loads((runs[1] / "summary.json").read_text())["findings"]
+        assert flag in first["catalog"], flag  # the dirty data is flagged
+    # pii: the email and card columns, shown masked only.
+    found = {(f["table"], f["column"], f["kind"]) for f in data[0]["pii"]["findings"]}
+    assert {("customers", "email", "email"), ("payments", "card_number", "payment_card")} <= found
+    assert "**** **** **** 4242" in first["pii"] and "4242424242424242" not in first["pii"]
+    # relations: the key left undeclared, with its coverage, and the diagram.
+    assert "99.8% of payments.order_id values are in orders.id" in first["relations"]
+    assert '<img src="data:image/svg+xml' in first["relations"]
+    assert "main." not in first["relations"]  # one box per table: references use the run's names
+    # anomalies: past learning at once; the first run is like its history, the second is not.
+    assert (data[0]["anomalies"]["state"], data[0]["anomalies"]["runs"]) == ("ready", 15)
+    assert data[0]["anomalies"]["findings"] == []
+    anomalies = {(f["table"], f["column"], f["kind"]) for f in data[1]["anomalies"]["findings"]}
+    assert {("customers", "email", "null_rate_up"), ("orders", None, "volume_spike")} <= anomalies
+    assert "null rate 28.8%, baseline 5.1%" in second["anomalies"]
+    # The summary: what changed in the schema, and each other agent's page with its counts.
+    findings = data[1]["summary"]["findings"]
     seen = {(f["table"], f["column"], f["kind"], f["severity"]) for f in findings}
     for expected in [
         ("refunds", None, "table_added", "neutral"),
         ("events", None, "table_removed", "bad"),
         ("orders", "channel", "column_added", "neutral"),
-        ("orders", None, "rows_grew", "good"),
-        ("customers", "email", "null_rate_up", "bad"),
     ]:
         assert expected in seen, (expected, sorted(seen))
-    assert "orders" in second_summary and "null rate rose" in second_summary
+    assert runs[0].name in second["summary"]  # the second summary found the first run
+    for agent in AGENTS[:-1]:
+        assert f'href="{agent}.html"' in second["summary"], agent
     assert "demo: step RUNNING_AGENT catalog" in run.stdout  # progress is shown while it runs
 
 

@@ -128,8 +128,12 @@ async def test_each_database_is_catalogued_twice_through_the_whole_stack(
     try:
         orchestrator = await start(CATALOG_S3_ENDPOINT_URL=s3_server)
         prefix = f"s3://{s3_bucket}/shop/{shop.backend}"
+        # The catalog and the summary: the other agents' pipeline has test_pipeline_agents.py.
         request = pb.StartCatalogRequest(
-            db_conn_string=shop.reader_dsn, tables=shop.tables, s3_prefix=prefix
+            db_conn_string=shop.reader_dsn,
+            tables=shop.tables,
+            s3_prefix=prefix,
+            agents=["catalog", "summary"],
         )
         first = await wait_finished(
             orchestrator.stub, (await orchestrator.stub.StartCatalog(request)).catalog_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,3 +181,18 @@ def run_as_admin(shop: Shop, sql: str) -> None:
 
         with duckdb.connect(str(shop.path)) as db:
             db.execute(sql)
+
+
+def test_a_table_named_without_its_schema_refers_to_its_neighbours_the_same_way(
+    tmp_path: Path,
+) -> None:
+    """`orders` refers to `customers`, not `main.customers`: the catalog's links and the ER
+    diagram need the names the run uses."""
+    import duckdb
+
+    path = tmp_path / "bare.duckdb"
+    with duckdb.connect(str(path)) as db:
+        db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+        db.execute("CREATE TABLE orders (id INTEGER, customer_id INTEGER REFERENCES customers)")
+    profile = profile_table(connect(f"duckdb://{path}"), "orders")
+    assert [fk["references"]["table"] for fk in profile["foreign_keys"]] == ["customers"]

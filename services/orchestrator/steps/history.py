@@ -46,7 +46,9 @@ async def stage_history(request: HistoryInput) -> str:
         root = str(await _call(client, lease_id, call_cell("make_folder", name=_FOLDER), 30))
         budget = rt.settings.history_max_bytes
         runs = await _stored(runs_store.list_runs, "list earlier runs")
-        for timestamp in runs[len(runs) - rt.settings.history_runs :][::-1]:
+        # The last history_runs runs; with fewer stored, all of them (a negative start would
+        # count from the end and keep only the newest few).
+        for timestamp in runs[max(0, len(runs) - rt.settings.history_runs) :][::-1]:
             async for name, body in _run_files(runs_store, timestamp):
                 if len(body) > budget:
                     continue
