@@ -1,0 +1,1 @@
+"""The second held-out set: pii, relations and anomalies cases written blind (bench_heldout2.py)."""
