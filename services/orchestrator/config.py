@@ -54,6 +54,7 @@ class Settings:
     # S3 endpoint for S3-compatible stores (else boto3's own AWS_ENDPOINT_URL resolution).
     s3_endpoint_url: str = ""
     storage_retry_s: float = 120.0
+    runner_retry_s: float = 2.0  # the first pause before a step calls an unreachable runner again
     # file:// prefixes must lie under one of these folders; empty means ./catalogs.
     file_roots: tuple[str, ...] = ()
     shutdown_grace_s: float = 30.0
@@ -97,6 +98,7 @@ class Settings:
             history_runs=env_int(env, "CATALOG_HISTORY_RUNS", d.history_runs, minimum=0),
             s3_endpoint_url=env.get("CATALOG_S3_ENDPOINT_URL", ""),
             storage_retry_s=env_float(env, "CATALOG_STORAGE_RETRY_S", d.storage_retry_s, minimum=0),
+            runner_retry_s=env_float(env, "CATALOG_RUNNER_RETRY_S", d.runner_retry_s, minimum=0),
             file_roots=env_list(env, "CATALOG_FILE_ROOTS", ()),
             shutdown_grace_s=env_float(
                 env, "CATALOG_SHUTDOWN_GRACE_S", d.shutdown_grace_s, minimum=0

@@ -137,7 +137,12 @@ async def _run_holding(
         if release:
             run_ended("cancelled", "", state)
         raise
-    except (ServiceError, SandboxClientError, SealingError) as exc:
+    except (
+        ServiceError,
+        SandboxClientError,
+        SealingError,
+        dbos_error.DBOSMaxStepRetriesExceeded,
+    ) as exc:
         raise _failure(exc, state.step) from exc
     finally:
         if release:
@@ -159,6 +164,11 @@ def _failure(exc: Exception, step: Step) -> CatalogFailure:
         return CatalogFailure("SANDBOX_UNAVAILABLE", f"the sandbox failed: {exc}", step)
     if isinstance(exc, SealingError):
         return CatalogFailure("INTERNAL", str(exc), step)
+    if isinstance(exc, dbos_error.DBOSMaxStepRetriesExceeded):
+        # Only the steps that call the runner retry, and only while it is unreachable.
+        last = f": {exc.errors[-1]}" if exc.errors else ""
+        message = f"the agent runner stayed unreachable after {exc.max_retries} tries{last}"
+        return CatalogFailure("AGENT_RUNNER_UNAVAILABLE", message, step)
     code = "AGENT_RUNNER_UNAVAILABLE" if step == Step.RUNNING_AGENT else "INTERNAL"
     return CatalogFailure(code, str(exc), step)
 

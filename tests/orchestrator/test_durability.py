@@ -22,6 +22,7 @@ from tests.orchestrator.stack import (
     Runner,
     StartOrchestrator,
     prompt_override,
+    start_runner,
     wait_finished,
 )
 from tests.sandbox_manager.conftest import RunningManager
@@ -39,8 +40,12 @@ def system_text(body: dict[str, Any]) -> str:
 
 def start_request(reader_table: tuple[str, str], out: Path) -> pb.StartCatalogRequest:
     url, schema = reader_table
+    # The two agents these tests script the model for (the default pipeline has more).
     return pb.StartCatalogRequest(
-        db_conn_string=url, tables=[f"{schema}.orders"], s3_prefix=f"file://{out}"
+        db_conn_string=url,
+        tables=[f"{schema}.orders"],
+        s3_prefix=f"file://{out}",
+        agents=["catalog", "summary"],
     )
 
 
@@ -249,3 +254,22 @@ async def test_an_unreachable_store_is_retried_then_fails_the_run(
     assert final.error.code == "STORAGE_UNAVAILABLE"
     assert re.search(r"after [2-9] tries", final.error.message)
     assert "testing-secret-access-key" not in final.error.message
+
+
+async def test_a_runner_that_stays_unreachable_fails_the_run_with_its_code(
+    start: StartOrchestrator,
+    manager: RunningManager,
+    reader_table: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    runner = await start_runner(manager.address)
+    orchestrator = await start(runner.address, CATALOG_RUNNER_RETRY_S="0.05")
+    await runner.stop()
+    started = await orchestrator.stub.StartCatalog(start_request(reader_table, tmp_path / "out"))
+    final = await wait_finished(orchestrator.stub, started.catalog_id, timeout_s=300)
+
+    assert final.status == pb.CATALOG_STATUS_FAILED
+    assert final.error.code == "AGENT_RUNNER_UNAVAILABLE", final.error
+    assert final.error.step == pb.CATALOG_STEP_RUNNING_AGENT
+    assert "unreachable after" in final.error.message
+    assert await leased(manager) == 0

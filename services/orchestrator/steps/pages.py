@@ -19,7 +19,7 @@ from services.orchestrator.object_names import make_timestamp, object_name
 from services.orchestrator.page_data import read_page_data
 from services.orchestrator.run_state import Step
 from services.orchestrator.sealing import secret_values
-from services.orchestrator.steps.agent_runs import RUNNER_RETRIES, AgentInput, finished_page
+from services.orchestrator.steps.agent_runs import AgentInput, finished_page, runner_retries
 from services.orchestrator.steps.runtime import logged, runtime, sandboxes, storage_call, store
 from services.orchestrator.storage import Store
 
@@ -59,9 +59,13 @@ def _timestamp_at(epoch_ms: int) -> str:
     return make_timestamp(datetime.fromtimestamp(epoch_ms / 1000, tz=UTC))
 
 
-# Retried like the run: the page comes from the runner, which may be restarting.
-@DBOS.step(name="store_page", **RUNNER_RETRIES)
 async def store_page(request: PageInput) -> StoredPage:
+    """The step `store_page`, retried like the run: the page comes from the runner, which may
+    be restarting."""
+    return await DBOS.run_step_async(runner_retries("store_page"), _store_page, request)
+
+
+async def _store_page(request: PageInput) -> StoredPage:
     """Write the agent's data, then its page; return where they are."""
     rt = runtime()
     agent_name = request.run.agent_name
