@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,27 @@ async def test_a_cancelled_run_stops_and_gives_its_sandbox_back(
     never.set()
 
 
+async def leased_sandbox(manager: RunningManager) -> sandbox_pb2.Sandbox:
+    listed = await manager.stub.ListSandboxes(sandbox_pb2.ListSandboxesRequest())
+    (sandbox,) = [s for s in listed.sandboxes if s.state == sandbox_pb2.SANDBOX_STATE_LEASED]
+    return sandbox
+
+
+def sandbox_killer(manager: RunningManager, killed: list[str]) -> Callable[..., Any]:
+    """A model reply that kills the run's sandbox, then asks to run a cell in it."""
+
+    async def kill_the_sandbox(body: dict[str, Any]) -> Reply:
+        sandbox = await leased_sandbox(manager)
+        process = await asyncio.create_subprocess_exec(
+            "docker", "kill", sandbox.container_id, stdout=asyncio.subprocess.DEVNULL
+        )
+        assert await process.wait() == 0
+        killed.append(sandbox.sandbox_id)
+        return Reply(tool_use("execute_python", {"code": "1 + 1"}))
+
+    return kill_the_sandbox
+
+
 async def test_an_agent_whose_sandbox_dies_gets_one_more_try_on_a_fresh_one(
     start: StartOrchestrator,
     fake: FakeAnthropic,
@@ -171,28 +193,14 @@ async def test_an_agent_whose_sandbox_dies_gets_one_more_try_on_a_fresh_one(
     killed: list[str] = []
     retried_on: list[str] = []
 
-    async def leased_sandbox() -> sandbox_pb2.Sandbox:
-        listed = await manager.stub.ListSandboxes(sandbox_pb2.ListSandboxesRequest())
-        (sandbox,) = [s for s in listed.sandboxes if s.state == sandbox_pb2.SANDBOX_STATE_LEASED]
-        return sandbox
-
-    async def kill_the_sandbox(body: dict[str, Any]) -> Reply:
-        sandbox = await leased_sandbox()
-        process = await asyncio.create_subprocess_exec(
-            "docker", "kill", sandbox.container_id, stdout=asyncio.subprocess.DEVNULL
-        )
-        assert await process.wait() == 0
-        killed.append(sandbox.sandbox_id)
-        return Reply(tool_use("execute_python", {"code": "1 + 1"}))
-
     async def second_try(body: dict[str, Any]) -> Reply:
-        retried_on.append((await leased_sandbox()).sandbox_id)
+        retried_on.append((await leased_sandbox(manager)).sandbox_id)
         return submit("<h1>second try</h1>")
 
     # The cell on the killed sandbox crashes (the model is told); the next finds the lease
     # broken, so the first run ends with ERROR and the workflow tries once more elsewhere.
     fake.script(
-        kill_the_sandbox,
+        sandbox_killer(manager, killed),
         Reply(tool_use("execute_python", {"code": "2 + 2"})),
         second_try,
         submit("<p>summary</p>"),
@@ -216,6 +224,42 @@ async def test_an_agent_whose_sandbox_dies_gets_one_more_try_on_a_fresh_one(
     assert first.stop_reason == agent_pb2.STOP_REASON_ERROR, first
     assert second.stop_reason == agent_pb2.STOP_REASON_SUBMITTED and "second try" in second.html
     assert len(fake.requests[2].messages) == 1  # a fresh conversation, not the first one's
+    assert await leased(manager) == 0
+
+
+async def test_a_second_sandbox_death_under_the_summary_names_it_and_records_it(
+    start: StartOrchestrator,
+    fake: FakeAnthropic,
+    claude_runner: Runner,
+    manager: RunningManager,
+    reader_table: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    killed: list[str] = []
+    cell_on_the_dead_one = Reply(tool_use("execute_python", {"code": "2 + 2"}))
+    fake.script(
+        sandbox_killer(manager, killed),  # the catalog's first sandbox dies: a fresh one
+        cell_on_the_dead_one,
+        submit("<h1>second try</h1>"),
+        sandbox_killer(manager, killed),  # the summary's (the fresh one) dies too
+        cell_on_the_dead_one,
+    )
+    orchestrator = await start(claude_runner.address)
+    started = await orchestrator.stub.StartCatalog(start_request(reader_table, tmp_path / "out"))
+    final = await wait_finished(orchestrator.stub, started.catalog_id)
+
+    assert len(killed) == 2
+    assert final.status == pb.CATALOG_STATUS_FAILED
+    assert final.error.code == "SANDBOX_UNAVAILABLE", final.error
+    assert final.error.step == pb.CATALOG_STEP_RUNNING_AGENT
+    assert "summary" in final.error.message
+    agents = {a.agent_name: a for a in final.agents}
+    assert agents["catalog"].status == pb.AGENT_STATUS_SUCCEEDED
+    assert agents["summary"].status == pb.AGENT_STATUS_FAILED
+    assert "second sandbox died" in agents["summary"].detail
+    assert [u.agent_name for u in final.agent_usage] == ["catalog", "summary"]
+    names = sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert names == ["catalog.html", "catalog.json"]  # no page without its data
     assert await leased(manager) == 0
 
 
