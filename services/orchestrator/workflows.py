@@ -291,14 +291,15 @@ async def _agent(
     if report.has_page and not lost:  # a dead sandbox cannot give the page's data
         page = pages.PageInput(attempt, request.s3_prefix, state.timestamp, Step.RUNNING_AGENT)
         stored = await pages.store_page(page)
-    ok = report.stop == "SUBMITTED" and not lost
+    ok = report.stop == "SUBMITTED" and not stored.data_lost and not lost
     message = "" if ok else _failure_message(report, stored, lost)
     state.set_agent(name, AgentStatus.SUCCEEDED if ok else AgentStatus.FAILED, detail=message)
     await _record(state, report, stored)
     if lost:
         raise CatalogFailure("SANDBOX_UNAVAILABLE", message, Step.RUNNING_AGENT)
     if not ok and run.failure is None:
-        run.failure = CatalogFailure("AGENT_FAILED", message, Step.RUNNING_AGENT)
+        code = "AGENT_DATA_LOST" if stored.data_lost else "AGENT_FAILED"
+        run.failure = CatalogFailure(code, message, Step.RUNNING_AGENT)
     return ok
 
 
@@ -375,6 +376,12 @@ def _failure_message(report: AgentReport, stored: pages.StoredPage, lost: bool) 
     name = report.agent_name
     if lost:
         return _SECOND_DEATH.format(name)
+    if stored.data_lost:
+        return (
+            f"the {name} agent's data could not be exported: its sandbox's lease had ended "
+            "(an orchestrator down longer than CATALOG_LEASE_TTL_S, or the sandbox died after "
+            "the agent), so its page was not stored either; run the catalog again"
+        )
     kept = f"; its incomplete page is at {stored.uri}" if stored.uri else ""
     detail = f" ({report.stop_detail})" if report.stop_detail else ""
     return f"the {name} agent stopped with {report.stop}{detail}{kept}"

@@ -118,6 +118,48 @@ async def test_an_orchestrator_stopped_mid_agent_finishes_after_restart_without_
     assert await leased(manager) == 0
 
 
+async def test_an_orchestrator_down_longer_than_the_lease_fails_the_agent_whose_data_is_lost(
+    start: StartOrchestrator,
+    fake: FakeAnthropic,
+    claude_runner: Runner,
+    manager: RunningManager,
+    reader_table: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    model_called, go_on = asyncio.Event(), asyncio.Event()
+
+    async def slow_catalog(body: dict[str, Any]) -> Reply:
+        model_called.set()
+        await go_on.wait()
+        return submit("<h1>catalog of a lost sandbox</h1>")
+
+    fake.script(slow_catalog, submit("<p>summary</p>"))
+    short_lease = {"CATALOG_LEASE_TTL_S": "3"}
+    first = await start(claude_runner.address, **short_lease)
+    started = await first.stub.StartCatalog(start_request(reader_table, tmp_path / "out"))
+    await asyncio.wait_for(model_called.wait(), 120)
+    await first.stop(signal.SIGKILL)
+    go_on.set()  # the runner finishes the agent; nobody renews the lease any more
+    for _ in range(200):
+        if await leased(manager) == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert await leased(manager) == 0
+
+    second = await start(claude_runner.address, **short_lease)
+    final = await wait_finished(second.stub, started.catalog_id)
+
+    assert final.status == pb.CATALOG_STATUS_FAILED
+    assert final.error.code == "AGENT_DATA_LOST", final.error
+    assert "catalog" in final.error.message and "CATALOG_LEASE_TTL_S" in final.error.message
+    agents = {a.agent_name: a.status for a in final.agents}
+    assert agents == {"catalog": pb.AGENT_STATUS_FAILED, "summary": pb.AGENT_STATUS_SUCCEEDED}
+    names = sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert names == ["summary.html", "summary.json"]  # no catalog page without its data
+    assert "data was lost with the sandbox's lease" in second.log()
+    assert await leased(manager) == 0
+
+
 async def test_a_cancelled_run_stops_and_gives_its_sandbox_back(
     start: StartOrchestrator,
     fake: FakeAnthropic,
