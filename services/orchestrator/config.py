@@ -96,6 +96,9 @@ class Settings:
                 env, "CATALOG_STATEMENT_TIMEOUT_S", d.statement_timeout_s, minimum=0
             ),
             history_runs=env_int(env, "CATALOG_HISTORY_RUNS", d.history_runs, minimum=0),
+            history_max_bytes=env_int(
+                env, "CATALOG_HISTORY_MAX_BYTES", d.history_max_bytes, minimum=0
+            ),
             s3_endpoint_url=env.get("CATALOG_S3_ENDPOINT_URL", ""),
             storage_retry_s=env_float(env, "CATALOG_STORAGE_RETRY_S", d.storage_retry_s, minimum=0),
             runner_retry_s=env_float(env, "CATALOG_RUNNER_RETRY_S", d.runner_retry_s, minimum=0),
