@@ -55,6 +55,7 @@ class Settings:
     # S3 endpoint for S3-compatible stores (else boto3's own AWS_ENDPOINT_URL resolution).
     s3_endpoint_url: str = ""
     storage_retry_s: float = 120.0
+    runner_retry_s: float = 2.0  # the first pause before a step calls an unreachable runner again
     # file:// prefixes must lie under one of these folders; empty means ./catalogs.
     file_roots: tuple[str, ...] = ()
     # S3 prefixes whose stored runs the web UI lists besides those of its runs (file:// ones
@@ -110,8 +111,12 @@ class Settings:
                 env, "CATALOG_STATEMENT_TIMEOUT_S", d.statement_timeout_s, minimum=0
             ),
             history_runs=env_int(env, "CATALOG_HISTORY_RUNS", d.history_runs, minimum=0),
+            history_max_bytes=env_int(
+                env, "CATALOG_HISTORY_MAX_BYTES", d.history_max_bytes, minimum=0
+            ),
             s3_endpoint_url=env.get("CATALOG_S3_ENDPOINT_URL", ""),
             storage_retry_s=env_float(env, "CATALOG_STORAGE_RETRY_S", d.storage_retry_s, minimum=0),
+            runner_retry_s=env_float(env, "CATALOG_RUNNER_RETRY_S", d.runner_retry_s, minimum=0),
             file_roots=env_list(env, "CATALOG_FILE_ROOTS", ()),
             ui_prefixes=env_list(env, "CATALOG_UI_PREFIXES", ()),
             shutdown_grace_s=env_float(

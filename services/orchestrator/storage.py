@@ -93,6 +93,8 @@ class Store(Protocol):
 
     async def list_run_objects(self, timestamp: str) -> list[str]: ...
 
+    async def run_object_sizes(self, timestamp: str) -> dict[str, int]: ...
+
 
 def open_store(prefix: OutputPrefix, *, endpoint_url: str | None = None) -> Store:
     """The store for `prefix`; `endpoint_url` overrides the AWS settings' S3 endpoint."""
@@ -156,6 +158,12 @@ class _BaseStore:
         names = await self._call(self._list, parse_timestamp(timestamp))
         return sorted(name for name in names if is_object_name(name))
 
+    async def run_object_sizes(self, timestamp: str) -> dict[str, int]:
+        """The objects of a run and their sizes in bytes, from one listing: a reader checks
+        a size against its budget before it reads the object."""
+        sizes = await self._call(self._sizes, parse_timestamp(timestamp))
+        return {name: size for name, size in sorted(sizes.items()) if is_object_name(name)}
+
     async def _call(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
@@ -176,6 +184,10 @@ class _BaseStore:
 
     def _list(self, timestamp: str | None) -> list[str]:
         """The folder names under the prefix (None), or the object names in a run."""
+        raise NotImplementedError
+
+    def _sizes(self, timestamp: str) -> dict[str, int]:
+        """The object names in a run, with their sizes."""
         raise NotImplementedError
 
     def _translate(self, exc: Exception) -> errors.ServiceError | None:
@@ -234,6 +246,15 @@ class S3Store(_BaseStore):
             else:
                 names.extend(item["Key"] for item in page.get("Contents", []))
         return [name[len(under) :].removesuffix("/") for name in names]
+
+    def _sizes(self, timestamp: str) -> dict[str, int]:
+        under = f"{self._base}{timestamp}/"
+        sizes: dict[str, int] = {}
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.prefix.bucket, Prefix=under, Delimiter="/"):
+            for item in page.get("Contents", []):
+                sizes[item["Key"][len(under) :]] = int(item["Size"])
+        return sizes
 
     def _translate(self, exc: Exception) -> errors.ServiceError | None:
         return _s3_error(exc, self.prefix.bucket, self._endpoint)
@@ -315,6 +336,13 @@ class FileStore(_BaseStore):
                 return [entry.name for entry in entries if entry.is_dir() == (timestamp is None)]
         except (FileNotFoundError, NotADirectoryError):
             return []
+
+    def _sizes(self, timestamp: str) -> dict[str, int]:
+        try:
+            with os.scandir(self._root / timestamp) as entries:
+                return {e.name: e.stat().st_size for e in entries if e.is_file()}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
 
     def _translate(self, exc: Exception) -> errors.ServiceError | None:
         return _os_error(exc, self._root) if isinstance(exc, OSError) else None

@@ -10,7 +10,8 @@
 The run's agents and their order are data (CatalogInput.agents, from pipeline.py); this code
 names none. The run's state is one DBOS event, `state` (a RunState), rewritten at every change
 (GetCatalog reads it); each change is also appended to the `progress` stream (WatchCatalog
-follows it). An agent whose sandbox died gets one more try on a fresh sandbox. An agent that
+follows it). An agent whose sandbox died gets one more try on a fresh sandbox; a run gets one
+fresh sandbox, and a second death ends it under the agent it hit (recorded as FAILED). An agent that
 fails does not stop the run: the agents whose run_when allows it still run. The run then
 fails with AGENT_FAILED naming the first agent that failed (CatalogFailure, so DBOS records
 it as ERROR); every page written stays. A failure of the run's own parts (the sandbox, the
@@ -56,6 +57,7 @@ from services.orchestrator.steps.sandbox import LeaseRef
 _log = logging.getLogger(__name__)
 WORKFLOW_NAME = "catalog_workflow"
 STATE_EVENT = "state"
+_SECOND_DEATH = "a second sandbox died during the run, under the {} agent; run the catalog again"
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,12 @@ async def _run_holding(
         if release:
             run_ended("cancelled", "", state)
         raise
-    except (ServiceError, SandboxClientError, SealingError) as exc:
+    except (
+        ServiceError,
+        SandboxClientError,
+        SealingError,
+        dbos_error.DBOSMaxStepRetriesExceeded,
+    ) as exc:
         raise _failure(exc, state.step) from exc
     finally:
         if release:
@@ -161,6 +168,11 @@ def _failure(exc: Exception, step: Step) -> CatalogFailure:
         return CatalogFailure("SANDBOX_UNAVAILABLE", f"the sandbox failed: {exc}", step)
     if isinstance(exc, SealingError):
         return CatalogFailure("INTERNAL", str(exc), step)
+    if isinstance(exc, dbos_error.DBOSMaxStepRetriesExceeded):
+        # Only the steps that call the runner retry, and only while it is unreachable.
+        last = f": {exc.errors[-1]}" if exc.errors else ""
+        message = f"the agent runner stayed unreachable after {exc.max_retries} tries{last}"
+        return CatalogFailure("AGENT_RUNNER_UNAVAILABLE", message, step)
     code = "AGENT_RUNNER_UNAVAILABLE" if step == Step.RUNNING_AGENT else "INTERNAL"
     return CatalogFailure(code, str(exc), step)
 
@@ -223,15 +235,26 @@ async def _prepare(
     if fresh and reads_database and "history" not in prompt.reads:
         return ""
     await _enter(state, Step.RESETTING_SANDBOX)
-    return await _clean_sandbox(request, held, prompt)
+    history_dir = await _clean_sandbox(request, held, prompt)
+    if history_dir is None:
+        name = prompt.agent_name
+        state.set_agent(name, AgentStatus.FAILED, detail=_SECOND_DEATH.format(name))
+        raise CatalogFailure(
+            "SANDBOX_UNAVAILABLE", _SECOND_DEATH.format(name), Step.RESETTING_SANDBOX
+        )
+    return history_dir
 
 
-async def _clean_sandbox(request: CatalogInput, held: list[LeaseRef], prompt: AgentPrompt) -> str:
+async def _clean_sandbox(
+    request: CatalogInput, held: list[LeaseRef], prompt: AgentPrompt
+) -> str | None:
     """Reset the current sandbox (or, if it died, a fresh one), with the database open only
-    for an agent that reads it, and stage the history if it reads that."""
+    for an agent that reads it, and stage the history if it reads that. None when the sandbox
+    died and the run has had its fresh one already."""
     sealed = request.sealed_conn if "database" in prompt.reads else ""
     if not await sandbox.reset_sandbox(sandbox.ResetInput(held[-1], sealed)):
-        await _replace_sandbox(request, held)
+        if not await _replace_sandbox(request, held):
+            return None
         await sandbox.reset_sandbox(sandbox.ResetInput(held[-1], sealed))
     if "history" not in prompt.reads:
         return ""
@@ -259,35 +282,67 @@ async def _agent(
     history_dir: str,
     run: _Pass,
 ) -> bool:
-    """Run one agent, with one more try on a fresh sandbox if its sandbox died; store its
-    page. True when it submitted its page; a failure is kept in `run` for the run's end."""
+    """Run one agent (twice if its sandbox died) and store the page of the run kept, with its
+    data; record how it ended. True when it submitted its page; a failure is kept in `run`
+    for the run's end, but a second sandbox death ends the run here, the agent recorded."""
     name = prompt.agent_name
     state.set_agent(name, AgentStatus.RUNNING)
     await _enter(state, Step.RUNNING_AGENT, name)
-    context = _context(prompt, request, state.timestamp, history_dir)
-    attempt = AgentInput(
-        name, held[-1], context, request.sealed_conn, 1, _cost_left(request, state)
-    )
-    report = await agent_runs.execute_agent(attempt)
-    if report.stop == "ERROR" and await sandbox.sandbox_lost(attempt.lease):
-        await _replace_sandbox(request, held)
-        history_dir = await _clean_sandbox(request, held, prompt)
-        context = _context(prompt, request, state.timestamp, history_dir)
-        attempt = AgentInput(
-            name, held[-1], context, request.sealed_conn, 2, _cost_left(request, state)
-        )
-        report = await agent_runs.execute_agent(attempt)
+    attempt, report, lost = await _attempts(state, request, held, prompt, history_dir)
     stored = pages.StoredPage("", "")
-    if report.has_page:
+    if report.has_page and not lost:  # a dead sandbox cannot give the page's data
         page = pages.PageInput(attempt, request.s3_prefix, state.timestamp, Step.RUNNING_AGENT)
         stored = await pages.store_page(page)
-    ok = report.stop == "SUBMITTED"
-    message = "" if ok else _failure_message(report, stored)
+    ok = report.stop == "SUBMITTED" and not stored.data_lost and not lost
+    message = "" if ok else _failure_message(report, stored, lost)
     state.set_agent(name, AgentStatus.SUCCEEDED if ok else AgentStatus.FAILED, detail=message)
     await _record(state, report, stored)
+    if lost:
+        raise CatalogFailure("SANDBOX_UNAVAILABLE", message, Step.RUNNING_AGENT)
     if not ok and run.failure is None:
-        run.failure = CatalogFailure("AGENT_FAILED", message, Step.RUNNING_AGENT)
+        code = "AGENT_DATA_LOST" if stored.data_lost else "AGENT_FAILED"
+        run.failure = CatalogFailure(code, message, Step.RUNNING_AGENT)
     return ok
+
+
+async def _attempts(
+    state: RunState,
+    request: CatalogInput,
+    held: list[LeaseRef],
+    prompt: AgentPrompt,
+    history_dir: str,
+) -> tuple[AgentInput, AgentReport, bool]:
+    """The agent's run, and one more on a fresh sandbox if its sandbox died: the last run,
+    how it ended, and whether its sandbox died with no fresh one left for it."""
+    attempt = _attempt(state, request, held, prompt, history_dir, 1)
+    report = await agent_runs.execute_agent(attempt)
+    if not await _died(report, attempt):
+        return attempt, report, False
+    if not await _replace_sandbox(request, held):
+        return attempt, report, True
+    retry_dir = await _clean_sandbox(request, held, prompt)
+    if retry_dir is None:
+        return attempt, report, True
+    attempt = _attempt(state, request, held, prompt, retry_dir, 2)
+    report = await agent_runs.execute_agent(attempt)
+    return attempt, report, await _died(report, attempt)
+
+
+def _attempt(
+    state: RunState,
+    request: CatalogInput,
+    held: list[LeaseRef],
+    prompt: AgentPrompt,
+    history_dir: str,
+    number: int,
+) -> AgentInput:
+    context = _context(prompt, request, state.timestamp, history_dir)
+    cost_left = _cost_left(request, state)
+    return AgentInput(prompt.agent_name, held[-1], context, request.sealed_conn, number, cost_left)
+
+
+async def _died(report: AgentReport, attempt: AgentInput) -> bool:
+    return report.stop == "ERROR" and await sandbox.sandbox_lost(attempt.lease)
 
 
 def _cost_left(request: CatalogInput, state: RunState) -> float:
@@ -298,14 +353,14 @@ def _cost_left(request: CatalogInput, state: RunState) -> float:
     return max(request.max_cost_usd - state.cost_usd, 1e-6)
 
 
-async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> None:
-    """The one retry a run gets after its sandbox died: a fresh sandbox, same settings."""
+async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> bool:
+    """The one retry a run gets after its sandbox died: a fresh sandbox, same settings.
+    False when the run had it already (the caller reports the second death)."""
     if len(held) > 1:
-        raise CatalogFailure(
-            "SANDBOX_UNAVAILABLE", "a second sandbox died during the run", Step.RESETTING_SANDBOX
-        )
+        return False
     await sandbox.release_sandbox(held[-1])
     held.append(await sandbox.acquire_sandbox(sandbox.AcquireInput(request.sealed_conn, 2)))
+    return True
 
 
 async def _record(state: RunState, report: AgentReport, stored: pages.StoredPage) -> None:
@@ -319,10 +374,19 @@ async def _record(state: RunState, report: AgentReport, stored: pages.StoredPage
     await _publish_state(state)
 
 
-def _failure_message(report: AgentReport, stored: pages.StoredPage) -> str:
+def _failure_message(report: AgentReport, stored: pages.StoredPage, lost: bool) -> str:
+    name = report.agent_name
+    if lost:
+        return _SECOND_DEATH.format(name)
+    if stored.data_lost:
+        return (
+            f"the {name} agent's data could not be exported: its sandbox's lease had ended "
+            "(an orchestrator down longer than CATALOG_LEASE_TTL_S, or the sandbox died after "
+            "the agent), so its page was not stored either; run the catalog again"
+        )
     kept = f"; its incomplete page is at {stored.uri}" if stored.uri else ""
     detail = f" ({report.stop_detail})" if report.stop_detail else ""
-    return f"the {report.agent_name} agent stopped with {report.stop}{detail}{kept}"
+    return f"the {name} agent stopped with {report.stop}{detail}{kept}"
 
 
 async def _enter(state: RunState, step: Step, agent: str = "") -> None:

@@ -9,6 +9,7 @@ ServiceError
 │   └── PoolExhausted          no sandbox became free in time
 ├── FailedPrecondition
 │   ├── LeaseBroken            the lease's container died; release it, acquire another
+│   ├── KeyInUse               an idempotency key's live lease was acquired otherwise
 │   └── DatabaseUnreachable    the relay to the lease's database could not be set up (reported
 │                              as the session's connect_error, not as the call's status)
 ├── Aborted
@@ -45,6 +46,10 @@ class LeaseBroken(FailedPrecondition):
 
 
 class DatabaseUnreachable(FailedPrecondition):
+    pass
+
+
+class KeyInUse(FailedPrecondition):
     pass
 
 

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from services.sandbox_manager.errors import LeaseBroken, LeaseNotFound
 
@@ -44,6 +44,10 @@ class PoolLease:
     busy: bool = False
     winding_down: bool = False  # the caller cancelled; the cell is being interrupted
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    # An acquire's idempotency key, what it asked for (a digest) and what it was answered.
+    idempotency_key: str = ""
+    request_digest: str = ""
+    answer: Any = field(default=None, repr=False)
 
     def renew(self, ttl_s: float | None = None) -> None:
         if ttl_s is not None:
@@ -59,19 +63,35 @@ class LeaseRegistry:
         self._manager_id = manager_id
         self._live: dict[str, PoolLease] = {}
         self._ended: OrderedDict[str, Ending] = OrderedDict()
+        self._keyed: dict[str, str] = {}  # idempotency key -> its live lease's id
 
     def add(self, lease: PoolLease) -> None:
         self._live[lease.lease_id] = lease
 
     def forget(self, lease_id: str) -> None:
         """Drop a lease that never began, leaving no trace of it."""
-        self._live.pop(lease_id, None)
+        self._unkey(self._live.pop(lease_id, None))
+
+    def bind_key(self, lease: PoolLease, key: str, digest: str, answer: Any) -> None:
+        """Remember the live lease an idempotent acquire got, for as long as it lives."""
+        lease.idempotency_key, lease.request_digest, lease.answer = key, digest, answer
+        self._keyed[key] = lease.lease_id
+
+    def keyed(self, key: str) -> PoolLease | None:
+        """The live lease acquired with this idempotency key, if any (broken or not)."""
+        lease_id = self._keyed.get(key)
+        return None if lease_id is None else self._live.get(lease_id)
+
+    def _unkey(self, lease: PoolLease | None) -> None:
+        if lease is not None and self._keyed.get(lease.idempotency_key) == lease.lease_id:
+            del self._keyed[lease.idempotency_key]
 
     def end(self, lease_id: str, how: Ending) -> PoolLease | None:
         """Take a live lease out and remember how it ended; None when it is not live."""
         lease = self._live.pop(lease_id, None)
         if lease is None:
             return None
+        self._unkey(lease)
         self._ended[lease_id] = how
         while len(self._ended) > _ENDED_LEASES_KEPT:
             self._ended.popitem(last=False)

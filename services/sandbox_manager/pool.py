@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -30,6 +32,7 @@ from services.sandbox_manager.config import Settings
 from services.sandbox_manager.errors import (
     BackendUnavailable,
     DatabaseUnreachable,
+    KeyInUse,
     LeaseBroken,
     LeaseBusy,
     PoolExhausted,
@@ -52,6 +55,13 @@ class AcquireRequest:
     wait_s: float
     labels: dict[str, str]
     client_id: str
+    idempotency_key: str = ""  # "" : none; else a repeat gets the key's live lease again
+
+    def digest(self) -> str:
+        """What a repeat must ask for again (the session and the caller), as a hash: the
+        session holds a secret, which is compared but not kept."""
+        asked = json.dumps([self.session, self.client_id], sort_keys=True, default=str)
+        return hashlib.sha256(asked.encode()).hexdigest()
 
 
 class Pool:
@@ -61,6 +71,7 @@ class Pool:
         self._fleet = Fleet(settings, backend)
         self._leases = LeaseRegistry(settings.manager_id)
         self._upkeep: asyncio.Task[None] | None = None
+        self._key_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
     # --- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -76,6 +87,56 @@ class Pool:
 
     # --- leases -----------------------------------------------------------------------------
     async def acquire(self, request: AcquireRequest) -> tuple[PoolLease, KernelSession]:
+        """A new lease; or, for a key whose lease is live, that lease again, renewed."""
+        key = request.idempotency_key
+        if not key:
+            return await self._timed_acquire(request)
+        async with self._one_at_a_time(key):
+            again = self._acquired_again(request)
+            if again is not None:
+                return again
+            lease, info = await self._timed_acquire(request)
+            self._leases.bind_key(lease, key, request.digest(), info)
+            return lease, info
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, key: str) -> AsyncIterator[None]:
+        """Acquires with the same key one after the other (a repeat waits for the first)."""
+        lock, users = self._key_locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._key_locks[key]
+
+    def _acquired_again(self, request: AcquireRequest) -> tuple[PoolLease, KernelSession] | None:
+        lease = self._leases.keyed(request.idempotency_key)
+        if lease is None:
+            return None
+        if lease.broken:  # its sandbox died: the repeat gets a new one
+            self.release(lease.lease_id)
+            return None
+        if lease.request_digest != request.digest():
+            raise KeyInUse(
+                f"idempotency_key {request.idempotency_key!r} belongs to lease "
+                f"{lease.lease_id}, acquired with another session or client_id: use a new key"
+            )
+        lease.renew(request.ttl_s)
+        log_fields(
+            _log,
+            logging.INFO,
+            "lease acquired again",
+            lease=lease.lease_id,
+            sandbox=lease.sandbox_id,
+            client=request.client_id,
+        )
+        answer: KernelSession = lease.answer
+        return lease, answer
+
+    async def _timed_acquire(self, request: AcquireRequest) -> tuple[PoolLease, KernelSession]:
         started = time.monotonic()
         try:
             acquired = await self._acquire(request, started + request.wait_s)

@@ -23,6 +23,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = ("CATALOG_", "PYTHON", "AWS_")
 _RESERVED_ENV_NAMES = {"PATH", "HOME"}
 _MAX_LABELS = 64
+_MAX_KEY_CHARS = 256
 
 STATES = {
     SandboxState.STARTING: sandbox_pb2.SANDBOX_STATE_STARTING,
@@ -119,6 +120,12 @@ def acquire_request(
         raise InvalidArgument(
             f"at most {_MAX_LABELS} labels", field_violations=[("labels", "too many")]
         )
+    if len(request.idempotency_key) > _MAX_KEY_CHARS:
+        raise InvalidArgument(
+            f"idempotency_key is {len(request.idempotency_key)} characters, over the limit of "
+            f"{_MAX_KEY_CHARS}: derive a shorter key (a hash, say)",
+            field_violations=[("idempotency_key", f"over {_MAX_KEY_CHARS} characters")],
+        )
     # Answer RESOURCE_EXHAUSTED a little before the deadline, not DEADLINE_EXCEEDED at it.
     wait_cap = settings.max_wait_s if time_remaining is None else max(0.0, time_remaining - 0.5)
     wait_s = _bounded_seconds(request, "wait_timeout", wait_cap, float("inf"))
@@ -129,6 +136,7 @@ def acquire_request(
         wait_s=min(wait_s, wait_cap),
         labels=dict(request.labels),
         client_id=request.client_id,
+        idempotency_key=request.idempotency_key,
     )
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from services.orchestrator.app import dbos_config
 from services.orchestrator.auth import ApiGuard, AuthSettings
 from services.orchestrator.config import Settings, SettingsError
 from tests.orchestrator.stack import REPO
@@ -106,3 +109,12 @@ def test_a_run_without_a_manager_or_runner_to_call_is_refused_at_start(
 ) -> None:
     with pytest.raises(SettingsError, match=f"^{name} names no"):
         Settings.from_env({name: value})
+
+
+def test_a_sqlite_system_database_is_put_in_write_ahead_log_mode(tmp_path: Path) -> None:
+    """Each DBOS write then costs one log sync, not the rollback journal's several."""
+    path = tmp_path / "state" / "dbos.sqlite"
+    settings = dataclasses.replace(Settings(), system_database_url=f"sqlite:///{path}")
+    assert dbos_config(settings)["system_database_url"] == f"sqlite:///{path}"
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)

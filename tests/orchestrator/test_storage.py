@@ -456,3 +456,11 @@ def test_moto_refuses_a_second_conditional_put(s3_server: str, s3_bucket: str) -
     assert info.value.response["Error"]["Code"] == "PreconditionFailed"
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
     assert client.get_object(Bucket=s3_bucket, Key="k")["Body"].read() == b"first"
+
+
+async def test_a_runs_objects_are_listed_with_their_sizes(backend: Backend) -> None:
+    await backend.store.write_once(T1, "catalog.html", b"x" * 1234, HTML)
+    await backend.store.write_once(T1, "catalog.json", b"{}", "application/json")
+    backend.put_raw(f"team-a/{T1}/notes.txt", b"not ours")
+    assert await backend.store.run_object_sizes(T1) == {"catalog.html": 1234, "catalog.json": 2}
+    assert await backend.store.run_object_sizes(T2) == {}

@@ -22,6 +22,7 @@ from tests.orchestrator.stack import (
     with_password,
 )
 
+BOTH = ["catalog", "summary"]  # the agents these tests check (the default pipeline has more)
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
@@ -40,7 +41,9 @@ async def test_a_catalog_runs_both_agents_and_writes_both_pages(
 ) -> None:
     orchestrator = await start()
     out = tmp_path / "catalogs"
-    started = await orchestrator.stub.StartCatalog(request(reader_table, f"file://{out}"))
+    started = await orchestrator.stub.StartCatalog(
+        request(reader_table, f"file://{out}", agents=BOTH)
+    )
     events = await watch(orchestrator.stub, started.catalog_id)
 
     final = events[-1].final
@@ -93,7 +96,9 @@ async def test_each_page_has_its_data_beside_it_as_json(
     out = tmp_path / "catalogs"
     finals = []
     for _ in range(2):
-        started = await orchestrator.stub.StartCatalog(request(reader_table, f"file://{out}"))
+        started = await orchestrator.stub.StartCatalog(
+            request(reader_table, f"file://{out}", agents=BOTH)
+        )
         finals.append(await wait_finished(orchestrator.stub, started.catalog_id))
     first, second = (out / f.timestamp for f in finals)
     assert [o.data_uri for o in finals[0].outputs] == [

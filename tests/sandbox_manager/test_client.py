@@ -282,3 +282,32 @@ def test_session_settings_hide_secrets_from_repr() -> None:
     assert config.db_dsn == settings.db_dsn and config.s3.secret_access_key == "s3cr3t"
     assert config.statement_timeout.ToMilliseconds() == 1500
     assert dict(config.env) == {"MODE": "test"}
+
+
+async def test_an_acquire_repeated_with_its_idempotency_key_gets_the_same_lease(
+    start_manager: StartManager,
+) -> None:
+    manager = await process_manager(start_manager)
+    session = SessionSettings(env={"RUN": "one"})
+    async with SandboxClient([manager.address]) as client:
+        first = await client.acquire(session, client_id="test", idempotency_key="run-1.1")
+        again = await client.acquire(session, client_id="test", idempotency_key="run-1.1")
+        assert again.lease_id == first.lease_id
+        assert await leased_sandboxes(manager) == [first.sandbox_id]
+
+        # Two at once (a retry racing the first call) get one lease too.
+        both = await asyncio.gather(
+            *(client.acquire(session, client_id="test", idempotency_key="run-2.1") for _ in "ab")
+        )
+        assert both[0].lease_id == both[1].lease_id != first.lease_id
+
+        other = SessionSettings(env={"RUN": "two"})
+        with pytest.raises(LeaseLost, match=r"idempotency_key 'run-1\.1' belongs to lease"):
+            await client.acquire(other, client_id="test", idempotency_key="run-1.1")
+
+        await client.release(first.lease_id)
+        fresh = await client.acquire(session, client_id="test", idempotency_key="run-1.1")
+        assert fresh.lease_id != first.lease_id  # a released lease is not handed out again
+        for lease in (fresh, both[0]):
+            await client.release(lease.lease_id)
+    assert await leased_sandboxes(manager) == []

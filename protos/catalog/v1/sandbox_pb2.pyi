@@ -209,9 +209,20 @@ class AcquireSandboxRequest(_message.Message):
     SESSION_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     CLIENT_ID_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     """Free-form name of the calling component (e.g. "agent-runner"), for logs
     and operators. Optional.
+    """
+    idempotency_key: _builtins.str
+    """Makes the call safe to repeat, e.g. by a durable workflow's step that
+    ran again after a crash before its result was recorded: while the lease
+    first acquired with this key is live (not released, expired or broken),
+    the same key gets that lease again, renewed, with its session as it was
+    opened, instead of a second sandbox. Empty means no key. At most 256
+    characters. The same key with another `session` or `client_id` is
+    FAILED_PRECONDITION. Keys are per manager: send the repeat to the same
+    manager (the client library does, ordering managers by the key).
     """
     @_builtins.property
     def wait_timeout(self) -> _duration_pb2.Duration:
@@ -252,10 +263,11 @@ class AcquireSandboxRequest(_message.Message):
         session: Global___SessionConfig | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         client_id: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease_ttl", b"lease_ttl", "session", b"session", "wait_timeout", b"wait_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "labels", b"labels", "lease_ttl", b"lease_ttl", "session", b"session", "wait_timeout", b"wait_timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "idempotency_key", b"idempotency_key", "labels", b"labels", "lease_ttl", b"lease_ttl", "session", b"session", "wait_timeout", b"wait_timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -95,7 +95,10 @@ class SandboxManagerServiceServicer:
         `lease_ttl` over the manager's maximum, a malformed `session` (an
         `s3.endpoint_url` that is not an http(s) URL, an `env` key that is not a
         valid environment variable name or is reserved by the kernel, a negative
-        `statement_timeout`), or more than 64 labels.
+        `statement_timeout`), more than 64 labels, or an `idempotency_key` over
+        256 characters.
+        - FAILED_PRECONDITION: `idempotency_key` names a live lease acquired
+        with another `session` or `client_id`.
         - RESOURCE_EXHAUSTED: no sandbox became free within `wait_timeout`.
         - DEADLINE_EXCEEDED: the gRPC deadline passed first.
         - UNAVAILABLE: the backend cannot start containers (e.g. the Docker engine

@@ -72,7 +72,10 @@ class SandboxManagerServiceStub:
       `lease_ttl` over the manager's maximum, a malformed `session` (an
       `s3.endpoint_url` that is not an http(s) URL, an `env` key that is not a
       valid environment variable name or is reserved by the kernel, a negative
-      `statement_timeout`), or more than 64 labels.
+      `statement_timeout`), more than 64 labels, or an `idempotency_key` over
+      256 characters.
+    - FAILED_PRECONDITION: `idempotency_key` names a live lease acquired
+      with another `session` or `client_id`.
     - RESOURCE_EXHAUSTED: no sandbox became free within `wait_timeout`.
     - DEADLINE_EXCEEDED: the gRPC deadline passed first.
     - UNAVAILABLE: the backend cannot start containers (e.g. the Docker engine
@@ -174,7 +177,10 @@ class SandboxManagerServiceAsyncStub(SandboxManagerServiceStub):
       `lease_ttl` over the manager's maximum, a malformed `session` (an
       `s3.endpoint_url` that is not an http(s) URL, an `env` key that is not a
       valid environment variable name or is reserved by the kernel, a negative
-      `statement_timeout`), or more than 64 labels.
+      `statement_timeout`), more than 64 labels, or an `idempotency_key` over
+      256 characters.
+    - FAILED_PRECONDITION: `idempotency_key` names a live lease acquired
+      with another `session` or `client_id`.
     - RESOURCE_EXHAUSTED: no sandbox became free within `wait_timeout`.
     - DEADLINE_EXCEEDED: the gRPC deadline passed first.
     - UNAVAILABLE: the backend cannot start containers (e.g. the Docker engine
@@ -279,7 +285,10 @@ class SandboxManagerServiceServicer(metaclass=_abc_1.ABCMeta):
           `lease_ttl` over the manager's maximum, a malformed `session` (an
           `s3.endpoint_url` that is not an http(s) URL, an `env` key that is not a
           valid environment variable name or is reserved by the kernel, a negative
-          `statement_timeout`), or more than 64 labels.
+          `statement_timeout`), more than 64 labels, or an `idempotency_key` over
+          256 characters.
+        - FAILED_PRECONDITION: `idempotency_key` names a live lease acquired
+          with another `session` or `client_id`.
         - RESOURCE_EXHAUSTED: no sandbox became free within `wait_timeout`.
         - DEADLINE_EXCEEDED: the gRPC deadline passed first.
         - UNAVAILABLE: the backend cannot start containers (e.g. the Docker engine

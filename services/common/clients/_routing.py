@@ -10,6 +10,7 @@ call's deadline.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
@@ -88,6 +89,12 @@ class ManagerRouter:
         """Every address, starting one further along at each call."""
         start = self._next % len(self.addresses)
         self._next += 1
+        return [*self.addresses[start:], *self.addresses[:start]]
+
+    def by_key(self, key: str) -> list[str]:
+        """Every address, starting at one chosen by the key: a repeated idempotent acquire
+        asks the manager that remembers the key first."""
+        start = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % len(self.addresses)
         return [*self.addresses[start:], *self.addresses[:start]]
 
     async def max_exec_s(self, address: str, deadline: float) -> float:

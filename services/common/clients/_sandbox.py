@@ -104,22 +104,32 @@ class SandboxClient:
         labels: Mapping[str, str] | None = None,
         client_id: str = "",
         timeout_s: float | None = None,
+        idempotency_key: str = "",
     ) -> SandboxLease:
         """Lease a sandbox from the first manager, in round-robin order, that has one.
 
         With several managers, a first round asks each for a sandbox free right now; then a
         second round waits at each in turn, up to `wait_timeout_s` (None: as long as
         `timeout_s`) in all; the call as a whole gets `wait_timeout_s + timeout_s`.
+        With an `idempotency_key`, a repeat gets the key's lease again while it lives: the
+        managers are then asked in an order fixed by the key, so the repeat reaches the
+        manager that holds it first.
         """
         budget_s = self._call_timeout_s if timeout_s is None else timeout_s
         wait_s = budget_s if wait_timeout_s is None else wait_timeout_s
-        request = pb.AcquireSandboxRequest(labels=dict(labels or {}), client_id=client_id)
+        request = pb.AcquireSandboxRequest(
+            labels=dict(labels or {}), client_id=client_id, idempotency_key=idempotency_key
+        )
         if session is not None:
             request.session.CopyFrom(session.to_proto())
         if lease_ttl_s is not None:
             request.lease_ttl.CopyFrom(duration(lease_ttl_s))
         deadline = deadline_in(wait_s + budget_s)
-        order = self._managers.round_robin()
+        order = (
+            self._managers.by_key(idempotency_key)
+            if idempotency_key
+            else self._managers.round_robin()
+        )
         failures: _Failures = {}
         for attempt in range(1, self._retry.attempts + 1):
             reply = await self._acquire_pass(order, request, wait_s, budget_s, deadline, failures)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Any
 
-from dbos import DBOS
+from dbos import DBOS, StepOptions
 
 from services.common.clients import (
     AgentCall,
@@ -65,20 +64,31 @@ def runner_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, Unavailable)
 
 
-# The retries of a step that calls the runner: a runner that restarts is retried with the same
-# run id, and a run it still holds is reattached (or its stored result returned).
-RUNNER_RETRIES: dict[str, Any] = {
-    "preemptible": True,
-    "retries_allowed": True,
-    "max_attempts": 6,
-    "interval_seconds": 2.0,
-    "backoff_rate": 2.0,
-    "should_retry": runner_unreachable,
-}
+RUNNER_TRIES = 6
 
 
-@DBOS.step(name="run_agent", **RUNNER_RETRIES)
+def runner_retries(name: str) -> StepOptions:
+    """The options of a step that calls the runner: a runner that restarts is retried with the
+    same run id, and a run it still holds is reattached (or its stored result returned). The
+    first pause is CATALOG_RUNNER_RETRY_S, doubled at each try; after the last DBOS raises
+    DBOSMaxStepRetriesExceeded, which the workflow reports as AGENT_RUNNER_UNAVAILABLE."""
+    return {
+        "name": name,
+        "preemptible": True,
+        "retries_allowed": True,
+        "max_attempts": RUNNER_TRIES,
+        "interval_seconds": runtime().settings.runner_retry_s,
+        "backoff_rate": 2.0,
+        "should_retry": runner_unreachable,
+    }
+
+
 async def execute_agent(request: AgentInput) -> AgentReport:
+    """The step `run_agent` (its options are read from the settings at each call)."""
+    return await DBOS.run_step_async(runner_retries("run_agent"), _execute_agent, request)
+
+
+async def _execute_agent(request: AgentInput) -> AgentReport:
     """Run one agent through the runner, publishing its progress; return how it ended."""
     workflow_id = DBOS.workflow_id or ""
     agent_name = request.agent_name

@@ -3,7 +3,8 @@ history. The current run's folder is one of them, with the pages its agents wrot
 
 A copy is read only towards the store whatever the store allows, and needs no storage
 credentials inside the sandbox. Each file goes in base64 chunks through the toolkit's
-`stage_file`, newest run first, until CATALOG_HISTORY_MAX_BYTES is spent.
+`stage_file`, newest run first, until CATALOG_HISTORY_MAX_BYTES is spent; each object's size
+comes from the run's listing, and one over what is left of the budget is skipped unread.
 """
 
 from __future__ import annotations
@@ -44,26 +45,34 @@ async def stage_history(request: HistoryInput) -> str:
     lease_id = request.lease.lease_id
     async with logged("stage_history"), sandboxes(rt.settings) as client:
         root = str(await _call(client, lease_id, call_cell("make_folder", name=_FOLDER), 30))
-        budget = rt.settings.history_max_bytes
         runs = await _stored(runs_store.list_runs, "list earlier runs")
         # The last history_runs runs; with fewer stored, all of them (a negative start would
         # count from the end and keep only the newest few).
-        for timestamp in runs[max(0, len(runs) - rt.settings.history_runs) :][::-1]:
-            async for name, body in _run_files(runs_store, timestamp):
-                if len(body) > budget:
-                    continue
-                budget -= len(body)
-                await _upload(client, lease_id, f"{root}/{timestamp}/{name}", body)
+        newest = runs[max(0, len(runs) - rt.settings.history_runs) :][::-1]
+        files = history_files(runs_store, newest, rt.settings.history_max_bytes)
+        async for path, body in files:
+            await _upload(client, lease_id, f"{root}/{path}", body)
         return root
 
 
-async def _run_files(runs_store: Store, timestamp: str) -> AsyncIterator[tuple[str, bytes]]:
-    listed = functools.partial(runs_store.list_run_objects, timestamp)
-    names = await _stored(listed, "list a run's pages")
-    # The data first: the comparison needs it, the pages are for reading.
-    for name in sorted(names, key=lambda n: not n.endswith(".json")):
-        read = functools.partial(runs_store.read, timestamp, name)
-        yield name, await _stored(read, f"read {name}")
+async def history_files(
+    runs_store: Store, runs: list[str], budget: int
+) -> AsyncIterator[tuple[str, bytes]]:
+    """The files to copy (`{timestamp}/{name}`, body), run by run in the order given, each
+    run's data before its pages (the comparison needs it, the pages are for reading). An
+    object is read only when its listed size fits what is left of the budget."""
+    for timestamp in runs:
+        listed = functools.partial(runs_store.run_object_sizes, timestamp)
+        sizes = await _stored(listed, "list a run's pages")
+        for name in sorted(sizes, key=lambda n: not n.endswith(".json")):
+            if sizes[name] > budget:
+                continue
+            read = functools.partial(runs_store.read, timestamp, name)
+            body = await _stored(read, f"read {name}")
+            if len(body) > budget:  # grown since the listing (not ours: ours are write-once)
+                continue
+            budget -= len(body)
+            yield f"{timestamp}/{name}", body
 
 
 async def _stored(call: Callable[[], Awaitable[_T]], what: str) -> _T:

@@ -6,6 +6,7 @@ first: a page in place means its data is in place too, or never will be.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -13,13 +14,13 @@ from datetime import UTC, datetime
 
 from dbos import DBOS
 
-from services.common.clients import SandboxClientError
+from services.common.clients import LeaseLost, SandboxClientError
 from services.common.logging import log_fields
 from services.orchestrator.object_names import make_timestamp, object_name
 from services.orchestrator.page_data import read_page_data
 from services.orchestrator.run_state import Step
 from services.orchestrator.sealing import secret_values
-from services.orchestrator.steps.agent_runs import RUNNER_RETRIES, AgentInput, finished_page
+from services.orchestrator.steps.agent_runs import AgentInput, finished_page, runner_retries
 from services.orchestrator.steps.runtime import logged, runtime, sandboxes, storage_call, store
 from services.orchestrator.storage import Store
 
@@ -36,6 +37,9 @@ class PageInput:
 class StoredPage:
     uri: str  # the page; "" when the runner no longer had it
     data_uri: str  # the JSON beside it; "" when the sandbox could not export it
+    # The sandbox's lease had ended before the data was exported (an orchestrator down longer
+    # than the lease's time to live): neither the data nor the page was stored.
+    data_lost: bool = False
 
 
 _log = logging.getLogger(__name__)
@@ -59,10 +63,15 @@ def _timestamp_at(epoch_ms: int) -> str:
     return make_timestamp(datetime.fromtimestamp(epoch_ms / 1000, tz=UTC))
 
 
-# Retried like the run: the page comes from the runner, which may be restarting.
-@DBOS.step(name="store_page", **RUNNER_RETRIES)
 async def store_page(request: PageInput) -> StoredPage:
-    """Write the agent's data, then its page; return where they are."""
+    """The step `store_page`, retried like the run: the page comes from the runner, which may
+    be restarting."""
+    return await DBOS.run_step_async(runner_retries("store_page"), _store_page, request)
+
+
+async def _store_page(request: PageInput) -> StoredPage:
+    """Write the agent's data, then its page; return where they are. Neither is written when
+    the data is lost with the sandbox's lease: a page always comes with its data."""
     rt = runtime()
     agent_name = request.run.agent_name
     async with logged("store_page", agent=agent_name):
@@ -70,18 +79,36 @@ async def store_page(request: PageInput) -> StoredPage:
         if not html:
             return StoredPage("", "")
         pages = store(rt.settings, request.s3_prefix)
-        data_uri = ""
-        data = await _page_data(request.run)
-        if data is not None:
-            name = object_name(agent_name, "json")
-            data_uri = await _write(pages, request, name, data, "application/json")
+        data_uri = await _store_data(pages, request)
+        if data_uri is None:
+            return StoredPage("", "", data_lost=True)
         name = object_name(agent_name, "html")
         uri = await _write(pages, request, name, html.encode(), "text/html; charset=utf-8")
     return StoredPage(uri, data_uri)
 
 
+async def _store_data(pages: Store, request: PageInput) -> str | None:
+    """Write the page's data; its URI, "" when the sandbox could not export it, None when the
+    sandbox's lease has ended and the data is not in the store already (from a try of this
+    step cut off by a crash after writing it)."""
+    name = object_name(request.run.agent_name, "json")
+    try:
+        data = await _page_data(request.run)
+    except LeaseLost as exc:
+        listed = functools.partial(pages.list_run_objects, request.timestamp)
+        what = "list the run's pages"
+        if name in await storage_call(listed, what, "STORAGE_UNAVAILABLE", request.step):
+            return pages.uri(request.timestamp, name)
+        _warn("page not stored: its data was lost with the sandbox's lease", request.run, exc)
+        return None
+    if data is None:
+        return ""
+    return await _write(pages, request, name, data, "application/json")
+
+
 async def _page_data(run: AgentInput) -> bytes | None:
-    """The page's data from the sandbox, or None (logged) when the sandbox cannot give it."""
+    """The page's data from the sandbox, or None (logged) when the sandbox cannot give it;
+    LeaseLost when the lease is gone (its export would need the session's records)."""
     rt = runtime()
     secrets = secret_values(rt.sealer.open(run.sealed_conn))
     context = json.loads(run.context_json)
@@ -90,16 +117,22 @@ async def _page_data(run: AgentInput) -> bytes | None:
             return await read_page_data(
                 client, run.lease.lease_id, run.agent_name, context, secrets
             )
+    except LeaseLost:
+        raise
     except (SandboxClientError, ValueError) as exc:
-        log_fields(
-            _log,
-            logging.WARNING,
-            "page data not stored",
-            workflow_id=DBOS.workflow_id,
-            agent=run.agent_name,
-            error=str(exc)[:300],
-        )
+        _warn("page data not stored", run, exc)
         return None
+
+
+def _warn(event: str, run: AgentInput, exc: Exception) -> None:
+    log_fields(
+        _log,
+        logging.WARNING,
+        event,
+        workflow_id=DBOS.workflow_id,
+        agent=run.agent_name,
+        error=str(exc)[:300],
+    )
 
 
 async def _write(

@@ -121,13 +121,14 @@ def store(settings: Settings, s3_prefix: str) -> Store:
 async def storage_call(call: Callable[[], Awaitable[_T]], what: str, code: str, step: Step) -> _T:
     """Retry an unreachable store with backoff for CATALOG_STORAGE_RETRY_S (a finished agent's
     page must survive a blip); then, or on any other refusal, fail the run."""
-    give_up_at = time.monotonic() + runtime().settings.storage_retry_s
+    started = time.monotonic()
     attempt = 0
     while True:
         attempt += 1
         try:
             return await call()
         except Unavailable as exc:
+            give_up_at = started + runtime().settings.storage_retry_s
             pause = min(0.5 * 2 ** (attempt - 1), 15.0)
             if time.monotonic() + pause > give_up_at:
                 message = f"could not {what} after {attempt} tries: {exc.message}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -44,13 +45,21 @@ class ReadOnlyCheck:
     allow_writable: bool  # accept a user that can write (the request said so)
 
 
+def acquire_key(workflow_id: str, attempt: int) -> str:
+    """The acquire's idempotency key: a step that runs again after a crash (before DBOS
+    recorded the lease) gets the lease it took the first time, not a second one."""
+    digest = hashlib.sha256(workflow_id.encode()).hexdigest()[:32]
+    return f"catalog-run.{digest}.{attempt}"
+
+
 @DBOS.step(name="acquire_sandbox", preemptible=True)
 async def acquire_sandbox(request: AcquireInput) -> LeaseRef:
     rt = runtime()
     async with logged("acquire_sandbox", attempt=request.attempt):
         session = _session(rt.settings, rt.sealer.open(request.sealed_conn))
         async with sandboxes(rt.settings) as client:
-            labels = {"workflow_id": DBOS.workflow_id or "", "attempt": str(request.attempt)}
+            workflow_id = DBOS.workflow_id or ""
+            labels = {"workflow_id": workflow_id, "attempt": str(request.attempt)}
             try:
                 lease = await client.acquire(
                     session,
@@ -58,6 +67,7 @@ async def acquire_sandbox(request: AcquireInput) -> LeaseRef:
                     wait_timeout_s=rt.settings.acquire_wait_s,
                     labels=labels,
                     client_id="orchestrator",
+                    idempotency_key=acquire_key(workflow_id, request.attempt),
                 )
             except SandboxClientError as exc:
                 raise CatalogFailure(
