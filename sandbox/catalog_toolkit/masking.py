@@ -8,13 +8,13 @@ examples (pii_masks.py), when
   IP address or a phone number (pii_detectors.py), or holds one in its text (masked in place);
 - or its column is personal data by the pii agent's own rules (pii.judge_column: the name and
   the values agree, or the values say so), judged on the values the profile already holds.
-  Then every value of the column is masked, and its quantiles and histogram (individuals'
-  values, and edges at the min and max) are left out.
+  Then every value of the column is masked.
+A masked column's quantiles, histogram, mean and standard deviation are left out.
 It reads no row: only what the profile fetched. A masked column says which types it held in
 `masked`; the profile's `masking` counts the columns and values. Masking cannot be turned off:
 the model reads what profile_table returns, and a switch it could reach would be no guarantee.
-Aggregates (counts, means, lengths) stay as they are; so do the pii agent's findings, which are
-the place to see what a column holds.
+Counts, null rates and lengths stay as they are; so do the pii agent's findings, the place to
+see what a column holds.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from catalog_toolkit.pii_rules import name_rule
 # What a value alone gives away, whatever its column: these types need no name to be sure.
 VALUE_TYPES = frozenset({"email", "payment_card", "iban", "ssn", "ip_address", "phone"})
 _SETTINGS = {"min_share": DEFAULT_MIN_SHARE, "min_text_share": DEFAULT_MIN_TEXT_SHARE}
-_WHOLE_COLUMN = ("quantiles", "histogram")  # left out of a column of personal data
+# Left out of a masked column: individuals' values, or figures made of a few of them (a
+# histogram's edges are the min and max; the mean of one row is its value).
+_WHOLE_COLUMN = ("quantiles", "histogram", "mean", "std")
 # Flags whose message a column's values make (a date's age, a min or max): in a column of
 # personal data they say what they found without the figure.
 _QUOTING = {
@@ -77,7 +79,7 @@ def mask_profile(profile: dict[str, Any]) -> dict[str, Any]:
             continue
         columns, values = columns + 1, values + len(masking.replaced)
         column["masked"] = sorted(masking.types)
-        for key in _WHOLE_COLUMN if masking.tagged else ("histogram",):
+        for key in _WHOLE_COLUMN:
             column.pop(key, None)
             column.get("how", {}).pop(key, None)
         _mask_flags(profile, column["name"], masking)
