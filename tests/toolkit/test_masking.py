@@ -28,9 +28,8 @@ NOTES = ["write to zoe.quinn@example.net", "called twice", "no answer", "paid by
 CODES = [101, 2045, 330, 9999]  # three and four digits: no card data
 CARD_NUMBERS = [4012888888881881, 5105105105105100, 371449635398431, 6011000990139424]
 ROWS = [
-    (i + 1, EMAILS[i], CARDS[i], IBANS[i], PHONES[i], CODES[i], i % 2 == 0, NOTES[i])
-    + (CARD_NUMBERS[i],)
-    for i in range(4)
+    (i + 1, EMAILS[i], CARDS[i], IBANS[i], PHONES[i], CODES[i], i % 2 == 0, NOTES[i], card)
+    for i, card in enumerate(CARD_NUMBERS)
 ]
 COLUMNS = "id, email, card_number, iban, phone, scenario_code, email_verified, note, card_digits"
 RAW = EMAILS + CARDS + IBANS + PHONES + ["zoe.quinn@example.net"]
