@@ -86,6 +86,8 @@ async def test_the_default_pipeline_finds_what_each_agent_should_on_each_databas
     listed = {a["agent"]: a for a in data["summary"]["agents"]}
     assert sorted(listed) == sorted(set(AGENTS) - {"summary"})
     assert listed["pii"]["counts"]["sensitive_columns"] >= 2
+    assert all(listed[agent]["headline"] for agent in listed)  # the summary's "in short"
+    assert listed["anomalies"]["headline"].startswith("Learning: 0 of 4 earlier runs")
     assert listed["relations"]["counts"]["inferred"] == 1
     assert all(f'href="{agent}.html"' in page["summary"] for agent in listed)
 
