@@ -141,7 +141,21 @@ def judge_runs(
         for table in sorted(current[1]["tables"]):
             result["findings"] += _table_findings(history, table, rules)
     result["counts"] = {s: sum(f["severity"] == s for f in result["findings"]) for s in SEVERITIES}
+    result["headline"] = _headline(result, earlier)
     return result
+
+
+def _headline(result: dict[str, Any], earlier: int) -> str:
+    """One sentence for the summary: `learning: 2 of 4 runs.`, `2 anomalies, 1 bad.`"""
+    if result["state"] == "no_data":
+        return "No catalog data in this run: nothing to judge."
+    if result["state"] == "learning":
+        return f"Learning: {earlier} of {result['rules']['min_runs']} earlier runs, no alerts yet."
+    found, bad = len(result["findings"]), result["counts"]["bad"]
+    if not found:
+        return f"No anomalies against {earlier} earlier runs."
+    noun = "anomaly" if found == 1 else "anomalies"
+    return f"{found} {noun}, {bad} bad, against {earlier} earlier runs."
 
 
 def _timed(runs: list[tuple[str, dict[str, Any]]]) -> list[tuple[dt.datetime, dict[str, Any], str]]:

@@ -156,6 +156,8 @@ def _column_row(column: dict[str, Any]) -> str:
             f" (mean {_text(column.get('length_mean'))})"
         )
     key = " <small>(key)</small>" if column.get("key") == "declared" else ""
+    if column.get("masked"):
+        key += f" <small>(masked: {_text(', '.join(column['masked']), 80)})</small>"
     dupes = column.get("duplicates")
     distinct = _text(column.get("distinct"))
     if dupes:
@@ -243,12 +245,23 @@ def _samples(profile: dict[str, Any]) -> str:
     )
 
 
+def _masking(profile: dict[str, Any]) -> str:
+    masked = [c["name"] for c in profile.get("columns", []) if c.get("masked")]
+    if not masked:
+        return ""
+    return (
+        f"<p><small>Personal data masked in {_text(', '.join(masked), 300)}: sample rows, top "
+        "values and ranges show values like <code>j***@e***.com</code>, never the value "
+        "itself.</small></p>"
+    )
+
+
 def _table_section(profile: dict[str, Any], names: set[str], inbound: list[str]) -> str:
     head = "".join(f"<th>{h}</th>" for h in _COLUMN_HEADERS)
     body = "".join(_column_row(c) for c in profile.get("columns", []))
     return (
         f'<section><h2 id="{_anchor("t", profile["table"])}">{_text(profile["table"], 200)}</h2>'
-        f"{_overview(profile)}{_keys(profile, names, inbound)}{_flags(profile)}"
+        f"{_overview(profile)}{_masking(profile)}{_keys(profile, names, inbound)}{_flags(profile)}"
         f'<div style="overflow-x:auto"><table><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table></div>{_samples(profile)}</section>"
     )

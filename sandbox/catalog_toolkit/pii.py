@@ -58,7 +58,7 @@ def find_pii(
 ) -> dict[str, Any]:
     """Sensitive columns of `tables` (all tables of the default schema when empty, at most
     `max_tables`); records and returns `{"format", "kind", "settings", "tables", "findings",
-    "counts"}`. Each query stops after `timeout_s` seconds."""
+    "counts", "headline"}`. Each query stops after `timeout_s` seconds."""
     if not 0 < min_share <= 1 or not 0 < min_text_share <= 1:
         raise ValueError("min_share and min_text_share are fractions: 0 < x <= 1")
     if sample_rows < 1:
@@ -76,6 +76,7 @@ def find_pii(
         result["tables"][entry["table"]] = entry
     result["findings"] = pii_report.findings(result["tables"])
     result["counts"] = pii_report.counts(result["tables"], result["findings"])
+    result["headline"] = pii_report.headline(result["findings"], result["counts"])
     record.remember("pii", result)
     return result
 

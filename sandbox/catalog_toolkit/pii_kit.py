@@ -53,7 +53,9 @@ def pii_export(
         return recalled
     if con is None:
         empty: dict[str, Any] = {"format": FORMAT, "kind": "pii", "settings": {}, "tables": {}}
-        return empty | {"findings": [], "counts": pii_report.counts({}, [])}
+        counts = pii_report.counts({}, [])
+        headline = "No tables checked: no database connection."
+        return empty | {"findings": [], "counts": counts, "headline": headline}
     return find_pii(con, tables, **_options(limits))
 
 

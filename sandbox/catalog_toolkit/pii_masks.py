@@ -100,31 +100,7 @@ _MASKS = {
 
 def scan_text(text: str) -> list[tuple[str, str]]:
     """The PII that a piece of free text holds, as (type, masked example) pairs."""
-    found: list[tuple[str, str]] = []
-    found += [("email", mask("email", m.group(0))) for m in d.EMAIL.finditer(text)]
-    cards = [m.group(0) for m in _CARD_IN_TEXT.finditer(text)]
-    found += [("payment_card", mask("payment_card", c)) for c in cards if d.card_digits(c)]
-    found += [
-        ("iban", mask("iban", m.group(0)))
-        for m in _IBAN_IN_TEXT.finditer(text)
-        if d.iban_ok(m.group(0))
-    ]
-    found += [
-        ("ssn", mask("ssn", m.group(0)))
-        for m in _SSN_IN_TEXT.finditer(text)
-        if d.ssn_ok(m.group(0))
-    ]
-    found += [
-        ("ip_address", mask("ip_address", m.group(0)))
-        for m in _IP_IN_TEXT.finditer(text)
-        if d.ip_ok(m.group(0)) and not _VERSION_BEFORE.search(text[: m.start()][-12:])
-    ]
-    taken = {c for c in cards if d.card_digits(c)}
-    found += [
-        ("phone", mask("phone", m.group(0).strip()))
-        for m in _PHONE_IN_TEXT.finditer(text)
-        if m.group(0) not in taken and d.phone_ok(m.group(0).strip())
-    ]
+    found = [(pii_type, mask(pii_type, text[a:b])) for pii_type, a, b in value_spans(text)]
     street = d.street_address(text)
     if street:
         found.append(("postal_address", mask("postal_address", street.group(0))))
@@ -135,3 +111,42 @@ def scan_text(text: str) -> list[tuple[str, str]]:
         if m.group(1) in d.first_names() and m.group(2) in d.surnames()
     ]
     return found
+
+
+def value_spans(text: str) -> list[tuple[str, int, int]]:
+    """Where `text` holds an email, a payment card, an IBAN, an SSN, an IP address or a phone
+    number: (type, start, end), by type in that order (a card's digits are no phone)."""
+    found = [("email", m.start(), m.end()) for m in d.EMAIL.finditer(text)]
+    cards = [m for m in _CARD_IN_TEXT.finditer(text) if d.card_digits(m.group(0))]
+    found += [("payment_card", m.start(), m.end()) for m in cards]
+    found += [
+        ("iban", m.start(), m.end()) for m in _IBAN_IN_TEXT.finditer(text) if d.iban_ok(m.group(0))
+    ]
+    found += [
+        ("ssn", m.start(), m.end()) for m in _SSN_IN_TEXT.finditer(text) if d.ssn_ok(m.group(0))
+    ]
+    found += [
+        ("ip_address", m.start(), m.end())
+        for m in _IP_IN_TEXT.finditer(text)
+        if d.ip_ok(m.group(0)) and not _VERSION_BEFORE.search(text[: m.start()][-12:])
+    ]
+    taken = {m.group(0) for m in cards}
+    found += [
+        ("phone", m.start(), m.end())
+        for m in _PHONE_IN_TEXT.finditer(text)
+        if m.group(0) not in taken and d.phone_ok(m.group(0))
+    ]
+    return found
+
+
+def redact_text(text: str) -> tuple[str, list[str]]:
+    """`text` with every value that value_spans finds masked in place, and their types (a span
+    inside one already masked is left to it)."""
+    out, types, end = [], [], 0
+    for pii_type, start, stop in sorted(value_spans(text), key=lambda s: (s[1], -s[2])):
+        if start < end:
+            continue
+        out += [text[end:start], mask(pii_type, text[start:stop])]
+        types.append(pii_type)
+        end = stop
+    return "".join(out) + text[end:], types

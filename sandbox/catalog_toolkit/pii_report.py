@@ -83,6 +83,26 @@ def counts(tables: dict[str, dict[str, Any]], found: list[dict[str, Any]]) -> di
     }
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("s" if n != 1 else "")
+
+
+def headline(found: list[dict[str, Any]], count: dict[str, Any]) -> str:
+    """One sentence for the summary: `3 sensitive columns in 2 tables, 1 with card numbers.`"""
+    columns = {(f["table"], f["column"]) for f in found}
+    if not columns:
+        return f"No personal data found in {_plural(count.get('tables', 0), 'table')} checked."
+    tables = len({table for table, _ in columns})
+    text = f"{_plural(len(columns), 'sensitive column')} in {_plural(tables, 'table')}"
+    cards = len({(f["table"], f["column"]) for f in found if f["kind"] == "payment_card"})
+    if cards:
+        text += f", {cards} with card numbers"
+    bad = len({(f["table"], f["column"]) for f in found if f["severity"] == "bad"}) - cards
+    if bad > 0:
+        text += f", {bad} more with IBANs or SSNs"
+    return text + "."
+
+
 def digest(result: dict[str, Any]) -> dict[str, Any]:
     """A headline and short facts, for the offline agent's prose."""
     count = result["counts"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalog_toolkit.masking import mask_profile
+
 profiles: dict[str, dict[str, Any]] = {}
 comparison: dict[str, Any] | None = None
 comparison_dir = ""  # the history the comparison read, where this run's other pages are
@@ -16,7 +18,9 @@ results: dict[str, dict[str, Any]] = {}
 
 
 def remember_profile(profile: dict[str, Any]) -> None:
-    profiles[profile["table"]] = profile
+    """Keep `profile`, its personal data masked in place first (masking.py): profile_table
+    records before it returns, so what it returns (to a model too) is masked as well."""
+    profiles[profile["table"]] = mask_profile(profile)
 
 
 def remember_comparison(result: dict[str, Any], history_dir: str = "") -> None:

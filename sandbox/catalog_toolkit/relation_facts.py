@@ -102,8 +102,9 @@ def from_profile(profile: dict[str, Any]) -> TableFacts:
                 non_null=read - nulls if read is not None and nulls is not None else None,
                 distinct=column.get("distinct"),
                 distinct_exact=how.startswith("exact") and "sample" not in how,
-                low=column.get("min"),
-                high=column.get("max"),
+                # A masked range (masking.py) keeps no order: unknown, so no evidence.
+                low=None if column.get("masked") else column.get("min"),
+                high=None if column.get("masked") else column.get("max"),
                 declared_key=column["name"] in keys,
             )
         )

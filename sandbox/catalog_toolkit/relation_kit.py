@@ -60,6 +60,7 @@ def relations_export(
             "candidate_keys": [],
             "findings": [],
             "counts": {},
+            "headline": "No relations checked: no database connection.",
             "errors": [{"error": "no database connection, so no relations were checked"}],
         }
     return _run(con, tables, history_dir, current_timestamp, limits)

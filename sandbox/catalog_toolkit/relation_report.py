@@ -29,6 +29,22 @@ def coverage_sentence(item: dict[str, Any]) -> str:
     )
 
 
+def headline(result: dict[str, Any]) -> str:
+    """One sentence for the summary: `2 undeclared keys inferred, 97.9% coverage at worst.`"""
+    inferred = result.get("inferred", [])
+    keys = len(result.get("candidate_keys", []))
+    if inferred:
+        worst = min(float(i["coverage"]) for i in inferred)
+        noun = "key" if len(inferred) == 1 else "keys"
+        text = f"{len(inferred)} undeclared {noun} inferred, {worst:.1%} coverage at worst"
+    else:
+        declared = len(result.get("declared", []))
+        text = f"No undeclared key inferred ({declared} declared)"
+    if keys:
+        text += f"; {keys} candidate {'key' if keys == 1 else 'keys'} not declared"
+    return text + "."
+
+
 def findings_of(result: dict[str, Any]) -> list[dict[str, Any]]:
     """One finding per inferred relation and per candidate key, as compare.py's findings read:
     `table`, `column`, `severity` (good, bad or neutral), `kind`, `message`, `reason`."""

@@ -32,7 +32,7 @@ from catalog_toolkit.relation_facts import (
     load_catalog,
 )
 from catalog_toolkit.relation_pairs import Pair, candidate_pairs, choose, confidence
-from catalog_toolkit.relation_report import findings_of
+from catalog_toolkit.relation_report import findings_of, headline
 
 FORMAT = 1
 MAX_QUERIES_PER_PAIR = 3
@@ -135,6 +135,7 @@ def find_relations(
         "max_queries_per_pair": max(per_pair, default=0),
     }
     result["findings"] = findings_of(result)
+    result["headline"] = headline(result)
     result["seconds"] = round(time.perf_counter() - started, 3)
     record.remember("relations", result)
     return result

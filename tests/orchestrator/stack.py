@@ -25,6 +25,7 @@ from cryptography.fernet import Fernet
 
 from services.agent_runner.app import run as run_agent_runner
 from services.agent_runner.config import Settings as RunnerSettings
+from services.agent_runner.prices import load_prices
 from services.common.control_plane import ControlPlane
 from services.common.ports import free_port
 from services.common.readiness import wait_serving
@@ -36,6 +37,7 @@ from tests.sandbox_manager.conftest import (
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "Orch-Secret-pw-9931"
+PRICES = REPO / "deploy" / "prices.yaml"
 # The stack's manager, runners and orchestrators share one service token, as in production.
 PLANE = ControlPlane(service_token=secrets.token_urlsafe(24))
 
@@ -89,6 +91,10 @@ async def start_runner(manager_address: str, anthropic_base_url: str = "") -> Ru
         llm_max_retries=2,
         control_plane=PLANE,
         state_dir="",  # finished runs in memory: nothing left on disk
+        # The shipped price table, as Settings.from_env loads it: a run with max_cost_usd
+        # needs a price for the runner's model.
+        prices_file=PRICES,
+        prices=load_prices(PRICES),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(run_agent_runner(settings, stop))

@@ -67,9 +67,9 @@ async def test_the_default_pipeline_finds_what_each_agent_should_on_each_databas
     assert found[(customers, "card_number")] == "payment_card"
     assert (customers, "scenario_code") not in found  # three-digit codes are no card data
     assert MASKED_EMAIL.search(page["pii"]) and MASKED_CARD.search(page["pii"])
-    # No raw address or card number in what the analysis agents stored, nor in the logs.
-    # (The catalog agent's page shows sample rows: its values are the catalog's to show.)
-    shown = "".join(page[a] + json.dumps(data[a]) for a in AGENTS if a != "catalog")
+    # No raw address or card number in what any agent stored (the catalog's sample rows, top
+    # values and ranges are masked too), nor in the logs.
+    shown = "".join(page[a] + json.dumps(data[a]) for a in AGENTS)
     leaked = [v for v in raw_values() if v in shown or v in orchestrator.log()]
     assert not leaked, leaked[:3]
     assert PASSWORD not in "".join(page.values()) + json.dumps(data) + orchestrator.log()
@@ -86,6 +86,8 @@ async def test_the_default_pipeline_finds_what_each_agent_should_on_each_databas
     listed = {a["agent"]: a for a in data["summary"]["agents"]}
     assert sorted(listed) == sorted(set(AGENTS) - {"summary"})
     assert listed["pii"]["counts"]["sensitive_columns"] >= 2
+    assert all(listed[agent]["headline"] for agent in listed)  # the summary's "in short"
+    assert listed["anomalies"]["headline"].startswith("Learning: 0 of 4 earlier runs")
     assert listed["relations"]["counts"]["inferred"] == 1
     assert all(f'href="{agent}.html"' in page["summary"] for agent in listed)
 

@@ -70,6 +70,7 @@ def test_it_is_learning_until_four_earlier_runs_and_stays_silent(tmp_path: Path)
     result = find_anomalies(str(tmp_path), stamp(NOW))
     assert (result["state"], result["findings"], result["runs"]) == ("learning", [], 4)
     assert "alerts start at 4" in result["note"]
+    assert result["headline"] == "Learning: 3 of 4 earlier runs, no alerts yet."
     assert record.recalled("anomalies") is result
     # One more earlier run and the same drop is an alert.
     more, current = history(7, runs=4)
@@ -182,6 +183,9 @@ def test_the_kit_exports_json_and_renders_escaped_sparklines(tmp_path: Path) -> 
         "runs": 13,
     }
     assert data["counts"]["bad"] >= 1 and json.loads(json.dumps(data)) == data
+    found, bad = len(data["findings"]), data["counts"]["bad"]
+    noun = "anomaly" if found == 1 else "anomalies"
+    assert data["headline"] == f"{found} {noun}, {bad} bad, against 12 earlier runs."
     page = kit.render(data)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert page.count('<img src="data:image/svg+xml;base64,') == len(data["findings"])

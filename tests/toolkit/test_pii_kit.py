@@ -70,6 +70,12 @@ def test_the_digest_has_a_headline_and_short_items(result: dict[str, Any]) -> No
     assert len(digest["items"]) == 2 and "a payment card number" in digest["items"][1]
 
 
+def test_the_data_has_a_headline_for_the_summary(result: dict[str, Any]) -> None:
+    headline = pii_report.headline(result["findings"], result["counts"])
+    assert headline == "2 sensitive columns in 1 table, 1 with card numbers."
+    assert pii_report.headline([], {"tables": 3}) == "No personal data found in 3 tables checked."
+
+
 def test_export_returns_what_was_recorded_and_ignores_unknown_context(
     result: dict[str, Any],
 ) -> None:
