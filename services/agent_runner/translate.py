@@ -23,7 +23,8 @@ from services.agent_runner.prices import PriceTable
 from services.common.errors import InvalidArgument
 from services.common.usage import TokenUsage
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+# '@' too: the orchestrator names a scheduled run `{schedule_id}@{tick}` (schedule_tick.py)
+_RUN_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
 STOP_REASONS = {
     StopReason.SUBMITTED: pb.STOP_REASON_SUBMITTED,
     StopReason.END_TURN: pb.STOP_REASON_END_TURN,
@@ -57,7 +58,7 @@ def agent_request(
     """
     problems = []
     if not _RUN_ID.match(request.run_id):
-        problems.append(("run_id", "1 to 200 letters, digits or . _ : -"))
+        problems.append(("run_id", "1 to 200 letters, digits or . _ : @ -"))
     if not request.agent_name:
         problems.append(("agent_name", "required"))
     if not request.system_prompt.strip():

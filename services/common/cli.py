@@ -1,4 +1,5 @@
-"""`catalog-agents`: start, follow and inspect catalog runs from a shell (docs/cli.md).
+"""`catalog-agents`: start, follow and inspect catalog runs, and schedule them, from a shell
+(docs/cli.md; the schedule commands are cli_schedules.py's).
 
 A thin shell over `CatalogClient`: flags and environment (CATALOG_ADDRESS, CATALOG_API_KEY,
 CATALOG_TLS, CATALOG_TLS_CA_FILE) build the client, each command is one or two client calls,
@@ -27,6 +28,11 @@ from services.common.cli_render import (
     run_exit,
     run_text,
     to_json,
+)
+from services.common.cli_schedules import (
+    add_schedule_commands,
+    add_webhook_flag,
+    run_schedule_command,
 )
 from services.common.clients import (
     CatalogClient,
@@ -81,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="the most the run's model calls may cost, US dollars (default 0: no limit)",
     )
+    add_webhook_flag(start)
     start.add_argument("--wait", action="store_true", help="follow the run until it ends")
     start.add_argument("--wait-timeout", type=float, default=3600.0, help="seconds (--wait)")
 
@@ -100,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     opening.add_argument("catalog_id")
     opening.add_argument("--agent", default="catalog", help="whose page: catalog or summary")
     opening.add_argument("--browser", action="store_true", help="open a file:// page in a browser")
+    add_schedule_commands(commands)
     return top
 
 
@@ -137,6 +145,7 @@ async def _start(client: CatalogClient, args: argparse.Namespace) -> Exit:
         allow_writable=args.allow_writable,
         agents=_listed(args.agents),
         max_cost_usd=args.max_cost_usd,
+        webhooks=args.webhook,
     )
     if not args.wait:
         if args.json:
@@ -241,6 +250,7 @@ _COMMANDS = {
     "cancel": _cancel,
     "list": _list,
     "open": _open,
+    "schedule": run_schedule_command,
 }
 
 if __name__ == "__main__":

@@ -63,6 +63,10 @@ def dbos_config(settings: Settings) -> DBOSConfig:
         "application_version": settings.application_version,
         "executor_id": settings.executor_id,
         "notification_listener_polling_interval_sec": 0.1,
+        # How soon a replica's ticking follows a schedule's pause, resume, update or delete (a
+        # query of the schedules table a second); DBOS's 30 s let a paused schedule go on
+        # firing for up to half a minute once its first minute had passed.
+        "scheduler_polling_interval_sec": 1.0,
         # The workflow and its steps as spans, through the tracer provider the OTEL_* variables
         # set up (services/common/telemetry.py); DBOS exports nothing of its own.
         "enable_otlp": tracing_enabled(),

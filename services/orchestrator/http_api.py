@@ -175,6 +175,10 @@ def _content_length(scope: Scope) -> int:
 
 
 def _path(field_name: str) -> list[str | int]:
-    """`tables[2]` -> ["tables", 2], as pydantic writes locations."""
-    name, _, index = field_name.partition("[")
-    return [name, int(index.rstrip("]"))] if index else [name]
+    """`tables[2]` -> ["tables", 2] and `schedule.webhooks[0].url` -> ["schedule", "webhooks",
+    0, "url"], as pydantic writes locations."""
+    path: list[str | int] = []
+    for part in field_name.split("."):
+        name, _, index = part.partition("[")
+        path += [name, int(index.rstrip("]"))] if index else [name]
+    return path

@@ -67,6 +67,9 @@ def s3_bucket(s3_server: str) -> Iterator[str]:
         client.delete_bucket(Bucket=name)
 
 
+# The schedule tests' orchestrator (its runs fail fast) and webhook receiver.
+from tests.orchestrator.schedule_kit import orchestrator, receiver  # noqa: E402, F401
+
 # The whole stack (sandbox manager, runners, orchestrators), shared by the orchestrator tests.
 from tests.orchestrator.stack import (  # noqa: E402, F401
     claude_runner,

@@ -2,8 +2,9 @@
 
 - `SandboxClient`: leases sandboxes across several managers and runs code in them.
 - `AgentRunnerClient`: runs an agent at the agent runner and follows its progress.
-- `CatalogClient`: starts, follows and cancels catalog runs at the orchestrator (what another
-  backend service or the `catalog-agents` CLI uses); it needs neither DBOS nor docker.
+- `CatalogClient`: starts, follows and cancels catalog runs at the orchestrator, and manages
+  their schedules (what another backend service or the `catalog-agents` CLI uses); it needs
+  neither DBOS nor docker.
 
 The modules are private, one concern each (errors, models, output accumulation, routing
 across managers, and one per client); this list is the public surface.
@@ -68,6 +69,15 @@ from services.common.clients._models import (
 )
 from services.common.clients._output import EventCallback, OutputCallback
 from services.common.clients._sandbox import SandboxClient
+from services.common.clients._schedule_models import (
+    CatchUp,
+    Overlap,
+    Schedule,
+    ScheduleList,
+    ScheduleRun,
+    SkippedTick,
+    Webhook,
+)
 
 __all__ = [
     "AgentCall",
@@ -96,6 +106,7 @@ __all__ = [
     "CatalogTimedOut",
     "CatalogUnauthenticated",
     "CatalogUnavailable",
+    "CatchUp",
     "EventCallback",
     "Execution",
     "ExecutionError",
@@ -109,6 +120,7 @@ __all__ = [
     "OnProgress",
     "OutputCallback",
     "OutputWritten",
+    "Overlap",
     "PageOutput",
     "PoolBusy",
     "RetryPolicy",
@@ -118,7 +130,12 @@ __all__ = [
     "SandboxClientError",
     "SandboxLease",
     "SandboxSession",
+    "Schedule",
+    "ScheduleList",
+    "ScheduleRun",
     "SessionSettings",
+    "SkippedTick",
     "StepChanged",
     "UnknownManager",
+    "Webhook",
 ]

@@ -41,7 +41,9 @@ from services.common.clients._catalog_models import (
     event_from_proto,
     run_from_proto,
 )
+from services.common.clients._catalog_schedules import ScheduleCalls
 from services.common.clients._models import RetryPolicy
+from services.common.clients._schedule_models import Webhook
 from services.common.control_plane import bearer_interceptors
 
 if TYPE_CHECKING:
@@ -52,9 +54,9 @@ DEFAULT_ADDRESS = "localhost:50053"
 OnEvent = Callable[[CatalogEvent], Awaitable[None]]
 
 
-class CatalogClient:
+class CatalogClient(ScheduleCalls):
     """Calls one orchestrator. The channel opens on first use; `close` (or the end of the
-    `async with` block) closes it."""
+    `async with` block) closes it. The schedule calls are _catalog_schedules.py's."""
 
     def __init__(
         self,
@@ -130,13 +132,14 @@ class CatalogClient:
         allow_writable: bool = False,
         agents: Sequence[str] = (),
         max_cost_usd: float = 0.0,
+        webhooks: Sequence[Webhook] = (),
         timeout_s: float | None = None,
     ) -> str:
         """Start a run; returns its id at once. With no `idempotency_key` one is made, so a
         retried call finds the run the first one started. `agents`: which to run, e.g.
         ["pii"] (their needs are added; empty: the pipeline's default). `max_cost_usd`: the
         most its model calls may cost (0: no limit); an agent that reaches it stops as at its
-        token budget."""
+        token budget. `webhooks`: where to POST the outcome when the run ends (signed)."""
         request = pb.StartCatalogRequest(
             db_conn_string=db_conn_string,
             tables=list(tables),
@@ -145,6 +148,7 @@ class CatalogClient:
             allow_writable=allow_writable,
             agents=list(agents),
             max_cost_usd=max_cost_usd,
+            webhooks=[w.to_proto() for w in webhooks],
         )
         reply = await self._unary(
             "StartCatalog", lambda stub, t: stub.StartCatalog(request, timeout=t), timeout_s
@@ -162,12 +166,15 @@ class CatalogClient:
         self,
         *,
         status: CatalogStatus | None = None,
+        schedule_id: str = "",
         page_size: int = 0,
         page_token: str = "",
         timeout_s: float | None = None,
     ) -> CatalogList:
-        """One page of runs, newest first; pass `next_page_token` back for the next."""
+        """One page of runs, newest first; pass `next_page_token` back for the next.
+        `schedule_id`: only the runs that schedule started."""
         request = pb.ListCatalogsRequest(
+            schedule_id=schedule_id,
             page_size=page_size,
             page_token=page_token,
             status=status.to_proto() if status is not None else pb.CATALOG_STATUS_UNSPECIFIED,

@@ -138,6 +138,8 @@ class CatalogRun:
     agents: tuple[RunAgent, ...]  # empty for runs started before pipelines
     current_agent: str  # the agent at work when current_step is RUNNING_AGENT; else ""
     cost_usd: float  # what its agents cost so far, US dollars; 0 when none could be priced
+    schedule_id: str = ""  # the schedule that started it, if one did
+    tick_time: datetime | None = None  # the tick of that schedule it runs for
 
     @property
     def finished(self) -> bool:
@@ -223,6 +225,8 @@ def run_from_proto(message: pb.Catalog) -> CatalogRun:
         agents=tuple(_agent(a) for a in message.agents),
         current_agent=message.current_agent,
         cost_usd=message.cost_usd,
+        schedule_id=message.schedule_id,
+        tick_time=_time(message.tick_time, message.HasField("tick_time")),
     )
 
 
