@@ -35,11 +35,14 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def body(reader_table: tuple[str, str], prefix: str) -> dict[str, object]:
+    """A request for the catalog and the summary only: these tests are about the API, the
+    store and the pool (the whole default pipeline has tests of its own)."""
     url, schema = reader_table
     return {
         "db_conn_string": with_password(url),
         "tables": [f"{schema}.orders"],
         "s3_prefix": prefix,
+        "agents": ["catalog", "summary"],
     }
 
 
