@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import ibis
-from ibis import _
 
 from catalog_toolkit import histograms
 from catalog_toolkit.database import Database
@@ -94,13 +93,8 @@ def _union(
     found: dict[Any, Any] = {}
     figures = [("d", i, None) for i in distinct] + list(slots)
     for batch in _batches(list(enumerate(figures)), BATCH_BRANCHES):
-        values = {
-            f"g{n}": _slot_value(source, columns[i], kind, edges)
-            for n, (kind, i, edges) in batch
-            if kind != "d"
-        }
-        branches = [_branch(source, columns, values, n, kind, i) for n, (kind, i, _e) in batch]
-        for row in db.fetch(ibis.union(*branches, distinct=False)):
+        values = {f"g{n}": _slot_value(source, columns[i], k, e) for n, (k, i, e) in batch}
+        for row in db.query(_union_sql(db.sql(source.select(**values)), batch)):
             kind, i, _e = figures[int(row["k"])]
             if kind == "d":
                 found[i] = int(row["n"] or 0)
@@ -109,32 +103,32 @@ def _union(
     return found
 
 
-def _branch(
-    source: Any, columns: list[dict[str, Any]], values: dict[str, Any], n: int, kind: str, i: int
-) -> Any:
-    """Figure `n`'s branch: its column `k`, its count `n`, the batch's slots (its own filled)."""
-    if kind == "d":
-        grouped = source.aggregate(n=source[columns[i]["name"]].nunique())
-        own = None
-    else:
-        value = values[f"g{n}"]
-        grouped = source.filter(value.notnull()).group_by(v=value).aggregate(n=_.count())
+def _union_sql(inner: str, batch: list[tuple[int, Slot]]) -> str:
+    """The batch's UNION ALL over `inner`, ibis's SQL of the figures' values as `g{n}`.
+
+    Written here rather than by ibis, whose typed NULL slots made the expression grow with the
+    square of the figures (compiling it took longer than running it on small tables). Each
+    branch fills its own slot and leaves the others NULL; a first branch of no rows types them
+    all (PostgreSQL would take two NULLs for text, then refuse a number)."""
+    names = [f"g{n}" for n, (kind, _i, _e) in batch if kind != "d"]
+    source = f"FROM ({inner}) AS t"
+    branches = [f"SELECT -1 AS k, 0 AS n{''.join(f', {g}' for g in names)} {source} WHERE 1 = 0"]
+    for n, (kind, _i, _e) in batch:
         own = f"g{n}"
-    slots = {g: _nullable(grouped.v) if g == own else _null_like(v) for g, v in values.items()}
-    return grouped.select(k=ibis.literal(n, type="int32"), n=grouped.n.cast("int64"), **slots)
-
-
-def _nullable(value: Any) -> Any:
-    return value.cast(value.type().copy(nullable=True))
-
-
-def _null_like(value: Any) -> Any:
-    return ibis.null(value.type().copy(nullable=True))
+        filled = "".join(f", {g}" if g == own else ", NULL" for g in names)
+        if kind == "d":
+            branches.append(f"SELECT {n} AS k, COUNT(DISTINCT {own}) AS n{filled} {source}")
+        else:
+            branches.append(
+                f"SELECT {n} AS k, COUNT(*) AS n{filled} {source}"
+                f" WHERE {own} IS NOT NULL GROUP BY {own}"
+            )
+    return " UNION ALL ".join(branches)
 
 
 def _slot_value(source: Any, column: dict[str, Any], kind: str, edges: list[Any] | None) -> Any:
     value = source[column["name"]]
-    if kind == "top":
+    if kind != "bins":  # its values, or ("d") its distinct count
         return value
     assert edges is not None
     return ibis.ifelse(value.notnull(), histograms.bin_of(value, edges), ibis.null("int32"))
