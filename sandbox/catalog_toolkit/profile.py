@@ -40,6 +40,7 @@ from catalog_toolkit.values import to_json
 
 FORMAT = 1
 DEFAULT_ROW_BUDGET = 10_000_000
+DEFAULT_ESTIMATE_ROWS_ABOVE = 100_000_000  # PostgreSQL: above, the row count is its estimate
 DEFAULT_TIMEOUT_S = 120.0
 TOP_VALUES = 10
 SAMPLE_ROWS = 5
@@ -52,6 +53,7 @@ def profile_table(
     table: str,
     *,
     row_budget: int = DEFAULT_ROW_BUDGET,
+    estimate_rows_above: int = DEFAULT_ESTIMATE_ROWS_ABOVE,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     sample_rows: int = SAMPLE_ROWS,
     top_values: int = TOP_VALUES,
@@ -60,7 +62,9 @@ def profile_table(
 
     Returns a JSON-ready dict (see the module notes for its passes and labels). Tables above
     `row_budget` rows (by the catalog's estimate) are profiled on a random sample of about that
-    many rows; the row count stays exact. Each query stops after `timeout_s` seconds.
+    many rows; the row count stays exact, except on PostgreSQL tables whose estimate passes
+    `estimate_rows_above` rows, where the planner's estimate stands in (labelled `estimate`)
+    rather than a count that reads the whole table. Each query stops after `timeout_s` seconds.
     """
     started = time.perf_counter()
     db = Database(con, timeout_s)
@@ -82,6 +86,9 @@ def profile_table(
     if estimate is None:  # never analyzed (PostgreSQL) or not known: count, then decide
         counted = estimate = _count_rows(profile, db, t)
     scope = _choose_scope(estimate, row_budget)
+    big = (estimate or 0) > estimate_rows_above and scope["kind"] == "sample"
+    if db.backend == "postgres" and counted is None and big:
+        scope["rows_from"] = "estimate"  # pg_class.reltuples: no full count (_fill_rows)
     source = t if scope["kind"] == "full" else t.sample(scope["fraction"], **_sample_args(db))
     profile["comment"] = declared.comment if declared else None
     profile["row_estimate"] = estimate
@@ -152,7 +159,7 @@ def _fill_rows(
     scope = profile["scope"]
     if scope["kind"] == "sample":
         scope["rows_read"] = rows_read
-        if counted is None:
+        if counted is None and scope.get("rows_from") != "estimate":
             counted = _count_rows(profile, db, t)
         profile["rows"] = counted if counted is not None else profile["row_estimate"]
         profile["how"] = {"rows": "exact" if counted is not None else "estimate"}

@@ -160,3 +160,20 @@ def test_a_500_column_table_is_profiled_in_batches_within_the_backends_limits(sh
     text = wide["columns"][497]  # c497: 'v0' to 'v6'
     assert text["distinct"] == 7 and len(text["top_values"]) == 7
     assert all("distinct" in c and "histogram" in c for c in wide["columns"][::4])
+
+
+def test_above_the_set_size_postgres_takes_the_row_count_from_its_estimate(shop: Shop) -> None:
+    """Over `estimate_rows_above` rows, PostgreSQL reads only the sample: its row count is the
+    planner's (labelled so); the other backends, whose estimates are rough, still count."""
+    orders = profile_table(
+        connect(shop.reader_dsn),
+        shop.table("Order Details"),
+        row_budget=300,
+        estimate_rows_above=1000,
+    )
+    assert orders["scope"]["kind"] == "sample" and orders["errors"] == []
+    assert orders["rows"] == ORDERS  # ANALYZEd: the estimate is right on this small table
+    expected = "estimate" if shop.backend == "postgres" else "exact"
+    assert orders["how"]["rows"] == expected
+    status = next(c for c in orders["columns"] if c["name"] == "status")
+    assert status["how"]["top_values"] == "exact, sample"
