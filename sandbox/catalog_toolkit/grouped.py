@@ -94,7 +94,7 @@ def _union(
     figures = [("d", i, None) for i in distinct] + list(slots)
     for batch in _batches(list(enumerate(figures)), BATCH_BRANCHES):
         values = {f"g{n}": _slot_value(source, columns[i], k, e) for n, (k, i, e) in batch}
-        for row in db.query(_union_sql(db.sql(source.select(**values)), batch)):
+        for row in db.query(_union_sql(_projections(db, source.select(**values)), batch)):
             kind, i, _e = figures[int(row["k"])]
             if kind == "d":
                 found[i] = int(row["n"] or 0)
@@ -103,7 +103,25 @@ def _union(
     return found
 
 
-def _union_sql(inner: str, batch: list[tuple[int, Slot]]) -> str:
+def _projections(db: Database, projection: Any) -> dict[str, str]:
+    """ibis's SQL of `projection` (`g{n}` a figure's value), whole ("") and for each `g{n}`
+    alone, from one compile: a branch that carried every value would make the query grow with
+    the square of the figures (1 MB for 24 figures of a 500-column table, which PostgreSQL took
+    seconds to plan)."""
+    tree = db.con.compiler.to_sqlglot(projection)
+    dialect = db.con.dialect
+    found = {"": tree.sql(dialect=dialect)}
+    every = list(tree.expressions)
+    try:
+        for expression in every:
+            tree.set("expressions", [expression])
+            found[expression.alias_or_name] = tree.sql(dialect=dialect)
+    finally:
+        tree.set("expressions", every)
+    return found
+
+
+def _union_sql(inner: dict[str, str], batch: list[tuple[int, Slot]]) -> str:
     """The batch's UNION ALL over `inner`, ibis's SQL of the figures' values as `g{n}`.
 
     Written here rather than by ibis, whose typed NULL slots made the expression grow with the
@@ -111,10 +129,11 @@ def _union_sql(inner: str, batch: list[tuple[int, Slot]]) -> str:
     branch fills its own slot and leaves the others NULL; a first branch of no rows types them
     all (PostgreSQL would take two NULLs for text, then refuse a number)."""
     names = [f"g{n}" for n, (kind, _i, _e) in batch if kind != "d"]
-    source = f"FROM ({inner}) AS t"
-    branches = [f"SELECT -1 AS k, 0 AS n{''.join(f', {g}' for g in names)} {source} WHERE 1 = 0"]
+    every = f"FROM ({inner['']}) AS t"
+    branches = [f"SELECT -1 AS k, 0 AS n{''.join(f', {g}' for g in names)} {every} WHERE 1 = 0"]
     for n, (kind, _i, _e) in batch:
         own = f"g{n}"
+        source = f"FROM ({inner[own]}) AS t"
         filled = "".join(f", {g}" if g == own else ", NULL" for g in names)
         if kind == "d":
             branches.append(f"SELECT {n} AS k, COUNT(DISTINCT {own}) AS n{filled} {source}")
