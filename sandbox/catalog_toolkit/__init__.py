@@ -4,6 +4,7 @@ In the sandbox it is imported before any cell runs:
 
     from catalog_toolkit import profile_table, compare_runs
     p = profile_table(con, "shop.orders")      # a dict: rows, columns, keys, samples, flags
+    ps = profile_tables(con, tables)           # each of them, 4 at a time, in order
     c = compare_runs(history_dir, current_timestamp)   # findings, each good / bad / neutral
     s = find_pii(con, ["shop.customers"])       # sensitive columns, masked examples only
     a = find_anomalies(history_dir, current_timestamp) # this run against a robust baseline
@@ -19,12 +20,13 @@ as JSON after one marker. Each agent's part is its kit (kits.py), found by the a
 
 from catalog_toolkit.anomalies import find_anomalies
 from catalog_toolkit.compare import compare_runs
-from catalog_toolkit.digests import compare_digest, profile_digest
+from catalog_toolkit.digests import compare_digest, profile_digest, profile_digests
 from catalog_toolkit.files import make_folder, stage_file
 from catalog_toolkit.kits import agent_digest, export_data, recorded_fragment
 from catalog_toolkit.pages import REPORT_MARKER, render_catalog, render_summary
 from catalog_toolkit.pii import find_pii
 from catalog_toolkit.profile import profile_table
+from catalog_toolkit.profile_many import profile_tables
 from catalog_toolkit.read_only import probe_read_only
 from catalog_toolkit.relations import find_relations
 from catalog_toolkit.run_report import run_agents
@@ -41,7 +43,9 @@ __all__ = [
     "make_folder",
     "probe_read_only",
     "profile_digest",
+    "profile_digests",
     "profile_table",
+    "profile_tables",
     "recorded_fragment",
     "render_catalog",
     "render_summary",

@@ -11,6 +11,7 @@ from typing import Any
 
 from catalog_toolkit.compare import compare_runs
 from catalog_toolkit.profile import profile_table
+from catalog_toolkit.profile_many import DEFAULT_CONCURRENCY, profile_tables
 from catalog_toolkit.run_report import run_agents
 
 MAX_BAD_FINDINGS = 10
@@ -19,7 +20,20 @@ MAX_ITEMS = 20  # a kit digest's items, at most (kits.py)
 
 def profile_digest(con: Any, table: str) -> dict[str, Any]:
     """Profile `table` (recording it) and say what stands out: size, warnings, failed passes."""
-    profile = profile_table(con, table)
+    return _digest(profile_table(con, table))
+
+
+def profile_digests(
+    con: Any, tables: list[str], concurrency: int = DEFAULT_CONCURRENCY
+) -> dict[str, Any]:
+    """profile_digest of each of `tables`, profiled `concurrency` at a time (profile_many.py),
+    as `{"digests": [...]}` in the order of `tables`."""
+    return {"digests": [_digest(p) for p in profile_tables(con, tables, concurrency=concurrency)]}
+
+
+def _digest(profile: dict[str, Any]) -> dict[str, Any]:
+    if "error" in profile:  # not profiled at all (profile_tables)
+        return {"table": profile["table"], "error": profile["error"]}
     return {
         "table": profile["table"],
         "rows": profile["rows"],

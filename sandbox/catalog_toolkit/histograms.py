@@ -37,23 +37,40 @@ _DAY = dt.timedelta(days=1)
 def histograms(db: Database, source: Any, columns: list[dict[str, Any]], scope: str) -> None:
     """Write `histogram` (`[[low, high, count], ...]`, lowest first) into each number and time
     column with values, from one query over `source` (the table, or the profile's sample)."""
-    planned = [(i, edges) for i, c in enumerate(columns) if (edges := _edges(c)) is not None]
+    planned = plan(columns)
     if not planned:
         return
     parts = []
     for i, edges in planned:
-        column = columns[i]
-        value = source[column["name"]]
+        value = source[columns[i]["name"]]
         grouped = (
-            source.filter(value.notnull())
-            .group_by(b=_bin(value, edges, 0, len(edges) - 2))
-            .aggregate(n=_.count())
+            source.filter(value.notnull()).group_by(b=bin_of(value, edges)).aggregate(n=_.count())
         )
         parts.append(grouped.mutate(c=ibis.literal(i, type="int32")))
     counts: dict[tuple[int, int], int] = {
         (int(row["c"]), int(row["b"])): int(row["n"])
         for row in db.fetch(ibis.union(*parts, distinct=False))
     }
+    write(columns, planned, counts, scope)
+
+
+def plan(columns: list[dict[str, Any]]) -> list[tuple[int, list[Any]]]:
+    """The columns that get a histogram (their index), each with its bin edges."""
+    return [(i, edges) for i, c in enumerate(columns) if (edges := _edges(c)) is not None]
+
+
+def bin_of(value: Any, edges: list[Any]) -> Any:
+    """The bin number of `value` (int32; a NULL value lands in the first bin: filter it)."""
+    return _bin(value, edges, 0, len(edges) - 2)
+
+
+def write(
+    columns: list[dict[str, Any]],
+    planned: list[tuple[int, list[Any]]],
+    counts: dict[tuple[int, int], int],
+    scope: str,
+) -> None:
+    """Each planned column's `histogram` from `counts`, keyed (column index, bin)."""
     how = "exact" if scope == "full" else "exact, sample"
     for i, edges in planned:
         # One bin per value: written as (value, value), the way a single value's bin reads.

@@ -10,9 +10,6 @@ import math
 import statistics
 from typing import Any
 
-import ibis
-from ibis import _
-
 from catalog_toolkit.database import Database, TableName
 from catalog_toolkit.values import as_float, to_json
 
@@ -22,6 +19,7 @@ QUANTILE_SAMPLE_ROWS = 100_000  # quantiles of bigger tables come from a sample 
 EXACT_DISTINCT_BELOW = 100_000  # DuckDB's HyperLogLog is off by up to 25% on small counts:
 # a column it puts under this many values gets an exact count (a small hash table)
 SEED = 42
+AGGREGATE_ENTRIES = 600  # figures in one query at most (each a select-list entry)
 
 
 def aggregate(
@@ -58,7 +56,16 @@ def aggregate(
             aggs[f"c{i}_lmin"] = length.min()
             aggs[f"c{i}_lmean"] = length.cast("float64").mean()
             aggs[f"c{i}_lmax"] = length.max()
-    return db.fetch(source.aggregate(**aggs))[0]
+    # A wide table in batches of columns: PostgreSQL takes at most 1,664 entries in a select
+    # list, MySQL 4,096 columns. Each batch reads the same rows (a seeded sample), except on
+    # MySQL, whose samples take no seed: there the first batch's row count stands.
+    items = list(aggs.items())[1:]
+    row: dict[str, Any] = {}
+    for start in range(0, max(len(items), 1), AGGREGATE_ENTRIES):
+        batch = dict(items[start : start + AGGREGATE_ENTRIES], __rows=aggs["__rows"])
+        found = db.fetch(source.aggregate(**batch))[0]
+        row = {**found, **row}
+    return row
 
 
 def fill_statistics(
@@ -71,12 +78,12 @@ def fill_statistics(
         non_null = int(row[f"c{i}_n"] or 0)
         column["nulls"] = rows - non_null
         column["null_rate"] = round((rows - non_null) / rows, 6) if rows else None
-        how["nulls"] = _label("exact", scope)
+        how["nulls"] = label("exact", scope)
         if f"c{i}_d" in row:
             distinct = int(row[f"c{i}_d"] or 0)
             # HyperLogLog may overshoot; a column cannot hold more values than non-null rows.
             column["distinct"] = min(distinct, non_null)
-            how["distinct"] = _label(distinct_how, scope)
+            how["distinct"] = label(distinct_how, scope)
         for stat in ("min", "max", "mean", "std", "lmin", "lmean", "lmax"):
             if f"c{i}_{stat}" in row:
                 value = to_json(row[f"c{i}_{stat}"])
@@ -87,10 +94,10 @@ def fill_statistics(
                 ] = round(value, 6) if isinstance(value, float) and stat not in _KEPT else value
         if f"c{i}_q" in row and row[f"c{i}_q"] is not None:
             column["quantiles"] = _quantiles_from(row[f"c{i}_q"])
-            how["quantiles"] = _label("exact", scope)
+            how["quantiles"] = label("exact", scope)
         for stat in ("min", "max", "mean", "std"):
             if stat in column:
-                how[stat] = _label("exact", scope)
+                how[stat] = label("exact", scope)
 
 
 # A min or max is a stored value, kept whole: rounded, a column of values a millionth apart
@@ -98,7 +105,7 @@ def fill_statistics(
 _KEPT = ("min", "max")
 
 
-def _label(method: str, scope: str) -> str:
+def label(method: str, scope: str) -> str:
     return method if scope == "full" else f"{method}, sample"
 
 
@@ -112,7 +119,7 @@ def _quantiles_from(values: Any) -> dict[str, Any]:
     return {_quantile_key(q): to_json(v) for q, v in zip(QUANTILES, values, strict=False)}
 
 
-def _key_candidates(
+def key_candidates(
     columns: list[dict[str, Any]], profile: dict[str, Any], rows_read: int
 ) -> list[int]:
     """Declared single-column keys, and columns whose distinct count says they might be one."""
@@ -127,53 +134,6 @@ def _key_candidates(
         if (column["name"],) in declared or looks_unique:
             chosen.append(i)
     return chosen
-
-
-def exact_distinct(
-    db: Database,
-    source: Any,
-    columns: list[dict[str, Any]],
-    profile: dict[str, Any],
-    rows_read: int,
-) -> None:
-    """One aggregate of exact distinct counts: for key columns (giving exact duplicates), and on
-    DuckDB for columns its HyperLogLog put under EXACT_DISTINCT_BELOW values."""
-    declared = set(profile.get("primary_key") or []) | {
-        u[0] for u in profile["unique"] if len(u) == 1
-    }
-    scope = profile["scope"]["kind"]
-    for column in columns:
-        if column["name"] in declared and len(profile.get("primary_key") or []) <= 1:
-            # The database enforces a declared key: no duplicates, no count needed.
-            column["distinct"] = rows_read - column.get("nulls", 0)
-            column["duplicates"], column["key"] = 0, "declared"
-            column["how"]["distinct"] = column["how"]["duplicates"] = "exact (enforced key)"
-    keys = [
-        i for i in _key_candidates(columns, profile, rows_read) if columns[i].get("key") is None
-    ]
-    small = [
-        i
-        for i, c in enumerate(columns)
-        if db.backend == "duckdb"
-        and i not in keys
-        and c.get("key") is None
-        and c["_kind"] != "other"
-        and c.get("distinct") is not None
-        and c["distinct"] <= EXACT_DISTINCT_BELOW
-    ]
-    if not keys and not small:
-        return
-    aggs = {f"d{i}": source[columns[i]["name"]].nunique() for i in keys + small}
-    row = db.fetch(source.aggregate(**aggs))[0]
-    for i in keys + small:
-        column = columns[i]
-        column["distinct"] = int(row[f"d{i}"] or 0)
-        column["how"]["distinct"] = _label("exact", scope)
-    for i in keys:
-        column = columns[i]
-        column["duplicates"] = rows_read - column.get("nulls", 0) - column["distinct"]
-        column["key"] = "candidate"
-        column["how"]["duplicates"] = _label("exact", scope)
 
 
 def postgres_distinct(
@@ -199,29 +159,6 @@ def postgres_distinct(
         value = -n_distinct * total if n_distinct < 0 else n_distinct
         column["distinct"] = round(value)
         column["how"]["distinct"] = "estimate (pg_stats)"
-
-
-def top_values(
-    db: Database, source: Any, columns: list[dict[str, Any]], limit: int, scope: str
-) -> None:
-    """Pass 4: the `limit` most frequent values of each low-cardinality column."""
-    for column in columns:
-        distinct = column.get("distinct")
-        if column["_kind"] == "other" or distinct is None or distinct > LOW_CARDINALITY:
-            continue
-        c = source[column["name"]]
-        grouped = (
-            source.filter(c.notnull())
-            .group_by(value=c)
-            .aggregate(count=_.count())
-            .order_by([ibis.desc("count"), "value"])
-            .limit(limit)
-        )
-        column["top_values"] = [
-            {"value": to_json(row["value"]), "count": int(row["count"])}
-            for row in db.fetch(grouped)
-        ]
-        column["how"]["top_values"] = _label("exact", scope)
 
 
 def sampled_quantiles(

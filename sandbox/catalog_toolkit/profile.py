@@ -7,16 +7,16 @@ Passes (each one query, under the statement time limit):
    quantiles too;
 2. an exact `COUNT(*)` over the whole table when pass 1 read a sample, or first when the
    catalog has no row estimate (a PostgreSQL table never analyzed) to choose the scope;
-3. one aggregate of exact distinct counts: for columns that look like keys (giving exact
-   duplicates) and, on DuckDB, for columns its HyperLogLog puts under EXACT_DISTINCT_BELOW.
-   A declared single-column key needs none: the database enforces it;
-4. one small GROUP BY per low-cardinality column, for its top values;
-5. one aggregate of histogram counts for every number and time column (histograms.py), over
-   the same rows as pass 1 (the table or a sample), between the min and max pass 1 found;
-6. on bigger tables, quantiles from a random sample of about QUANTILE_SAMPLE_ROWS rows (in the
+3. one query (grouped.py) for what needs pass 1's figures: exact distinct counts of columns
+   that look like keys (giving exact duplicates; a declared single-column key needs none, the
+   database enforces it) and, on DuckDB, of columns its HyperLogLog puts under
+   EXACT_DISTINCT_BELOW; the top values of every low-cardinality column; and the histogram
+   counts of every number and time column (histograms.py), between the min and max pass 1
+   found, over the same rows as pass 1 (the table or a sample);
+4. on bigger tables, quantiles from a random sample of about QUANTILE_SAMPLE_ROWS rows (in the
    database; in Python for MySQL, which has no quantile function): exact quantiles sort every
    column, which costs more than everything else together;
-7. a few sample rows (`LIMIT`).
+5. a few sample rows (`LIMIT`).
 Nothing pulls a whole table into memory. A pass that fails is recorded in `errors`; the others
 still run.
 
@@ -32,7 +32,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from catalog_toolkit import histograms, passes, record
+from catalog_toolkit import grouped, passes, record
 from catalog_toolkit.database import Database, QueryTimeout, TableName
 from catalog_toolkit.flags import quality_flags
 from catalog_toolkit.metadata import read_declared
@@ -40,6 +40,7 @@ from catalog_toolkit.values import to_json
 
 FORMAT = 1
 DEFAULT_ROW_BUDGET = 10_000_000
+DEFAULT_ESTIMATE_ROWS_ABOVE = 100_000_000  # PostgreSQL: above, the row count is its estimate
 DEFAULT_TIMEOUT_S = 120.0
 TOP_VALUES = 10
 SAMPLE_ROWS = 5
@@ -52,6 +53,7 @@ def profile_table(
     table: str,
     *,
     row_budget: int = DEFAULT_ROW_BUDGET,
+    estimate_rows_above: int = DEFAULT_ESTIMATE_ROWS_ABOVE,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     sample_rows: int = SAMPLE_ROWS,
     top_values: int = TOP_VALUES,
@@ -60,7 +62,9 @@ def profile_table(
 
     Returns a JSON-ready dict (see the module notes for its passes and labels). Tables above
     `row_budget` rows (by the catalog's estimate) are profiled on a random sample of about that
-    many rows; the row count stays exact. Each query stops after `timeout_s` seconds.
+    many rows; the row count stays exact, except on PostgreSQL tables whose estimate passes
+    `estimate_rows_above` rows, where the planner's estimate stands in (labelled `estimate`)
+    rather than a count that reads the whole table. Each query stops after `timeout_s` seconds.
     """
     started = time.perf_counter()
     db = Database(con, timeout_s)
@@ -82,6 +86,9 @@ def profile_table(
     if estimate is None:  # never analyzed (PostgreSQL) or not known: count, then decide
         counted = estimate = _count_rows(profile, db, t)
     scope = _choose_scope(estimate, row_budget)
+    big = (estimate or 0) > estimate_rows_above and scope["kind"] == "sample"
+    if db.backend == "postgres" and counted is None and big:
+        scope["rows_from"] = "estimate"  # pg_class.reltuples: no full count (_fill_rows)
     source = t if scope["kind"] == "full" else t.sample(scope["fraction"], **_sample_args(db))
     profile["comment"] = declared.comment if declared else None
     profile["row_estimate"] = estimate
@@ -110,7 +117,7 @@ def _column_passes(
     counted: int | None,
     limit: int,
 ) -> None:
-    """Passes 1 to 6 (the module notes list them): which run, and on what, for this table."""
+    """Passes 1 to 4 (the module notes list them): which run, and on what, for this table."""
     columns, estimate, scope = profile["columns"], profile["row_estimate"], profile["scope"]
     # PostgreSQL counts distinct values by sorting each column: on big tables its planner's
     # estimate (pg_stats) stands in, labelled as such.
@@ -137,18 +144,8 @@ def _column_passes(
         )
     _attempt(
         profile,
-        "exact distinct counts",
-        lambda: passes.exact_distinct(db, source, columns, profile, rows_read or 0),
-    )
-    _attempt(
-        profile,
-        "top values",
-        lambda: passes.top_values(db, source, columns, limit, scope["kind"]),
-    )
-    _attempt(
-        profile,
-        "histograms",
-        lambda: histograms.histograms(db, source, columns, scope["kind"]),
+        "distinct counts, top values and histograms",
+        lambda: grouped.counts(db, source, columns, profile, rows_read or 0, limit),
     )
     if not quantiles_here:  # sampled from the whole table, so sized by its row count
         total = profile["rows"]
@@ -162,7 +159,7 @@ def _fill_rows(
     scope = profile["scope"]
     if scope["kind"] == "sample":
         scope["rows_read"] = rows_read
-        if counted is None:
+        if counted is None and scope.get("rows_from") != "estimate":
             counted = _count_rows(profile, db, t)
         profile["rows"] = counted if counted is not None else profile["row_estimate"]
         profile["how"] = {"rows": "exact" if counted is not None else "estimate"}

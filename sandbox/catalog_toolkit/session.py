@@ -14,7 +14,7 @@ from typing import Any
 from catalog_toolkit import record
 from catalog_toolkit.compare import compare_runs
 from catalog_toolkit.pages import render_catalog, render_run_agents, render_summary
-from catalog_toolkit.profile import profile_table
+from catalog_toolkit.profile_many import profile_tables
 from catalog_toolkit.run_report import run_agents
 
 FORMAT = 1
@@ -23,9 +23,9 @@ SEVERITIES = ("bad", "good", "neutral")
 
 def catalog_export(*, con: Any = None, tables: list[str] | None = None, **_: Any) -> dict[str, Any]:
     """Every requested table's profile (profiling the ones the agent left out)."""
-    for table in tables or []:
-        if table not in record.profiles and con is not None:
-            profile_table(con, table)
+    missing = [table for table in tables or [] if table not in record.profiles]
+    if missing and con is not None:
+        profile_tables(con, missing)  # a few at a time; each recorded
     wanted = tables or list(record.profiles)
     profiled = {t: record.profiles[t] for t in wanted if t in record.profiles}
     rows = sum(int(p.get("rows") or 0) for p in profiled.values())

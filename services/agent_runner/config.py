@@ -30,6 +30,7 @@ class Settings:
     max_html_bytes: int = 2 * 1024 * 1024
     tool_output_bytes: int = 16 * 1024
     cell_timeout_s: float = 300.0
+    profile_concurrency: int = 4  # tables the offline agent profiles at once in a sandbox
     # finished runs answered again by run id: how long and how many (memory and disk alike)
     run_retention_s: float = 24 * 3600.0
     max_retained_runs: int = 1000
@@ -88,6 +89,9 @@ class Settings:
                 env, "CATALOG_AGENT_TOOL_OUTPUT_BYTES", defaults.tool_output_bytes
             ),
             cell_timeout_s=env_float(env, "CATALOG_AGENT_CELL_TIMEOUT_S", defaults.cell_timeout_s),
+            profile_concurrency=env_int(
+                env, "CATALOG_AGENT_PROFILE_CONCURRENCY", defaults.profile_concurrency, minimum=1
+            ),
             budget_ceiling=_ceiling(env, defaults.budget_ceiling),
             run_retention_s=env_float(
                 env, "CATALOG_AGENT_RUN_RETENTION_S", defaults.run_retention_s, minimum=1

@@ -1,9 +1,9 @@
 """The built-in offline agent: a fixed policy that drives the same tools, without a model.
 
 It runs when no API key is configured, so the demo and the tests work offline. The catalog agent
-profiles each table with the sandbox's toolkit, one cell per table; any other agent is one cell,
-`agent_digest(agent, **context)`, which runs the agent's kit (catalog_toolkit/kits.py) and
-returns a headline and a few items. Each page is a short text, with the figures left to the
+profiles the tables with the sandbox's toolkit, one cell per batch of tables; any other agent is
+one cell, `agent_digest(agent, **context)`, which runs the agent's kit (catalog_toolkit/kits.py)
+and returns a headline and a few items. Each page is a short text, with the figures left to the
 toolkit (REPORT_MARKER). An agent without a kit gets a page saying so, and stops with ERROR.
 Its pages say they were written without a language model; it is no stand-in for Claude in
 anything said about catalog quality.
@@ -32,6 +32,8 @@ from services.agent_runner.tools import EXECUTE_PYTHON, SUBMIT_HTML
 from services.common.cells import call_cell, read_result
 from services.common.usage import TokenUsage
 
+TABLES_PER_WORKER = 4  # a cell profiles this many tables per worker, then reports
+
 
 class OfflineAgent:
     def __init__(
@@ -42,27 +44,29 @@ class OfflineAgent:
         *,
         max_html_bytes: int,
         cell_timeout_s: float,
+        profile_concurrency: int = 4,
     ) -> None:
         self._request = request
         self._runner = runner
         self._emit = emit
         self._max_html_bytes = max_html_bytes
         self._cell_timeout_s = cell_timeout_s
+        self._concurrency = max(1, profile_concurrency)
         self._spending = Spending(request.budget)
         self._context: dict[str, Any] = json.loads(request.context_json or "{}")
 
     async def run(self) -> AgentOutcome:
         agent = self._request.agent_name
         if agent == "catalog":
-            # The toolkit profiles each table and records it; only a digest comes back, the
-            # figures go into the page through REPORT_MARKER. A cell per table keeps each
-            # within the cell timeout, and shows progress.
-            digests = [
-                await self._cell(
-                    call_cell("profile_digest", with_con=True, table=str(name)), str(name)
-                )
-                for name in self._context.get("tables", [])
-            ]
+            # The toolkit profiles the tables and records them; only digests come back, the
+            # figures go into the page through REPORT_MARKER. A cell per batch of tables keeps
+            # each within the cell timeout and shows progress; in a cell, the toolkit profiles
+            # `concurrency` tables at a time, each on a connection of its own.
+            tables = [str(name) for name in self._context.get("tables", [])]
+            size = TABLES_PER_WORKER * self._concurrency
+            digests = []
+            for start in range(0, len(tables), size):
+                digests += await self._batch(tables[start : start + size])
             body, stop = catalog_page(digests), StopReason.SUBMITTED
         else:
             # The agent's kit does the work (and records it) in the sandbox, given the whole
@@ -84,6 +88,15 @@ class OfflineAgent:
             self._spending.turns,
             "" if ok else f"the toolkit could not run the {agent} agent's kit",
         )
+
+    async def _batch(self, tables: list[str]) -> list[dict[str, Any]]:
+        cell = call_cell(
+            "profile_digests", with_con=True, tables=tables, concurrency=self._concurrency
+        )
+        found = await self._cell(cell, ", ".join(tables))
+        if "error" in found:  # the cell failed as a whole: each of its tables says so
+            return [{"table": table, "error": found["error"]} for table in tables]
+        return list(found["digests"])
 
     async def _cell(self, code: str, subject: str) -> dict[str, Any]:
         """One turn: a cell in the sandbox, its JSON answer, or the error it reported."""

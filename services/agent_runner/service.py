@@ -104,7 +104,14 @@ class AgentService:
         runner = SandboxCodeRunner(self._sandboxes, lease_id, redact, settings.tool_output_bytes)
         html_bytes, cell_s = request.max_page_bytes, settings.cell_timeout_s
         agent = (
-            OfflineAgent(request, runner, emit, max_html_bytes=html_bytes, cell_timeout_s=cell_s)
+            OfflineAgent(
+                request,
+                runner,
+                emit,
+                max_html_bytes=html_bytes,
+                cell_timeout_s=cell_s,
+                profile_concurrency=settings.profile_concurrency,
+            )
             if self._llm is None
             else AgentLoop(
                 request, self._llm, runner, emit, max_html_bytes=html_bytes, cell_timeout_s=cell_s

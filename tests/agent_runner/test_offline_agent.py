@@ -68,3 +68,48 @@ async def test_an_agent_without_a_kit_says_so_and_stops_with_error() -> None:
     assert "the toolkit has no kit for the agent 'probe'" in outcome.body_html
     assert REPORT_MARKER not in outcome.body_html
     assert outcome.stop_detail == "the toolkit could not run the probe agent's kit"
+
+
+async def test_the_catalog_agent_profiles_tables_in_batches_a_few_at_a_time(
+    tmp_path: Path,
+) -> None:
+    """10 tables, 2 at a time: two cells of 8 and 2 tables (4 a worker); a missing table is
+    reported on the page and the others are profiled."""
+    import duckdb
+    import ibis
+
+    path = tmp_path / "many.duckdb"
+    with duckdb.connect(str(path)) as db:
+        for i in range(9):
+            db.execute(f"CREATE TABLE t{i} AS SELECT range AS id, range % 3 AS k FROM range({i})")
+    con = ibis.duckdb.connect(str(path), read_only=True)
+    namespace = {"con": con}
+
+    def with_con(code: str) -> CellReport:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, "<cell>", "exec"), namespace)
+        return CellReport(printed.getvalue(), is_error=False)
+
+    runner = FakeCodeRunner(with_con, with_con)
+    tables = [f"main.t{i}" for i in range(9)] + ["main.missing"]
+    request = AgentRequest(
+        "run-2", "catalog", "", json.dumps({"tables": tables}), "offline", Budget()
+    )
+
+    async def emit(event: AgentEvent) -> None:
+        pass
+
+    agent = OfflineAgent(
+        request, runner, emit, max_html_bytes=100_000, cell_timeout_s=30, profile_concurrency=2
+    )
+    try:
+        outcome = await agent.run()
+    finally:
+        con.disconnect()
+        for table in tables:  # the session's record, which other tests read
+            record.profiles.pop(table, None)
+    assert [code.count("main.t") + code.count("main.missing") for code in runner.codes] == [8, 2]
+    assert "9 of 10 tables profiled, 36 rows in all." in outcome.body_html
+    assert "main.missing" in outcome.body_html  # under the tables that could not be profiled
+    assert outcome.turns == 3 and outcome.stop_reason is StopReason.SUBMITTED
