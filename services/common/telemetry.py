@@ -18,6 +18,7 @@ code, data, prompts, connection strings or keys.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -138,7 +139,14 @@ def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    return _tracer_of(trace.get_tracer_provider())
+
+
+# One tracer per provider: the SDK's get_tracer builds a new Tracer and re-adds a warnings
+# filter on every call, tens of microseconds on each span of an execute round trip.
+@functools.cache
+def _tracer_of(provider: trace.TracerProvider) -> trace.Tracer:
+    return provider.get_tracer(TRACER_NAME)
 
 
 @contextmanager
