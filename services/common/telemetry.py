@@ -18,6 +18,7 @@ code, data, prompts, connection strings or keys.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ _ON_VARS = (
     "OTEL_TRACES_EXPORTER",
 )
 TRACER_NAME = "catalog_agents"
+# Probes and tooling, not work: a health check every few seconds would be a trace of its own.
+_UNTRACED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
 def tracing_requested(env: Mapping[str, str]) -> bool:
@@ -123,7 +126,7 @@ def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
         return []
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
+    interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor(filter_=_traced)  # type: ignore[no-untyped-call]
     return [interceptor]
 
 
@@ -133,12 +136,27 @@ def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
         return []
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-    interceptors: list[grpc.aio.ClientInterceptor] = aio_client_interceptors()  # type: ignore[no-untyped-call]
+    interceptors: list[grpc.aio.ClientInterceptor] = aio_client_interceptors(filter_=_traced)  # type: ignore[no-untyped-call]
     return interceptors
 
 
+def _traced(details: grpc.HandlerCallDetails | grpc.aio.ClientCallDetails) -> bool:
+    """The interceptors' filter: every call but health checks and reflection."""
+    method = details.method
+    if isinstance(method, bytes):  # grpc.aio may pass the client's method as bytes
+        method = method.decode()
+    return not method.startswith(_UNTRACED_PREFIXES)
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    return _tracer_of(trace.get_tracer_provider())
+
+
+# One tracer per provider: the SDK's get_tracer builds a new Tracer and re-adds a warnings
+# filter on every call, tens of microseconds on each span of an execute round trip.
+@functools.cache
+def _tracer_of(provider: trace.TracerProvider) -> trace.Tracer:
+    return provider.get_tracer(TRACER_NAME)
 
 
 @contextmanager

@@ -144,6 +144,8 @@ async def test_one_catalog_is_one_trace_and_its_metrics_match_its_usage(
                 db_conn_string=with_password(url),
                 tables=[f"{schema}.orders"],
                 s3_prefix=f"file://{tmp_path}/out",
+                # the two agents CALLS scripts: the trace's shape, not the default pipeline
+                agents=["catalog", "summary"],
             )
             started = await orchestrator.stub.StartCatalog(request)
             catalog = await wait_finished(orchestrator.stub, started.catalog_id, 300)
