@@ -133,3 +133,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"chaos: {case}: {outcome}")
     line = {"name": "chaos.cases_passed", "value": cases("passed"), "unit": f"of {ran}"}
     terminalreporter.write_line(json.dumps(line))
+    for name, value in test_faults.FIGURES.items():
+        figure = {"name": name, "value": round(value, 3), "unit": "s"}
+        terminalreporter.write_line(json.dumps(figure))

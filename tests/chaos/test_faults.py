@@ -17,12 +17,16 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import grpc
 import psycopg
 import pytest
+from catalog.v1.catalog_pb2_grpc import CatalogServiceStub
 
+from services.common.ports import free_port
 from tests.chaos.conftest import Stack
 from tests.chaos.harness import (
     MotoS3,
+    Service,
     check_not_lost,
     check_outcome,
     check_pages,
@@ -32,12 +36,14 @@ from tests.chaos.harness import (
     terminate_backends,
 )
 from tests.fakes.anthropic_server import Reply, tool_use
-from tests.orchestrator.stack import REPO
+from tests.orchestrator.stack import REPO, run_rows
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 S3_DOWN_S = float(os.environ.get("CATALOG_CHAOS_S3_DOWN_S", "30"))
+RECOVERY_AFTER_S = float(os.environ.get("CATALOG_CHAOS_RECOVERY_AFTER_S", "10"))
 OUTCOMES: dict[str, str] = {}  # case -> outcome, printed at the end (conftest)
+FIGURES: dict[str, float] = {}  # name -> value, printed as bench lines at the end
 
 
 def submit(text: str) -> Reply:
@@ -138,6 +144,59 @@ async def test_orchestrator_killed_during_the_page_write(stack: Stack, s3: MotoS
     s3.thaw()
     await stack.orchestrator.start()
     record("orchestrator killed during the page write", await check_all(stack, catalog_id, keys))
+
+
+async def test_a_replica_killed_mid_agent_is_taken_over_by_the_other(stack: Stack) -> None:
+    """recovery.takeover_s: from the kill -9 to the run resuming under the survivor's id."""
+    gate = Gate()
+    stack.fake.script(gate, *[submit("finished by the survivor")] * 3)
+    first = stack.orchestrator
+    await first.kill(signal.SIGTERM)  # again, with the other replica and a short threshold
+    first.env["CATALOG_RECOVERY_AFTER_S"] = str(RECOVERY_AFTER_S)
+    await first.start()
+    second = Service(
+        first.module,
+        {
+            **first.env,
+            "CATALOG_EXECUTOR_ID": "chaos-survivor",
+            "CATALOG_ORCHESTRATOR_GRPC_PORT": str(free_port()),
+            "CATALOG_ORCHESTRATOR_HTTP_PORT": str(free_port()),
+        },
+        "",
+        stack.workdir / "survivor.log",
+    )
+    second.address = f"127.0.0.1:{second.env['CATALOG_ORCHESTRATOR_GRPC_PORT']}"
+    await second.start()
+    try:
+        prefix, keys = in_folder(stack)
+        catalog_id = await stack.start(prefix)
+        await gate.reached()
+        ((_, _, owner),) = run_rows(stack.system_database)
+        dead, survivor = (
+            (first, second)
+            if owner == first.env["CATALOG_EXECUTOR_ID"]
+            else (
+                second,
+                first,
+            )
+        )
+        killed_at = time.monotonic()
+        await dead.kill()
+        survivor_id = survivor.env["CATALOG_EXECUTOR_ID"]
+        for _ in range(int((RECOVERY_AFTER_S + 60) * 10)):
+            if run_rows(stack.system_database)[0][2] == survivor_id:
+                break
+            await asyncio.sleep(0.1)
+        FIGURES["recovery.takeover_s"] = took = time.monotonic() - killed_at
+        assert took < RECOVERY_AFTER_S + 10, took
+        gate.open.set()
+        async with grpc.aio.insecure_channel(survivor.address) as channel:
+            stack.stub = CatalogServiceStub(channel)
+            outcome = await check_all(stack, catalog_id, keys)
+        record("orchestrator replica killed mid-agent", outcome)
+    finally:
+        gate.open.set()
+        await second.kill(signal.SIGTERM)
 
 
 async def test_postgres_sessions_of_dbos_terminated_mid_run(stack: Stack) -> None:
