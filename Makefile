@@ -14,6 +14,7 @@ help:
 	@echo "make check    the fast tier: lint, types and every test that needs no Docker or database"
 	@echo "make test     run the whole test suite (installs and starts Docker, the databases, the image)"
 	@echo "make bench    run the benchmarks under bench/, one JSON figure a line"
+	@echo "make load     200 catalogs in 20 s on two orchestrators and two managers (bench/load.py)"
 	@echo "make chaos    the fault suite: kill -9 and cut real parts mid-run (tests/chaos/)"
 	@echo "make serve    the three services on their default ports, on embedded defaults (Ctrl-C stops)"
 	@echo "make sample   the demo's shop in the local PostgreSQL and MariaDB, for the README's examples"
@@ -108,6 +109,12 @@ sample: $(STAMP) databases
 .PHONY: chaos
 chaos: $(STAMP) databases image
 	$(BIN)/pytest -q -m chaos tests/chaos $(PYTEST_ARGS)
+
+# The load test (bench/load.py): LOAD_COUNT catalogs (200) in LOAD_SUBMIT_S (20 s) against two
+# orchestrators on PostgreSQL and two managers; one JSON figure a line.
+.PHONY: load
+load: $(STAMP) databases image
+	$(BIN)/python bench/load.py
 
 .PHONY: bench
 bench: $(STAMP) databases image
