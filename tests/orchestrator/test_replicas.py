@@ -10,9 +10,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from catalog.v1 import catalog_pb2 as pb
 from cryptography.fernet import Fernet
 
+from services.common.ports import free_port
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, tool_use
 from tests.orchestrator.stack import (
     Orchestrator,
@@ -135,3 +137,27 @@ async def test_a_killed_replicas_run_is_finished_by_the_survivor(
     assert [p.name for p in out.rglob("*.html")].count("catalog.html") == 1
     assert len(fake.requests) == 1  # the survivor attached to the agent's run: no second call
     assert took_s < 3 + 60  # the threshold, and then the run's remaining work
+
+
+async def test_a_second_replica_with_a_live_replicas_executor_id_refuses_to_start(
+    tmp_path: Path,
+    manager: RunningManager,
+    offline_runner: Runner,
+    pg_system_database: str,
+) -> None:
+    (first, _) = both = await replicas(tmp_path, manager, offline_runner, pg_system_database)
+    try:
+        env = orchestrator_env(
+            tmp_path,
+            manager.address,
+            offline_runner.address,
+            **{**first.env, "CATALOG_ORCHESTRATOR_GRPC_PORT": str(free_port())},
+        )
+        env["CATALOG_ORCHESTRATOR_HTTP_PORT"] = str(free_port())
+        with pytest.raises(RuntimeError, match="did not start"):
+            await start_orchestrator(env, tmp_path / "twin.log")
+    finally:
+        for replica in both:
+            await replica.stop()
+    twin_log = (tmp_path / "twin.log").read_text()
+    assert "executor id 'replica-a' is held by a running orchestrator" in twin_log
