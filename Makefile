@@ -14,6 +14,8 @@ help:
 	@echo "make check    the fast tier: lint, types and every test that needs no Docker or database"
 	@echo "make test     run the whole test suite (installs and starts Docker, the databases, the image)"
 	@echo "make bench    run the benchmarks under bench/, one JSON figure a line"
+	@echo "make load     200 catalogs in 20 s on two orchestrators and two managers (bench/load.py)"
+	@echo "make chaos    the fault suite: kill -9 and cut real parts mid-run (tests/chaos/)"
 	@echo "make serve    the three services on their default ports, on embedded defaults (Ctrl-C stops)"
 	@echo "make sample   the demo's shop in the local PostgreSQL and MariaDB, for the README's examples"
 	@echo "make protos   regenerate the Python code and stubs from protos/"
@@ -100,6 +102,19 @@ serve: $(STAMP)
 .PHONY: sample
 sample: $(STAMP) databases
 	$(BIN)/python scripts/sample.py
+
+# The fault suite (tests/chaos/): kills and cuts real parts mid-run; prints chaos.cases_passed.
+# CATALOG_CHAOS_S3_DOWN_S shortens the S3 outage (30 s); CATALOG_CHAOS_DOCKERD=1 adds the
+# dockerd restart (never on a machine whose engine others use).
+.PHONY: chaos
+chaos: $(STAMP) databases image
+	$(BIN)/pytest -q -m chaos tests/chaos $(PYTEST_ARGS)
+
+# The load test (bench/load.py): LOAD_COUNT catalogs (200) in LOAD_SUBMIT_S (20 s) against two
+# orchestrators on PostgreSQL and two managers; one JSON figure a line.
+.PHONY: load
+load: $(STAMP) databases image
+	$(BIN)/python bench/load.py
 
 .PHONY: bench
 bench: $(STAMP) databases image

@@ -31,6 +31,7 @@ NEEDS_BY_FIXTURE = {
     "postgres_table": "postgres",
     "mysql_table": "mysql",
     "pg": "postgres",  # tests/security/test_read_only.py's scratch database and roles
+    "pg_system_database": "postgres",  # DBOS on PostgreSQL, for replicas (tests/orchestrator)
     "my": "mysql",  # the same on MariaDB
 }
 # Parametrized fixtures whose parameter names the part a test runs on (the toolkit's shop,

@@ -36,6 +36,7 @@ from services.orchestrator.sealing import load_sealer
 from services.orchestrator.service import CatalogOperations, WebhookPolicy, default_file_roots
 from services.orchestrator.servicer import CatalogServicer
 from services.orchestrator.steps.runtime import Runtime, install_runtime
+from services.orchestrator.takeover import Takeover, uses_postgres
 from services.orchestrator.watch_slots import WatchSlots
 
 SERVICE_NAME = "catalog.v1.CatalogService"
@@ -106,6 +107,22 @@ class _HandledFailures(logging.Filter):
         return not isinstance(raised, CatalogFailure)
 
 
+async def _claim_executor_id(settings: Settings) -> Takeover | None:
+    """With PostgreSQL, hold this replica's liveness lock (takeover.py); None with SQLite."""
+    if not uses_postgres(settings.system_database_url):
+        return None
+    after_s = settings.recovery_after_s
+    takeover = Takeover(
+        settings.system_database_url,
+        settings.executor_id,
+        settings.application_version,
+        after_s,
+        every_s=max(0.2, min(5.0, after_s / 3)),
+    )
+    await takeover.claim()
+    return takeover
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     pipeline = load_pipeline(settings.prompts_dir, os.environ)  # a bad prompt fails here
     prompts = pipeline.prompts
@@ -117,9 +134,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     guard = ApiGuard(auth)
     log_auth_mode(auth)
 
+    takeover = await _claim_executor_id(settings)  # before DBOS recovers this id's runs
     DBOS(config=dbos_config(settings))
     _dbos_logs_as_json()
     DBOS.launch()
+    watching = asyncio.create_task(takeover.watch()) if takeover else None
     queue = await DBOS.register_queue_async(
         QUEUE_NAME, worker_concurrency=settings.queue_concurrency, polling_interval_sec=0.2
     )
@@ -191,6 +210,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         # Running workflows get the grace period; one cut off resumes at the next start.
         grace = int(settings.shutdown_grace_s)
         await asyncio.to_thread(DBOS.destroy, workflow_completion_timeout_sec=grace)
+        if watching is not None and takeover is not None:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+            await takeover.close()
 
     log_fields(
         _log,

@@ -32,6 +32,8 @@ class Settings:
     application_version: str = "catalog-agents-2"
     executor_id: str = field(default_factory=socket.gethostname)
     queue_concurrency: int = 4
+    # how long a replica's liveness lock must stay free before a survivor recovers its runs
+    recovery_after_s: float = 60.0
     # Where the other services listen.
     sandbox_managers: tuple[str, ...] = (f"localhost:{ports.SANDBOX_MANAGER}",)
     agent_runner: str = f"localhost:{ports.AGENT_RUNNER}"
@@ -91,6 +93,9 @@ class Settings:
             executor_id=env.get("CATALOG_EXECUTOR_ID", d.executor_id),
             queue_concurrency=env_int(
                 env, "CATALOG_QUEUE_CONCURRENCY", d.queue_concurrency, minimum=1
+            ),
+            recovery_after_s=env_float(
+                env, "CATALOG_RECOVERY_AFTER_S", d.recovery_after_s, minimum=0
             ),
             sandbox_managers=env_list(env, "CATALOG_SANDBOX_MANAGERS", d.sandbox_managers),
             agent_runner=env.get("CATALOG_AGENT_RUNNER", d.agent_runner),

@@ -252,21 +252,52 @@ def test_only_the_manager_gets_the_docker_socket(config: dict[str, Any]) -> None
 def test_ports_are_the_designed_ones_and_only_the_api_is_published(
     config: dict[str, Any],
 ) -> None:
-    by_module = {_module(s): s for s in config["services"].values()}
-    manager, runner = by_module["services.sandbox_manager"], by_module["services.agent_runner"]
-    orchestrator = by_module["services.orchestrator"]
-    assert manager["environment"]["CATALOG_SANDBOX_PORT"] == "50051"
+    services = config["services"]
+    managers, orchestrators = _replicas(config, "services.sandbox_manager", "services.orchestrator")
+    runner = services["agent-runner"]
     assert runner["environment"]["CATALOG_AGENT_PORT"] == "50052"
-    assert orchestrator["environment"]["CATALOG_ORCHESTRATOR_GRPC_PORT"] == "50053"
-    assert orchestrator["environment"]["CATALOG_ORCHESTRATOR_HTTP_PORT"] == "8080"
-    # Whoever reaches the manager or the runner runs code in sandboxes: nothing is published.
-    assert not manager.get("ports") and not runner.get("ports")
-    published = {(p["host_ip"], p["published"], p["target"]) for p in orchestrator["ports"]}
-    assert published == {("127.0.0.1", "8080", 8080), ("127.0.0.1", "50053", 50053)}
-    # The callers name the services by their compose names.
-    assert runner["environment"]["CATALOG_SANDBOX_MANAGERS"] == "sandbox-manager:50051"
-    assert orchestrator["environment"]["CATALOG_SANDBOX_MANAGERS"] == "sandbox-manager:50051"
-    assert orchestrator["environment"]["CATALOG_AGENT_RUNNER"] == "agent-runner:50052"
+    # Whoever reaches a manager or the runner runs code in sandboxes: nothing is published.
+    assert not runner.get("ports")
+    for manager in managers.values():
+        assert manager["environment"]["CATALOG_SANDBOX_PORT"] == "50051"
+        assert not manager.get("ports")
+    published = set()
+    for orchestrator in orchestrators.values():
+        env = orchestrator["environment"]
+        assert env["CATALOG_ORCHESTRATOR_GRPC_PORT"] == "50053"
+        assert env["CATALOG_ORCHESTRATOR_HTTP_PORT"] == "8080"
+        published |= {(p["host_ip"], p["published"], p["target"]) for p in orchestrator["ports"]}
+    assert published == {
+        ("127.0.0.1", "8080", 8080),
+        ("127.0.0.1", "50053", 50053),
+        ("127.0.0.1", "8081", 8080),
+        ("127.0.0.1", "50054", 50053),
+    }
+    # The callers name the services by their compose names, every manager of the fleet.
+    fleet = ",".join(f"{name}:50051" for name in sorted(managers))
+    assert runner["environment"]["CATALOG_SANDBOX_MANAGERS"] == fleet
+    for orchestrator in orchestrators.values():
+        assert orchestrator["environment"]["CATALOG_SANDBOX_MANAGERS"] == fleet
+        assert orchestrator["environment"]["CATALOG_AGENT_RUNNER"] == "agent-runner:50052"
+
+
+def _replicas(config: dict[str, Any], *modules: str) -> list[dict[str, dict[str, Any]]]:
+    """For each module, the services running it, by name."""
+    services = config["services"].items()
+    return [{name: s for name, s in services if _module(s) == module} for module in modules]
+
+
+def test_two_orchestrators_share_one_queue_and_two_managers_one_fleet(
+    config: dict[str, Any],
+) -> None:
+    managers, orchestrators = _replicas(config, "services.sandbox_manager", "services.orchestrator")
+    assert len(managers) == len(orchestrators) == 2
+    ids = {m["environment"]["CATALOG_SANDBOX_MANAGER_ID"] for m in managers.values()}
+    assert len(ids) == 2  # a shared id: each would remove the other's sandboxes
+    envs = [o["environment"] for o in orchestrators.values()]
+    assert len({env["CATALOG_EXECUTOR_ID"] for env in envs}) == 2
+    (database,) = {env["DBOS_SYSTEM_DATABASE_URL"] for env in envs}
+    assert database.startswith("postgresql://")
 
 
 def test_the_sandbox_network_is_not_mistaken_for_compose_s(config: dict[str, Any]) -> None:

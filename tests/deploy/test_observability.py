@@ -43,15 +43,19 @@ def test_prometheus_scrapes_each_service_on_its_metrics_port(observed: dict[str,
     targets = {
         t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
     }
-    by_module = {_module(s): (n, s.get("environment", {})) for n, s in observed["services"].items()}
-    manager, manager_env = by_module["services.sandbox_manager"]
-    runner, runner_env = by_module["services.agent_runner"]
-    orchestrator, orchestrator_env = by_module["services.orchestrator"]
-    assert targets == {
-        f"{manager}:{manager_env['CATALOG_SANDBOX_METRICS_PORT']}",
-        f"{runner}:{runner_env['CATALOG_AGENT_METRICS_PORT']}",
-        f"{orchestrator}:{orchestrator_env['CATALOG_ORCHESTRATOR_HTTP_PORT']}",
+    ports = {
+        "services.sandbox_manager": "CATALOG_SANDBOX_METRICS_PORT",
+        "services.agent_runner": "CATALOG_AGENT_METRICS_PORT",
+        "services.orchestrator": "CATALOG_ORCHESTRATOR_HTTP_PORT",
     }
+    # every replica of every service: both managers and both orchestrators too
+    expected = {
+        f"{name}:{service['environment'][ports[module]]}"
+        for name, service in observed["services"].items()
+        if (module := _module(service)) in ports
+    }
+    assert len(expected) == 5
+    assert targets == expected
 
 
 def test_the_collector_receives_otlp_where_the_services_are_told_to_send(

@@ -76,6 +76,7 @@ from tests.orchestrator.stack import (  # noqa: E402, F401
     fake,
     manager,
     offline_runner,
+    pg_system_database,
     reader_table,
     start,
 )

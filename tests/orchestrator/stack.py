@@ -66,6 +66,28 @@ def reader_table(postgres_table: tuple[str, str]) -> Iterator[tuple[str, str]]:
             admin.execute(f"DROP ROLE {role}")
 
 
+@pytest.fixture
+def pg_system_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for DBOS, which replicas share; dropped after the test."""
+    name = f"catalog_replicas_{uuid.uuid4().hex[:10]}"
+    admin_url = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def run_rows(system_database: str) -> list[tuple[str, str, str]]:
+    """(workflow id, status, executor id) of every catalog run in a DBOS system database."""
+    with psycopg.connect(system_database) as db:
+        rows = db.execute(
+            "SELECT workflow_uuid, status, executor_id FROM dbos.workflow_status"
+            " WHERE name = 'catalog_workflow'"
+        ).fetchall()
+    return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+
 @dataclass
 class Runner:
     address: str

@@ -202,6 +202,45 @@ async def test_calls_about_a_lease_route_by_its_manager_prefix(
     assert await leased_sandboxes(first) == await leased_sandboxes(second) == []
 
 
+async def test_acquires_from_fresh_clients_spread_over_two_managers(
+    start_manager: StartManager,
+) -> None:
+    """Many services each with its own client (the runner, the orchestrators) all name the
+    same managers first: each acquire still goes to the less loaded one."""
+    managers = await asyncio.gather(
+        *(process_manager(start_manager, min_warm="2", max_size="4") for _ in range(2))
+    )
+    await asyncio.gather(*(wait_warm(m) for m in managers))
+    addresses = [m.address for m in managers]
+    leases = []
+    for _ in range(4):
+        async with SandboxClient(addresses) as client:
+            leases.append(await client.acquire(client_id="test"))
+    by_manager = [lease.manager_id for lease in leases]
+    assert sorted(by_manager.count(m.manager_id) for m in managers) == [2, 2], by_manager
+    async with SandboxClient(addresses) as client:
+        for lease in leases:
+            assert await client.release(lease.lease_id)
+
+
+async def test_acquire_prefers_the_manager_with_fewer_leases(start_manager: StartManager) -> None:
+    busy, idle = await asyncio.gather(
+        *(process_manager(start_manager, min_warm="2", max_size="4") for _ in range(2))
+    )
+    await asyncio.gather(wait_warm(busy), wait_warm(idle))
+    held = [
+        (await busy.stub.AcquireSandbox(pb.AcquireSandboxRequest(), timeout=30)).lease
+        for _ in range(2)
+    ]
+    await wait_warm(busy)
+    async with SandboxClient([busy.address, idle.address]) as client:
+        for _ in range(2):  # round-robin would have sent one of the two to `busy`
+            lease = await client.acquire(client_id="test")
+            assert lease.manager_id == idle.manager_id
+    for lease in held:
+        await busy.stub.ReleaseSandbox(pb.ReleaseSandboxRequest(lease_id=lease.lease_id))
+
+
 async def test_an_unknown_manager_prefix_says_so(start_manager: StartManager) -> None:
     manager = await process_manager(start_manager)
     async with SandboxClient([manager.address]) as client:
@@ -214,7 +253,7 @@ async def test_acquire_fails_over_from_a_dead_address(start_manager: StartManage
     manager = await process_manager(start_manager)
     dead = f"127.0.0.1:{free_port()}"
     async with SandboxClient([dead, manager.address], retry=FAST_RETRY) as client:
-        for _ in range(2):  # round-robin starts once at each address
+        for _ in range(2):  # the dead one reports no load, so it goes last
             async with client.lease() as lease:
                 assert lease.manager_id == manager.manager_id
                 assert (await client.execute(lease.lease_id, "1 + 1")).result == "2"

@@ -5,12 +5,18 @@ by the text before the first '.'. The router learns each manager's id from its A
 answers; for an id it has not seen it asks every address for its id (ListSandboxes) first.
 Unary calls are retried on UNAVAILABLE with exponential backoff and jitter, within the
 call's deadline.
+
+Acquires spread by the power of two choices: two managers drawn at random report their pool
+counters (ListSandboxes, one page of one sandbox: cheap and read-only), and the less loaded
+goes first, counting this client's acquires still in flight there (which its counters do not
+show yet), so a burst from one client does not pile onto one manager.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
@@ -34,6 +40,9 @@ _T = TypeVar("_T")
 # With no execution timeout the manager applies its own, at most the maximum it reports in
 # ListSandboxes; this when it reports none (a manager older than that field).
 MANAGER_MAX_EXEC_S = 900.0
+# How long the load probe before an acquire may take: a manager slower than this goes last.
+LOAD_PROBE_S = 2.0
+_UNKNOWN_LOAD = (2, 0.0)  # a manager that did not report its load: tried after the others
 
 
 def now() -> float:
@@ -69,8 +78,8 @@ class ManagerRouter:
         self._channels: dict[str, grpc.aio.Channel] = {}  # created on first use, in the loop
         self._routes: dict[str, str] = {}  # manager id -> address
         self._max_exec_s: dict[str, float] = {}  # address -> its largest exec timeout
-        self._next = 0
         self._closed = False
+        self.in_flight: dict[str, int] = {}  # address -> this client's acquires not yet answered
 
     async def close(self) -> None:
         self._closed = True
@@ -85,11 +94,36 @@ class ManagerRouter:
             channel = self._channels[address] = self._plane.channel(address)
         return sandbox_pb2_grpc.SandboxManagerServiceStub(channel)
 
-    def round_robin(self) -> list[str]:
-        """Every address, starting one further along at each call."""
-        start = self._next % len(self.addresses)
-        self._next += 1
-        return [*self.addresses[start:], *self.addresses[:start]]
+    async def acquire_order(self, deadline: float) -> list[str]:
+        """Every address, the less loaded of two drawn at random first (power of two choices)."""
+        if len(self.addresses) == 1:
+            return list(self.addresses)
+        drawn = random.sample(self.addresses, 2)
+        rest = [a for a in self.addresses if a not in drawn]
+        random.shuffle(rest)
+        probe_by = min(deadline, deadline_in(LOAD_PROBE_S))
+        loads = await asyncio.gather(*(self._load(address, probe_by) for address in drawn))
+        ranked = sorted(zip(loads, drawn, strict=True), key=lambda pair: pair[0])
+        return [address for _, address in ranked] + rest
+
+    async def _load(self, address: str, deadline: float) -> tuple[int, float]:
+        """(0 if it has a warm sandbox this client is not already after, else 1; the share of
+        its pool under lease or being acquired); a manager that did not answer goes last."""
+        request = pb.ListSandboxesRequest(page_size=1)
+        try:
+            reply = await self.stub(address).ListSandboxes(request, timeout=deadline - now())
+        except grpc.aio.AioRpcError:
+            return _UNKNOWN_LOAD
+        pool = reply.pool
+        self._remember(address, pool)
+        pending = self.in_flight.get(address, 0)
+        busy = (pool.leased + pending) / max(pool.max_size, 1)
+        return (0 if pool.warm > pending else 1, busy)
+
+    def _remember(self, address: str, pool: pb.PoolStats) -> None:
+        self._routes[pool.manager_id] = address
+        max_exec = pool.max_exec_timeout  # unset (0) on older managers
+        self._max_exec_s[address] = max_exec.ToTimedelta().total_seconds() or MANAGER_MAX_EXEC_S
 
     def by_key(self, key: str) -> list[str]:
         """Every address, starting at one chosen by the key: a repeated idempotent acquire
@@ -150,9 +184,7 @@ class ManagerRouter:
             except grpc.aio.AioRpcError as exc:
                 silent[address] = f"{exc.code().name}: {exc.details()}"
                 return
-            self._routes[reply.pool.manager_id] = address
-            max_exec = reply.pool.max_exec_timeout  # unset (0) on older managers
-            self._max_exec_s[address] = max_exec.ToTimedelta().total_seconds() or MANAGER_MAX_EXEC_S
+            self._remember(address, reply.pool)
 
         await asyncio.gather(*(probe(address) for address in self.addresses))
         return silent

@@ -4,8 +4,9 @@
         async with client.lease(SessionSettings(db_dsn=dsn)) as lease:
             run = await client.execute(lease.lease_id, "print(42)", on_stdout=print)
 
-Routing (`_routing.py`): `acquire` tries the managers round-robin and moves on from one that
-is full (RESOURCE_EXHAUSTED) or down (UNAVAILABLE); every later call about a lease goes to the
+Routing (`_routing.py`): `acquire` tries the less loaded of two managers drawn at random
+first, then the others, and moves on from one that is full (RESOURCE_EXHAUSTED) or down
+(UNAVAILABLE); every later call about a lease goes to the
 manager that issued it. Unary calls are retried on UNAVAILABLE within the call's deadline.
 Execute is retried only until its first event: running code twice is not harmless.
 Errors (`_errors.py`): a user's failing code is data in the `Execution`; a failing system
@@ -106,7 +107,7 @@ class SandboxClient:
         timeout_s: float | None = None,
         idempotency_key: str = "",
     ) -> SandboxLease:
-        """Lease a sandbox from the first manager, in round-robin order, that has one.
+        """Lease a sandbox from the first manager, the less loaded of two first, that has one.
 
         With several managers, a first round asks each for a sandbox free right now; then a
         second round waits at each in turn, up to `wait_timeout_s` (None: as long as
@@ -125,10 +126,11 @@ class SandboxClient:
         if lease_ttl_s is not None:
             request.lease_ttl.CopyFrom(duration(lease_ttl_s))
         deadline = deadline_in(wait_s + budget_s)
+        # A repeated idempotent acquire asks the manager that remembers its key first.
         order = (
             self._managers.by_key(idempotency_key)
             if idempotency_key
-            else self._managers.round_robin()
+            else await self._managers.acquire_order(deadline)
         )
         failures: _Failures = {}
         for attempt in range(1, self._retry.attempts + 1):
@@ -175,6 +177,8 @@ class SandboxClient:
                 break
             # a later manager gets what is left of the wait, so the call still ends in time
             request.wait_timeout.CopyFrom(duration(min(wait_s, max(0, remaining - budget_s))))
+            in_flight = self._managers.in_flight
+            in_flight[address] = in_flight.get(address, 0) + 1
             try:
                 stub = self._managers.stub(address)
                 reply = await stub.AcquireSandbox(request, timeout=remaining)
@@ -186,6 +190,8 @@ class SandboxClient:
                     raise manager_error(exc, "AcquireSandbox", address) from exc
                 failures[address] = exc
                 continue
+            finally:
+                in_flight[address] -= 1
             self._managers.learn(reply.lease.manager_id, address)
             return lease_of(reply)
         return None
