@@ -229,11 +229,6 @@ async def test_s3_stopped_then_started_again(stack: Stack, s3: MotoS3) -> None:
     record(f"S3 stopped for {S3_DOWN_S:.0f} s", await check_all(stack, catalog_id, keys))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="steps/pages.py stores the page when exporting its data fails (the connection is "
-    "gone), logs 'page data not stored' and the run SUCCEEDS with a page without its JSON",
-)
 async def test_the_catalogued_database_goes_away_mid_profile(stack: Stack) -> None:
     url, schema = stack.reader
     role = url.split("://", 1)[1].split("@", 1)[0].split(":")[0]

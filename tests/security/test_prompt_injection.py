@@ -152,6 +152,7 @@ async def test_an_injected_model_finds_no_route_and_no_password_to_send(
             db_conn_string=hostile_shop.reader_dsn,
             tables=hostile_shop.tables,
             s3_prefix=f"file://{tmp_path}/catalogs/injected",
+            agents=["catalog", "summary"],  # the two agents the fake model is scripted for
         )
         started = await orchestrator.stub.StartCatalog(request)
         finished = await wait_finished(orchestrator.stub, started.catalog_id)

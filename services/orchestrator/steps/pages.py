@@ -16,6 +16,7 @@ from dbos import DBOS
 
 from services.common.clients import LeaseLost, SandboxClientError
 from services.common.logging import log_fields
+from services.common.redaction import Redactor
 from services.orchestrator.object_names import make_timestamp, object_name
 from services.orchestrator.page_data import read_page_data
 from services.orchestrator.run_state import Step
@@ -36,7 +37,7 @@ class PageInput:
 @dataclass(frozen=True)
 class StoredPage:
     uri: str  # the page; "" when the runner no longer had it
-    data_uri: str  # the JSON beside it; "" when the sandbox could not export it
+    data_uri: str  # the JSON beside it (saying why, when the sandbox could not export it)
     # The sandbox's lease had ended before the data was exported (an orchestrator down longer
     # than the lease's time to live): neither the data nor the page was stored.
     data_lost: bool = False
@@ -88,9 +89,10 @@ async def _store_page(request: PageInput) -> StoredPage:
 
 
 async def _store_data(pages: Store, request: PageInput) -> str | None:
-    """Write the page's data; its URI, "" when the sandbox could not export it, None when the
-    sandbox's lease has ended and the data is not in the store already (from a try of this
-    step cut off by a crash after writing it)."""
+    """Write the page's data; its URI, None when the sandbox's lease has ended and the data is
+    not in the store already (from a try of this step cut off by a crash after writing it).
+    When the sandbox could not export it (its database went away, say), the data written says
+    so, so that a page never stands without its JSON."""
     name = object_name(request.run.agent_name, "json")
     try:
         data = await _page_data(request.run)
@@ -101,14 +103,12 @@ async def _store_data(pages: Store, request: PageInput) -> str | None:
             return pages.uri(request.timestamp, name)
         _warn("page not stored: its data was lost with the sandbox's lease", request.run, exc)
         return None
-    if data is None:
-        return ""
     return await _write(pages, request, name, data, "application/json")
 
 
-async def _page_data(run: AgentInput) -> bytes | None:
-    """The page's data from the sandbox, or None (logged) when the sandbox cannot give it;
-    LeaseLost when the lease is gone (its export would need the session's records)."""
+async def _page_data(run: AgentInput) -> bytes:
+    """The page's data from the sandbox, or (logged) a record of why the sandbox could not
+    give it; LeaseLost when the lease is gone (its export would need the session's records)."""
     rt = runtime()
     secrets = secret_values(rt.sealer.open(run.sealed_conn))
     context = json.loads(run.context_json)
@@ -120,8 +120,10 @@ async def _page_data(run: AgentInput) -> bytes | None:
     except LeaseLost:
         raise
     except (SandboxClientError, ValueError) as exc:
-        _warn("page data not stored", run, exc)
-        return None
+        _warn("page data not exported", run, exc)
+        why = Redactor(secrets)(str(exc))[:2000]
+        unexported = {"format": 1, "kind": run.agent_name, "export_error": why}
+        return json.dumps(unexported).encode()
 
 
 def _warn(event: str, run: AgentInput, exc: Exception) -> None:
