@@ -251,10 +251,7 @@ async def test_the_catalogued_database_goes_away_mid_profile(stack: Stack) -> No
     record("the catalogued database goes away mid-profile", outcome)
 
 
-@pytest.mark.skipif(
-    os.environ.get("CATALOG_CHAOS_DOCKERD") != "1",
-    reason="restarts the shared Docker engine: set CATALOG_CHAOS_DOCKERD=1 on a machine of its own",
-)
+@pytest.mark.dockerd_restart
 async def test_dockerd_restarted_under_a_running_pool(stack: Stack) -> None:
     cell_sent = asyncio.Event()
 
