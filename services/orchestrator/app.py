@@ -151,8 +151,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         tenanted=bool(settings.tenants),
         webhooks=WebhookPolicy(bool(settings.webhook_secret), settings.webhook_allow_http),
     )
-    # DBOS enqueues each tick here; a short poll keeps the tick-to-run lag small.
-    await DBOS.register_queue_async(TICK_QUEUE, polling_interval_sec=0.1)
+    # DBOS enqueues each tick here; a short poll keeps the tick-to-run lag small. One tick at a
+    # time across replicas: a tick's overlap check and the start of its run are then never
+    # interleaved with another tick's (a manual trigger beside a scheduled tick would otherwise
+    # both see no live run, and both start one). A tick takes milliseconds.
+    await DBOS.register_queue_async(TICK_QUEUE, polling_interval_sec=0.1, global_concurrency=1)
     schedules = ScheduleOperations(operations, settings.schedule_min_interval_s)
     if not settings.file_roots:
         log_fields(
