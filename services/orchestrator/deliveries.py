@@ -26,10 +26,9 @@ from dbos import DBOS, SetWorkflowID
 from standardwebhooks import Webhook as Signer
 
 from services.orchestrator import webhook_http
-from services.orchestrator.object_names import parse_prefix
+from services.orchestrator.page_data import summary_counts
 from services.orchestrator.run_state import RunState
-from services.orchestrator.steps.runtime import runtime
-from services.orchestrator.storage import open_store
+from services.orchestrator.steps.runtime import runtime, store
 from services.orchestrator.webhook_spec import EVENT_OF_STATUS, Webhook, shown_url
 
 DELIVERY_WORKFLOW = "webhook_deliveries"
@@ -156,28 +155,16 @@ def _agent(usage: Any) -> dict[str, Any]:
 
 
 async def _verdicts(state: RunState) -> dict[str, int]:
-    """Counts of the summary's findings by verdict (each finding's `severity`: good, bad or
-    neutral), from its data beside the page."""
+    """Counts of the summary's findings by verdict, those with any, from its data beside the
+    page."""
     if not any(o.agent_name == "summary" and o.data_uri for o in state.outputs):
         return {}
     try:
-        store = open_store(
-            parse_prefix(state.s3_prefix), endpoint_url=runtime().settings.s3_endpoint_url or None
-        )
-        data = json.loads(await store.read(state.timestamp, "summary.json"))
+        stored = store(runtime().settings, state.s3_prefix)
+        body = await stored.read(state.timestamp, "summary.json")
     except Exception:
         return {}
-    counts: dict[str, int] = {}
-    for finding in _findings(data):
-        verdict = str(finding.get("severity", ""))
-        if verdict:
-            counts[verdict] = counts.get(verdict, 0) + 1
-    return counts
-
-
-def _findings(data: Any) -> list[dict[str, Any]]:
-    found = data.get("findings", []) if isinstance(data, dict) else []
-    return [f for f in found if isinstance(f, dict)] if isinstance(found, list) else []
+    return {verdict: n for verdict, n in summary_counts(body).items() if n}
 
 
 async def _deliver_with_retries(attempt: _Attempt) -> None:

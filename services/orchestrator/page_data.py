@@ -50,3 +50,14 @@ async def read_page_data(
         raise ValueError(f"the sandbox could not export the {agent_name} data: {why}") from None
     json.loads(text)  # still valid after redaction, or ValueError
     return text.encode()
+
+
+def summary_counts(body: bytes) -> dict[str, int]:
+    """The summary's findings by verdict (bad, good, neutral), from its `summary.json`: the
+    counts the toolkit wrote beside the findings; {} when the data is not a summary's."""
+    try:
+        counts = json.loads(body).get("counts", {})
+    except (ValueError, AttributeError):
+        return {}
+    keys = ("bad", "good", "neutral")
+    return {k: int(counts[k]) for k in keys if isinstance(counts, dict) and k in counts}

@@ -75,15 +75,6 @@ def _words(profile: dict[str, Any], columns: list[dict[str, Any]]) -> list[tuple
     return found
 
 
-def summary_counts(body: bytes) -> dict[str, int]:
-    try:
-        counts = json.loads(body).get("counts", {})
-    except (ValueError, AttributeError):
-        return {}
-    keys = ("bad", "good", "neutral")
-    return {k: int(counts[k]) for k in keys if isinstance(counts, dict) and k in counts}
-
-
 def _is_time(type_name: str) -> bool:
     return type_name.lower().startswith(_TIME_TYPES)
 
