@@ -6,7 +6,7 @@ before profile_table returns it, each of those values is masked as the pii agent
 examples (pii_masks.py), when
 - the value is, on its own, an email, a payment card (Luhn), an IBAN (mod 97), a US SSN, an
   IP address or a phone number (pii_detectors.py), or holds one in its text (masked in place);
-- or its column is personal data by the pii agent's own rules (pii.judge_column: the name and
+- or its column is personal data by the pii agent's own rules (pii_judge.judge_column: the name and
   the values agree, or the values say so), judged on the values the profile already holds.
   Then every value of the column is masked.
 A masked column's quantiles, histogram, mean and standard deviation are left out.
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog_toolkit.pii import DEFAULT_MIN_SHARE, DEFAULT_MIN_TEXT_SHARE, judge_column
 from catalog_toolkit.pii_detectors import as_text, classify
+from catalog_toolkit.pii_judge import DEFAULT_MIN_SHARE, DEFAULT_MIN_TEXT_SHARE, judge_column
 from catalog_toolkit.pii_masks import mask, redact_text
 from catalog_toolkit.pii_rules import name_rule
 

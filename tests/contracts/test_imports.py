@@ -8,6 +8,7 @@ service that reached into another's internals could not be deployed, changed or 
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -104,3 +105,29 @@ def test_the_catalog_client_imports_without_dbos_or_docker() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_the_web_uis_toolkit_modules_load_where_ibis_is_not_installed() -> None:
+    """The orchestrator's image has no ibis: the web UI's charts and run comparison (the
+    toolkit's pure modules) must load there, which a toolkit import chain reaching the
+    database layer once broke (recording a profile masks it with the pii rules)."""
+    probe = (
+        "import sys\n"
+        "class NoDataStack:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('ibis', 'duckdb', 'pandas', 'polars', 'pyarrow'):\n"
+        "            raise ImportError(name + ' is not installed here')\n"
+        "sys.meta_path.insert(0, NoDataStack())\n"
+        "from services.orchestrator.ui.toolkit import module\n"
+        "print(module('compare').compare_runs.__name__, module('charts').sparkline.__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}:{ROOT / 'sandbox'}"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["compare_runs", "sparkline"]
