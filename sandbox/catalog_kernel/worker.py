@@ -123,6 +123,7 @@ def _open_session(
         message = scrub(f"{type(exc).__name__}: {exc}", secrets_of(settings))
         return {"backend": "", "read_only": False, "connect_error": message}, None
     namespace["con"] = session.con
+    namespace["cons"] = {"default": session.con}  # every database by name (one, here)
     ready = {
         "backend": session.info.backend,
         "read_only": session.info.read_only,

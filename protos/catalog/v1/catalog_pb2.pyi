@@ -282,6 +282,7 @@ class StartCatalogRequest(_message.Message):
     AGENTS_FIELD_NUMBER: _builtins.int
     MAX_COST_USD_FIELD_NUMBER: _builtins.int
     WEBHOOKS_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
     db_conn_string: _builtins.str
     """Connection string of the database to document, e.g.
     `postgresql://reader:secret@db:5432/shop`, `mysql://reader:secret@db/shop`
@@ -329,6 +330,15 @@ class StartCatalogRequest(_message.Message):
         per Standard Webhooks with CATALOG_WEBHOOK_SECRET.
         """
 
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___DatabaseSource]:
+        """Several databases in one run, from 1 up to the orchestrator's
+        CATALOG_MAX_SOURCES (8 unless configured). Each is proven read only and
+        opened on its own; pages and data name its tables `source/table`. Give
+        either `sources` or `db_conn_string` with `tables` (the shorthand for one
+        source named `default`), not both.
+        """
+
     def __init__(
         self,
         *,
@@ -340,14 +350,52 @@ class StartCatalogRequest(_message.Message):
         agents: _abc.Iterable[_builtins.str] | None = ...,
         max_cost_usd: _builtins.float = ...,
         webhooks: _abc.Iterable[Global___Webhook] | None = ...,
+        sources: _abc.Iterable[Global___DatabaseSource] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "allow_writable", b"allow_writable", "db_conn_string", b"db_conn_string", "idempotency_key", b"idempotency_key", "max_cost_usd", b"max_cost_usd", "s3_prefix", b"s3_prefix", "tables", b"tables", "webhooks", b"webhooks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "allow_writable", b"allow_writable", "db_conn_string", b"db_conn_string", "idempotency_key", b"idempotency_key", "max_cost_usd", b"max_cost_usd", "s3_prefix", b"s3_prefix", "sources", b"sources", "tables", b"tables", "webhooks", b"webhooks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StartCatalogRequest: _TypeAlias = StartCatalogRequest  # noqa: Y015
+
+@_typing.final
+class DatabaseSource(_message.Message):
+    """One database of a run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DB_CONN_STRING_FIELD_NUMBER: _builtins.int
+    TABLES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """A short identifier, unique within the run: a lowercase letter, then up
+    to 30 lowercase letters, digits or '_', e.g. `app`, `billing`. Names the
+    source in table keys (`billing/invoices`), pages and errors.
+    """
+    db_conn_string: _builtins.str
+    """Connection string, as `StartCatalogRequest.db_conn_string`. Secret."""
+    @_builtins.property
+    def tables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tables of this database to document, as `name` or `schema.name`. At
+        least one; no duplicates.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        db_conn_string: _builtins.str = ...,
+        tables: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["db_conn_string", b"db_conn_string", "name", b"name", "tables", b"tables"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DatabaseSource: _TypeAlias = DatabaseSource  # noqa: Y015
 
 @_typing.final
 class Webhook(_message.Message):
@@ -814,6 +862,7 @@ class Catalog(_message.Message):
     SCHEDULE_ID_FIELD_NUMBER: _builtins.int
     TICK_TIME_FIELD_NUMBER: _builtins.int
     DELIVERIES_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
     catalog_id: _builtins.str
     """The catalog's id (the workflow id)."""
     status: Global___CatalogStatus.ValueType
@@ -875,6 +924,13 @@ class Catalog(_message.Message):
     def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___WebhookDelivery]:
         """The deliveries of the run's webhooks, once it ended."""
 
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The run's databases by name, in request order: `["default"]` for a run
+        given one `db_conn_string`. Tables of a source other than `default` are
+        listed in `tables` as `source/table`.
+        """
+
     def __init__(
         self,
         *,
@@ -895,10 +951,11 @@ class Catalog(_message.Message):
         schedule_id: _builtins.str = ...,
         tick_time: _timestamp_pb2.Timestamp | None = ...,
         deliveries: _abc.Iterable[Global___WebhookDelivery] | None = ...,
+        sources: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "error", b"error", "tick_time", b"tick_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_usage", b"agent_usage", "agents", b"agents", "catalog_id", b"catalog_id", "cost_usd", b"cost_usd", "create_time", b"create_time", "current_agent", b"current_agent", "current_step", b"current_step", "deliveries", b"deliveries", "error", b"error", "outputs", b"outputs", "s3_prefix", b"s3_prefix", "schedule_id", b"schedule_id", "status", b"status", "tables", b"tables", "tick_time", b"tick_time", "timestamp", b"timestamp", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_usage", b"agent_usage", "agents", b"agents", "catalog_id", b"catalog_id", "cost_usd", b"cost_usd", "create_time", b"create_time", "current_agent", b"current_agent", "current_step", b"current_step", "deliveries", b"deliveries", "error", b"error", "outputs", b"outputs", "s3_prefix", b"s3_prefix", "schedule_id", b"schedule_id", "sources", b"sources", "status", b"status", "tables", b"tables", "tick_time", b"tick_time", "timestamp", b"timestamp", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

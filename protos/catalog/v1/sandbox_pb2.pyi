@@ -335,6 +335,7 @@ class SessionConfig(_message.Message):
     S3_FIELD_NUMBER: _builtins.int
     ENV_FIELD_NUMBER: _builtins.int
     STATEMENT_TIMEOUT_FIELD_NUMBER: _builtins.int
+    DATABASES_FIELD_NUMBER: _builtins.int
     db_dsn: _builtins.str
     """Database connection string (e.g. `postgresql://user:pass@host:5432/db`,
     `mysql://user:pass@host/db`, `duckdb:///abs/path.duckdb`). Secret: never
@@ -362,6 +363,15 @@ class SessionConfig(_message.Message):
         execution timeout.
         """
 
+    @_builtins.property
+    def databases(self) -> _containers.RepeatedCompositeFieldContainer[Global___SessionDatabase]:
+        """Several databases, each opened read only as `cons[name]` in the kernel;
+        `con` is the first. Each reaches only its own database (its own relay).
+        Names are unique identifiers (`[a-z][a-z0-9_]{0,30}`). Give either
+        `databases` or `db_dsn` (the shorthand for one named `default`), not
+        both: INVALID_ARGUMENT.
+        """
+
     def __init__(
         self,
         *,
@@ -369,14 +379,79 @@ class SessionConfig(_message.Message):
         s3: Global___S3Settings | None = ...,
         env: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         statement_timeout: _duration_pb2.Duration | None = ...,
+        databases: _abc.Iterable[Global___SessionDatabase] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["s3", b"s3", "statement_timeout", b"statement_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["db_dsn", b"db_dsn", "env", b"env", "s3", b"s3", "statement_timeout", b"statement_timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["databases", b"databases", "db_dsn", b"db_dsn", "env", b"env", "s3", b"s3", "statement_timeout", b"statement_timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SessionConfig: _TypeAlias = SessionConfig  # noqa: Y015
+
+@_typing.final
+class SessionDatabase(_message.Message):
+    """One database of a session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DSN_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Its name in the kernel: `cons[name]`."""
+    dsn: _builtins.str
+    """Connection string, as `SessionConfig.db_dsn`. Secret: never logged,
+    stored or returned.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        dsn: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dsn", b"dsn", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionDatabase: _TypeAlias = SessionDatabase  # noqa: Y015
+
+@_typing.final
+class DatabaseInfo(_message.Message):
+    """What the kernel made of one database of the session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    BACKEND_FIELD_NUMBER: _builtins.int
+    READ_ONLY_FIELD_NUMBER: _builtins.int
+    CONNECT_ERROR_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Its name, as given."""
+    backend: _builtins.str
+    """As `SessionInfo.backend`, for this database."""
+    read_only: _builtins.bool
+    """As `SessionInfo.read_only`, for this database."""
+    connect_error: _builtins.str
+    """As `SessionInfo.connect_error`, for this database."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        backend: _builtins.str = ...,
+        read_only: _builtins.bool = ...,
+        connect_error: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_connect_error", b"_connect_error", "connect_error", b"connect_error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_connect_error", b"_connect_error", "backend", b"backend", "connect_error", b"connect_error", "name", b"name", "read_only", b"read_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__connect_error: _TypeAlias = _typing.Literal["connect_error"]  # noqa: Y015
+    _WhichOneofArgType__connect_error: _TypeAlias = _typing.Literal["_connect_error", b"_connect_error"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__connect_error) -> _WhichOneofReturnType__connect_error | None: ...
+
+Global___DatabaseInfo: _TypeAlias = DatabaseInfo  # noqa: Y015
 
 @_typing.final
 class S3Settings(_message.Message):
@@ -429,6 +504,7 @@ class SessionInfo(_message.Message):
     BACKEND_FIELD_NUMBER: _builtins.int
     READ_ONLY_FIELD_NUMBER: _builtins.int
     CONNECT_ERROR_FIELD_NUMBER: _builtins.int
+    DATABASES_FIELD_NUMBER: _builtins.int
     backend: _builtins.str
     """Name of the database backend the kernel connected to: "duckdb",
     "postgres" or "mysql" (the ibis backend name). Empty when no `db_dsn`
@@ -443,16 +519,25 @@ class SessionInfo(_message.Message):
     """Set when the kernel could not open the database. The message is scrubbed
     of the DSN and any password. The sandbox still works without a database.
     """
+    @_builtins.property
+    def databases(self) -> _containers.RepeatedCompositeFieldContainer[Global___DatabaseInfo]:
+        """Each database of the session, in order (one named `default` for
+        `db_dsn`). The three fields above describe the first (`con`); a session
+        where only some databases opened works with those, the others' errors
+        are here.
+        """
+
     def __init__(
         self,
         *,
         backend: _builtins.str = ...,
         read_only: _builtins.bool = ...,
         connect_error: _builtins.str | None = ...,
+        databases: _abc.Iterable[Global___DatabaseInfo] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_connect_error", b"_connect_error", "connect_error", b"connect_error"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_connect_error", b"_connect_error", "backend", b"backend", "connect_error", b"connect_error", "read_only", b"read_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_connect_error", b"_connect_error", "backend", b"backend", "connect_error", b"connect_error", "databases", b"databases", "read_only", b"read_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__connect_error: _TypeAlias = _typing.Literal["connect_error"]  # noqa: Y015
     _WhichOneofArgType__connect_error: _TypeAlias = _typing.Literal["_connect_error", b"_connect_error"]  # noqa: Y015

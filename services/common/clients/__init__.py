@@ -59,6 +59,7 @@ from services.common.clients._errors import (
     UnknownManager,
 )
 from services.common.clients._models import (
+    DatabaseSession,
     Execution,
     ExecutionError,
     ExecutionStatus,
@@ -107,6 +108,7 @@ __all__ = [
     "CatalogUnauthenticated",
     "CatalogUnavailable",
     "CatchUp",
+    "DatabaseSession",
     "EventCallback",
     "Execution",
     "ExecutionError",

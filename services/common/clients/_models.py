@@ -46,9 +46,14 @@ class SessionSettings:
     s3_session_token: str = field(default="", repr=False)
     env: Mapping[str, str] = field(default_factory=dict)
     statement_timeout_s: float | None = None
+    # Several databases, name -> DSN in order (`cons[name]`; the first is `con`); instead of
+    # db_dsn, which is the shorthand for one named "default".
+    databases: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def to_proto(self) -> pb.SessionConfig:
         config = pb.SessionConfig(db_dsn=self.db_dsn, env=dict(self.env))
+        for name, dsn in self.databases.items():
+            config.databases.add(name=name, dsn=dsn)
         s3 = pb.S3Settings(
             endpoint_url=self.s3_endpoint_url,
             region=self.s3_region,
@@ -64,12 +69,24 @@ class SessionSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSession:
+    """What the kernel made of one database of the session."""
+
+    name: str
+    backend: str
+    read_only: bool
+    connect_error: str | None
+
+
+@dataclass(frozen=True)
 class SandboxSession:
-    """What the kernel made of the session: its database backend, or why it has none."""
+    """What the kernel made of the session: its database backend, or why it has none. The
+    three first fields describe the first database (`con`); `databases` each of them."""
 
     backend: str
     read_only: bool
     connect_error: str | None
+    databases: tuple[DatabaseSession, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,7 +156,16 @@ def duration(value_s: float) -> duration_pb2.Duration:
 
 def session_of(message: pb.SessionInfo) -> SandboxSession:
     error = message.connect_error if message.HasField("connect_error") else None
-    return SandboxSession(message.backend, message.read_only, error)
+    databases = tuple(
+        DatabaseSession(
+            d.name,
+            d.backend,
+            d.read_only,
+            d.connect_error if d.HasField("connect_error") else None,
+        )
+        for d in message.databases
+    )
+    return SandboxSession(message.backend, message.read_only, error, databases)
 
 
 def lease_of(reply: pb.AcquireSandboxResponse) -> SandboxLease:
