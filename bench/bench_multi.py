@@ -5,9 +5,10 @@ PostgreSQL database of their own, a MariaDB database of their own (each read by 
 password) and a DuckDB file. On free ports: a sandbox manager (Docker, the sandbox image, the
 DuckDB folder mounted read only, 2 warm sandboxes), an agent runner (offline: no
 ANTHROPIC_API_KEY) and an orchestrator (SQLite system database, pages under a temporary
-folder), each a `python -m` subprocess. A warm-up run first; then each one-source run, then the
-three-source run, each after a pause that lets the pool refill, each timed from StartCatalog
-to WatchCatalog's final event, with the default pipeline. Figures:
+folder), each a `python -m` subprocess. A warm-up run first; then, ROUNDS times, each
+one-source run and the three-source run, each after a pause that lets the pool refill, each
+timed from StartCatalog to WatchCatalog's final event, with the default pipeline; each figure
+is the median over the rounds (a run takes seconds, so one is noisy on a shared machine):
 
 - multi.one_source_{postgres,mariadb,duckdb}_s: each one-source run;
 - peer.three_one_source_runs_s: their sum, what three separate runs cost;
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -48,7 +50,8 @@ IMAGE = os.environ.get("CATALOG_SANDBOX_IMAGE", "catalog-agents/sandbox:latest")
 TABLES = ["customers", "orders", "payments"]
 CUSTOMERS, ORDERS, PAYMENTS = 2_000, 20_000, 10_000
 PASSWORD = f"bench-{uuid.uuid4().hex[:12]}"
-REFILL_S = 8.0  # the pool replaces the sandboxes a run released before the next run
+ROUNDS = 2
+REFILL_S = 6.0  # the pool replaces the sandbox a run released before the next run
 RUN_TIMEOUT_S = 300.0
 
 # The tables in each backend's SQL: {seq} is a row generator of 1..n as column g.
@@ -187,8 +190,9 @@ async def one_run(
     return elapsed
 
 
-async def measure(folder: Path, dsns: dict[str, str]) -> tuple[dict[str, float], float]:
-    """The one-source runs' seconds by source, and the three-source run's."""
+async def measure(folder: Path, dsns: dict[str, str]) -> dict[str, list[float]]:
+    """Each round's seconds: by source for its one-source run, and "three" for the run over
+    every source."""
     ports = {name: free_port() for name in ("manager", "runner", "grpc")}
     logs = {name: (folder / f"{name}.log").open("w+b") for name in ("manager", "runner", "orch")}
     manager = Service(
@@ -216,12 +220,13 @@ async def measure(folder: Path, dsns: dict[str, str]) -> tuple[dict[str, float],
         async with grpc.aio.insecure_channel(orchestrator.address) as channel:
             stub = catalog_pb2_grpc.CatalogServiceStub(channel)
             await one_run(stub, dsns, folder / "warm-up")  # imports, first leases
-            singles = {}
-            for name, dsn in dsns.items():
-                await asyncio.sleep(REFILL_S)
-                singles[name] = await one_run(stub, {name: dsn}, folder / name)
-            await asyncio.sleep(REFILL_S)
-            return singles, await one_run(stub, dsns, folder / "three")
+            seconds: dict[str, list[float]] = {name: [] for name in [*dsns, "three"]}
+            for _ in range(ROUNDS):
+                for name, dsn in [*dsns.items(), ("three", "")]:
+                    await asyncio.sleep(REFILL_S)
+                    sources = dsns if name == "three" else {name: dsn}
+                    seconds[name].append(await one_run(stub, sources, folder / name))
+            return seconds
     except BaseException:
         for service in services:
             print(f"{service.module}'s last log lines:", *service.tail(), sep="\n", file=sys.stderr)
@@ -246,14 +251,16 @@ async def main() -> None:
     try:
         with postgres_database() as pg, mariadb_database() as maria:
             dsns = {"postgres": pg, "mariadb": maria, "duckdb": duckdb_file(folder / "data")}
-            singles, three = await measure(folder, dsns)
+            seconds = await measure(folder, dsns)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    for name, seconds in singles.items():
-        emit(f"multi.one_source_{name}_s", seconds, "s")
-    emit("peer.three_one_source_runs_s", sum(singles.values()), "s")
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    three = medians.pop("three")
+    for name, value in medians.items():
+        emit(f"multi.one_source_{name}_s", value, "s")
+    emit("peer.three_one_source_runs_s", sum(medians.values()), "s")
     emit("multi.three_sources_s", three, "s")
-    emit("multi.overhead_x", three / sum(singles.values()), "x")
+    emit("multi.overhead_x", three / sum(medians.values()), "x")
 
 
 if __name__ == "__main__":
