@@ -170,14 +170,11 @@ class CuttableProxy:
         self._transports: list[asyncio.BaseTransport] = []
         self.connections = 0
         self.cut_done = False
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return int(self._server.sockets[0].getsockname()[1])
+        self.port = 0
 
     async def start(self) -> CuttableProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
         return self
 
     async def cut(self) -> None:
