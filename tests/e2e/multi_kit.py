@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -208,3 +209,10 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             await writer.drain()
     finally:
         writer.close()
+
+
+def section_of(page: str, source: str) -> bool:
+    """Whether the page has a heading naming `source` (not one of its tables, `source/...`)."""
+    headings = re.findall(r"<h([1-4])[^>]*>(.*?)</h\1>", page, re.S)
+    texts = [re.sub(r"<[^>]+>", "", text) for _, text in headings]
+    return any(re.search(rf"\b{source}\b(?!/)", text) for text in texts)

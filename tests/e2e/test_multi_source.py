@@ -33,6 +33,7 @@ from tests.e2e.multi_kit import (
     mariadb_payments,
     mariadb_writer,
     postgres_copy,
+    section_of,
 )
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, tool_use
 from tests.orchestrator.conftest import s3_bucket, s3_client, s3_server  # noqa: F401
@@ -159,11 +160,6 @@ def assert_nowhere(secrets: list[str], places: dict[str, str]) -> None:
     for name, text in places.items():
         for secret in secrets:
             assert secret not in text, f"a password or DSN is in {name}"
-
-
-def section_of(page: str, source: str) -> bool:
-    """Whether the page has a heading naming `source`."""
-    return re.search(rf"<h[1-4][^>]*>[^<]*\b{source}\b", page) is not None
 
 
 # --- the tests -------------------------------------------------------------------------------
