@@ -167,7 +167,7 @@ def manager_env(port: int, folder: Path, data: Path) -> dict[str, str]:
 
 
 async def one_run(
-    stub: catalog_pb2_grpc.CatalogServiceStub, sources: dict[str, str], out: Path
+    stub: catalog_pb2_grpc.CatalogServiceAsyncStub, sources: dict[str, str], out: Path
 ) -> float:
     """Seconds from StartCatalog to the final event of a run over `sources` (name -> DSN)."""
     request = pb.StartCatalogRequest(
