@@ -174,12 +174,20 @@ async def test_three_databases_are_catalogued_in_one_run(
     manager_log: Path,
     logs: pytest.LogCaptureFixture,
 ) -> None:
+    from services.common.clients import AgentStatus, CatalogClient, Source
+
     databases = [pg, maria, duck]
     orchestrator = await start(CATALOG_S3_ENDPOINT_URL=s3_server)
-    final = await run(orchestrator, request_of(databases, f"s3://{s3_bucket}/multi"))
-    assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
-    assert list(final.sources) == ["pg", "maria", "duck"]
-    assert {a.status for a in final.agents} == {pb.AGENT_STATUS_SUCCEEDED}
+    async with CatalogClient(orchestrator.address) as client:
+        catalog_id = await client.start(
+            s3_prefix=f"s3://{s3_bucket}/multi",
+            sources=[Source(d.name, d.dsn, tuple(bare(t) for t in d.tables)) for d in databases],
+        )
+        final = await client.wait(catalog_id, timeout_s=240)  # raises unless it SUCCEEDED
+    assert final.sources == ("pg", "maria", "duck")
+    assert list(final.tables) == [t for d in databases for t in d.tables]
+    assert {a.status for a in final.agents} == {AgentStatus.SUCCEEDED}
+    assert all(secret not in repr(final) for d in databases for secret in d.secrets)
 
     stored = stored_objects(s3_server, s3_bucket)
     catalog = json.loads(stored[f"multi/{final.timestamp}/catalog.json"])
