@@ -153,7 +153,7 @@ def duckdb_file(folder: Path) -> str:
 def manager_env(port: int, folder: Path, data: Path) -> dict[str, str]:
     return {
         **os.environ,
-        "CATALOG_SANDBOX_MANAGER_ID": f"bench-multi-{folder.name[-8:]}",
+        "CATALOG_SANDBOX_MANAGER_ID": f"bench-multi-{uuid.uuid4().hex[:8]}",
         "CATALOG_SANDBOX_HOST": "127.0.0.1",
         "CATALOG_SERVICE_TOKEN": PLANE.service_token,
         "CATALOG_SANDBOX_PORT": str(port),
