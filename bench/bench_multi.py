@@ -50,8 +50,8 @@ IMAGE = os.environ.get("CATALOG_SANDBOX_IMAGE", "catalog-agents/sandbox:latest")
 TABLES = ["customers", "orders", "payments"]
 CUSTOMERS, ORDERS, PAYMENTS = 2_000, 20_000, 10_000
 PASSWORD = f"bench-{uuid.uuid4().hex[:12]}"
-ROUNDS = 2
-REFILL_S = 6.0  # the pool replaces the sandbox a run released before the next run
+ROUNDS = 3
+REFILL_S = 3.0  # with 2 warm, the pool replaces the sandbox a run released meanwhile
 RUN_TIMEOUT_S = 300.0
 
 # The tables in each backend's SQL: {seq} is a row generator of 1..n as column g.
