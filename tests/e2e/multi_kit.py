@@ -211,8 +211,27 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
+HEADING = re.compile(r"<h([1-4])[^>]*>(.*?)</h\1>", re.S)
+
+
+def _names(source: str, heading: str) -> bool:
+    """Whether a heading names `source` itself, not one of its tables (`source/...`)."""
+    return re.search(rf"\b{source}\b(?!/)", re.sub(r"<[^>]+>", "", heading)) is not None
+
+
 def section_of(page: str, source: str) -> bool:
-    """Whether the page has a heading naming `source` (not one of its tables, `source/...`)."""
-    headings = re.findall(r"<h([1-4])[^>]*>(.*?)</h\1>", page, re.S)
-    texts = [re.sub(r"<[^>]+>", "", text) for _, text in headings]
-    return any(re.search(rf"\b{source}\b(?!/)", text) for text in texts)
+    """Whether the page has a heading naming `source`."""
+    return any(_names(source, m[2]) for m in HEADING.finditer(page))
+
+
+def section_text(page: str, source: str, others: list[str]) -> str:
+    """The page from the last heading naming `source` to the next naming one of `others` or
+    "Across sources", tags and all ("" without such a heading)."""
+    found = [m for m in HEADING.finditer(page) if _names(source, m[2])]
+    if not found:
+        return ""
+    rest = HEADING.finditer(page, found[-1].end())
+    ends = (
+        m.start() for m in rest if "Across sources" in m[2] or any(_names(o, m[2]) for o in others)
+    )
+    return page[found[-1].start() : next(ends, len(page))]

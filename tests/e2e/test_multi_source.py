@@ -34,6 +34,7 @@ from tests.e2e.multi_kit import (
     mariadb_writer,
     postgres_copy,
     section_of,
+    section_text,
 )
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, tool_use
 from tests.orchestrator.conftest import s3_bucket, s3_client, s3_server  # noqa: F401
@@ -218,9 +219,10 @@ async def test_three_databases_are_catalogued_in_one_run(
     assert both, findings
 
     page = stored[f"multi/{final.timestamp}/catalog.html"].decode()
-    for d in databases:
+    names_ = [d.name for d in databases]
+    for d in databases:  # a section per source, holding its own tables
         assert section_of(page, d.name), d.name
-        assert all(t in page for t in d.tables)
+        assert all(t in section_text(page, d.name, names_) for t in d.tables), d.name
     assert "Across sources" in page
     across = page.split("Across sources", 1)[1]
     assert f"{LAG:,}" in across and "duck/orders" in across and "pg/public.orders" in across
@@ -314,10 +316,13 @@ async def test_a_source_cut_off_mid_run_fails_its_own_tables_only(
         assert all(catalog["tables"][t]["rows"] > 0 for t in d.tables)
     page = stored[f"cut/{final.timestamp}/catalog.html"].decode()
     assert "By Claude." in page and MARKER not in page
-    assert section_of(page, "maria")
-    maria_part = page.split("maria", 1)[1]
-    assert re.search(r"could not|failed|unreachable|lost", maria_part, re.I)
-    assert all(t in page for t in maria.tables)
+    # maria's section says its tables could not be profiled, and names them.
+    maria_part = section_text(page, "maria", ["pg", "duck"])
+    assert re.search(r"could not|failed|unreachable|lost", maria_part, re.I), maria_part[:500]
+    assert all(t in maria_part for t in maria.tables)
+    for d in (pg, duck):
+        part = section_text(page, d.name, ["pg", "maria", "duck"])
+        assert all(t in part for t in d.tables) and not any(t in part for t in maria.tables)
 
     secrets = [s for d in databases for s in d.secrets]
     assert_nowhere(
