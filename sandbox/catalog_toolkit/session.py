@@ -9,44 +9,121 @@ other agents of this run found (run_report.py). Both follow the convention of ki
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from catalog_toolkit import record
+from catalog_toolkit import record, server, sources
 from catalog_toolkit.compare import compare_runs
-from catalog_toolkit.pages import render_catalog, render_run_agents, render_summary
+from catalog_toolkit.pages import (
+    render_catalog,
+    render_failed,
+    render_run_agents,
+    render_source,
+    render_summary,
+)
 from catalog_toolkit.profile_many import profile_tables
 from catalog_toolkit.run_report import run_agents
 
-FORMAT = 1
+FORMAT = 2  # the catalog's: 2 added `sources` and `counts.failed`; format 1 reads as one source
+SUMMARY_FORMAT = 1
 SEVERITIES = ("bad", "good", "neutral")
+# What a driver's error may say about where a database is: left out of catalog.json.
+_WHERE = re.compile(
+    r"\b[a-z][a-z0-9+.-]*://\S+|\b(?:password|user|host|hostaddr|port)\s*=\s*\S+"
+    r"|(?:server at|host|to) \"[^\"]*\"(?:\s*\([^)]*\))?(?:,\s*port\s*\d+)?",
+    re.IGNORECASE,
+)
 
 
 def catalog_export(*, con: Any = None, tables: list[str] | None = None, **_: Any) -> dict[str, Any]:
-    """Every requested table's profile (profiling the ones the agent left out)."""
-    missing = [table for table in tables or [] if table not in record.profiles]
-    if missing and con is not None:
-        profile_tables(con, missing)  # a few at a time; each recorded
-    wanted = tables or list(record.profiles)
+    """Every requested table's profile (profiling the ones the agent left out), by source;
+    a table that could not be profiled (its source lost, say) is listed with why."""
+    wanted = [sources.run_name(con, t) for t in tables or []] if con is not None else tables
+    wanted = wanted or list(record.profiles)
+    failed = _profile_missing(con, [t for t in wanted if t not in record.profiles])
     profiled = {t: record.profiles[t] for t in wanted if t in record.profiles}
     rows = sum(int(p.get("rows") or 0) for p in profiled.values())
     warnings = sum(
         f.get("severity") == "warning" for p in profiled.values() for f in p.get("flags", [])
     )
+    by_source = _sources(con, wanted, profiled, failed)
+    headline = f"{len(profiled)} of {len(wanted)} tables profiled, {rows:,} rows in all"
+    if len(by_source) > 1:
+        headline += f", from {len(by_source)} sources"
     return {
         "format": FORMAT,
         "kind": "catalog",
-        "headline": f"{len(profiled)} of {len(wanted)} tables profiled, {rows:,} rows in all.",
-        "counts": {"tables": len(profiled), "warnings": warnings},
+        "headline": headline + ".",
+        "counts": {"tables": len(profiled), "warnings": warnings, "failed": len(failed)},
         "requested": wanted,
         "tables": profiled,
+        "sources": by_source,
     }
 
 
+def _profile_missing(con: Any, missing: list[str]) -> dict[str, str]:
+    """Profile (and record) what the agent left out; what still fails, by table: why."""
+    if not missing:
+        return {}
+    if con is None:
+        return {t: "not profiled: the export had no database connection" for t in missing}
+    try:  # each source's failure fails only its tables (profile_many.py)
+        found = profile_tables(con, missing)
+    except Exception as exc:
+        found = [{"table": t, "error": f"{type(exc).__name__}: {exc}"} for t in missing]
+    return {p["table"]: _scrub(str(p["error"])) for p in found if "error" in p}
+
+
+def _scrub(text: str) -> str:
+    return _WHERE.sub("[redacted]", text.strip())[:500]
+
+
+def _sources(
+    con: Any, wanted: list[str], profiled: dict[str, Any], failed: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Each source: its backend and server version (never where it is), its tables, and the
+    ones that failed. The session's sources in order, then any other the tables name."""
+    names = sources.names(con) if con is not None else []
+    names += [n for n in dict.fromkeys(map(sources.source_name, wanted)) if n not in names]
+    out = {}
+    for name in names:
+        connection = _connection(con, name)
+        own = [t for t in wanted if sources.source_name(t) == name]
+        kinds = [str(profiled[t].get("backend", "")) for t in own if t in profiled]
+        out[name] = {
+            "backend": server.backend(connection)
+            if connection is not None
+            else next(iter(kinds), ""),
+            "version": server.server_version(connection) if connection is not None else "",
+            "tables": own,
+            "failed": {t: failed[t] for t in own if t in failed},
+        }
+    return out
+
+
+def _connection(con: Any, name: str) -> Any:
+    if con is None:
+        return None
+    if sources.is_many(con):
+        return con.get(name)
+    return con if name == sources.DEFAULT else None
+
+
 def catalog_render(data: dict[str, Any]) -> str:
-    profiles = list(data.get("tables", {}).values())
+    """One section per source when there are several; else the figures, as in format 1."""
+    profiles = data.get("tables", {})
+    by_source = data.get("sources") or {}
+    if len(by_source) > 1:
+        return "".join(
+            render_source(
+                name, info, [profiles[t] for t in info.get("tables", []) if t in profiles]
+            )
+            for name, info in by_source.items()
+        )
+    failed = render_failed(next(iter(by_source.values()), {}).get("failed", {}))
     if not profiles:
-        return "<p>No profiles were recorded in the sandbox.</p>"
-    return render_catalog(profiles)
+        return failed + "<p>No profiles were recorded in the sandbox.</p>"
+    return failed + render_catalog(list(profiles.values()))
 
 
 def summary_export(
@@ -60,7 +137,7 @@ def summary_export(
     findings = comparison.get("findings", [])
     counts = {s: sum(f.get("severity") == s for f in findings) for s in SEVERITIES}
     return {
-        "format": FORMAT,
+        "format": SUMMARY_FORMAT,
         **comparison,
         "kind": "summary",
         "headline": f"{len(comparison.get('runs', []))} runs compared: "

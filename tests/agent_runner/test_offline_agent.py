@@ -83,7 +83,7 @@ async def test_the_catalog_agent_profiles_tables_in_batches_a_few_at_a_time(
         for i in range(9):
             db.execute(f"CREATE TABLE t{i} AS SELECT range AS id, range % 3 AS k FROM range({i})")
     con = ibis.duckdb.connect(str(path), read_only=True)
-    namespace = {"con": con}
+    namespace = {"con": con, "cons": {"default": con}}
 
     def with_con(code: str) -> CellReport:
         printed = io.StringIO()
