@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from catalog_toolkit import sources
+from catalog_toolkit import record, sources
 from catalog_toolkit.database import Database, TableName
 from catalog_toolkit.metadata import read_many
 from catalog_toolkit.profile import DEFAULT_TIMEOUT_S, profile_on
@@ -45,6 +45,9 @@ def profile_tables(
     with ThreadPoolExecutor(max(1, len(jobs))) as threads:
         for done in threads.map(lambda group: _one_source(group, concurrency, options), jobs):
             found.update(done)
+    for failed in found.values():
+        if "error" in failed:
+            record.remember_failure(failed["table"], failed["error"])
     return [found[table] for table in tables]
 
 

@@ -32,7 +32,7 @@ import re
 import uuid
 from typing import Any
 
-from catalog_toolkit import sources
+from catalog_toolkit import record, sources
 from catalog_toolkit.server import backend, server_version
 
 _MEMBER = "(SELECT oid FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER'))"
@@ -153,6 +153,7 @@ def probe_read_only(con: Any, tables: list[str]) -> dict[str, Any]:
         bare_to_run = {r.bare: r.run for r in group}
         report["missing"] = [bare_to_run[t] for t in report["missing"]]
         report["backend"], report["version"] = backend(connection), server_version(connection)
+        record.servers[name] = {"backend": report["backend"], "version": report["version"]}
         by_source[name] = report
     for r in unavailable:
         entry = by_source.setdefault(r.source, _unavailable(r.why))

@@ -39,7 +39,7 @@ def catalog_export(*, con: Any = None, tables: list[str] | None = None, **_: Any
     """Every requested table's profile (profiling the ones the agent left out), by source;
     a table that could not be profiled (its source lost, say) is listed with why."""
     wanted = [sources.run_name(con, t) for t in tables or []] if con is not None else tables
-    wanted = wanted or list(record.profiles)
+    wanted = wanted or [*record.profiles, *record.failures]  # a page rendered from the record
     failed = _profile_missing(con, [t for t in wanted if t not in record.profiles])
     profiled = {t: record.profiles[t] for t in wanted if t in record.profiles}
     rows = sum(int(p.get("rows") or 0) for p in profiled.values())
@@ -65,8 +65,9 @@ def _profile_missing(con: Any, missing: list[str]) -> dict[str, str]:
     """Profile (and record) what the agent left out; what still fails, by table: why."""
     if not missing:
         return {}
-    if con is None:
-        return {t: "not profiled: the export had no database connection" for t in missing}
+    if con is None:  # what profile_tables recorded, else there is nothing to say why
+        why = "not profiled: the export had no database connection"
+        return {t: _scrub(record.failures.get(t, why)) for t in missing}
     try:  # each source's failure fails only its tables (profile_many.py)
         found = profile_tables(con, missing)
     except Exception as exc:
@@ -87,18 +88,27 @@ def _sources(
     names += [n for n in dict.fromkeys(map(sources.source_name, wanted)) if n not in names]
     out = {}
     for name in names:
-        connection = _connection(con, name)
         own = [t for t in wanted if sources.source_name(t) == name]
-        kinds = [str(profiled[t].get("backend", "")) for t in own if t in profiled]
         out[name] = {
-            "backend": server.backend(connection)
-            if connection is not None
-            else next(iter(kinds), ""),
-            "version": server.server_version(connection) if connection is not None else "",
+            **_server(_connection(con, name), name, [profiled[t] for t in own if t in profiled]),
             "tables": own,
             "failed": {t: failed[t] for t in own if t in failed},
         }
     return out
+
+
+def _server(connection: Any, name: str, profiles: list[dict[str, Any]]) -> dict[str, str]:
+    """A source's backend and version: asked now, else as the proof found them (record)."""
+    known = dict(record.servers.get(name, {}))
+    if connection is not None:
+        known["backend"] = server.backend(connection)
+        known["version"] = server.server_version(connection) or known.get("version", "")
+        record.servers[name] = dict(known)
+    kinds = [str(p.get("backend", "")) for p in profiles]
+    return {
+        "backend": known.get("backend") or next(filter(None, kinds), ""),
+        "version": known.get("version", ""),
+    }
 
 
 def _connection(con: Any, name: str) -> Any:
@@ -111,8 +121,8 @@ def _connection(con: Any, name: str) -> Any:
 
 def catalog_render(data: dict[str, Any]) -> str:
     """One section per source when there are several; else the figures, as in format 1."""
-    profiles = data.get("tables", {})
-    by_source = data.get("sources") or {}
+    profiles: dict[str, Any] = data.get("tables", {})
+    by_source: dict[str, dict[str, Any]] = data.get("sources") or {}
     if len(by_source) > 1:
         return "".join(
             render_source(
@@ -120,7 +130,9 @@ def catalog_render(data: dict[str, Any]) -> str:
             )
             for name, info in by_source.items()
         )
-    failed = render_failed(next(iter(by_source.values()), {}).get("failed", {}))
+    failed = render_failed(
+        {t: e for info in by_source.values() for t, e in info.get("failed", {}).items()}
+    )
     if not profiles:
         return failed + "<p>No profiles were recorded in the sandbox.</p>"
     return failed + render_catalog(list(profiles.values()))

@@ -38,8 +38,7 @@ def shop_con(tmp_path: Path) -> Any:
             "CREATE TABLE orders (id INTEGER, status VARCHAR);"
             "INSERT INTO orders SELECT i, ['new', 'paid'][1 + i % 2] FROM range(100) t(i);"
         )
-    record.profiles.clear()
-    record.comparison = None
+    record.reset()
     con = ibis.duckdb.connect(str(path), read_only=True)
     yield con
     con.disconnect()
@@ -92,7 +91,9 @@ def test_a_writable_duckdb_file_fails_the_probe(tmp_path: Path) -> None:
 def test_the_offline_digests_say_what_was_profiled_and_compared(
     shop_con: Any, tmp_path: Path
 ) -> None:
-    digest = run_cell(call_cell("profile_digest", with_con=True, table="orders"), kernel_namespace(shop_con))
+    digest = run_cell(
+        call_cell("profile_digest", with_con=True, table="orders"), kernel_namespace(shop_con)
+    )
     assert digest["table"] == "orders" and digest["rows"] == 100 and digest["columns"] == 2
     assert digest["errors"] == [] and isinstance(digest["warnings"], list)
     exported = run_cell(

@@ -26,9 +26,7 @@ def con(tmp_path: Path) -> Iterator[Any]:
     path = tmp_path / "shop.duckdb"
     with duckdb.connect(str(path)) as db:
         db.execute("CREATE TABLE orders AS SELECT i AS id, i * 2.5 AS amount FROM range(50) t(i)")
-    record.profiles.clear()
-    record.comparison = None
-    record.results.clear()
+    record.reset()
     connection = ibis.duckdb.connect(str(path), read_only=True)
     yield connection
     connection.disconnect()
