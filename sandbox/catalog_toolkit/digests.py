@@ -58,7 +58,9 @@ def compare_digest(history_dir: str, current_timestamp: str) -> dict[str, Any]:
             for severity in ("good", "bad", "neutral")
         },
         "bad": [
-            ".".join(x for x in (f["table"], f["column"]) if x) + ": " + f["message"]
+            ": ".join(
+                x for x in (".".join(filter(None, (f["table"], f["column"]))), f["message"]) if x
+            )
             for f in findings
             if f["severity"] == "bad"
         ][:MAX_BAD_FINDINGS],

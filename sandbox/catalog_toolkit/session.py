@@ -9,10 +9,10 @@ other agents of this run found (run_report.py). Both follow the convention of ki
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from catalog_toolkit import record, server, sources
+from catalog_toolkit import record, sources
+from catalog_toolkit.catalog_sources import profile_missing, sources_block
 from catalog_toolkit.compare import compare_runs
 from catalog_toolkit.pages import (
     render_catalog,
@@ -21,18 +21,11 @@ from catalog_toolkit.pages import (
     render_source,
     render_summary,
 )
-from catalog_toolkit.profile_many import profile_tables
 from catalog_toolkit.run_report import run_agents
 
 FORMAT = 2  # the catalog's: 2 added `sources` and `counts.failed`; format 1 reads as one source
 SUMMARY_FORMAT = 1
 SEVERITIES = ("bad", "good", "neutral")
-# What a driver's error may say about where a database is: left out of catalog.json.
-_WHERE = re.compile(
-    r"\b[a-z][a-z0-9+.-]*://\S+|\b(?:password|user|host|hostaddr|port)\s*=\s*\S+"
-    r"|(?:server at|host|to) \"[^\"]*\"(?:\s*\([^)]*\))?(?:,\s*port\s*\d+)?",
-    re.IGNORECASE,
-)
 
 
 def catalog_export(*, con: Any = None, tables: list[str] | None = None, **_: Any) -> dict[str, Any]:
@@ -40,13 +33,13 @@ def catalog_export(*, con: Any = None, tables: list[str] | None = None, **_: Any
     a table that could not be profiled (its source lost, say) is listed with why."""
     wanted = [sources.run_name(con, t) for t in tables or []] if con is not None else tables
     wanted = wanted or [*record.profiles, *record.failures]  # a page rendered from the record
-    failed = _profile_missing(con, [t for t in wanted if t not in record.profiles])
+    failed = profile_missing(con, [t for t in wanted if t not in record.profiles])
     profiled = {t: record.profiles[t] for t in wanted if t in record.profiles}
     rows = sum(int(p.get("rows") or 0) for p in profiled.values())
     warnings = sum(
         f.get("severity") == "warning" for p in profiled.values() for f in p.get("flags", [])
     )
-    by_source = _sources(con, wanted, profiled, failed)
+    by_source = sources_block(con, wanted, profiled, failed)
     headline = f"{len(profiled)} of {len(wanted)} tables profiled, {rows:,} rows in all"
     if len(by_source) > 1:
         headline += f", from {len(by_source)} sources"
@@ -59,64 +52,6 @@ def catalog_export(*, con: Any = None, tables: list[str] | None = None, **_: Any
         "tables": profiled,
         "sources": by_source,
     }
-
-
-def _profile_missing(con: Any, missing: list[str]) -> dict[str, str]:
-    """Profile (and record) what the agent left out; what still fails, by table: why."""
-    if not missing:
-        return {}
-    if con is None:  # what profile_tables recorded, else there is nothing to say why
-        why = "not profiled: the export had no database connection"
-        return {t: _scrub(record.failures.get(t, why)) for t in missing}
-    try:  # each source's failure fails only its tables (profile_many.py)
-        found = profile_tables(con, missing)
-    except Exception as exc:
-        found = [{"table": t, "error": f"{type(exc).__name__}: {exc}"} for t in missing]
-    return {p["table"]: _scrub(str(p["error"])) for p in found if "error" in p}
-
-
-def _scrub(text: str) -> str:
-    return _WHERE.sub("[redacted]", text.strip())[:500]
-
-
-def _sources(
-    con: Any, wanted: list[str], profiled: dict[str, Any], failed: dict[str, str]
-) -> dict[str, dict[str, Any]]:
-    """Each source: its backend and server version (never where it is), its tables, and the
-    ones that failed. The session's sources in order, then any other the tables name."""
-    names = sources.names(con) if con is not None else []
-    names += [n for n in dict.fromkeys(map(sources.source_name, wanted)) if n not in names]
-    out = {}
-    for name in names:
-        own = [t for t in wanted if sources.source_name(t) == name]
-        out[name] = {
-            **_server(_connection(con, name), name, [profiled[t] for t in own if t in profiled]),
-            "tables": own,
-            "failed": {t: failed[t] for t in own if t in failed},
-        }
-    return out
-
-
-def _server(connection: Any, name: str, profiles: list[dict[str, Any]]) -> dict[str, str]:
-    """A source's backend and version: asked now, else as the proof found them (record)."""
-    known = dict(record.servers.get(name, {}))
-    if connection is not None:
-        known["backend"] = server.backend(connection)
-        known["version"] = server.server_version(connection) or known.get("version", "")
-        record.servers[name] = dict(known)
-    kinds = [str(p.get("backend", "")) for p in profiles]
-    return {
-        "backend": known.get("backend") or next(filter(None, kinds), ""),
-        "version": known.get("version", ""),
-    }
-
-
-def _connection(con: Any, name: str) -> Any:
-    if con is None:
-        return None
-    if sources.is_many(con):
-        return con.get(name)
-    return con if name == sources.DEFAULT else None
 
 
 def catalog_render(data: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ import ibis
 import pytest
 from catalog_toolkit import record
 from catalog_toolkit.compare import compare_runs
+from catalog_toolkit.digests import compare_digest
 from catalog_toolkit.kits import export_data, recorded_fragment
 from catalog_toolkit.pii import find_pii
 from catalog_toolkit.profile_many import profile_tables
@@ -193,7 +194,7 @@ def store(history: Path, stamp: str, data: dict[str, Any]) -> None:
 def test_the_summary_compares_each_source_and_says_when_one_came_or_went(
     shops: dict[str, Shop], cons: dict[str, Any], tmp_path: Path
 ) -> None:
-    history, stamps = tmp_path / "history", [f"2026-01-0{d}T00:00:00.000Z" for d in (1, 2, 3, 4)]
+    history, stamps = tmp_path / "history", [f"2026-01-0{d}T00:00:00.000Z" for d in range(1, 6)]
     app = shops["app"]
     one = export_data("catalog", con={"default": cons["app"]}, tables=app.tables)
     format_1 = {k: v for k, v in one.items() if k != "sources"} | {"format": 1}
@@ -209,6 +210,11 @@ def test_the_summary_compares_each_source_and_says_when_one_came_or_went(
     only["sources"] = {"warehouse": two["sources"]["warehouse"]}
     only["tables"] = {t: p for t, p in two["tables"].items() if t.startswith("warehouse/")}
     store(history, stamps[3], only)
+    lost = {**two, "tables": {t: p for t, p in two["tables"].items() if "/" not in t}}
+    failed = {t: "OperationalError: the connection is lost" for t in two["tables"] if "/" in t}
+    lost["sources"] = {**two["sources"], "warehouse": {**two["sources"]["warehouse"]}}
+    lost["sources"]["warehouse"]["failed"] = failed
+    store(history, stamps[4], lost)  # the warehouse was lost mid-run
 
     same = compare_runs(str(history), stamps[1])
     assert same["sources"] == {"added": [], "removed": [], "compared": ["default"]}
@@ -228,3 +234,11 @@ def test_the_summary_compares_each_source_and_says_when_one_came_or_went(
         "source `default` was catalogued last run and is missing now",
     )
     assert removed["sources"]["compared"] == ["warehouse"]
+    digest = compare_digest(str(history), stamps[3])
+    assert digest["bad"] == ["source `default` was catalogued last run and is missing now"]
+
+    back = compare_runs(str(history), stamps[4])
+    kinds = [f["kind"] for f in back["findings"] if f["kind"].startswith(("source_", "table_"))]
+    assert kinds == ["source_added"]  # the warehouse's failed tables are not "removed"
+    assert {i["table"] for i in back["incomparable"]} == set(failed)
+    assert all("could not be profiled in this run" in i["reason"] for i in back["incomparable"])
