@@ -68,6 +68,9 @@ class OfflineAgent:
             for start in range(0, len(tables), size):
                 digests += await self._batch(tables[start : start + size])
             body, stop = catalog_page(digests), StopReason.SUBMITTED
+            if len(self._context.get("sources") or []) >= 2:  # several databases: compare them
+                across = across_sources(await self._across(tables))
+                body = body.replace(REPORT_MARKER, across + REPORT_MARKER)
         else:
             # The agent's kit does the work (and records it) in the sandbox, given the whole
             # context; the connection goes in when the agent reads the database.
@@ -97,6 +100,12 @@ class OfflineAgent:
         if "error" in found:  # the cell failed as a whole: each of its tables says so
             return [{"table": table, "error": found["error"]} for table in tables]
         return list(found["digests"])
+
+    async def _across(self, tables: list[str]) -> dict[str, Any]:
+        """Over several sources, one more cell: the findings across them (the toolkit records
+        them, so the page's figures show them too); `con` is every source's (`cons`)."""
+        cell = call_cell("cross_source_digest", with_con=True, tables=tables)
+        return await self._cell(cell, "across sources")
 
     async def _cell(self, code: str, subject: str) -> dict[str, Any]:
         """One turn: a cell in the sandbox, its JSON answer, or the error it reported."""
@@ -141,6 +150,21 @@ def catalog_page(digests: list[dict[str, Any]]) -> str:
         + (f"<h2>What stands out</h2><ul>{warnings}</ul>" if warnings else "")
         + (f"<h2>Tables that could not be profiled</h2><ul>{failed}</ul>" if failed else "")
         + REPORT_MARKER
+    )
+
+
+def across_sources(found: dict[str, Any]) -> str:
+    """The catalog's findings across its sources: the same table in two of them, keys into
+    another source (sampled), or why they could not be computed."""
+    if "error" in found:
+        return (
+            "<h2>Across sources</h2><p>The findings across sources could not be computed:</p>"
+            f"<pre>{escape(str(found['error']))}</pre>"
+        )
+    items = "".join(f"<li>{escape(str(item))}</li>" for item in found.get("items", [])[:20])
+    return (
+        f"<h2>Across sources</h2><p>{escape(str(found.get('headline', '')))}</p>"
+        + (f"<ul>{items}</ul>" if items else "")
     )
 
 
