@@ -28,8 +28,14 @@ _FAMILIES = (
     *(("string", "text"), ("timestamp", "timestamp"), ("date", "date"), ("time", "time")),
     *(("bool", "boolean"), ("uuid", "uuid"), ("json", "json"), ("binary", "binary")),
 )
-_LOST = ("operationalerror", "interfaceerror", "connectionexception", "connection")
-_LOST_TEXT = ("closed", "gone away", "lost connection", "terminat", "server closed", "broken")
+# A lost connection, by the driver's error class or words (psycopg, MySQLdb, DuckDB); not the
+# class alone: MySQLdb raises OperationalError for an unknown column too.
+_LOST = ("interfaceerror", "connectionexception")
+_LOST_TEXT = (
+    *("closed", "gone away", "lost connection", "terminat", "broken pipe", "connection refused"),
+    *("can't connect", "could not connect", "connection failed", "connection reset"),
+    *("(2002,", "(2003,", "(2006,", "(2013,", "(2055,"),  # MySQL's client errors, text or not
+)
 
 
 @dataclass

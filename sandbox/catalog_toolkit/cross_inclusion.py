@@ -152,7 +152,12 @@ def finding(item: dict[str, Any]) -> dict[str, Any]:
     if "error" in item:
         text = f"could not check {where} against {into}: {item['error']}"
         return {"severity": "neutral", "kind": "key_check_failed", "tables": tables, "text": text}
-    return {"severity": _severity(item), "kind": "key_inclusion", "tables": tables, "text": sentence(item)}
+    return {
+        "severity": _severity(item),
+        "kind": "key_inclusion",
+        "tables": tables,
+        "text": sentence(item),
+    }
 
 
 def _severity(item: dict[str, Any]) -> str:

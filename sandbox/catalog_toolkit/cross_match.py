@@ -85,12 +85,13 @@ def _ranges(pair: dict[str, Any], left: Facts, right: Facts, shared: list[tuple[
         if lc not in left.ranges or rc not in right.ranges:
             continue
         (llo, lhi), (rlo, rhi) = left.ranges[lc], right.ranges[rc]
-        kinds = family(left.columns[lc]), family(right.columns[rc])
+        rtype = right.columns[rc]
+        kinds = family(left.columns[lc]), family(rtype)
         if all(k in ("timestamp", "date") for k in kinds):
             newest = _newest(lc, lhi, rhi)
             if newest:
                 pair["newest"].append(newest)
-        elif id_like(lc, left.columns[lc], left.keys) and id_like(rc, right.columns[rc], right.keys):
+        elif id_like(lc, left.columns[lc], left.keys) and id_like(rc, rtype, right.keys):
             pair["key_ranges"].append({"column": lc, "left": [llo, lhi], "right": [rlo, rhi]})
 
 
@@ -137,7 +138,7 @@ def _rows_finding(pair: dict[str, Any]) -> dict[str, Any]:
 def _schema_findings(pair: dict[str, Any]) -> list[dict[str, Any]]:
     tables = [pair["left"], pair["right"]]
     found = []
-    for mine, other, side in ((tables[0], tables[1], "only_left"), (tables[1], tables[0], "only_right")):
+    for side, (mine, other) in (("only_left", tables), ("only_right", tables[::-1])):
         names = pair[side]
         if names:
             noun = "column" if len(names) == 1 else "columns"
@@ -160,7 +161,8 @@ def _newest_finding(item: dict[str, Any], tables: list[str]) -> dict[str, Any]:
     lag = float(item["lag_seconds"])
     column = item["column"]
     if lag == 0:
-        text = f"the newest `{column}` is the same in `{tables[0]}` and `{tables[1]}`: {item['left']}"
+        same = f"the same in `{tables[0]}` and `{tables[1]}`"
+        text = f"the newest `{column}` is {same}: {item['left']}"
         return _finding("good", "newest", tables, text)
     later, earlier = (0, 1) if lag > 0 else (1, 0)
     values = (item["left"], item["right"])

@@ -162,9 +162,8 @@ def across_sources(found: dict[str, Any]) -> str:
             f"<pre>{escape(str(found['error']))}</pre>"
         )
     items = "".join(f"<li>{escape(str(item))}</li>" for item in found.get("items", [])[:20])
-    return (
-        f"<h2>Across sources</h2><p>{escape(str(found.get('headline', '')))}</p>"
-        + (f"<ul>{items}</ul>" if items else "")
+    return f"<h2>Across sources</h2><p>{escape(str(found.get('headline', '')))}</p>" + (
+        f"<ul>{items}</ul>" if items else ""
     )
 
 

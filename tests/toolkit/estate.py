@@ -25,7 +25,13 @@ START = dt.datetime(2026, 1, 1)
 
 def order(i: int) -> tuple[Any, ...]:
     """Order `i`: one an hour from START, every customer in turn."""
-    return (i, 1 + i % CUSTOMERS, ["new", "paid"][i % 2], round(i * 0.5, 2), START + dt.timedelta(hours=i))
+    return (
+        i,
+        1 + i % CUSTOMERS,
+        ["new", "paid"][i % 2],
+        round(i * 0.5, 2),
+        START + dt.timedelta(hours=i),
+    )
 
 
 @dataclass(frozen=True)
