@@ -146,12 +146,12 @@ def cross_source_digest(
 
 def cross_source_export(con: Any = None, tables: list[str] | None = None) -> dict[str, Any] | None:
     """What catalog.json keeps as `cross_source`: the recorded result, else one computed now;
-    None when `tables` do not span two sources."""
-    recalled = record.recalled(KIND)
-    if recalled is not None:
-        return recalled
-    if con is None or not many_sources(con, tables):
+    None when `tables` do not span two sources (or nothing was recorded and `con` is None)."""
+    if con is not None and not many_sources(con, tables):
         return None
+    recalled = record.recalled(KIND)
+    if recalled is not None or con is None:
+        return recalled
     return find_cross_source(con, tables)
 
 
