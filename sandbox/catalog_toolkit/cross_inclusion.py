@@ -7,7 +7,9 @@ same key kind (integer, text, uuid). B's keys are its declared single-column key
 integer column named `id`. Strongest names first, at most `max_checks` of them.
 
 The check, with no row pulled beyond its sample: up to `sample_limit` distinct non-null values
-of A's column (`SELECT DISTINCT ... LIMIT`, in A's database), looked up in B's column: all of
+of A's column (`SELECT DISTINCT ... LIMIT`, in A's database: in a random order on tables of at
+most RANDOM_ROWS rows, else the first ones read, which costs no full pass but may miss what
+was added last; `sample` says which), looked up in B's column: all of
 B's distinct values when B holds at most SMALL_PARENT rows (one query, kept for the next
 check), else `WHERE key IN (...)` in batches of BATCH values. The share found is a sample's
 share, and every result says so. A source lost on the way makes its remaining checks say so.
@@ -20,6 +22,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import ibis
+
 from catalog_toolkit.cross_facts import Facts, error_text, lost
 from catalog_toolkit.database import Database, TableName
 from catalog_toolkit.relation_names import name_score
@@ -28,6 +32,7 @@ MIN_NAME_SCORE = 0.85  # the table's singular and key, a role before it, or the 
 SMALL_PARENT = 50_000
 BATCH = 1_000
 MIN_SHARE = 0.5  # under it, the column is probably no reference to that table
+RANDOM_ROWS = 10_000_000  # up to it, the distinct values are sampled in a random order
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class Checker:
                 return _failed(item, source, self.dead[source])
         source = candidate.child.source
         try:
-            values = self._sample(candidate)
+            values, item["sample"] = self._sample(candidate)
             source = candidate.parent.source
             found, how = self._lookup(candidate, values)
         except Exception as exc:
@@ -90,12 +95,17 @@ class Checker:
         item["complete"] = len(values) < self.sample_limit
         return item
 
-    def _sample(self, c: Candidate) -> list[Any]:
+    def _sample(self, c: Candidate) -> tuple[list[Any], str]:
+        """Up to sample_limit distinct values of the child column, and how they were taken."""
         db = self.dbs[c.child.source]
         t = db.table(TableName.parse(c.child.bare))
         values = t.select(v=t[c.column]).filter(lambda r: r.v.notnull()).distinct()
-        rows = db.fetch(values.limit(self.sample_limit))
-        return list(dict.fromkeys(_plain(row["v"]) for row in rows))
+        rows = c.child.rows
+        how = "random" if rows is not None and rows <= RANDOM_ROWS else "first read"
+        if how == "random":
+            values = values.order_by(ibis.random())
+        fetched = db.fetch(values.limit(self.sample_limit))
+        return list(dict.fromkeys(_plain(row["v"]) for row in fetched)), how
 
     def _lookup(self, c: Candidate, values: list[Any]) -> tuple[int, str]:
         """How many of `values` B's key holds, and how it was looked up."""
@@ -174,7 +184,13 @@ def sentence(item: dict[str, Any]) -> str:
     where = f"{item['table']}.{item['column']}"
     if not item["sampled"]:
         return f"sampled: {where} holds no value to look up in {ref['table']}.{ref['column']}"
-    taken = "all it holds" if item["complete"] else f"the limit, {item['sample_limit']:,}"
+    limit = f"{item['sample_limit']:,}"
+    if item["complete"]:
+        taken = "all it holds"
+    elif item.get("sample") == "random":
+        taken = f"a random {limit} of them"
+    else:
+        taken = f"the first {limit} read, not a random sample"
     text = (
         f"sampled: {item['sampled']:,} distinct values of {where} ({taken}), "
         f"{item['found']:,} found in {ref['table']}.{ref['column']} ({item['share']:.1%})"

@@ -80,7 +80,8 @@ def _check_row(item: dict[str, Any]) -> str:
     where, into = f"{item['table']}.{item['column']}", f"{ref['table']}.{ref['column']}"
     if "error" in item:
         return _row([_e(where), _e(into), "", "", f"not checked: {_e(item['error'])}"])
-    sampled = f"{item['sampled']:,} distinct" + (" (all)" if item.get("complete") else "")
+    how = "all" if item.get("complete") else item.get("sample", "")
+    sampled = f"{item['sampled']:,} distinct" + (f" ({how})" if how else "")
     share = item.get("share")
     found = f"{item['found']:,}" + (f" ({share:.1%})" if share is not None else "")
     return _row([_e(where), _e(into), _e(sampled), _e(found), _e(sentence(item))])

@@ -122,7 +122,20 @@ def test_the_sample_is_bounded_and_a_big_parent_is_looked_up_in_batches(
     item = check_of(result, app, billing)
     assert (item["sampled"], item["complete"], item["lookup"]) == (50, False, "batches of 7 values")
     assert 50 - ORPHANS <= item["found"] <= 50
-    label = f"sampled: 50 distinct values of {app}.customer_id (the limit, 50), "
+    label = f"sampled: 50 distinct values of {app}.customer_id (a random 50 of them), "
+    assert any(f["text"].startswith(label) for f in result["findings"])
+    assert item["sample"] == "random"
+
+
+def test_a_big_table_is_sampled_by_its_first_values_and_says_so(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cross_inclusion, "RANDOM_ROWS", 100)  # app/orders counts as big
+    app, _, _, billing = estate.tables
+    result = find_cross_source(opened(estate), estate.tables, profiles={}, sample_limit=50)
+    item = check_of(result, app, billing)
+    assert (item["sampled"], item["sample"]) == (50, "first read")
+    label = f"sampled: 50 distinct values of {app}.customer_id (the first 50 read, not a random"
     assert any(f["text"].startswith(label) for f in result["findings"])
 
 
