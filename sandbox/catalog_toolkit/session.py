@@ -13,6 +13,7 @@ from typing import Any
 
 from catalog_toolkit import record
 from catalog_toolkit.compare import compare_runs
+from catalog_toolkit.cross_source import cross_source_export, cross_source_render
 from catalog_toolkit.pages import render_catalog, render_run_agents, render_summary
 from catalog_toolkit.profile_many import profile_tables
 from catalog_toolkit.run_report import run_agents
@@ -32,7 +33,7 @@ def catalog_export(*, con: Any = None, tables: list[str] | None = None, **_: Any
     warnings = sum(
         f.get("severity") == "warning" for p in profiled.values() for f in p.get("flags", [])
     )
-    return {
+    data: dict[str, Any] = {
         "format": FORMAT,
         "kind": "catalog",
         "headline": f"{len(profiled)} of {len(wanted)} tables profiled, {rows:,} rows in all.",
@@ -40,13 +41,17 @@ def catalog_export(*, con: Any = None, tables: list[str] | None = None, **_: Any
         "requested": wanted,
         "tables": profiled,
     }
+    cross = cross_source_export(con, wanted)  # two sources or more (cross_source.py)
+    if cross:
+        data["cross_source"] = cross
+    return data
 
 
 def catalog_render(data: dict[str, Any]) -> str:
     profiles = list(data.get("tables", {}).values())
     if not profiles:
         return "<p>No profiles were recorded in the sandbox.</p>"
-    return render_catalog(profiles)
+    return render_catalog(profiles) + cross_source_render(data.get("cross_source"))
 
 
 def summary_export(

@@ -206,3 +206,23 @@ def test_one_source_has_nothing_to_compare(estate: Estate) -> None:
     app = connect(estate.dsns["app"])
     assert cross_source_export(app, ["main.orders", "main.customers"]) is None
     assert cross_source_export({"app": app}, ["app/main.orders"]) is None
+
+
+def test_the_catalog_kit_keeps_and_shows_the_findings_across_sources(estate: Estate) -> None:
+    from catalog_toolkit.session import catalog_export, catalog_render
+
+    cons = opened(estate)
+    try:
+        for table in estate.tables:  # as the catalog agent leaves them: by run table name
+            source, _, bare = table.partition("/")
+            record.profiles[table] = profile_table(cons[source], bare)
+        data = catalog_export(con=cons, tables=estate.tables)
+        assert data["cross_source"]["counts"]["pairs"] == 2
+        assert data["cross_source"]["counts"]["checks"] == 3
+        html = sanitize(catalog_render(data), max_bytes=5_000_000)
+        assert "<h2>Across sources</h2>" in html and "8 days later" in html
+    finally:
+        for table in [*estate.tables, "main.orders", "main.customers", "customers"]:
+            record.profiles.pop(table, None)
+    one = connect(estate.dsns["app"])
+    assert "cross_source" not in catalog_export(con=one, tables=[])
