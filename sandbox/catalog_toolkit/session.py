@@ -14,6 +14,7 @@ from typing import Any
 from catalog_toolkit import record, sources
 from catalog_toolkit.catalog_sources import profile_missing, sources_block
 from catalog_toolkit.compare import compare_runs
+from catalog_toolkit.cross_source import cross_source_export, cross_source_render
 from catalog_toolkit.pages import (
     render_catalog,
     render_failed,
@@ -43,7 +44,7 @@ def catalog_export(*, con: Any = None, tables: list[str] | None = None, **_: Any
     headline = f"{len(profiled)} of {len(wanted)} tables profiled, {rows:,} rows in all"
     if len(by_source) > 1:
         headline += f", from {len(by_source)} sources"
-    return {
+    data: dict[str, Any] = {
         "format": FORMAT,
         "kind": "catalog",
         "headline": headline + ".",
@@ -52,6 +53,10 @@ def catalog_export(*, con: Any = None, tables: list[str] | None = None, **_: Any
         "tables": profiled,
         "sources": by_source,
     }
+    cross = cross_source_export(con, wanted)  # two sources or more (cross_source.py)
+    if cross:
+        data["cross_source"] = cross
+    return data
 
 
 def catalog_render(data: dict[str, Any]) -> str:
@@ -64,7 +69,7 @@ def catalog_render(data: dict[str, Any]) -> str:
                 name, info, [profiles[t] for t in info.get("tables", []) if t in profiles]
             )
             for name, info in by_source.items()
-        )
+        ) + cross_source_render(data.get("cross_source"))
     failed = render_failed(
         {t: e for info in by_source.values() for t, e in info.get("failed", {}).items()}
     )

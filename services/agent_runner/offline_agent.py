@@ -71,6 +71,9 @@ class OfflineAgent:
                 digests += await self._batch(tables[start : start + size])
             names = [str(s.get("name", "")) for s in self._context.get("sources", [])]
             body, stop = catalog_page(digests, names), StopReason.SUBMITTED
+            if len(names) >= 2:  # several databases: compare them
+                across = across_sources(await self._across(tables))
+                body = body.replace(REPORT_MARKER, across + REPORT_MARKER)
         else:
             # The agent's kit does the work (and records it) in the sandbox, given the whole
             # context; the connection goes in when the agent reads the database.
@@ -100,6 +103,12 @@ class OfflineAgent:
         if "error" in found:  # the cell failed as a whole: each of its tables says so
             return [{"table": table, "error": found["error"]} for table in tables]
         return list(found["digests"])
+
+    async def _across(self, tables: list[str]) -> dict[str, Any]:
+        """Over several sources, one more cell: the findings across them (the toolkit records
+        them, so the page's figures show them too); `con` is every source's (`cons`)."""
+        cell = call_cell("cross_source_digest", with_con=True, tables=tables)
+        return await self._cell(cell, "across sources")
 
     async def _cell(self, code: str, subject: str) -> dict[str, Any]:
         """One turn: a cell in the sandbox, its JSON answer, or the error it reported."""
@@ -172,6 +181,20 @@ def _stand_out(digests: list[dict[str, Any]], heading: str) -> str:
         f"<{heading}>Tables that could not be profiled</{heading}><ul>{failed}</ul>"
         if failed
         else ""
+    )
+
+
+def across_sources(found: dict[str, Any]) -> str:
+    """The catalog's findings across its sources: the same table in two of them, keys into
+    another source (sampled), or why they could not be computed."""
+    if "error" in found:
+        return (
+            "<h2>Across sources</h2><p>The findings across sources could not be computed:</p>"
+            f"<pre>{escape(str(found['error']))}</pre>"
+        )
+    items = "".join(f"<li>{escape(str(item))}</li>" for item in found.get("items", [])[:20])
+    return f"<h2>Across sources</h2><p>{escape(str(found.get('headline', '')))}</p>" + (
+        f"<ul>{items}</ul>" if items else ""
     )
 
 
