@@ -11,6 +11,8 @@ passwords nowhere: S3, the services' logs, the model's requests, the DBOS system
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -144,13 +146,25 @@ def stored_objects(s3_server: str, bucket: str) -> dict[str, bytes]:  # noqa: F8
 
 
 def system_tables_text(path: Path) -> str:
-    """Every value of every table of the orchestrator's DBOS system database, as text."""
+    """Every value of every table of the orchestrator's DBOS system database as text, and the
+    base64 pickles among them decoded (DBOS stores workflow inputs so)."""
+    found: list[str] = []
     with contextlib.closing(sqlite3.connect(path)) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         assert "workflow_status" in tables
-        return "\n".join(
-            repr(row) for table in tables for row in db.execute(f'SELECT * FROM "{table}"')
-        )
+        for table in tables:
+            for row in db.execute(f'SELECT * FROM "{table}"'):
+                for value in row:
+                    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                    found += [text, _unbase64(text)]
+    return "\n".join(found)
+
+
+def _unbase64(text: str) -> str:
+    try:
+        return base64.b64decode(text, validate=True).decode("latin-1")
+    except (binascii.Error, ValueError):
+        return ""
 
 
 def text_of(path: Path) -> str:
