@@ -284,6 +284,8 @@ async def test_a_source_cut_off_mid_run_fails_its_own_tables_only(
     duck: Database,
     s3_server: str,  # noqa: F811
     s3_bucket: str,  # noqa: F811
+    tmp_path: Path,
+    manager_log: Path,
     logs: pytest.LogCaptureFixture,
 ) -> None:
     """MariaDB is reached through a proxy the model's first turn cuts: the catalog agent's
@@ -339,12 +341,15 @@ async def test_a_source_cut_off_mid_run_fails_its_own_tables_only(
         assert all(t in part for t in d.tables) and not any(t in part for t in maria.tables)
 
     secrets = [s for d in databases for s in d.secrets]
+    await orchestrator.stop()  # its last log lines are written
     assert_nowhere(
         secrets,
         {
             "the model's requests": json.dumps([r.body for r in fake.requests]),
             **{f"S3 object {key}": body.decode(errors="replace") for key, body in stored.items()},
             "the orchestrator's log": orchestrator.log(),
+            "the manager's log": text_of(manager_log),
             "the runner's log": logs.text,
+            "the DBOS system tables": system_tables_text(tmp_path / "dbos.sqlite"),
         },
     )
