@@ -5,10 +5,12 @@ stores and shows (tests/orchestrator/test_sources_runs.py runs such requests end
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ from catalog.v1 import catalog_pb2 as pb
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from services.common.clients import CatalogClient, CatalogInvalidRequest, Source
 from services.common.ports import free_port
 from tests.orchestrator.stack import (
+    REPO,
     Orchestrator,
     orchestrator_env,
     start_orchestrator,
@@ -266,3 +270,56 @@ async def test_the_system_database_holds_the_sources_sealed_never_a_password(
     assert "CatalogInput" in stored and "ScheduleSpec" in stored
     for secret in (APP_PASSWORD, BILLING_PASSWORD, APP, BILLING, "reader:"):
         assert secret not in stored, secret
+
+
+async def test_the_client_and_the_cli_start_runs_over_sources(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    sources = [Source("app", APP, ("orders",)), Source("billing", BILLING, ("invoices",))]
+    async with CatalogClient(orchestrator.address) as catalogs:
+        catalog_id = await catalogs.start(s3_prefix=f"file://{tmp_path}", sources=sources)
+        run = await catalogs.get(catalog_id)
+        assert run.sources == ("app", "billing")
+        assert run.tables == ("app/orders", "billing/invoices")
+        with pytest.raises(CatalogInvalidRequest) as refused:
+            await catalogs.start(APP, ["t"], f"file://{tmp_path}", sources=sources)
+        assert [f for f, _ in refused.value.field_violations] == ["sources"]
+        schedule = await catalogs.create_schedule(
+            NIGHTLY, s3_prefix=f"file://{tmp_path}", sources=sources
+        )
+        assert schedule.sources == ("app", "billing")
+        assert schedule.tables == ("app/orders", "billing/invoices")
+    assert "Billing-Source" not in repr(sources)
+
+    address = ("--address", orchestrator.address, "--json")
+    code, out, err = await cli(
+        *address, "start", "--source", f"app={APP}", "--source", f"billing={BILLING}",
+        "--tables", "app/orders,billing/invoices", "--prefix", f"file://{tmp_path}",
+    )  # fmt: skip
+    assert code == 0, err
+    got = json.loads((await cli(*address, "get", json.loads(out)["catalog_id"]))[1])
+    assert got["sources"] == ["app", "billing"] and "billing/invoices" in got["tables"]
+    code, out, err = await cli(
+        *address, "start", "--source", f"app={APP}", "--tables", "app/orders,billing/invoices",
+        "--prefix", f"file://{tmp_path}",
+    )  # fmt: skip
+    assert code == 2 and "'billing/invoices' belongs to no --source" in err
+    code, out, err = await cli(
+        *address, "start", "--db", APP, "--source", f"app={APP}", "--tables", "t",
+        "--prefix", f"file://{tmp_path}",
+    )  # fmt: skip
+    assert code == 2 and "not allowed with argument" in err
+    code, out, err = await cli(*address, "start", "--source", f"App={APP}", "--tables", "t")
+    assert code == 2 and "NAME=URL" in err
+    for said in (out, err):
+        assert APP_PASSWORD not in said and BILLING_PASSWORD not in said
+
+
+async def cli(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.common.cli", *args,
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
