@@ -72,10 +72,11 @@ async def test_a_run_over_a_duckdb_file_and_postgresql_catalogs_both_sources(
             source("warehouse", warehouse.reader_dsn, [warehouse.table("Order Details")]),
         ],
         s3_prefix=f"file://{out}",
-        agents=["catalog", "summary"],
+        agents=["catalog", "pii", "summary"],  # pii reads the databases again, after a reset
     )
     final = await run(start, request)
     assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
+    assert [o.agent_name for o in final.outputs] == ["catalog", "pii", "summary"]
     assert list(final.sources) == ["app", "warehouse"]
     tables = [
         f"app/{app.table('customers')}",
