@@ -1,8 +1,9 @@
 """Turns a session's connection settings into a ready, read-only ibis connection.
 
-Runs inside a freshly forked worker, so every session gets its own database connection. The DSN
-and the credentials never reach the user's namespace, stdout or an error message: errors are
-reported with every secret of the session replaced (see ``secrets_of``).
+Runs inside a freshly forked worker, so every session gets its own database connections (one per
+database of the session: ``cons[name]``). The DSNs and the credentials never reach the user's
+namespace, stdout or an error message: errors are reported with every secret of the session
+replaced (see ``secrets_of``).
 
 Read-only is enforced by the database, not by trust in the code the agent writes:
 - DuckDB opens the file with ``read_only=True`` (temporary tables still work);
@@ -29,11 +30,26 @@ REDACTED = "[redacted]"
 CONNECTION_CHECK_MS = 1000
 
 
+DEFAULT = "default"  # the name of the one database a `db_dsn` session opens
+
+
+@dataclass(frozen=True)
+class SessionDatabase:
+    """One database of the session, opened as ``cons[name]``. Its DSN is a secret.
+
+    ``error`` is why the sandbox manager could not make it reachable (then ``dsn`` is empty): the
+    kernel reports it as that database's connect error and opens the others."""
+
+    name: str
+    dsn: str
+    error: str = ""
+
+
 @dataclass(frozen=True)
 class SessionSettings:
     """What a session-start message carries. Every string here may be a secret."""
 
-    db_dsn: str = ""
+    databases: tuple[SessionDatabase, ...] = ()  # in order; the first is ``con``
     s3: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     statement_timeout_s: float = 300.0
@@ -41,11 +57,28 @@ class SessionSettings:
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> SessionSettings:
         return cls(
-            db_dsn=str(message.get("db_dsn") or ""),
+            databases=_databases_of(message),
             s3={k: str(v) for k, v in (message.get("s3") or {}).items() if v},
             env={k: str(v) for k, v in (message.get("env") or {}).items()},
             statement_timeout_s=float(message.get("statement_timeout_s") or 300.0),
         )
+
+
+def _databases_of(message: dict[str, Any]) -> tuple[SessionDatabase, ...]:
+    """``databases: [{name, dsn, connect_error?}]``, else ``db_dsn`` as one named "default"."""
+    listed = message.get("databases") or []
+    if listed:
+        return tuple(
+            SessionDatabase(
+                str(entry.get("name") or ""),
+                str(entry.get("dsn") or ""),
+                str(entry.get("connect_error") or ""),
+            )
+            for entry in listed
+            if isinstance(entry, dict)
+        )
+    dsn = str(message.get("db_dsn") or "")
+    return (SessionDatabase(DEFAULT, dsn),) if dsn else ()
 
 
 @dataclass(frozen=True)
@@ -58,15 +91,23 @@ class SessionInfo:
 
 
 def secrets_of(settings: SessionSettings) -> list[str]:
-    """The values that must never appear in output: the DSN, its password, S3 keys."""
-    values = [settings.db_dsn, settings.s3.get("secret_access_key", "")]
-    values.append(settings.s3.get("session_token", ""))
-    if settings.db_dsn:
-        password = urlsplit(settings.db_dsn).password
-        if password:
-            values += [password, unquote(password)]
+    """The values that must never appear in output: every DSN, its password, S3 keys."""
+    values = [settings.s3.get("secret_access_key", ""), settings.s3.get("session_token", "")]
+    for database in settings.databases:
+        values += dsn_secrets(database.dsn)
     # Longest first, so a DSN is replaced whole before the password inside it.
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def dsn_secrets(dsn: str) -> list[str]:
+    """A DSN and its password, as written and decoded."""
+    if not dsn:
+        return []
+    values = [dsn]
+    password = urlsplit(dsn).password
+    if password:
+        values += [password, unquote(password)]
+    return values
 
 
 def scrub(text: str, secrets: list[str]) -> str:

@@ -24,15 +24,27 @@ class SessionOp:
     deadline: float
 
     def session_event(self, ready: Message, secrets: list[str]) -> Message:
-        """The client's answer, from the new worker's ready message."""
+        """The client's answer, from the new worker's ready message: the first database at the
+        top, and each database in ``databases``."""
         return {
             "ev": "session",
             "id": self.request_id,
-            "backend": ready.get("backend", ""),
-            "read_only": bool(ready.get("read_only")),
-            "connect_error": scrub(str(ready.get("connect_error", "")), secrets),
+            **_database_report(ready, secrets),
+            "databases": [
+                {"name": str(each.get("name", "")), **_database_report(each, secrets)}
+                for each in ready.get("databases") or []
+                if isinstance(each, dict)
+            ],
             "duration_ms": ms_since(self.started),
         }
+
+
+def _database_report(ready: Message, secrets: list[str]) -> Message:
+    return {
+        "backend": str(ready.get("backend", "")),
+        "read_only": bool(ready.get("read_only")),
+        "connect_error": scrub(str(ready.get("connect_error", "")), secrets),
+    }
 
 
 @dataclass

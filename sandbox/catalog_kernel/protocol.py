@@ -11,10 +11,17 @@ Framing
     messages between the kernel and its worker processes.
 
 Requests (client -> kernel); each carries a client-chosen ``id`` echoed by its events.
-    {"op": "start_session", "id", "session": {"db_dsn", "s3": {...}, "env": {...},
-                                               "statement_timeout_s"}}
-        Forks a fresh worker that opens the database read-only as ``con``.
-        -> {"ev": "session", "id", "backend", "read_only", "connect_error", "duration_ms"}
+    {"op": "start_session", "id", "session": {"db_dsn" | "databases", "s3": {...},
+                                               "env": {...}, "statement_timeout_s"}}
+        Forks a fresh worker that opens each database read-only as ``cons[name]`` (a dict in
+        the order given, holding those that opened) and binds ``con`` to the first, when it
+        opened. ``databases`` is ``[{"name", "dsn", "connect_error"?}]``; ``db_dsn`` is the
+        shorthand for one named "default". An entry with no ``dsn`` is not opened: its
+        ``connect_error`` (the manager's reason) is reported as is.
+        -> {"ev": "session", "id", "backend", "read_only", "connect_error",
+            "databases": [{"name", "backend", "read_only", "connect_error"}], "duration_ms"}
+           The top-level fields describe the first database; every error is scrubbed of
+           every DSN of the session and its password.
     {"op": "execute", "id", "code", "timeout_s", "max_output_bytes"}
         -> any number of {"ev": "stdout"|"stderr", "id", "text"} as output is produced,
            {"ev": "truncated", "id", "stream", "bytes_omitted"} then the kept tail as one more

@@ -1,9 +1,9 @@
-"""Stops, on the database server, the query of a worker the kernel killed in the middle of a cell.
+"""Stops, on the database servers, the queries of a worker the kernel killed mid-cell.
 
 A SIGKILLed worker closes its socket, but a server busy with a query does not read it: MariaDB
 runs the query to its end, and PostgreSQL notices only if ``client_connection_check_interval``
-is set (and a cell may have turned it off). So the kernel opens a short connection with the
-session's own settings and ends the dead worker's server session: PostgreSQL
+is set (and a cell may have turned it off). So the kernel opens a short connection with each
+database's own settings and ends the dead worker's server session there: PostgreSQL
 ``pg_terminate_backend`` (matched on pid and start time, so a reused pid is never hit), MariaDB
 and MySQL ``KILL``. Both are allowed on one's own sessions without extra rights.
 """
@@ -14,15 +14,21 @@ from typing import Any
 
 from catalog_kernel.connections import SessionSettings, _server_params
 
-# Bounds how long the kernel's loop may wait on a server that does not answer.
+# Bounds how long the kernel's loop may wait on a server that does not answer (per database).
 TIMEOUT_S = 5
 
 
-def cancel_server_query(session: dict[str, Any], server_session: dict[str, Any]) -> None:
-    """Best effort: the kernel must stay up whatever the server does, and say nothing secret."""
-    dsn = SessionSettings.from_message(session).db_dsn
-    if not dsn or not server_session:
-        return
+def cancel_server_queries(session: dict[str, Any], server_sessions: dict[str, Any]) -> None:
+    """Stop the dead worker's query on each database's server, one after the other.
+
+    Best effort: the kernel must stay up whatever a server does, and say nothing secret."""
+    for database in SessionSettings.from_message(session).databases:
+        server_session = server_sessions.get(database.name)
+        if database.dsn and isinstance(server_session, dict) and server_session:
+            _cancel(database.dsn, server_session)
+
+
+def _cancel(dsn: str, server_session: dict[str, Any]) -> None:
     try:
         if "pid" in server_session:
             _terminate_postgres(

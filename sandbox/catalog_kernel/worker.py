@@ -1,6 +1,6 @@
 """The worker: a process forked from the pre-loaded kernel that runs one session's cells.
 
-It inherits every heavy import from its parent, opens the session's read-only connection, then
+It inherits every heavy import from its parent, opens the session's read-only connections, then
 runs cells in one namespace that persists until the worker is replaced. Its fd 1 and 2 are pipes
 the parent reads while a cell runs, so output streams as it is written. Results, errors and the
 end of each cell go back on a separate control pipe, framed as in ``protocol``.
@@ -21,6 +21,8 @@ from typing import Any
 
 from catalog_kernel.capping import cap_text
 from catalog_kernel.connections import (
+    OpenSession,
+    SessionDatabase,
     SessionSettings,
     apply_s3_environment,
     open_session,
@@ -59,10 +61,10 @@ def run_worker(
             if folders is not None and first.get("empty_folders"):  # a reset
                 folders.empty_here()  # as the session's uid, whatever modes a cell left
         settings = SessionSettings.from_message(first.get("session") or {})
-        ready, guard = _open_session(namespace, settings)
+        ready, guards = _open_session(namespace, settings)
         write_frame(ctl_fd, {"ev": "ready", **ready})
         del first, settings
-        _serve(cmd_fd, ctl_fd, namespace, decoder, pending, guard)
+        _serve(cmd_fd, ctl_fd, namespace, decoder, pending, guards)
     except BaseException:  # the parent reports a worker that died; this one must not linger
         traceback.print_exc()
     finally:
@@ -109,28 +111,59 @@ def _fresh_namespace() -> dict[str, Any]:
 
 def _open_session(
     namespace: dict[str, Any], settings: SessionSettings
-) -> tuple[Message, SessionGuard | None]:
-    """Open ``con``; the ready message also says who the session is on the server (never
-    sent on to the client), so the kernel can stop its query if this worker is killed."""
+) -> tuple[Message, list[SessionGuard]]:
+    """Open every database as ``cons[name]``, the first also as ``con``; one that fails is left
+    out and its scrubbed error reported, the others still open. The ready message also says
+    who each session is on its server (never sent on to the client), so the kernel can stop
+    their queries if this worker is killed."""
     os.environ.update(settings.env)
     apply_s3_environment(settings.s3)
-    if not settings.db_dsn:
-        return {"backend": "", "read_only": False, "connect_error": ""}, None
+    secrets = secrets_of(settings)
+    cons: dict[str, Any] = {}
+    reports: list[Message] = []
+    guards: list[SessionGuard] = []
+    server_sessions: dict[str, Message] = {}
+    for database in settings.databases:
+        report, opened, server_session = _open_database(
+            database, settings.statement_timeout_s, secrets
+        )
+        reports.append(report)
+        if opened is None:
+            continue
+        cons[database.name] = opened.con
+        if opened.guard is not None:
+            guards.append(opened.guard)
+            server_sessions[database.name] = server_session
+    namespace["cons"] = cons  # every database that opened, by name, in the session's order
+    if settings.databases and settings.databases[0].name in cons:
+        namespace["con"] = cons[settings.databases[0].name]
+    first = reports[0] if reports else {"backend": "", "read_only": False, "connect_error": ""}
+    ready = {
+        "backend": first["backend"],
+        "read_only": first["read_only"],
+        "connect_error": first["connect_error"],
+        "databases": reports,
+        "server_sessions": server_sessions,
+    }
+    return ready, guards
+
+
+def _open_database(
+    database: SessionDatabase, statement_timeout_s: float, secrets: list[str]
+) -> tuple[Message, OpenSession | None, Message]:
+    """What the client learns of one database, its open session, and who it is on the server."""
+    report: Message = {"name": database.name, "backend": "", "read_only": False}
+    if not database.dsn:  # the manager could not make it reachable, and said why
+        error = database.error or "the session gave no connection string for this database"
+        return {**report, "connect_error": scrub(error, secrets)}, None, {}
     try:
-        session = open_session(settings.db_dsn, settings.statement_timeout_s)
+        session = open_session(database.dsn, statement_timeout_s)
         server_session = session.guard.server_session() if session.guard else {}
     except Exception as exc:  # any driver error: report it scrubbed, keep the worker usable
-        message = scrub(f"{type(exc).__name__}: {exc}", secrets_of(settings))
-        return {"backend": "", "read_only": False, "connect_error": message}, None
-    namespace["con"] = session.con
-    namespace["cons"] = {"default": session.con}  # every database by name (one, here)
-    ready = {
-        "backend": session.info.backend,
-        "read_only": session.info.read_only,
-        "connect_error": "",
-        "server_session": server_session,
-    }
-    return ready, session.guard
+        message = scrub(f"{type(exc).__name__}: {exc}", secrets)
+        return {**report, "connect_error": message}, None, {}
+    report.update(backend=session.info.backend, read_only=session.info.read_only)
+    return {**report, "connect_error": ""}, session, server_session
 
 
 def _serve(
@@ -139,7 +172,7 @@ def _serve(
     namespace: dict[str, Any],
     decoder: FrameDecoder,
     pending: list[Message],
-    guard: SessionGuard | None,
+    guards: list[SessionGuard],
 ) -> None:
     cell_number = 0
     while True:
@@ -148,7 +181,7 @@ def _serve(
             if request is None:
                 return
             cell_number += 1
-            if guard is not None:  # whatever the last cell did, this one starts read only
+            for guard in guards:  # whatever the last cell did, this one starts read only
                 guard.restore()
             _run_cell(str(request["code"]), cell_number, namespace, ctl_fd)
         except KeyboardInterrupt:

@@ -32,7 +32,8 @@ class Worker:
     # are capped, and what breaks the protocol gets the worker replaced (Kernel._reject_worker).
     control: FrameDecoder = field(default_factory=lambda: FrameDecoder(CONTROL_FRAME_BYTES))
     violation: str = ""  # why the kernel killed it, when it broke the control protocol
-    server_session: Message = field(default_factory=dict)  # its database session, if any
+    # who it is on each database's server, by database name (see query_cancel)
+    server_sessions: Message = field(default_factory=dict)
 
     @property
     def kernel_fds(self) -> tuple[int, int, int, int]:

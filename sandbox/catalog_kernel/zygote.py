@@ -34,7 +34,7 @@ from catalog_kernel.protocol import (
     ProtocolError,
     write_frame,
 )
-from catalog_kernel.query_cancel import cancel_server_query
+from catalog_kernel.query_cancel import cancel_server_queries
 from catalog_kernel.slots import WorkerSlots
 from catalog_kernel.workers import (
     Worker,
@@ -210,7 +210,7 @@ class Kernel:
             worker = self._worker
             self._kill_worker()
             if worker is not None:
-                cancel_server_query(self._session, worker.server_session)
+                cancel_server_queries(self._session, worker.server_sessions)
             why = "the session ended while the cell ran; its Python process was stopped"
             self._send_error({"ename": "KeyboardInterrupt", "evalue": why, "traceback": ""})
             self._finish_cell("interrupted", state_lost=True)
@@ -297,7 +297,7 @@ class Kernel:
                 self._reject_worker("it said it was ready twice")
                 return
             self._worker.ready = True
-            self._worker.server_session = dict(message.get("server_session") or {})
+            self._worker.server_sessions = dict(message.get("server_sessions") or {})
             if isinstance(self._op, SessionOp):
                 self._finish_session(message)
             return
@@ -382,7 +382,7 @@ class Kernel:
                 self._interrupt("timeout")
             elif op.interrupt_reason and now >= op.kill_deadline and self._worker is not None:
                 signal_worker(self._worker.pid, signal.SIGKILL)
-                cancel_server_query(self._session, self._worker.server_session)
+                cancel_server_queries(self._session, self._worker.server_sessions)
                 self._on_worker_exit()
         elif isinstance(op, SessionOp) and now >= op.deadline:
             self._kill_worker()

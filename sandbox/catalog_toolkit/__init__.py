@@ -9,6 +9,7 @@ In the sandbox it is imported before any cell runs:
     s = find_pii(con, ["shop.customers"])       # sensitive columns, masked examples only
     a = find_anomalies(history_dir, current_timestamp) # this run against a robust baseline
     r = find_relations(con, tables)            # declared, inferred keys, coverage, a diagram
+    x = find_cross_source(cons, tables)        # several sources: the same table, keys across
 
 Each call records its result, and `REPORT_MARKER` in a submitted page is replaced with the
 rendered tables of everything recorded, so an agent writes the prose and not the figures.
@@ -20,6 +21,7 @@ as JSON after one marker. Each agent's part is its kit (kits.py), found by the a
 
 from catalog_toolkit.anomalies import find_anomalies
 from catalog_toolkit.compare import compare_runs
+from catalog_toolkit.cross_source import cross_source_digest, find_cross_source
 from catalog_toolkit.digests import compare_digest, profile_digest, profile_digests
 from catalog_toolkit.files import make_folder, stage_file
 from catalog_toolkit.kits import agent_digest, export_data, recorded_fragment
@@ -36,8 +38,10 @@ __all__ = [
     "agent_digest",
     "compare_digest",
     "compare_runs",
+    "cross_source_digest",
     "export_data",
     "find_anomalies",
+    "find_cross_source",
     "find_pii",
     "find_relations",
     "make_folder",

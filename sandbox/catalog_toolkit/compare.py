@@ -1,6 +1,9 @@
 """Compare this run's catalog data with earlier runs: what changed, and is it good or bad.
 
-Reads `{history_dir}/{timestamp}/catalog.json` for every run up to `current_timestamp`. Row
+Reads `{history_dir}/{timestamp}/catalog.json` for every run up to `current_timestamp`, in
+either format (history.py). Tables are matched by their run names (`billing/invoices`, bare
+for the default source), so each source is compared with itself; a source added or removed
+between two runs is one finding, not one per table. Row
 counts are judged against a baseline of up to `BASELINE_RUNS` earlier runs, not only the last
 one. Figures made differently (a sample against a full scan, a failed profile) are not compared
 but listed as incomparable, with the reason.
@@ -27,6 +30,7 @@ from catalog_toolkit.findings import add
 from catalog_toolkit.history import load_runs
 from catalog_toolkit.row_rules import compare_rows
 from catalog_toolkit.schema_rules import compare_schema
+from catalog_toolkit.sources import source_name
 
 FORMAT = 1
 BASELINE_RUNS = 5
@@ -55,6 +59,21 @@ _TABLE_CHANGES = {
         "bad",
         "table no longer in the catalog",
         "queries and reports that read it will fail if it was dropped",
+    ),
+}
+
+# The same for a whole source (a database of the run).
+_SOURCE_CHANGES = {
+    "added": (
+        "neutral",
+        "source `{name}` is new in this run",
+        "it was not catalogued in the run of {previous}; its tables are not compared",
+    ),
+    "removed": (
+        "bad",
+        "source `{name}` was catalogued last run and is missing now",
+        "its {tables} tables were catalogued in the run of {previous}; queries and reports that "
+        "read them will fail if it is gone",
     ),
 }
 
@@ -106,8 +125,17 @@ def _compare(
     result["compared_with"] = previous_ts
     result["baseline_runs"] = [ts for ts, _ in earlier[-BASELINE_RUNS:]]
     now_tables, then_tables = current["tables"], previous["tables"]
-    added = sorted(set(now_tables) - set(then_tables))
-    removed = sorted(set(then_tables) - set(now_tables))
+    whole = _compare_sources(result, current, previous, previous_ts)
+    failed = _failed_now(current)
+    for name, why in failed.items():
+        if name in then_tables:
+            result["incomparable"].append({"table": name, "reason": why})
+    added = sorted(t for t in set(now_tables) - set(then_tables) if source_name(t) not in whole)
+    removed = sorted(
+        t
+        for t in set(then_tables) - set(now_tables)
+        if source_name(t) not in whole and t not in failed
+    )
     for old, new, similarity in _renames(removed, added, then_tables, now_tables):
         removed.remove(old)
         added.remove(new)
@@ -145,6 +173,54 @@ def _compare(
         )
 
 
+def _compare_sources(
+    result: dict[str, Any], current: dict[str, Any], previous: dict[str, Any], previous_ts: str
+) -> set[str]:
+    """A finding for each source added or removed since the last run (history.py reads a
+    format-1 run as the one source `default`); their tables are not compared one by one."""
+    now, then = current["sources"], previous["sources"]
+    added, removed = [s for s in now if s not in then], [s for s in then if s not in now]
+    result["sources"] = {
+        "added": added,
+        "removed": removed,
+        "compared": [s for s in now if s in then],
+    }
+    for name in added:
+        severity, message, reason = _SOURCE_CHANGES["added"]
+        add(
+            result,
+            severity,
+            None,
+            None,
+            "source_added",
+            message.format(name=name),
+            reason.format(previous=previous_ts),
+        )
+    for name in removed:
+        severity, message, reason = _SOURCE_CHANGES["removed"]
+        tables = len(then[name].get("tables") or [])
+        add(
+            result,
+            severity,
+            None,
+            None,
+            "source_removed",
+            message.format(name=name),
+            reason.format(tables=tables, previous=previous_ts),
+        )
+    return {*added, *removed}
+
+
+def _failed_now(current: dict[str, Any]) -> dict[str, str]:
+    """This run's tables that could not be profiled (a lost source's): not compared, and not
+    reported as removed from the catalog."""
+    return {
+        table: f"it could not be profiled in this run ({str(why)[:120]})"
+        for source in current["sources"].values()
+        for table, why in (source.get("failed") or {}).items()
+    }
+
+
 def _defer_to_anomalies(result: dict[str, Any], history_dir: str, current: str) -> None:
     """Leave the anomalies agent's findings to it (when it judged this run) and count them."""
     try:
@@ -179,6 +255,8 @@ def _renames(
         old_columns = {c["name"] for c in then[old].get("columns", [])}
         best: tuple[float, str] | None = None
         for new in added:
+            if source_name(new) != source_name(old):
+                continue  # a table moves within its source, never to another one
             new_columns = {c["name"] for c in now[new].get("columns", [])}
             union = old_columns | new_columns
             similarity = len(old_columns & new_columns) / len(union) if union else 0.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from catalog_toolkit.compare import compare_runs
-from catalog_toolkit.profile import profile_table
 from catalog_toolkit.profile_many import DEFAULT_CONCURRENCY, profile_tables
 from catalog_toolkit.run_report import run_agents
 
@@ -19,8 +18,9 @@ MAX_ITEMS = 20  # a kit digest's items, at most (kits.py)
 
 
 def profile_digest(con: Any, table: str) -> dict[str, Any]:
-    """Profile `table` (recording it) and say what stands out: size, warnings, failed passes."""
-    return _digest(profile_table(con, table))
+    """Profile `table` (recording it) and say what stands out: size, warnings, failed passes.
+    `con` is one connection or `cons`; a table that cannot be profiled gives its error."""
+    return _digest(profile_tables(con, [table], concurrency=1)[0])
 
 
 def profile_digests(
@@ -58,7 +58,9 @@ def compare_digest(history_dir: str, current_timestamp: str) -> dict[str, Any]:
             for severity in ("good", "bad", "neutral")
         },
         "bad": [
-            ".".join(x for x in (f["table"], f["column"]) if x) + ": " + f["message"]
+            ": ".join(
+                x for x in (".".join(filter(None, (f["table"], f["column"]))), f["message"]) if x
+            )
             for f in findings
             if f["severity"] == "bad"
         ][:MAX_BAD_FINDINGS],
@@ -67,12 +69,14 @@ def compare_digest(history_dir: str, current_timestamp: str) -> dict[str, Any]:
 
 def catalog_digest(*, con: Any = None, tables: list[str] | None = None, **_: Any) -> dict[str, Any]:
     """The catalog kit's digest: every table profiled (and recorded), what stands out."""
-    digests = [profile_digest(con, table) for table in tables or []]
-    rows = sum(int(d["rows"] or 0) for d in digests)
-    items = [f"{d['table']} {w}" for d in digests for w in d["warnings"]]
-    items += [f"{d['table']}: {e}" for d in digests for e in d["errors"]]
+    digests = profile_digests(con, list(tables or []))["digests"]
+    rows = sum(int(d.get("rows") or 0) for d in digests)
+    profiled = [d for d in digests if "error" not in d]
+    items = [f"{d['table']}: could not be profiled: {d['error']}" for d in digests if "error" in d]
+    items += [f"{d['table']} {w}" for d in profiled for w in d["warnings"]]
+    items += [f"{d['table']}: {e}" for d in profiled for e in d["errors"]]
     return {
-        "headline": f"{len(digests)} tables profiled, {rows:,} rows in all.",
+        "headline": f"{len(profiled)} tables profiled, {rows:,} rows in all.",
         "items": items[:MAX_ITEMS],
     }
 

@@ -1,5 +1,7 @@
 """Load the catalog data of earlier runs, staged by the summary step as one folder per run.
 
+Both formats read alike: a format-1 `catalog.json` (bare table names, no `sources`) is one
+source, `default`, whose tables are its keys; format 2 names each source (session.py).
 A run whose `catalog.json` is missing, unreadable or not a catalog is skipped rather than
 failing the comparison: one bad run in the history should not hide what the others show.
 """
@@ -25,5 +27,15 @@ def load_runs(history_dir: str, current: str) -> list[tuple[str, dict[str, Any]]
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and isinstance(data.get("tables"), dict):
-            runs.append((timestamp, data))
+            runs.append((timestamp, with_sources(data)))
     return runs
+
+
+def with_sources(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with a `sources` block: a format-1 file's is one `default` source."""
+    if isinstance(data.get("sources"), dict):
+        return data
+    tables = data["tables"]
+    kinds = [p.get("backend") for p in tables.values() if isinstance(p, dict)]
+    source = {"backend": next(filter(None, kinds), ""), "version": "", "tables": list(tables)}
+    return {**data, "sources": {"default": source | {"failed": {}}}}

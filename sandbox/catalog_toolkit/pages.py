@@ -60,6 +60,31 @@ def render_catalog(profiles: list[dict[str, Any]]) -> str:
     return toc + sections
 
 
+def render_source(name: str, info: dict[str, Any], profiles: list[dict[str, Any]]) -> str:
+    """One source's section of a catalog page of several sources: what it is, its tables'
+    figures, and the tables that could not be profiled, with why."""
+    what = ", ".join(_text(v, 200) for v in (info.get("backend"), info.get("version")) if v)
+    heading = f"<h2>Source <code>{_text(name, 120)}</code>{f' ({what})' if what else ''}</h2>"
+    tables = len(info.get("tables", []))
+    summary = f"<p>{len(profiles)} of {tables} table{'s' * (tables != 1)} profiled.</p>"
+    body = render_catalog(profiles) if profiles else ""
+    return (
+        f'<section id="{_anchor("source", name)}">{heading}{summary}'
+        f"{render_failed(info.get('failed', {}))}{body}</section>"
+    )
+
+
+def render_failed(failed: dict[str, str]) -> str:
+    """The tables that could not be profiled at all, and why (a lost source's, say)."""
+    if not failed:
+        return ""
+    items = "".join(
+        f"<li><strong>{_text(t, 120)}</strong>: <code>{_text(why, 500)}</code></li>"
+        for t, why in failed.items()
+    )
+    return f"<h3>Could not be profiled ({len(failed)})</h3><ul>{items}</ul>"
+
+
 def _flag_counts(profile: dict[str, Any]) -> str:
     warnings = sum(f["severity"] == "warning" for f in profile.get("flags", []))
     errors = len(profile.get("errors", []))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog_toolkit import pii_report, record
+from catalog_toolkit import pii_report, record, sources
 from catalog_toolkit.database import Database, TableName
 from catalog_toolkit.metadata import read_declared
 from catalog_toolkit.passes import SEED
@@ -50,23 +50,30 @@ def find_pii(
     max_tables: int = DEFAULT_MAX_TABLES,
 ) -> dict[str, Any]:
     """Sensitive columns of `tables` (all tables of the default schema when empty, at most
-    `max_tables`); records and returns `{"format", "kind", "settings", "tables", "findings",
-    "counts", "headline"}`. Each query stops after `timeout_s` seconds."""
+    `max_tables`; with `cons`, each table in its source's database, `billing/invoices`);
+    records and returns `{"format", "kind", "settings", "tables", "findings", "counts",
+    "headline"}`. Each query stops after `timeout_s` seconds."""
     if not 0 < min_share <= 1 or not 0 < min_text_share <= 1:
         raise ValueError("min_share and min_text_share are fractions: 0 < x <= 1")
     if sample_rows < 1:
         raise ValueError("sample_rows must be a positive number of rows")
-    db = Database(con, timeout_s)
-    names = list(tables) if tables else sorted(con.list_tables())[:max_tables]
+    names = list(tables) if tables else sorted(sources.first(con).list_tables())[:max_tables]
     settings = {
         "sample_rows": sample_rows,
         "min_share": min_share,
         "min_text_share": min_text_share,
     }
     result: dict[str, Any] = {"format": FORMAT, "kind": "pii", "settings": settings, "tables": {}}
-    for table in names:
-        entry = _scan_table(db, table, settings)
-        result["tables"][entry["table"]] = entry
+    groups, unavailable = sources.plan(con, names)
+    found = {  # a source the session lost: its tables say so, the others are read
+        r.given: {"table": r.run, "columns": [], "errors": [{"pass": "source", "error": r.why}]}
+        for r in unavailable
+    }
+    for group in groups.values():
+        db = Database(group[0].con, timeout_s)
+        for r in group:
+            found[r.given] = _scan_table(db, r.bare, settings) | {"table": r.run}
+    result["tables"] = {found[t]["table"]: found[t] for t in names}
     result["findings"] = pii_report.findings(result["tables"])
     result["counts"] = pii_report.counts(result["tables"], result["findings"])
     result["headline"] = pii_report.headline(result["findings"], result["counts"])

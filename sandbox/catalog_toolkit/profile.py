@@ -32,7 +32,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from catalog_toolkit import grouped, passes, record
+from catalog_toolkit import grouped, passes, record, sources
 from catalog_toolkit.database import Database, QueryTimeout, TableName
 from catalog_toolkit.flags import quality_flags
 from catalog_toolkit.metadata import read_declared
@@ -58,7 +58,8 @@ def profile_table(
     sample_rows: int = SAMPLE_ROWS,
     top_values: int = TOP_VALUES,
 ) -> dict[str, Any]:
-    """Profile `table` (`schema.table` or `table`) through the ibis connection `con`.
+    """Profile `table` (`schema.table` or `table`, `source/schema.table` with `cons`) through
+    `con`: one ibis connection, or the mapping of every source's connection (sources.py).
 
     Returns a JSON-ready dict (see the module notes for its passes and labels). Tables above
     `row_budget` rows (by the catalog's estimate) are profiled on a random sample of about that
@@ -66,12 +67,30 @@ def profile_table(
     `estimate_rows_above` rows, where the planner's estimate stands in (labelled `estimate`)
     rather than a count that reads the whole table. Each query stops after `timeout_s` seconds.
     """
+    connection, bare = sources.connection_for(con, table)
+    options = (row_budget, estimate_rows_above, timeout_s, sample_rows, top_values)
+    return profile_on(connection, bare, sources.run_name(con, table), *options)
+
+
+def profile_on(
+    con: Any,
+    table: str,
+    label: str,
+    row_budget: int = DEFAULT_ROW_BUDGET,
+    estimate_rows_above: int = DEFAULT_ESTIMATE_ROWS_ABOVE,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    sample_rows: int = SAMPLE_ROWS,
+    top_values: int = TOP_VALUES,
+) -> dict[str, Any]:
+    """profile_table of `table` in the one connection `con`, named `label` (its run name:
+    `billing/invoices`, or bare for the default source) in the profile and the record."""
     started = time.perf_counter()
     db = Database(con, timeout_s)
     name = TableName.parse(table)
+    origin = sources.source_name(label)
     profile: dict[str, Any] = {
         "format": FORMAT,
-        "table": str(name),
+        "table": sources.qualify(origin, str(name)),
         "backend": db.backend,
         "profiled_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "errors": [],
@@ -95,6 +114,17 @@ def profile_table(
     profile["scope"] = scope
     profile.update(declared.to_json() if declared else {"primary_key": [], "unique": []})
     profile.setdefault("foreign_keys", [])
+    # A declared key stays within its source; copies, as the declarations are cached.
+    profile["foreign_keys"] = [
+        {
+            **fk,
+            "references": {
+                **fk["references"],
+                "table": sources.qualify(origin, fk["references"]["table"]),
+            },
+        }
+        for fk in profile["foreign_keys"]
+    ]
     profile["columns"] = [_column_entry(c, dtype, declared) for c, dtype in schema.items()]
     _column_passes(profile, db, t, source, resolved, counted, top_values)
     samples = _attempt(profile, "sample rows", lambda: db.fetch(t.limit(sample_rows)))

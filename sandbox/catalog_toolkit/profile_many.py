@@ -1,9 +1,10 @@
 """Profile many tables: their catalog declarations read together, the tables a few at a time.
 
-`profile_tables(con, tables, concurrency=4)` reads keys, comments and row estimates of all the
-tables in one catalog query per kind and schema (metadata.read_many, cached on the connection),
-then profiles the tables on `concurrency` threads, each with a connection of its own, since one
-connection runs one query at a time:
+`profile_tables(con, tables, concurrency=4)` takes one connection or `cons` (every source's,
+sources.py); each source's tables are profiled beside the other sources'. Per source it reads
+keys, comments and row estimates of all its tables in one catalog query per kind and schema
+(metadata.read_many, cached on the connection), then profiles the tables on `concurrency`
+threads, each with a connection of its own, since one connection runs one query at a time:
 - DuckDB: cursors of the session's connection (the same database, opened read only);
 - PostgreSQL and MySQL: new connections with the session's own arguments (ibis keeps them to
   reconnect), each checked to be read only before it is used, and closed at the end.
@@ -20,9 +21,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from catalog_toolkit import record, sources
 from catalog_toolkit.database import Database, TableName
 from catalog_toolkit.metadata import read_many
-from catalog_toolkit.profile import DEFAULT_TIMEOUT_S, profile_table
+from catalog_toolkit.profile import DEFAULT_TIMEOUT_S, profile_on
 
 DEFAULT_CONCURRENCY = 4
 _CACHE = "_catalog_declared"  # metadata.read_many's cache on a connection
@@ -32,25 +34,54 @@ def profile_tables(
     con: Any, tables: list[str], *, concurrency: int = DEFAULT_CONCURRENCY, **options: Any
 ) -> list[dict[str, Any]]:
     """Profile each of `tables` as profile_table does (with its keyword `options`), up to
-    `concurrency` at once; the profiles in the order of `tables`, each recorded. A table that
-    cannot be profiled at all gives `{"table": ..., "error": ...}` in its place."""
+    `concurrency` at once per source, the sources side by side; the profiles in the order of
+    `tables`, each recorded. A table that cannot be profiled at all (a bad name, no such table,
+    a source the session has not open or whose connection died) gives `{"table", "error"}`."""
     if concurrency < 1:
         raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
+    groups, unavailable = sources.plan(con, tables)
+    found = {r.given: {"table": r.run, "error": r.why} for r in unavailable}
+    jobs = list(groups.values())
+    with ThreadPoolExecutor(max(1, len(jobs))) as threads:
+        for done in threads.map(lambda group: _one_source(group, concurrency, options), jobs):
+            found.update(done)
+    for failed in found.values():
+        if "error" in failed:
+            record.remember_failure(failed["table"], failed["error"])
+    return [found[table] for table in tables]
+
+
+def _one_source(
+    group: list[sources.Resolved], concurrency: int, options: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The profiles of one source's tables, by the name given; its failure fails only them."""
+    try:
+        return _profile_source(group[0].con, group, concurrency, options)
+    except Exception as exc:
+        return {r.given: {"table": r.run, "error": _error(exc)} for r in group}
+
+
+def _profile_source(
+    con: Any, group: list[sources.Resolved], concurrency: int, options: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
     db = Database(con, float(options.get("timeout_s", DEFAULT_TIMEOUT_S)))
     names = []
-    for table in tables:
-        with contextlib.suppress(ValueError):  # profile_table reports a bad name itself
-            names.append(TableName.parse(table))
+    for table in group:
+        with contextlib.suppress(ValueError):  # profile_on reports a bad name itself
+            names.append(TableName.parse(table.bare))
     with contextlib.suppress(Exception):  # each profile records its own catalog error
         read_many(db, names)
-    workers = min(concurrency, len(tables))
+    workers = min(concurrency, len(group))
     if workers <= 1:
-        return [_profile_or_error(con, table, options) for table in tables]
+        return {t.given: _profile_or_error(con, t, options) for t in group}
     with _connections(con, workers) as pool, ThreadPoolExecutor(pool.qsize()) as threads:
-        return list(threads.map(lambda t: _profile_on(pool, t, options), tables))
+        profiles = threads.map(lambda t: _profile_on(pool, t, options), group)
+        return {t.given: p for t, p in zip(group, profiles, strict=True)}
 
 
-def _profile_on(pool: queue.Queue[Any], table: str, options: dict[str, Any]) -> dict[str, Any]:
+def _profile_on(
+    pool: queue.Queue[Any], table: sources.Resolved, options: dict[str, Any]
+) -> dict[str, Any]:
     con = pool.get()
     try:
         return _profile_or_error(con, table, options)
@@ -58,13 +89,17 @@ def _profile_on(pool: queue.Queue[Any], table: str, options: dict[str, Any]) -> 
         pool.put(con)
 
 
-def _profile_or_error(con: Any, table: str, options: dict[str, Any]) -> dict[str, Any]:
+def _profile_or_error(con: Any, table: sources.Resolved, options: dict[str, Any]) -> dict[str, Any]:
     """A table that cannot be profiled at all (a bad name, no such table) does not stop the
     others: it gives `{"table", "error"}`."""
     try:
-        return profile_table(con, table, **options)
+        return profile_on(con, table.bare, table.run, **options)
     except Exception as exc:
-        return {"table": table, "error": f"{type(exc).__name__}: {str(exc).strip()[:500]}"}
+        return {"table": table.run, "error": _error(exc)}
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc).strip()[:500]}"
 
 
 @contextlib.contextmanager

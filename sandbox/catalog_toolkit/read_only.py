@@ -1,6 +1,7 @@
 """The read-only proof the orchestrator runs in the sandbox before any agent (one cell, a call).
 
-``probe_read_only(con, tables)`` judges the rights of the database user the sandbox connected as,
+``probe_read_only(con, tables)`` judges the rights of the database user the sandbox connected
+as, on one connection or on each source of ``cons`` (reported per source in ``by_source``),
 since a read-only session is a session setting and the user's rights are what no cell can
 change. It uses the plain driver cursor, past the kernel's session guard, because its write
 attempt needs a READ WRITE transaction. Writable means any lasting change is possible, to data
@@ -30,6 +31,9 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+
+from catalog_toolkit import record, sources
+from catalog_toolkit.server import backend, server_version
 
 _MEMBER = "(SELECT oid FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER'))"
 _OURS = "{n}.nspname NOT LIKE 'pg\\_%' AND {n}.nspname <> 'information_schema'"
@@ -135,7 +139,52 @@ _ROLE_GRANT = re.compile(r"GRANT ((?:`(?:[^`]|``)*`(?:@`(?:[^`]|``)*`)?\s*,?\s*)
 
 
 def probe_read_only(con: Any, tables: list[str]) -> dict[str, Any]:
-    """What the orchestrator reads: writable, why, warnings, and the tables that are missing."""
+    """What the orchestrator reads: writable, why, warnings, the tables that are missing (run
+    names), and `by_source`: the same per source, with its backend and server version.
+
+    `con` is one connection or `cons`; every source of `cons` is judged, with tables or not.
+    A table whose source the session has not open is missing, and its source says why."""
+    groups, unavailable = sources.plan(con, tables)
+    by_source: dict[str, dict[str, Any]] = {}
+    for name in sources.names(con):
+        connection = con[name] if sources.is_many(con) else con
+        group = groups.get(name, [])
+        report = _probe(connection, [r.bare for r in group])
+        bare_to_run = {r.bare: r.run for r in group}
+        report["missing"] = [bare_to_run[t] for t in report["missing"]]
+        report["backend"], report["version"] = backend(connection), server_version(connection)
+        record.servers[name] = {"backend": report["backend"], "version": report["version"]}
+        by_source[name] = report
+    for r in unavailable:
+        entry = by_source.setdefault(r.source, _unavailable(r.why))
+        entry["missing"].append(r.run)
+    return _overall(by_source)
+
+
+def _unavailable(why: str) -> dict[str, Any]:
+    report = {"writable": False, "why": "", "warnings": [], "missing": []}
+    return report | {"backend": "", "version": "", "error": why}
+
+
+def _overall(by_source: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The top-level fields over every source, prefixed with the source's name when several."""
+    many = len(by_source) > 1
+
+    def named(source: str, text: str) -> str:
+        return f"{source}: {text}" if many else text
+
+    writable = [(n, r["why"]) for n, r in by_source.items() if r["writable"]]
+    return {
+        "writable": bool(writable),
+        "why": "; ".join(named(n, why) for n, why in writable),
+        "warnings": [named(n, w) for n, r in by_source.items() for w in r["warnings"]],
+        "missing": [t for r in by_source.values() for t in r["missing"]],
+        "by_source": by_source,
+    }
+
+
+def _probe(con: Any, tables: list[str]) -> dict[str, Any]:
+    """The proof on one connection, `tables` named as in its database."""
     report: dict[str, Any] = {"writable": False, "why": "", "warnings": [], "missing": []}
     if con.name == "postgres":
         why = _postgres_rights(con, report["warnings"])

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import re
 
+from catalog_toolkit.sources import split
+
 GENERIC = frozenset(
     {
         *("id", "key", "code", "name", "no", "num", "number", "uuid", "guid", "type", "kind"),
@@ -86,10 +88,16 @@ def singular(word: str) -> str:
     return word
 
 
+def own_name(table: str) -> str:
+    """A table's own name, without its source (`billing/`) or schema: `billing/shop.invoices`
+    -> invoices."""
+    return split(table)[1].rpartition(".")[2]
+
+
 def table_words(table: str) -> list[str]:
     """The words of a table's own name (no schema), the last one singular: `order_items` ->
     ["order", "item"]."""
-    words = tokens(table.rpartition(".")[2])
+    words = tokens(own_name(table))
     return [*words[:-1], singular(words[-1])] if words else []
 
 
@@ -100,7 +108,7 @@ def name_score(child_table: str, child: str, parent_table: str, parent: str) -> 
     if not c or not p or not t:
         return 0.0
     key = _key_part(p, t)
-    same_table = child_table.rpartition(".")[2] == parent_table.rpartition(".")[2]
+    same_table = own_name(child_table) == own_name(parent_table)
     if same_table:  # another row of this table: only a parent word or a role says so
         return _self_score(c, t, key)
     if c == t + key:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from catalog_toolkit import record
+from catalog_toolkit import record, sources
 from catalog_toolkit.database import Database, QueryTimeout, TableName
 from catalog_toolkit.relation_facts import (
     TableFacts,
@@ -45,22 +45,32 @@ MAX_REJECTED_SHOWN = 50
 
 
 class _Checker:
-    """Runs and counts the queries of the inclusion checks."""
+    """Runs and counts the queries of the inclusion checks, each in its tables' source."""
 
-    def __init__(self, db: Database, sample_values: int) -> None:
-        self.db = db
+    def __init__(self, con: Any, timeout_s: float, sample_values: int) -> None:
+        self.con = con
+        self.timeout_s = timeout_s
         self.sample_values = sample_values
         self.queries = 0
+        self.db = Database(sources.first(con), timeout_s)
         self._unique: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def _table(self, table: str) -> Any:
+        """`table` (a run name) in its source, whose database the next fetch then asks."""
+        connection, bare = sources.connection_for(self.con, table)
+        if connection is not self.db.con:
+            self.db = Database(connection, self.timeout_s)
+        return self.db.table(TableName.parse(bare))
 
     def _fetch(self, expr: Any) -> dict[str, Any]:
         self.queries += 1
         return self.db.fetch(expr)[0]
 
     def coverage(self, pair: Pair) -> tuple[int, int]:
-        """(checked, missing): distinct child values sampled, and those with no parent."""
-        child = self.db.table(TableName.parse(pair.child.table))
-        parent = self.db.table(TableName.parse(pair.parent.table))
+        """(checked, missing): distinct child values sampled, and those with no parent (the
+        two tables are of one source: candidate pairs never cross sources)."""
+        child = self._table(pair.child.table)
+        parent = self._table(pair.parent.table)
         values = child.select(v=child[pair.child.name]).filter(lambda t: t.v.notnull())
         sample = values.distinct().limit(self.sample_values)
         keys = parent.select(k=parent[pair.parent.name])
@@ -74,7 +84,7 @@ class _Checker:
         """(non-null, distinct) of the parent column, counted once per column."""
         key = (pair.parent.table, pair.parent.name)
         if key not in self._unique:
-            t = self.db.table(TableName.parse(pair.parent.table))
+            t = self._table(pair.parent.table)
             c = t[pair.parent.name]
             row = self._fetch(t.aggregate(n=c.count(), d=c.nunique()))
             self._unique[key] = (int(row["n"]), int(row["d"]))
@@ -94,12 +104,13 @@ def find_relations(
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Declared and inferred foreign keys among `tables` (every table of this run's catalog,
-    or of the connection's default schema, when empty), and undeclared candidate keys."""
+    or of the connection's default schema, when empty), and undeclared candidate keys. With
+    `cons`, keys are inferred within each source, its tables named `billing/invoices`."""
     started = time.perf_counter()
-    db = Database(con, timeout_s)
+    db = Database(sources.first(con), timeout_s)
     result: dict[str, Any] = {"format": FORMAT, "kind": "relations", "backend": db.backend}
     result["errors"] = []
-    facts = _gather(db, result, list(tables or []), history_dir, current_timestamp)
+    facts = _gather(con, timeout_s, result, list(tables or []), history_dir, current_timestamp)
     result["tables"] = [f.name for f in facts]
     result["facts_from"] = sorted({f.source for f in facts})
     result["declared"] = [
@@ -107,8 +118,8 @@ def find_relations(
         for f in facts
         for fk in f.foreign_keys
     ]
-    pairs, ruled_out = candidate_pairs(facts, min_coverage=min_coverage)
-    checker = _Checker(db, sample_values)
+    pairs, ruled_out = _pairs_per_source(facts, min_coverage)
+    checker = _Checker(con, timeout_s, sample_values)
     accepted, rejected, per_pair = _check_all(
         checker, result, pairs[:max_pairs], min_coverage, min_confidence
     )
@@ -142,20 +153,71 @@ def find_relations(
 
 
 def _gather(
-    db: Database, result: dict[str, Any], tables: list[str], history_dir: str, current: str
+    con: Any,
+    timeout_s: float,
+    result: dict[str, Any],
+    tables: list[str],
+    history_dir: str,
+    current: str,
 ) -> list[TableFacts]:
-    """Facts for each table: from the catalog's profile when it has one, else queried."""
+    """Facts for each table: from the catalog's profile when it has one, else queried in its
+    source; a table of a source the session has not open is an error, the others go on."""
     catalog = load_catalog(history_dir, current)
     if not tables:
-        tables = list(catalog) or sorted(db.con.list_tables())
+        tables = list(catalog) or sorted(sources.first(con).list_tables())
     facts = []
     for table in tables:
-        profile = catalog.get(table)
+        found = sources.resolve(con, table)
+        profile = catalog.get(found.run)
         try:
-            facts.append(from_profile(profile) if profile else from_database(db, table))
+            if profile:
+                facts.append(from_profile(profile))
+            elif found.con is None:
+                raise sources.UnknownSource(found.why)
+            else:
+                queried = from_database(Database(found.con, timeout_s), found.bare)
+                facts.append(_renamed(queried, found.run))
         except Exception as exc:
-            result["errors"].append({"table": table, "error": _error_text(exc)})
+            result["errors"].append({"table": found.run, "error": _error_text(exc)})
     return facts
+
+
+def _renamed(facts: TableFacts, run: str) -> TableFacts:
+    """Facts read in a source, named as the run names its tables (`billing/invoices`)."""
+    source = sources.source_name(run)
+    facts.name = run
+    for column in facts.columns:
+        column.table = run
+    facts.foreign_keys = [
+        {
+            **fk,
+            "references": {
+                **fk["references"],
+                "table": sources.qualify(source, fk["references"]["table"]),
+            },
+        }
+        for fk in facts.foreign_keys
+    ]
+    return facts
+
+
+def _pairs_per_source(
+    facts: list[TableFacts], min_coverage: float
+) -> tuple[list[Pair], dict[str, int]]:
+    """candidate_pairs within each source (a key into another source is cross_source.py's
+    business), strongest first over all of them."""
+    groups: dict[str, list[TableFacts]] = {}
+    for f in facts:
+        groups.setdefault(sources.source_name(f.name), []).append(f)
+    pairs: list[Pair] = []
+    ruled_out = {"counts": 0, "ranges": 0, "empty": 0}
+    for group in groups.values():
+        found, out = candidate_pairs(group, min_coverage=min_coverage)
+        pairs += found
+        for reason, n in out.items():
+            ruled_out[reason] = ruled_out.get(reason, 0) + n
+    pairs.sort(key=lambda p: (-p.name, -(p.child.distinct or 0), p.key))
+    return pairs, ruled_out
 
 
 def _check_all(

@@ -11,42 +11,71 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog_toolkit import record
+from catalog_toolkit import record, sources
+from catalog_toolkit.catalog_sources import profile_missing, sources_block
 from catalog_toolkit.compare import compare_runs
-from catalog_toolkit.pages import render_catalog, render_run_agents, render_summary
-from catalog_toolkit.profile_many import profile_tables
+from catalog_toolkit.cross_source import cross_source_export, cross_source_render
+from catalog_toolkit.pages import (
+    render_catalog,
+    render_failed,
+    render_run_agents,
+    render_source,
+    render_summary,
+)
 from catalog_toolkit.run_report import run_agents
 
-FORMAT = 1
+FORMAT = 2  # the catalog's: 2 added `sources` and `counts.failed`; format 1 reads as one source
+SUMMARY_FORMAT = 1
 SEVERITIES = ("bad", "good", "neutral")
 
 
 def catalog_export(*, con: Any = None, tables: list[str] | None = None, **_: Any) -> dict[str, Any]:
-    """Every requested table's profile (profiling the ones the agent left out)."""
-    missing = [table for table in tables or [] if table not in record.profiles]
-    if missing and con is not None:
-        profile_tables(con, missing)  # a few at a time; each recorded
-    wanted = tables or list(record.profiles)
+    """Every requested table's profile (profiling the ones the agent left out), by source;
+    a table that could not be profiled (its source lost, say) is listed with why."""
+    wanted = [sources.run_name(con, t) for t in tables or []] if con is not None else tables
+    wanted = wanted or [*record.profiles, *record.failures]  # a page rendered from the record
+    failed = profile_missing(con, [t for t in wanted if t not in record.profiles])
     profiled = {t: record.profiles[t] for t in wanted if t in record.profiles}
     rows = sum(int(p.get("rows") or 0) for p in profiled.values())
     warnings = sum(
         f.get("severity") == "warning" for p in profiled.values() for f in p.get("flags", [])
     )
-    return {
+    by_source = sources_block(con, wanted, profiled, failed)
+    headline = f"{len(profiled)} of {len(wanted)} tables profiled, {rows:,} rows in all"
+    if len(by_source) > 1:
+        headline += f", from {len(by_source)} sources"
+    data: dict[str, Any] = {
         "format": FORMAT,
         "kind": "catalog",
-        "headline": f"{len(profiled)} of {len(wanted)} tables profiled, {rows:,} rows in all.",
-        "counts": {"tables": len(profiled), "warnings": warnings},
+        "headline": headline + ".",
+        "counts": {"tables": len(profiled), "warnings": warnings, "failed": len(failed)},
         "requested": wanted,
         "tables": profiled,
+        "sources": by_source,
     }
+    cross = cross_source_export(con, wanted)  # two sources or more (cross_source.py)
+    if cross:
+        data["cross_source"] = cross
+    return data
 
 
 def catalog_render(data: dict[str, Any]) -> str:
-    profiles = list(data.get("tables", {}).values())
+    """One section per source when there are several; else the figures, as in format 1."""
+    profiles: dict[str, Any] = data.get("tables", {})
+    by_source: dict[str, dict[str, Any]] = data.get("sources") or {}
+    if len(by_source) > 1:
+        return "".join(
+            render_source(
+                name, info, [profiles[t] for t in info.get("tables", []) if t in profiles]
+            )
+            for name, info in by_source.items()
+        ) + cross_source_render(data.get("cross_source"))
+    failed = render_failed(
+        {t: e for info in by_source.values() for t, e in info.get("failed", {}).items()}
+    )
     if not profiles:
-        return "<p>No profiles were recorded in the sandbox.</p>"
-    return render_catalog(profiles)
+        return failed + "<p>No profiles were recorded in the sandbox.</p>"
+    return failed + render_catalog(list(profiles.values()))
 
 
 def summary_export(
@@ -60,7 +89,7 @@ def summary_export(
     findings = comparison.get("findings", [])
     counts = {s: sum(f.get("severity") == s for f in findings) for s in SEVERITIES}
     return {
-        "format": FORMAT,
+        "format": SUMMARY_FORMAT,
         **comparison,
         "kind": "summary",
         "headline": f"{len(comparison.get('runs', []))} runs compared: "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 SEPARATOR = "/"
@@ -27,15 +28,12 @@ class UnknownSource(LookupError):
 
 
 def split(table: str) -> tuple[str, str]:
-    """`("warehouse", "orders")` for `warehouse/orders`; `("", "shop.orders")` for a bare name."""
+    """`("warehouse", "orders")` for `warehouse/orders`; `("", "shop.orders")` for a bare name.
+    A name whose part before '/' cannot be a source name (`"a</b>"`, `Sales/EU`) is bare: a
+    table's own name may hold a '/'."""
     source, sep, bare = table.partition(SEPARATOR)
-    if not sep:
+    if not sep or not NAME.match(source):
         return "", table
-    if not NAME.match(source):
-        raise ValueError(
-            f"{table!r}: the part before '/' must be a source name (a lowercase letter, then "
-            "lowercase letters, digits or '_')"
-        )
     return source, bare
 
 
@@ -101,3 +99,56 @@ def by_source(con: Any, tables: Iterable[str]) -> dict[str, tuple[Any, list[str]
 def names(con: Any) -> list[str]:
     """The session's source names, in order (["default"] for one connection)."""
     return [str(n) for n in con] if is_many(con) else [DEFAULT]
+
+
+def source_name(table: str) -> str:
+    """The source of a run's table name (`billing/invoices` -> billing; a bare name -> default)."""
+    return split(table)[0] or DEFAULT
+
+
+def run_name(con: Any, table: str) -> str:
+    """`table`'s name in the run's records and pages: qualified with its source, bare for the
+    default one. With one connection a bare name stays bare (its source is not known)."""
+    source, bare = split(table)
+    if not is_many(con):
+        return bare if source in ("", DEFAULT) else table
+    return qualify(source or source_of(table, con), bare)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One table name of a call, resolved: its run name, its source and the name inside it,
+    and its source's connection, or None with `why` when the session cannot read it."""
+
+    given: str
+    run: str
+    source: str
+    bare: str
+    con: Any
+    why: str = ""
+
+
+def resolve(con: Any, table: str) -> Resolved:
+    """`table` resolved against `con` (one connection or `cons`); never raises."""
+    _, bare = split(table)
+    run = run_name(con, table)
+    name = source_name(run)
+    try:
+        connection, _ = connection_for(con, table)
+    except UnknownSource as exc:
+        why = f"the source {name!r} is not open in this session ({exc})"
+        return Resolved(table, run, name, bare, None, why)
+    return Resolved(table, run, name, bare, connection)
+
+
+def plan(con: Any, tables: Iterable[str]) -> tuple[dict[str, list[Resolved]], list[Resolved]]:
+    """The tables grouped by source (in first-seen order), and those no open source holds."""
+    groups: dict[str, list[Resolved]] = {}
+    unavailable: list[Resolved] = []
+    for table in tables:
+        found = resolve(con, table)
+        if found.con is None:
+            unavailable.append(found)
+        else:
+            groups.setdefault(found.source, []).append(found)
+    return groups, unavailable

@@ -12,6 +12,7 @@ anything said about catalog quality.
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
 
@@ -33,6 +34,7 @@ from services.common.cells import call_cell, read_result
 from services.common.usage import TokenUsage
 
 TABLES_PER_WORKER = 4  # a cell profiles this many tables per worker, then reports
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")  # as catalog_toolkit/sources.py
 
 
 class OfflineAgent:
@@ -67,7 +69,11 @@ class OfflineAgent:
             digests = []
             for start in range(0, len(tables), size):
                 digests += await self._batch(tables[start : start + size])
-            body, stop = catalog_page(digests), StopReason.SUBMITTED
+            names = [str(s.get("name", "")) for s in self._context.get("sources", [])]
+            body, stop = catalog_page(digests, names), StopReason.SUBMITTED
+            if len(names) >= 2:  # several databases: compare them
+                across = across_sources(await self._across(tables))
+                body = body.replace(REPORT_MARKER, across + REPORT_MARKER)
         else:
             # The agent's kit does the work (and records it) in the sandbox, given the whole
             # context; the connection goes in when the agent reads the database.
@@ -98,6 +104,12 @@ class OfflineAgent:
             return [{"table": table, "error": found["error"]} for table in tables]
         return list(found["digests"])
 
+    async def _across(self, tables: list[str]) -> dict[str, Any]:
+        """Over several sources, one more cell: the findings across them (the toolkit records
+        them, so the page's figures show them too); `con` is every source's (`cons`)."""
+        cell = call_cell("cross_source_digest", with_con=True, tables=tables)
+        return await self._cell(cell, "across sources")
+
     async def _cell(self, code: str, subject: str) -> dict[str, Any]:
         """One turn: a cell in the sandbox, its JSON answer, or the error it reported."""
         turn = await self._next_turn()
@@ -121,13 +133,43 @@ class OfflineAgent:
         return self._spending.turns
 
 
-def catalog_page(digests: list[dict[str, Any]]) -> str:
-    """The offline catalog's prose: what was profiled and what stands out; the figures follow."""
+def catalog_page(digests: list[dict[str, Any]], sources: list[str] | None = None) -> str:
+    """The offline catalog's prose: what was profiled and what stands out; the figures follow.
+    With several sources (the context's `sources`, or the tables' `source/` prefixes), what
+    stands out and the tables that could not be profiled are told per source."""
     profiled = [d for d in digests if "error" not in d]
     rows = sum(int(d.get("rows") or 0) for d in profiled)
+    groups: dict[str, list[dict[str, Any]]] = {name: [] for name in sources or []}
+    for digest in digests:
+        groups.setdefault(_source_of(str(digest["table"])), []).append(digest)
+    head = (
+        "<h1>Data catalog</h1>"
+        f"<p>{len(profiled)} of {len(digests)} tables profiled, {rows:,} rows in all"
+        + (f", from {len(groups)} sources" if len(groups) > 1 else "")
+        + ".</p>"
+    )
+    if len(groups) <= 1:
+        return head + _stand_out(digests, "h2") + REPORT_MARKER
+    sections = "".join(
+        f"<h2>Source <code>{escape(name)}</code></h2>"
+        f"<p>{sum('error' not in d for d in group)} of {len(group)} tables profiled.</p>"
+        + _stand_out(group, "h3")
+        for name, group in groups.items()
+    )
+    return head + sections + REPORT_MARKER
+
+
+def _source_of(table: str) -> str:
+    """The source of a run's table name: `billing/invoices` -> billing; bare -> default."""
+    source, sep, _ = table.partition("/")
+    return source if sep and _SOURCE_NAME.match(source) else "default"
+
+
+def _stand_out(digests: list[dict[str, Any]], heading: str) -> str:
     warnings = "".join(
         f"<li><strong>{escape(str(d['table']))}</strong> {escape(w)}</li>"
-        for d in profiled
+        for d in digests
+        if "error" not in d
         for w in d.get("warnings", [])
     )
     failed = "".join(
@@ -135,12 +177,24 @@ def catalog_page(digests: list[dict[str, Any]]) -> str:
         for d in digests
         if "error" in d
     )
-    return (
-        "<h1>Data catalog</h1>"
-        f"<p>{len(profiled)} of {len(digests)} tables profiled, {rows:,} rows in all.</p>"
-        + (f"<h2>What stands out</h2><ul>{warnings}</ul>" if warnings else "")
-        + (f"<h2>Tables that could not be profiled</h2><ul>{failed}</ul>" if failed else "")
-        + REPORT_MARKER
+    return (f"<{heading}>What stands out</{heading}><ul>{warnings}</ul>" if warnings else "") + (
+        f"<{heading}>Tables that could not be profiled</{heading}><ul>{failed}</ul>"
+        if failed
+        else ""
+    )
+
+
+def across_sources(found: dict[str, Any]) -> str:
+    """The catalog's findings across its sources: the same table in two of them, keys into
+    another source (sampled), or why they could not be computed."""
+    if "error" in found:
+        return (
+            "<h2>Across sources</h2><p>The findings across sources could not be computed:</p>"
+            f"<pre>{escape(str(found['error']))}</pre>"
+        )
+    items = "".join(f"<li>{escape(str(item))}</li>" for item in found.get("items", [])[:20])
+    return f"<h2>Across sources</h2><p>{escape(str(found.get('headline', '')))}</p>" + (
+        f"<ul>{items}</ul>" if items else ""
     )
 
 

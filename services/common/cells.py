@@ -21,11 +21,12 @@ class NoResult(ValueError):
 
 def call_cell(function: str, /, *, with_con: bool = False, **arguments: Any) -> str:
     """The code of a cell calling `catalog_toolkit.<function>(**arguments)`; with `with_con`
-    the session's database connection goes in as `con=con`."""
+    every database of the session goes in as `con=cons` (source name -> connection), and the
+    toolkit finds each table's by its name (`billing/invoices`; bare for the first)."""
     if not function.isidentifier() or function.startswith("_"):
         raise ValueError(f"{function!r} is not a public toolkit function name")
     encoded = json.dumps(arguments, ensure_ascii=False, allow_nan=False)
-    con = "con=con, " if with_con else ""
+    con = "con=cons, " if with_con else ""
     # One expression that binds no name, so the agent's namespace stays as it was.
     return (
         f"print({RESULT_MARKER!r} + __import__('json').dumps("

@@ -25,14 +25,17 @@ class SandboxInstance(Protocol):
     @property
     def container_id(self) -> str: ...
 
-    async def open_database(self, dsn: str, statement_timeout_s: float) -> str:
-        """Make the lease's database reachable; return the DSN the kernel must use instead.
+    async def open_database(self, dsn: str, statement_timeout_s: float, name: str = "") -> str:
+        """Make a database of the lease reachable; return the DSN the kernel must use instead.
 
+        `name` "" is a session's one `db_dsn` (every earlier database is closed first); a name is
+        one of several databases, reachable on its own way, apart from the others.
         Raises DatabaseUnreachable when that cannot be done (an unknown host name)."""
         ...
 
     async def close_database(self) -> None:
-        """Make it unreachable again, cutting open connections; idempotent, never raises."""
+        """Make every database unreachable again, cutting open connections; idempotent, never
+        raises."""
         ...
 
     async def destroy(self) -> None:

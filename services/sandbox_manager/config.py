@@ -46,6 +46,7 @@ class Settings:
     max_exec_timeout_s: float = 900.0
     max_code_bytes: int = 1024 * 1024
     max_output_bytes: int = 1024 * 1024
+    max_databases: int = 8  # databases one session may open (SessionConfig.databases)
     # the most a call may ask for (above it: INVALID_ARGUMENT); the kernel holds head and tail
     max_output_bytes_ceiling: int = 64 * 1024 * 1024
     # events of one call held for a slow caller before the kernel is made to wait
@@ -99,6 +100,9 @@ class Settings:
             max_code_bytes=env_int(env, "CATALOG_SANDBOX_MAX_CODE_BYTES", defaults.max_code_bytes),
             max_output_bytes=env_int(
                 env, "CATALOG_SANDBOX_MAX_OUTPUT_BYTES", defaults.max_output_bytes, minimum=1
+            ),
+            max_databases=env_int(
+                env, "CATALOG_SANDBOX_MAX_DATABASES", defaults.max_databases, minimum=1
             ),
             max_output_bytes_ceiling=env_int(
                 env,

@@ -1,8 +1,10 @@
-"""A sandbox's one way to its database: a Unix socket in a folder the manager makes for it.
+"""A sandbox's one way to each database: a Unix socket in a folder the manager makes for it.
 
 Docker sandboxes have no network (``--network none``). Each gets a host folder,
 ``CATALOG_SANDBOX_RELAY_DIR/<sandbox id>``, bind-mounted read only at ``/run/catalog-db``. When a
-lease begins, the manager resolves the database's host name once and listens in that folder:
+lease begins, the manager resolves the database's host name once and listens in that folder (a
+session of several databases: in a sub-folder per database, ``/run/catalog-db/<name>/``, each
+with a listener of its own; the paths below then start with that sub-folder):
 
 - PostgreSQL: a pgbouncer of the lease's own on ``.s.PGSQL.<port>`` (see ``pgbouncer``), which
   logs in with the real credentials; the kernel gets
@@ -127,7 +129,9 @@ async def check_answers(address: str, port: int) -> None:
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), _PROBE_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:
-        reason = str(exc) or type(exc).__name__
+        # The errno's words, not str(exc): asyncio's names the address it dialled.
+        errno = exc.errno if isinstance(exc, OSError) else None
+        reason = os.strerror(errno) if errno else type(exc).__name__
         raise DatabaseUnreachable(
             f"nothing answered at the database's host on port {port}, dialled by the sandbox "
             f"manager from where it runs ({reason}); {_where_hint(address)}"
@@ -207,8 +211,37 @@ def kernel_dsn(target: Target, query: dict[str, str], userinfo: str) -> str:
     return f"{scheme}://{at}/{quote(target.database, safe='')}?{params}"
 
 
+@dataclass
+class _Listener:
+    """One database's way in: a pgbouncer or a byte relay, in its folder."""
+
+    folder: Path  # where its socket is (the sandbox's relay folder, or a sub-folder of it)
+    lease_dir: Path  # its private files (pgbouncer's config), never mounted
+    own_folder: bool  # a source's sub-folder, removed with it
+    relay: StreamRelay | None = None
+    bouncer: PgBouncer | None = None
+
+    async def close(self) -> None:
+        if self.relay is not None:
+            await self.relay.close()
+        if self.bouncer is not None:
+            await self.bouncer.stop()
+        shutil.rmtree(self.lease_dir, ignore_errors=True)
+        if self.own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        else:  # pgbouncer killed hard leaves its socket
+            for leftover in self.folder.glob(".s.PGSQL.*"):
+                leftover.unlink(missing_ok=True)
+
+
 class DatabaseRelay:
-    """One sandbox's relay folder, and the lease's listener in it (at most one at a time)."""
+    """One sandbox's relay folder, and the lease's listeners in it.
+
+    A session given one `db_dsn` gets its listener in the folder itself (name ""), as it always
+    has; a session given `databases` gets one per database, each in a sub-folder named after
+    it (``/run/catalog-db/<name>/`` in the sandbox), with its own pgbouncer or byte relay, its
+    own address resolved, denied or dialled once: no socket of one leads to another's server.
+    """
 
     def __init__(
         self,
@@ -223,30 +256,48 @@ class DatabaseRelay:
         self._mount = mount  # where the folder appears inside the sandbox
         self._pgbouncer_binary = pgbouncer  # "" relays PostgreSQL as bytes too
         self.private = private_dir
-        self._relay: StreamRelay | None = None
-        self._bouncer: PgBouncer | None = None
+        self._listeners: dict[str, _Listener] = {}  # by database name; "" for a `db_dsn`
 
-    async def open(self, dsn: str, statement_timeout_s: float) -> str:
-        """Listen for the lease's database; return the DSN the kernel should use."""
-        await self.close()
+    async def open(self, dsn: str, statement_timeout_s: float, name: str = "") -> str:
+        """Listen for one database; return the DSN the kernel should use.
+
+        Without a name, the session's one database: every earlier listener closes first. With
+        one, that database's sub-folder: only its own earlier listener closes."""
+        if name:
+            await self._close_one(name)
+        else:
+            await self.close()
         target = parse_target(dsn)
         if target is None:
             return dsn
         address = await resolve(target.host, target.port)
         await refuse_denied(address, self._deny)
         await check_answers(address, target.port)
+        listener = self._listener(name)
+        self._listeners[name] = listener
+        mount = f"{self._mount}/{name}" if name else self._mount
         if target.kind == "postgres" and self._pgbouncer_binary:
-            return await self._open_pgbouncer(target, address, statement_timeout_s)
-        name = f".s.PGSQL.{target.port}" if target.kind == "postgres" else "mysql.sock"
-        self._relay = StreamRelay(self.folder / name, address, target.port)
-        await self._relay.start()
+            return await self._open_pgbouncer(listener, mount, target, address, statement_timeout_s)
+        socket_name = f".s.PGSQL.{target.port}" if target.kind == "postgres" else "mysql.sock"
+        listener.relay = StreamRelay(listener.folder / socket_name, address, target.port)
+        await listener.relay.start()
         if target.kind == "postgres":  # libpq: host is the folder, the port names the file
-            where = {"host": self._mount, "port": str(target.port)}
+            where = {"host": mount, "port": str(target.port)}
         else:
-            where = {"unix_socket": f"{self._mount}/{name}"}
+            where = {"unix_socket": f"{mount}/{socket_name}"}
         return kernel_dsn(target, where, target.userinfo)
 
-    async def _open_pgbouncer(self, target: Target, address: str, timeout_s: float) -> str:
+    def _listener(self, name: str) -> _Listener:
+        if not name:
+            return _Listener(self.folder, self.private / "lease", own_folder=False)
+        folder = self.folder / name
+        folder.mkdir(mode=0o755, exist_ok=True)
+        _open_to_the_sandbox(folder)
+        return _Listener(folder, self.private / f"lease-{name}", own_folder=True)
+
+    async def _open_pgbouncer(
+        self, listener: _Listener, mount: str, target: Target, address: str, timeout_s: float
+    ) -> str:
         user, _, password = target.userinfo.partition(":")
         user, password = unquote(user), unquote(password)
         database = target.database or user
@@ -261,25 +312,32 @@ class DatabaseRelay:
             sslmode=dict(target.query).get("sslmode", "prefer"),
             statement_timeout_s=timeout_s,
         )
-        lease_dir = self.private / "lease"
-        lease_dir.mkdir(mode=0o700)
-        self._bouncer = PgBouncer(self._pgbouncer_binary, lease_dir, self.folder)
-        await self._bouncer.start(login, client_user, alias)
+        listener.lease_dir.mkdir(mode=0o700)
+        listener.bouncer = PgBouncer(self._pgbouncer_binary, listener.lease_dir, listener.folder)
+        await listener.bouncer.start(login, client_user, alias)
         plain = Target(target.kind, "", target.port, "", alias, ())
-        where = {"host": self._mount, "port": str(target.port)}
+        where = {"host": mount, "port": str(target.port)}
         return kernel_dsn(plain, where, quote(client_user, safe=""))
+
+    async def _close_one(self, name: str) -> None:
+        listener = self._listeners.pop(name, None)
+        if listener is not None:
+            await listener.close()
 
     async def close(self) -> None:
         """Stop listening and cut every relayed connection; idempotent, never raises."""
-        relay, self._relay = self._relay, None
-        bouncer, self._bouncer = self._bouncer, None
-        if relay is not None:
-            await relay.close()
-        if bouncer is not None:
-            await bouncer.stop()
+        for name in list(self._listeners):
+            await self._close_one(name)
         shutil.rmtree(self.private / "lease", ignore_errors=True)
         for leftover in self.folder.glob(".s.PGSQL.*"):  # pgbouncer killed hard leaves its socket
             leftover.unlink(missing_ok=True)
+
+
+def _open_to_the_sandbox(folder: Path) -> None:
+    folder.chmod(0o755)  # whatever the umask: the sandbox's user must get in
+    uid = runs_as_uid()
+    if uid is not None:  # a root manager's pgbouncer binds its socket as that user
+        os.chown(folder, uid, -1)
 
 
 def make_folders(relay_root: Path, sandbox_id: str) -> tuple[Path, Path]:
@@ -287,10 +345,7 @@ def make_folders(relay_root: Path, sandbox_id: str) -> tuple[Path, Path]:
     relay_root.mkdir(parents=True, exist_ok=True, mode=0o755)
     folder = relay_root / sandbox_id
     folder.mkdir(mode=0o755)
-    folder.chmod(0o755)  # whatever the umask: the sandbox's user must get in
-    uid = runs_as_uid()
-    if uid is not None:  # a root manager's pgbouncer binds its socket as that user
-        os.chown(folder, uid, -1)
+    _open_to_the_sandbox(folder)
     private = private_root() / f"{PRIVATE_PREFIX}{sandbox_id}"
     shutil.rmtree(private, ignore_errors=True)
     private.mkdir(mode=0o700)
@@ -302,7 +357,8 @@ def private_root() -> Path:
 
 
 def remove_folders(folder: Path, private: Path) -> None:
-    kill_leftover(private / "lease")
+    for lease_dir in private.glob("lease*"):  # "lease", and "lease-<name>" for each database
+        kill_leftover(lease_dir)
     shutil.rmtree(private, ignore_errors=True)
     shutil.rmtree(folder, ignore_errors=True)
 

@@ -5,7 +5,8 @@ container starts (so the kernel's hello is never missed) and keeps that one conn
 of paying for a `docker exec` per call. Docker multiplexes stdout and stderr on it with 8-byte
 frame headers; stdout carries the protocol, stderr is the kernel's own log.
 
-The container has no network; its database is reached through its relay folder (``db_relay``).
+The container has no network; its databases are reached through its relay folder (``db_relay``),
+each of several through a sub-folder and a listener of its own.
 
 Every container carries the manager's label, so a manager that was killed finds and removes what
 it left behind when it starts again (relay folders too); and with ``stdin_once`` a container
@@ -111,11 +112,11 @@ class DockerSandbox:
 
     data_mount: str
 
-    async def open_database(self, dsn: str, statement_timeout_s: float) -> str:
+    async def open_database(self, dsn: str, statement_timeout_s: float, name: str = "") -> str:
         unseen = unseen_duckdb_file(dsn, self.data_mount)
         if unseen:
             raise DatabaseUnreachable(unseen)
-        return await self.relay.open(dsn, statement_timeout_s)
+        return await self.relay.open(dsn, statement_timeout_s, name)
 
     async def close_database(self) -> None:
         await self.relay.close()

@@ -32,11 +32,22 @@ class KernelError(Exception):
 
 
 @dataclass(frozen=True)
-class KernelSession:
+class DatabaseState:
+    """What the kernel made of one database of the session."""
+
+    name: str
     backend: str
     read_only: bool
     connect_error: str
+
+
+@dataclass(frozen=True)
+class KernelSession:
+    backend: str  # these three describe the first database (`con`)
+    read_only: bool
+    connect_error: str
     duration_ms: float
+    databases: tuple[DatabaseState, ...] = ()  # each database, in the session's order
 
 
 @dataclass
@@ -294,4 +305,13 @@ def _session_info(event: Message) -> KernelSession:
         read_only=event["read_only"],
         connect_error=event["connect_error"],
         duration_ms=event["duration_ms"],
+        databases=tuple(
+            DatabaseState(
+                str(each.get("name", "")),
+                str(each.get("backend", "")),
+                bool(each.get("read_only")),
+                str(each.get("connect_error", "")),
+            )
+            for each in event.get("databases") or []
+        ),
     )

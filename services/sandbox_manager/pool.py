@@ -23,7 +23,9 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
+from catalog_kernel.connections import DEFAULT, dsn_secrets, scrub
 from catalog_kernel.protocol import Message
 
 from services.common.logging import log_fields
@@ -38,7 +40,7 @@ from services.sandbox_manager.errors import (
     PoolExhausted,
 )
 from services.sandbox_manager.fleet import Fleet, PooledSandbox, SandboxState
-from services.sandbox_manager.kernel_client import KernelError, KernelSession
+from services.sandbox_manager.kernel_client import DatabaseState, KernelError, KernelSession
 from services.sandbox_manager.leases import Ending, LeaseRegistry, PoolLease, new_id, utcnow
 from services.sandbox_manager.metrics import ACQUIRE_FAILURES, ACQUIRE_WAIT, EXECUTE_DURATION
 
@@ -177,7 +179,7 @@ class Pool:
                 self.release(lease.lease_id)
                 raise
             if relay_error:
-                info = replace(info, connect_error=relay_error)
+                info = _with_relay_error(info, relay_error)
             log_fields(
                 _log,
                 logging.INFO,
@@ -251,7 +253,7 @@ class Pool:
             if session is not None:
                 session, relay_error = await self._open_database(instance, session)
             info = await instance.kernel.reset(session)
-            return replace(info, connect_error=relay_error) if relay_error else info
+            return _with_relay_error(info, relay_error) if relay_error else info
         except KernelError as exc:
             lease.broken = True
             self._fleet.break_(sandbox, "its container stopped during a reset", "crashed")
@@ -268,17 +270,28 @@ class Pool:
     async def _open_database(
         instance: SandboxInstance, session: dict[str, Any]
     ) -> tuple[dict[str, Any], str]:
-        """The session with the DSN the kernel must use, and why the database is unreachable.
+        """The session with the DSNs the kernel must use, and why its one `db_dsn` database is
+        unreachable. A database of several that is unreachable goes to the kernel with no DSN
+        and that reason, so the others open and the first stays `con`.
 
-        The backend reaches the database for the sandbox (see db_relay); the kernel never sees
+        The backend reaches each database for the sandbox (see db_relay); the kernel never sees
         the real host, and for PostgreSQL not the password either.
         """
-        dsn = str(session.get("db_dsn") or "")
         timeout_s = float(session.get("statement_timeout_s") or 300.0)
+        if session.get("databases"):
+            await instance.close_database()
+            opened = await asyncio.gather(
+                *(
+                    _open_one(instance, str(d["name"]), str(d["dsn"]), timeout_s)
+                    for d in session["databases"]
+                )
+            )
+            return {**session, "databases": list(opened)}, ""
+        dsn = str(session.get("db_dsn") or "")
         try:
             rewritten = await instance.open_database(dsn, timeout_s)
         except DatabaseUnreachable as exc:
-            return {**session, "db_dsn": ""}, exc.message
+            return {**session, "db_dsn": ""}, scrub(exc.message, _secrets(dsn))
         return {**session, "db_dsn": rewritten}, ""
 
     def renew(self, lease_id: str, ttl_s: float | None) -> PoolLease:
@@ -318,6 +331,27 @@ class Pool:
                 next_probe = time.monotonic() + self.settings.health_interval_s
                 await self._fleet.probe_warm()
             self._fleet.refill()
+
+
+async def _open_one(
+    instance: SandboxInstance, name: str, dsn: str, timeout_s: float
+) -> dict[str, str]:
+    """One database of several for the kernel: its DSN, or why it is unreachable (scrubbed of
+    its DSN, password and host, which a page may show)."""
+    try:
+        return {"name": name, "dsn": await instance.open_database(dsn, timeout_s, name)}
+    except DatabaseUnreachable as exc:
+        hidden = _secrets(dsn, urlsplit(dsn).hostname or "")
+        return {"name": name, "dsn": "", "connect_error": scrub(exc.message, hidden)}
+
+
+def _secrets(dsn: str, *more: str) -> list[str]:
+    return sorted({v for v in (*dsn_secrets(dsn), *more) if len(v) >= 4}, key=len, reverse=True)
+
+
+def _with_relay_error(info: KernelSession, error: str) -> KernelSession:
+    """A `db_dsn` session whose database the backend could not reach: the kernel opened none."""
+    return replace(info, connect_error=error, databases=(DatabaseState(DEFAULT, "", False, error),))
 
 
 def _sandbox_lost(started: float) -> Iterator[Message]:

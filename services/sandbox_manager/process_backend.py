@@ -41,7 +41,7 @@ class ProcessSandbox:
     scratch: str
     live_scratch: set[str]
 
-    async def open_database(self, dsn: str, statement_timeout_s: float) -> str:
+    async def open_database(self, dsn: str, statement_timeout_s: float, name: str = "") -> str:
         return dsn  # the kernel shares the manager's network: it dials the database itself
 
     async def close_database(self) -> None:

@@ -48,7 +48,10 @@ class SandboxManagerServicer(sandbox_pb2_grpc.SandboxManagerServiceServicer):
         self, request: sandbox_pb2.ResetSandboxRequest, context: _Context
     ) -> sandbox_pb2.ResetSandboxResponse:
         lease_id = translate.lease_id_of(request)
-        session = translate.session_of(request.session) if request.HasField("session") else None
+        session = None
+        if request.HasField("session"):
+            limit = self._settings.max_databases
+            session = translate.session_of(request.session, max_databases=limit)
         started = time.monotonic()
         info = await self._pool.reset(lease_id, session)
         return sandbox_pb2.ResetSandboxResponse(

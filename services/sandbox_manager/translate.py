@@ -20,6 +20,7 @@ from services.sandbox_manager.leases import PoolLease
 from services.sandbox_manager.pool import AcquireRequest
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DATABASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _RESERVED_ENV = ("CATALOG_", "PYTHON", "AWS_")
 _RESERVED_ENV_NAMES = {"PATH", "HOME"}
 _MAX_LABELS = 64
@@ -72,7 +73,9 @@ def lease_id_of(request: Any) -> str:
     return str(request.lease_id)
 
 
-def session_of(config: sandbox_pb2.SessionConfig, field: str = "session") -> dict[str, Any]:
+def session_of(
+    config: sandbox_pb2.SessionConfig, field: str = "session", max_databases: int = 8
+) -> dict[str, Any]:
     """The kernel's session message. Holds secrets: never log it."""
     for key in config.env:
         if not _ENV_NAME.match(key):
@@ -102,6 +105,8 @@ def session_of(config: sandbox_pb2.SessionConfig, field: str = "session") -> dic
             "session_token": config.s3.session_token,
         },
     }
+    if config.databases:
+        session["databases"] = databases_of(config, field, max_databases)
     if config.HasField("statement_timeout"):
         statement_s = seconds(config.statement_timeout)
         if statement_s < 0:
@@ -111,6 +116,47 @@ def session_of(config: sandbox_pb2.SessionConfig, field: str = "session") -> dic
             )
         session["statement_timeout_s"] = statement_s
     return session
+
+
+def databases_of(
+    config: sandbox_pb2.SessionConfig, field: str, max_databases: int
+) -> list[dict[str, str]]:
+    """The session's databases, in order: named, unique, each with a DSN, and not beside
+    `db_dsn` (its shorthand for one named "default")."""
+    where = f"{field}.databases"
+    if config.db_dsn:
+        raise InvalidArgument(
+            f"give {field}.databases or {field}.db_dsn (the shorthand for one database named "
+            "`default`), not both",
+            field_violations=[(where, f"given with {field}.db_dsn")],
+        )
+    if len(config.databases) > max_databases:
+        raise InvalidArgument(
+            f"{where} holds {len(config.databases)} databases, over the limit of "
+            f"{max_databases} (CATALOG_SANDBOX_MAX_DATABASES)",
+            field_violations=[(where, f"over {max_databases}")],
+        )
+    seen: set[str] = set()
+    for index, database in enumerate(config.databases):
+        name, at = database.name, f"{where}[{index}]"
+        if not _DATABASE_NAME.match(name):
+            raise InvalidArgument(
+                f"{at}.name {name!r} is not a database name: a lowercase letter, then up to "
+                "30 lowercase letters, digits or '_'",
+                field_violations=[(f"{at}.name", "not [a-z][a-z0-9_]{0,30}")],
+            )
+        if name in seen:
+            raise InvalidArgument(
+                f"{at}.name {name!r} is given twice: each database needs a name of its own",
+                field_violations=[(f"{at}.name", "duplicate")],
+            )
+        seen.add(name)
+        if not database.dsn:
+            raise InvalidArgument(
+                f"{at}.dsn is empty: give the database's connection string",
+                field_violations=[(f"{at}.dsn", "required")],
+            )
+    return [{"name": d.name, "dsn": d.dsn} for d in config.databases]
 
 
 def acquire_request(
@@ -130,7 +176,7 @@ def acquire_request(
     wait_cap = settings.max_wait_s if time_remaining is None else max(0.0, time_remaining - 0.5)
     wait_s = _bounded_seconds(request, "wait_timeout", wait_cap, float("inf"))
     return AcquireRequest(
-        session=session_of(request.session),
+        session=session_of(request.session, max_databases=settings.max_databases),
         ttl_s=_bounded_seconds(request, "lease_ttl", settings.lease_ttl_s, settings.max_lease_ttl_s)
         or settings.lease_ttl_s,
         wait_s=min(wait_s, wait_cap),
@@ -175,6 +221,12 @@ def session_info(info: KernelSession) -> sandbox_pb2.SessionInfo:
     message = sandbox_pb2.SessionInfo(backend=info.backend, read_only=info.read_only)
     if info.connect_error:
         message.connect_error = info.connect_error
+    for each in info.databases:
+        database = message.databases.add(
+            name=each.name, backend=each.backend, read_only=each.read_only
+        )
+        if each.connect_error:
+            database.connect_error = each.connect_error
     return message
 
 

@@ -14,7 +14,7 @@ from catalog_toolkit import record
 
 from services.agent_runner.budget import Budget
 from services.agent_runner.loop import AgentEvent, AgentRequest, StopReason
-from services.agent_runner.offline_agent import OfflineAgent
+from services.agent_runner.offline_agent import OfflineAgent, catalog_page
 from services.agent_runner.report import REPORT_MARKER
 from services.agent_runner.sandbox_tool import CellReport
 from tests.fakes.code_runner import FakeCodeRunner
@@ -83,7 +83,7 @@ async def test_the_catalog_agent_profiles_tables_in_batches_a_few_at_a_time(
         for i in range(9):
             db.execute(f"CREATE TABLE t{i} AS SELECT range AS id, range % 3 AS k FROM range({i})")
     con = ibis.duckdb.connect(str(path), read_only=True)
-    namespace = {"con": con}
+    namespace = {"con": con, "cons": {"default": con}}
 
     def with_con(code: str) -> CellReport:
         printed = io.StringIO()
@@ -113,3 +113,25 @@ async def test_the_catalog_agent_profiles_tables_in_batches_a_few_at_a_time(
     assert "9 of 10 tables profiled, 36 rows in all." in outcome.body_html
     assert "main.missing" in outcome.body_html  # under the tables that could not be profiled
     assert outcome.turns == 3 and outcome.stop_reason is StopReason.SUBMITTED
+
+
+def test_the_offline_catalog_page_tells_each_source_apart() -> None:
+    """Several sources: what stands out, and what could not be profiled, under its source; the
+    context's order of sources holds, a source lost mid-run included."""
+    digests = [
+        {"table": "app/shop.orders", "rows": 12, "warnings": ["status: <b>constant</b>"]},
+        {"table": "billing/invoices", "error": "OperationalError: the connection is lost"},
+        {"table": "app/shop.users", "rows": 3, "warnings": []},
+    ]
+    page = catalog_page(digests, ["billing", "app"])
+    assert "<p>2 of 3 tables profiled, 15 rows in all, from 2 sources.</p>" in page
+    billing, app = page.split("<h2>Source <code>billing</code></h2>")[1].split(
+        "<h2>Source <code>app</code></h2>"
+    )
+    assert "<p>0 of 1 tables profiled.</p>" in billing
+    assert "Tables that could not be profiled" in billing and "connection is lost" in billing
+    assert "What stands out" in app and "&lt;b&gt;constant&lt;/b&gt;" in app
+    assert "could not be profiled" not in app and page.endswith(REPORT_MARKER)
+    # One source, named or not: the page is as it was.
+    single = catalog_page([{"table": "shop.orders", "rows": 1, "warnings": []}])
+    assert "<h2>Source" not in single and "from 1 sources" not in single

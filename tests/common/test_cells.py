@@ -48,13 +48,14 @@ def test_hostile_arguments_arrive_as_data_and_the_result_round_trips(
     assert read_result(output) == toolkit  # U+2028 inside the JSON does not split the line
 
 
-def test_the_connection_goes_in_by_name_and_the_namespace_is_left_alone(
+def test_every_database_goes_in_by_name_and_the_namespace_is_left_alone(
     toolkit: dict[str, Any],
 ) -> None:
-    namespace: dict[str, Any] = {"con": "the connection"}
-    run(call_cell("echo", with_con=True, table="t"), namespace)
-    assert toolkit == {"con": "the connection", "table": "t"}
-    assert set(namespace) == {"con", "__builtins__"}
+    cons = {"app": "the app's connection", "billing": "billing's"}
+    namespace: dict[str, Any] = {"con": cons["app"], "cons": cons}
+    run(call_cell("echo", with_con=True, table="billing/invoices"), namespace)
+    assert toolkit == {"con": cons, "table": "billing/invoices"}
+    assert set(namespace) == {"con", "cons", "__builtins__"}
 
 
 def test_only_public_function_names_make_a_cell() -> None:

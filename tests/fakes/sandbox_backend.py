@@ -29,7 +29,7 @@ class FakeSandbox:
     def container_id(self) -> str:
         return f"fake-{self.sandbox_id}"
 
-    async def open_database(self, dsn: str, statement_timeout_s: float) -> str:
+    async def open_database(self, dsn: str, statement_timeout_s: float, name: str = "") -> str:
         if UNREACHABLE_HOST in dsn:
             raise DatabaseUnreachable(f"{UNREACHABLE_HOST} does not resolve")
         self.databases.append(dsn)

@@ -297,3 +297,81 @@ async def test_sessions_ended_at_once_never_hang_the_kernel(shared_kernel: Kerne
         await asyncio.wait_for(shared_kernel.end_session(), timeout=10)
     pong = await asyncio.wait_for(shared_kernel.ping(), timeout=10)
     assert pong["ev"] == "pong"
+
+
+# --- several databases: cons[name], con the first ---------------------------------------------
+
+
+async def test_several_databases_open_as_cons_in_order_and_con_is_the_first(
+    any_kernel: KernelClient, postgres_table: tuple[str, str], mysql_table: tuple[str, str]
+) -> None:
+    pg_server, schema = postgres_table
+    my_server, database = mysql_table
+    lake = await make_duckdb(any_kernel, 10)
+    databases = [
+        {"name": "app", "dsn": postgres_session(pg_server)["db_dsn"]},
+        {"name": "billing", "dsn": f"{my_server}/{database}"},
+        {"name": "lake", "dsn": lake},
+    ]
+    info = await any_kernel.start_session({"databases": databases, "statement_timeout_s": 30})
+    assert [(d.name, d.backend, d.read_only, d.connect_error) for d in info.databases] == [
+        ("app", "postgres", True, ""),
+        ("billing", "mysql", True, ""),
+        ("lake", "duckdb", True, ""),
+    ]
+    assert (info.backend, info.read_only, info.connect_error) == ("postgres", True, "")
+    counts = await any_kernel.execute(
+        "print(list(cons), con is cons['app'])\n"
+        f"print(int(cons['app'].table('orders', database='{schema}').count().execute()),\n"
+        "      int(cons['billing'].table('orders').count().execute()),\n"
+        "      int(cons['lake'].table('events').count().execute()))"
+    )
+    assert counts.stdout == "['app', 'billing', 'lake'] True\n1000 1000 10\n", counts.error
+    writes = await any_kernel.execute(
+        "import contextlib\nrefused = []\n"
+        f"for name, sql in [('app', 'INSERT INTO {schema}.orders VALUES (0, 0)'),\n"
+        "                  ('billing', 'UPDATE orders SET amount = 0'),\n"
+        "                  ('lake', 'INSERT INTO events VALUES (-1, -1)')]:\n"
+        "    try:\n"
+        "        cons[name].raw_sql(sql)\n"
+        "    except Exception as exc:\n"
+        "        refused.append(name)\n"
+        "refused"
+    )
+    assert writes.result == "['app', 'billing', 'lake']", writes.error
+    # Past the guard, on the second database: the next cell starts read only there too.
+    await any_kernel.execute("cons['billing'].con.query('SET SESSION TRANSACTION READ WRITE')")
+    mode = await any_kernel.execute(
+        "c = cons['billing'].raw_sql('SELECT @@session.tx_read_only')\nc.fetchone()[0]"
+    )
+    assert mode.result == "1", mode.error
+
+
+async def test_a_database_that_fails_is_left_out_and_the_others_open(
+    any_kernel: KernelClient, postgres_table: tuple[str, str]
+) -> None:
+    pg_server, schema = postgres_table
+    other = "An0ther-Secret-pw-0815"
+    databases = [
+        {"name": "lost", "dsn": f"postgresql://nobody:{PASSWORD}@127.0.0.1:1/none"},
+        {"name": "app", "dsn": postgres_session(pg_server, other)["db_dsn"]},
+        {"name": "cut", "dsn": "", "connect_error": f"the relay is down ({other})"},
+    ]
+    info = await any_kernel.start_session({"databases": databases})
+    lost, app, cut = info.databases
+    assert (lost.backend, lost.read_only) == (
+        "",
+        False,
+    ) and "Connection refused" in lost.connect_error
+    assert (app.backend, app.read_only, app.connect_error) == ("postgres", True, "")
+    assert cut.connect_error == "the relay is down ([redacted])"
+    # The top-level fields describe the first database, which failed: `con` is not bound.
+    assert (info.backend, info.connect_error) == ("", lost.connect_error)
+    seen = await any_kernel.execute(
+        "print(list(cons), 'con' in globals())\n"
+        f"print(int(cons['app'].table('orders', database='{schema}').count().execute()))\n"
+        "print(cons['app'].con.info.password)"
+    )
+    assert seen.stdout == "['app'] False\n1000\n[redacted]\n", seen.error
+    for text in (str(info), str(seen.events)):
+        assert PASSWORD not in text and other not in text

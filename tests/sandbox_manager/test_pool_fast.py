@@ -15,6 +15,7 @@ from catalog_kernel.protocol import Message
 from services.sandbox_manager.config import Settings
 from services.sandbox_manager.errors import (
     BackendUnavailable,
+    KeyInUse,
     LeaseBroken,
     LeaseNotFound,
     PoolExhausted,
@@ -209,3 +210,42 @@ async def test_closing_destroys_every_sandbox_and_leftovers(make_pool: MakePool)
     await warm(pool, 2)
     await pool.close()
     assert len(backend.started) == 3 and not backend.live and backend.closed
+
+
+async def test_a_repeated_acquire_must_ask_for_the_same_databases(make_pool: MakePool) -> None:
+    """The idempotency key's lease is given again only for the same session, databases too."""
+    pool, _ = await make_pool(min_warm=1, max_size=2)
+
+    def keyed(databases: list[dict[str, str]]) -> AcquireRequest:
+        asked = request({"databases": databases, "statement_timeout_s": 30})
+        return AcquireRequest(**{**asked.__dict__, "idempotency_key": "run-7.1"})
+
+    first = [{"name": "app", "dsn": "duckdb:///data/a.duckdb"}]
+    lease, _ = await pool.acquire(keyed(first))
+    again, _ = await pool.acquire(keyed([dict(first[0])]))
+    assert again.lease_id == lease.lease_id
+    for other in (
+        [{"name": "app", "dsn": "duckdb:///data/b.duckdb"}],
+        [*first, {"name": "lake", "dsn": "duckdb:///data/a.duckdb"}],
+    ):
+        with pytest.raises(KeyInUse, match="another session"):
+            await pool.acquire(keyed(other))
+
+
+async def test_an_unreachable_database_of_several_reaches_the_kernel_as_its_reason_only(
+    make_pool: MakePool,
+) -> None:
+    """The others are opened; the kernel gets the lost one's place (so `con` stays the first)
+    with no DSN and a reason that names neither its host nor its password."""
+    pool, backend = await make_pool(min_warm=1, max_size=1)
+    app = {"name": "app", "dsn": "duckdb:///data/a.duckdb"}
+    lost = {"name": "lost", "dsn": f"postgresql://reader:pw-1234@{UNREACHABLE_HOST}/shop"}
+    lease, _ = await pool.acquire(request({"databases": [lost, app]}))
+    sandbox = backend.sandbox(lease.sandbox_id)
+    assert sandbox.fake.session == {
+        "databases": [
+            {"name": "lost", "dsn": "", "connect_error": "[redacted] does not resolve"},
+            app,
+        ]
+    }
+    assert sandbox.databases == [app["dsn"]]

@@ -491,3 +491,38 @@ async def test_killed_cell_query_is_cancelled_on_mariadb(my_session: Any) -> Non
     await asyncio.sleep(1)
     assert running_queries("mysql", marker) == 1
     await running
+
+
+async def test_a_killed_cell_s_queries_are_cancelled_on_each_database(
+    shared_kernel: KernelClient, postgres_table: tuple[str, str], mysql_table: tuple[str, str]
+) -> None:
+    """A session of two databases: the kill stops the query on each server, one running in a
+    thread of the cell (PostgreSQL, its own check turned off) and one in the cell itself."""
+    (pg_server, _), (my_server, database) = postgres_table, mysql_table
+    databases = [
+        {"name": "app", "dsn": pg_server},
+        {"name": "billing", "dsn": f"{my_server}/{database}"},
+    ]
+    info = await shared_kernel.start_session({"databases": databases, "statement_timeout_s": 30})
+    assert [(d.backend, d.read_only) for d in info.databases] == [
+        ("postgres", True),
+        ("mysql", True),
+    ]
+    marker = f"killed_{uuid.uuid4().hex[:8]}"
+    code = (
+        "import threading\n"
+        "cons['app'].con.pgconn.exec_(b'SET client_connection_check_interval = 0')\n"
+        "threading.Thread(target=cons['app'].raw_sql, daemon=True,\n"
+        f"                 args=('SELECT pg_sleep(60) /* {marker} */',)).start()\n"
+        f"cons['billing'].raw_sql('SELECT BENCHMARK(10000000000, MD5(1)) /* {marker} */')"
+    )
+    try:
+        running = asyncio.ensure_future(cell(shared_kernel, STUBBORN + code, timeout_s=2))
+        await asyncio.sleep(1)
+        assert (running_queries("postgres", marker), running_queries("mysql", marker)) == (1, 1)
+        done = await running
+        assert (done.status, done.state_lost) == ("timeout", True), done.error
+        assert await wait_gone("postgres", marker, within_s=5) == 0
+        assert await wait_gone("mysql", marker, within_s=5) == 0
+    finally:
+        await shared_kernel.end_session()

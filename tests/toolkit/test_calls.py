@@ -25,6 +25,11 @@ def run_cell(code: str, namespace: dict[str, Any]) -> Any:
     return read_result(printed.getvalue())
 
 
+def kernel_namespace(con: Any) -> dict[str, Any]:
+    """What the kernel binds for a session of one database: `con`, and `cons` by name."""
+    return {"con": con, "cons": {"default": con}}
+
+
 @pytest.fixture
 def shop_con(tmp_path: Path) -> Any:
     path = tmp_path / "shop.duckdb"
@@ -33,8 +38,7 @@ def shop_con(tmp_path: Path) -> Any:
             "CREATE TABLE orders (id INTEGER, status VARCHAR);"
             "INSERT INTO orders SELECT i, ['new', 'paid'][1 + i % 2] FROM range(100) t(i);"
         )
-    record.profiles.clear()
-    record.comparison = None
+    record.reset()
     con = ibis.duckdb.connect(str(path), read_only=True)
     yield con
     con.disconnect()
@@ -65,19 +69,21 @@ def test_a_file_staged_in_chunks_arrives_whole_in_a_new_folder(
 def test_a_read_only_connection_passes_the_probe_and_missing_tables_are_named(
     shop_con: Any,
 ) -> None:
-    namespace = {"con": shop_con}
+    namespace = kernel_namespace(shop_con)
     report = run_cell(
         call_cell("probe_read_only", with_con=True, tables=["orders", "nope"]), namespace
     )
-    assert report == {"writable": False, "why": "", "warnings": [], "missing": ["nope"]}
-    assert set(namespace) <= {"con", "__builtins__"}  # the cell left nothing behind
+    assert report["by_source"]["default"].pop("version").startswith("DuckDB v")
+    proof = {"writable": False, "why": "", "warnings": [], "missing": ["nope"]}
+    assert report == proof | {"by_source": {"default": proof | {"backend": "duckdb"}}}
+    assert set(namespace) <= {"con", "cons", "__builtins__"}  # the cell left nothing behind
 
 
 def test_a_writable_duckdb_file_fails_the_probe(tmp_path: Path) -> None:
     path = tmp_path / "rw.duckdb"
     duckdb.connect(str(path)).close()
     con = ibis.duckdb.connect(str(path))
-    report = run_cell(call_cell("probe_read_only", with_con=True, tables=[]), {"con": con})
+    report = run_cell(call_cell("probe_read_only", with_con=True, tables=[]), kernel_namespace(con))
     assert report["writable"] and report["why"] == "created a table"
     assert con.list_tables() == []  # the probe's table is gone again
 
@@ -85,12 +91,14 @@ def test_a_writable_duckdb_file_fails_the_probe(tmp_path: Path) -> None:
 def test_the_offline_digests_say_what_was_profiled_and_compared(
     shop_con: Any, tmp_path: Path
 ) -> None:
-    digest = run_cell(call_cell("profile_digest", with_con=True, table="orders"), {"con": shop_con})
+    digest = run_cell(
+        call_cell("profile_digest", with_con=True, table="orders"), kernel_namespace(shop_con)
+    )
     assert digest["table"] == "orders" and digest["rows"] == 100 and digest["columns"] == 2
     assert digest["errors"] == [] and isinstance(digest["warnings"], list)
     exported = run_cell(
         call_cell("export_data", with_con=True, agent="catalog", tables=["orders"]),
-        {"con": shop_con},
+        kernel_namespace(shop_con),
     )
     run = tmp_path / "history" / "2026-01-01T00:00:00.000Z"
     run.mkdir(parents=True)
@@ -109,13 +117,13 @@ def test_the_offline_digests_say_what_was_profiled_and_compared(
 def test_the_catalog_data_profiles_tables_the_agent_left_out(shop_con: Any) -> None:
     data = run_cell(
         call_cell("export_data", with_con=True, agent="catalog", tables=["orders"]),
-        {"con": shop_con},
+        kernel_namespace(shop_con),
     )
     assert data["kind"] == "catalog" and data["requested"] == ["orders"]
     assert data["tables"]["orders"]["rows"] == 100
 
 
 def test_the_recorded_fragment_comes_back_as_text(shop_con: Any) -> None:
-    run_cell(call_cell("profile_digest", with_con=True, table="orders"), {"con": shop_con})
+    run_cell(call_cell("profile_digest", with_con=True, table="orders"), kernel_namespace(shop_con))
     fragment = run_cell(call_cell("recorded_fragment"), {})
     assert isinstance(fragment, str) and "orders" in fragment

@@ -25,7 +25,7 @@ def store_run(history: Path, timestamp: str, tables: dict[str, dict[str, Any]]) 
 
 def catalog_of(path: Path, tables: list[str]) -> dict[str, dict[str, Any]]:
     """What a run stores as catalog.json; every run has a fresh sandbox, so a fresh record."""
-    record.profiles.clear()
+    record.reset()
     con = ibis.duckdb.connect(str(path), read_only=True)
     try:
         data = export_data("catalog", con=con, tables=tables)

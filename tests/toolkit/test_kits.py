@@ -16,7 +16,7 @@ from catalog_toolkit import record
 from catalog_toolkit.kits import KITS, NoKit, agent_digest, export_data, recorded_fragment
 
 from services.common.cells import call_cell
-from tests.toolkit.test_calls import run_cell
+from tests.toolkit.test_calls import kernel_namespace, run_cell
 
 NOW = "2026-01-02T00:00:00.000Z"
 
@@ -26,9 +26,7 @@ def con(tmp_path: Path) -> Iterator[Any]:
     path = tmp_path / "shop.duckdb"
     with duckdb.connect(str(path)) as db:
         db.execute("CREATE TABLE orders AS SELECT i AS id, i * 2.5 AS amount FROM range(50) t(i)")
-    record.profiles.clear()
-    record.comparison = None
-    record.results.clear()
+    record.reset()
     connection = ibis.duckdb.connect(str(path), read_only=True)
     yield connection
     connection.disconnect()
@@ -37,13 +35,13 @@ def con(tmp_path: Path) -> Iterator[Any]:
 def test_the_catalog_kit_through_the_generic_calls(con: Any) -> None:
     context = {"tables": ["orders"], "limits": {"max_tables": 50}}
     digest = run_cell(
-        call_cell("agent_digest", with_con=True, agent="catalog", **context), {"con": con}
+        call_cell("agent_digest", with_con=True, agent="catalog", **context), kernel_namespace(con)
     )
     assert digest["headline"] == "1 tables profiled, 50 rows in all." and digest["items"] == []
     data = run_cell(
-        call_cell("export_data", with_con=True, agent="catalog", **context), {"con": con}
+        call_cell("export_data", with_con=True, agent="catalog", **context), kernel_namespace(con)
     )
-    assert data["kind"] == "catalog" and data["counts"] == {"tables": 1, "warnings": 0}
+    assert data["kind"] == "catalog" and data["counts"] == {"tables": 1, "warnings": 0, "failed": 0}
     assert data["tables"]["orders"]["rows"] == 50
     fragment = run_cell(call_cell("recorded_fragment", agent="catalog"), {})
     assert "orders" in fragment
@@ -74,7 +72,7 @@ def test_the_summary_counts_what_the_runs_agents_found_and_links_their_pages(
     data = export_data("summary", **context)
     assert data["kind"] == "summary" and set(data["counts"]) == {"bad", "good", "neutral"}
     assert [(a["agent"], a["page"], a["counts"]) for a in data["agents"]] == [
-        ("catalog", "catalog.html", {"tables": 1, "warnings": 0}),
+        ("catalog", "catalog.html", {"tables": 1, "warnings": 0, "failed": 0}),
         ("pii", "pii.html", {"columns": 2, "high": 1}),
         ("relations", "", {"findings": 3}),
     ]
