@@ -10,14 +10,19 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from catalog.v1 import catalog_pb2 as pb
 
 from tests.conftest import MYSQL_URL, POSTGRES_URL
-from tests.orchestrator.stack import PLANE, StartOrchestrator, wait_finished
+from tests.fakes.anthropic_server import FakeAnthropic, Reply, tool_use
+from tests.orchestrator.stack import PLANE, Runner, StartOrchestrator, wait_finished
 from tests.sandbox_manager.conftest import RunningManager, start_manager_process
 from tests.toolkit.shop import PASSWORD, Shop, duckdb_shop, mysql_shop, postgres_shop
+
+CHANGED = "Changed-pw-3310"  # the billing reader's password once the catalog agent started
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +141,68 @@ async def test_a_missing_table_on_one_source_is_table_not_found_naming_the_sourc
         f"warehouse/{missing}"
     )
     assert PASSWORD not in (tmp_path / "orchestrator.log").read_text()
+
+
+async def test_a_source_that_no_longer_opens_at_a_reset_is_left_out_and_the_run_goes_on(
+    shops: dict[str, Shop],
+    start: StartOrchestrator,
+    claude_runner: Runner,
+    fake: FakeAnthropic,
+    tmp_path: Path,
+) -> None:
+    """The billing reader's password changes while the catalog agent works: its session keeps
+    its connection, but the pii agent's reset cannot log in again. That agent runs with the
+    app's database alone, and the run is not failed for it."""
+    import MySQLdb
+
+    app, billing = shops["duckdb"], shops["mysql"]
+    user = urlsplit(billing.reader_dsn).username
+
+    def catalog_turn(body: dict[str, Any]) -> Reply:
+        db = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", password="")
+        try:
+            db.cursor().execute(f"ALTER USER '{user}'@'%' IDENTIFIED BY '{CHANGED}'")
+        finally:
+            db.close()
+        return Reply(tool_use("submit_html", {"content": "<h1>The estate</h1>"}))
+
+    fake.script(catalog_turn, Reply(tool_use("submit_html", {"content": "<h1>PII</h1>"})))
+    request = pb.StartCatalogRequest(
+        sources=[
+            source("app", app.reader_dsn, [app.table("customers")]),
+            source("billing", billing.reader_dsn, [billing.table("customers")]),
+        ],
+        s3_prefix=f"file://{tmp_path}/out",
+        agents=["catalog", "pii"],
+    )
+    orchestrator = await start(runner_address=claude_runner.address)
+    started = await orchestrator.stub.StartCatalog(request)
+    final = await wait_finished(orchestrator.stub, started.catalog_id)
+    assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
+    assert [o.agent_name for o in final.outputs] == ["catalog", "pii"]
+    lines = [json.loads(line) for line in orchestrator.log().splitlines() if line.startswith("{")]
+    left_out = [line for line in lines if line["message"].startswith("source not opened again")]
+    assert [(line["source"], line["level"]) for line in left_out] == [("billing", "WARNING")]
+    assert "1045" in left_out[0]["error"] or "denied" in left_out[0]["error"], left_out
+    log = orchestrator.log()
+    assert PASSWORD not in log and CHANGED not in log and "p%40ss" not in log
+
+
+async def test_a_source_that_refuses_its_user_fails_the_run_naming_it(
+    shops: dict[str, Shop], start: StartOrchestrator, tmp_path: Path
+) -> None:
+    app, billing = shops["duckdb"], shops["mysql"]
+    wrong = billing.reader_dsn.replace(urlsplit(billing.reader_dsn).password or "", CHANGED)
+    request = pb.StartCatalogRequest(
+        sources=[
+            source("app", app.reader_dsn, [app.table("customers")]),
+            source("billing", wrong, [billing.table("customers")]),
+        ],
+        s3_prefix=f"file://{tmp_path}/out",
+    )
+    final = await run(start, request)
+    assert final.status == pb.CATALOG_STATUS_FAILED
+    assert final.error.code == "DATABASE_AUTH_FAILED", final.error
+    assert final.error.message.startswith("the source `billing`: the database refused the user")
+    assert CHANGED not in final.error.message
+    assert CHANGED not in (tmp_path / "orchestrator.log").read_text()
