@@ -34,6 +34,7 @@ from services.common.cli_schedules import (
     add_webhook_flag,
     run_schedule_command,
 )
+from services.common.cli_sources import SourceFlagError, add_database_flags, database_request
 from services.common.clients import (
     CatalogClient,
     CatalogClientError,
@@ -64,12 +65,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     start = commands.add_parser("start", help="start a catalog run")
-    start.add_argument(
-        "--db",
-        required=True,
-        help="the database URL (postgresql://, mysql://, duckdb:///); never printed",
-    )
-    start.add_argument("--tables", required=True, help="comma-separated: a,schema.b")
+    add_database_flags(start)
     start.add_argument("--prefix", required=True, help="s3://bucket/path or file:///abs/path")
     start.add_argument("--key", default="", help="idempotency key: a rerun finds the same run")
     start.add_argument(
@@ -137,10 +133,16 @@ async def _run(client: CatalogClient, args: argparse.Namespace) -> Exit:
 
 
 async def _start(client: CatalogClient, args: argparse.Namespace) -> Exit:
+    try:
+        db, tables, sources = database_request(args)
+    except SourceFlagError as error:
+        note(f"catalog-agents: {error}")
+        return Exit.USAGE
     catalog_id = await client.start(
-        args.db,
-        _listed(args.tables),
+        db,
+        tables,
         args.prefix,
+        sources=sources,
         idempotency_key=args.key,
         allow_writable=args.allow_writable,
         agents=_listed(args.agents),

@@ -57,6 +57,7 @@ class Exit(enum.IntEnum):
 # The flag that sets each request field, so a refusal names what to change on the command line.
 FLAGS = {"db_conn_string": "--db", "tables": "--tables", "s3_prefix": "--prefix"}
 FLAGS.update(idempotency_key="--key", agents="--agents", max_cost_usd="--max-cost-usd")
+FLAGS.update(sources="--source")
 # What to do about each failure code a run can end with.
 FIXES = {
     "DATABASE_UNREACHABLE": "check the host, port and database name in --db, and that the "

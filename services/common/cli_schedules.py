@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from services.common.cli_render import Exit, emit_json, note
+from services.common.cli_sources import SourceFlagError, add_database_flags, database_request
 from services.common.clients import (
     CatalogClient,
     CatchUp,
@@ -45,8 +46,7 @@ def add_schedule_commands(commands: argparse._SubParsersAction[argparse.Argument
     create = verbs.add_parser("create", help="create a schedule")
     create.add_argument("--cron", required=True, help="e.g. '0 3 * * *' (6 fields: seconds first)")
     create.add_argument("--time-zone", default="", help="IANA name, e.g. Europe/Paris (UTC)")
-    create.add_argument("--db", required=True, help="the database URL; never printed")
-    create.add_argument("--tables", required=True, help="comma-separated: a,schema.b")
+    add_database_flags(create)
     create.add_argument("--prefix", required=True, help="s3://bucket/path or file:///abs/path")
     create.add_argument("--agents", default="", help="comma-separated agents to run")
     create.add_argument("--max-cost-usd", type=float, default=0.0, help="per run; 0: no limit")
@@ -97,11 +97,17 @@ def _listed(flag: str) -> list[str]:
 
 
 async def _create(client: CatalogClient, args: argparse.Namespace) -> Exit:
+    try:
+        db, tables, sources = database_request(args)
+    except SourceFlagError as error:
+        note(f"catalog-agents: {error}")
+        return Exit.USAGE
     made = await client.create_schedule(
         args.cron,
-        args.db,
-        _listed(args.tables),
+        db,
+        tables,
         args.prefix,
+        sources=sources,
         time_zone=args.time_zone,
         agents=_listed(args.agents),
         max_cost_usd=args.max_cost_usd,

@@ -150,6 +150,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         pipeline=pipeline,
         tenanted=bool(settings.tenants),
         webhooks=WebhookPolicy(bool(settings.webhook_secret), settings.webhook_allow_http),
+        max_sources=settings.max_sources,
     )
     # DBOS enqueues each tick here; a short poll keeps the tick-to-run lag small. One tick at a
     # time across replicas: a tick's overlap check and the start of its run are then never

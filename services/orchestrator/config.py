@@ -52,6 +52,7 @@ class Settings:
     lease_ttl_s: float = 900.0
     acquire_wait_s: float = 600.0
     statement_timeout_s: float = 60.0
+    max_sources: int = 8  # databases one run may name (`sources`)
     history_runs: int = 20
     history_max_bytes: int = 32 * 1024 * 1024
     # S3 endpoint for S3-compatible stores (else boto3's own AWS_ENDPOINT_URL resolution).
@@ -115,6 +116,7 @@ class Settings:
             statement_timeout_s=env_float(
                 env, "CATALOG_STATEMENT_TIMEOUT_S", d.statement_timeout_s, minimum=0
             ),
+            max_sources=env_int(env, "CATALOG_MAX_SOURCES", d.max_sources, minimum=1),
             history_runs=env_int(env, "CATALOG_HISTORY_RUNS", d.history_runs, minimum=0),
             history_max_bytes=env_int(
                 env, "CATALOG_HISTORY_MAX_BYTES", d.history_max_bytes, minimum=0

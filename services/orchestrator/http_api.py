@@ -31,7 +31,13 @@ from services.common.errors import (
 )
 from services.common.metrics import CONTENT_TYPE
 from services.orchestrator.auth import ApiGuard, Caller
-from services.orchestrator.http_schedules import WebhookBody, schedule_routes, webhooks
+from services.orchestrator.http_schedules import (
+    SourceBody,
+    WebhookBody,
+    schedule_routes,
+    sources,
+    webhooks,
+)
 from services.orchestrator.schedule_ops import ScheduleOperations
 from services.orchestrator.service import CatalogOperations, StartRequest
 
@@ -39,9 +45,15 @@ DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 
 
 class CatalogRequest(BaseModel):
-    db_conn_string: SecretStr = Field(description="database URL; its password is never shown")
-    tables: list[str] = Field(min_length=1, description="`table` or `schema.table` names")
-    s3_prefix: str = Field(description="`s3://bucket/path` or `file:///abs/path`")
+    db_conn_string: SecretStr = Field(
+        default=SecretStr(""),
+        description="database URL (with `tables`: one source, `default`); never shown",
+    )
+    tables: list[str] = Field(default=[], description="`table` or `schema.table` names")
+    sources: list[SourceBody] = Field(
+        default=[], description="several databases, instead of db_conn_string and tables"
+    )
+    s3_prefix: str = Field(default="", description="`s3://bucket/path` or `file:///abs/path`")
     idempotency_key: str = Field(default="", description="a retry with it finds the same run")
     allow_writable: bool = False
     agents: list[str] = Field(
@@ -78,6 +90,7 @@ def make_app(
                 agents=body.agents,
                 max_cost_usd=body.max_cost_usd,
                 webhooks=webhooks(body.webhooks),
+                sources=sources(body.sources),
             ),
             caller.tenant,
         )

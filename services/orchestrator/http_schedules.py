@@ -20,7 +20,23 @@ from pydantic import BaseModel, Field, SecretStr
 from services.orchestrator.auth import ApiGuard, Caller
 from services.orchestrator.schedule_ops import ScheduleOperations, ScheduleRequest, ScheduleView
 from services.orchestrator.service import StartRequest
+from services.orchestrator.sources import Source
 from services.orchestrator.webhook_spec import Webhook
+
+
+class SourceBody(BaseModel):
+    name: str = Field(description="a short identifier, e.g. `billing`; unique in the run")
+    db_conn_string: SecretStr = Field(
+        default=SecretStr(""),
+        description="database URL, never shown; in a schedule's PUT, empty keeps the stored one",
+    )
+    tables: list[str] = Field(default=[], description="`table` or `schema.table` names")
+
+
+def sources(bodies: list[SourceBody]) -> tuple[Source, ...]:
+    return tuple(
+        Source(b.name, b.db_conn_string.get_secret_value(), tuple(b.tables)) for b in bodies
+    )
 
 
 class WebhookBody(BaseModel):
@@ -33,6 +49,9 @@ class ScheduledRequest(BaseModel):
         default=SecretStr(""), description="database URL; on PUT, empty keeps the stored one"
     )
     tables: list[str] = Field(default=[])
+    sources: list[SourceBody] = Field(
+        default=[], description="several databases; on PUT, an empty DSN keeps the source's"
+    )
     s3_prefix: str = ""
     allow_writable: bool = False
     agents: list[str] = []
@@ -67,6 +86,7 @@ def _request(body: ScheduleBody) -> ScheduleRequest:
         agents=r.agents,
         max_cost_usd=r.max_cost_usd,
         webhooks=webhooks(r.webhooks),
+        sources=sources(r.sources),
     )
     return ScheduleRequest(
         body.cron, body.time_zone, start, webhooks(body.webhooks), body.overlap, body.catch_up
@@ -76,6 +96,7 @@ def _request(body: ScheduleBody) -> ScheduleRequest:
 def as_json(view: ScheduleView) -> dict[str, Any]:
     spec = asdict(view.spec)
     spec.pop("sealed_conn")  # sealed, and never shown
+    spec["sources"] = [{"name": n, "tables": t} for n, t in view.spec.request_sources()]
     return {
         "schedule_id": view.spec.schedule_id,
         **spec,

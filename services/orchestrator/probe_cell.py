@@ -17,11 +17,32 @@ def probe_code(tables: list[str]) -> str:
 
 
 @dataclass(frozen=True)
+class SourceProbe:
+    """What the probe found on one source of the run."""
+
+    writable: bool
+    why: str
+    warnings: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # as the run names them
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> SourceProbe:
+        return cls(
+            writable=bool(data.get("writable", False)),
+            why=str(data.get("why", "")),
+            warnings=[str(w) for w in data.get("warnings", [])],
+            missing=[str(t) for t in data.get("missing", [])],
+        )
+
+
+@dataclass(frozen=True)
 class ProbeReport:
     writable: bool
     why: str  # the first reason found, e.g. "may change the rows of view shop.v"
     warnings: list[str] = field(default_factory=list)  # risks that do not make it writable
     missing: list[str] = field(default_factory=list)  # requested tables that cannot be read
+    # Each source's own findings, in request order; {} from a toolkit before sources.
+    by_source: dict[str, SourceProbe] = field(default_factory=dict)
 
     @classmethod
     def from_stdout(cls, stdout: str) -> ProbeReport | None:
@@ -35,4 +56,8 @@ class ProbeReport:
             why=str(data["why"]),
             warnings=[str(w) for w in data.get("warnings", [])],
             missing=[str(t) for t in data["missing"]],
+            by_source={
+                str(name): SourceProbe.of(found)
+                for name, found in (data.get("by_source") or {}).items()
+            },
         )

@@ -29,6 +29,7 @@ from services.orchestrator.schedules import (
     zone,
 )
 from services.orchestrator.service import CatalogOperations, StartRequest
+from services.orchestrator.sources import run_tables
 from services.orchestrator.tenants import Tenant
 from services.orchestrator.webhook_spec import Webhook
 
@@ -111,8 +112,8 @@ class ScheduleOperations:
             problems.append(
                 ("schedule.request.idempotency_key", "leave it empty: each tick keys its run")
             )
-        if sealed and not start.db_conn_string:  # an update keeping the sealed DSN
-            start = replace(start, db_conn_string="postgres://kept@placeholder/db")
+        # an update keeps the stored DSN of each source (by name) it gives none for
+        start = start.with_kept_dsns(self._catalogs.stored_dsns(sealed))
         try:
             prefix = self._catalogs.check(start, tenant, field_prefix="schedule.request.")
         except InvalidArgument as exc:
@@ -120,15 +121,14 @@ class ScheduleOperations:
         if problems:
             named = "; ".join(f"{name}: {why}" for name, why in problems)
             raise InvalidArgument(f"the schedule is invalid: {named}", field_violations=problems)
+        sources = start.run_sources()
         return ScheduleSpec(
             schedule_id=schedule_id,
             tenant=tenant.name,
             cron=request.cron,
             time_zone=request.time_zone,
-            sealed_conn=self._catalogs.seal(request.request.db_conn_string)
-            if request.request.db_conn_string
-            else sealed,
-            tables=tuple(start.tables),
+            sealed_conn=self._catalogs.seal_sources(start),
+            tables=tuple(run_tables(sources)),
             s3_prefix=prefix,
             allow_writable=start.allow_writable,
             agents=tuple(start.agents),
@@ -137,6 +137,7 @@ class ScheduleOperations:
             webhooks=tuple(request.webhooks),
             overlap=request.overlap,
             catch_up=request.catch_up,
+            sources=tuple(s.name for s in sources) if start.sources else (),
         )
 
     async def _owned(self, schedule_id: str, tenant: Tenant) -> ScheduleSpec:

@@ -76,4 +76,5 @@ def _run_input(spec: ScheduleSpec, stamp: str) -> CatalogInput:
         max_cost_usd=spec.max_cost_usd,
         schedule_id=spec.schedule_id,
         tick_time=stamp,
+        sources=spec.sources,
     )

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter  # type: ignore[import-untyped]
 
+from services.orchestrator.sources import split
 from services.orchestrator.webhook_spec import Webhook
 
 OVERLAPS = ("SKIP", "ALLOW")
@@ -30,8 +31,9 @@ class ScheduleSpec:
     tenant: str
     cron: str
     time_zone: str  # IANA name; "" is UTC
-    sealed_conn: str = field(repr=False)  # sealing.py; opened only in the run's steps
-    tables: tuple[str, ...]
+    # every source's DSN in one token (sources.seal_sources); opened only in the run's steps
+    sealed_conn: str = field(repr=False)
+    tables: tuple[str, ...]  # the run's table names (`billing/invoices` for a source's)
     s3_prefix: str  # validated and normalised
     allow_writable: bool = False
     agents: tuple[str, ...] = ()  # as the request named them (planned at each tick)
@@ -40,10 +42,18 @@ class ScheduleSpec:
     webhooks: tuple[Webhook, ...] = ()  # the schedule's
     overlap: str = "SKIP"
     catch_up: str = "LATEST"
+    # the run's sources by name, in request order; () for the shorthand (one, "default"), as
+    # in schedules made before sources
+    sources: tuple[str, ...] = ()
 
     @property
     def all_webhooks(self) -> tuple[Webhook, ...]:
         return self.webhooks + self.request_webhooks
+
+    def request_sources(self) -> list[tuple[str, list[str]]]:
+        """(name, tables as the request gave them) of each source; [] for the shorthand."""
+        split_tables = [split(t) for t in self.tables]
+        return [(n, [bare for s, bare in split_tables if s == n]) for n in self.sources]
 
 
 def zone(name: str) -> ZoneInfo | None:

@@ -19,9 +19,8 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from dbos import (
     DBOS,
@@ -38,6 +37,14 @@ from services.common.telemetry import tracing_enabled
 from services.orchestrator.deliveries import DeliveryRecord, delivery_records, start_deliveries
 from services.orchestrator.object_names import OutputPrefix, parse_prefix
 from services.orchestrator.pipeline import Pipeline
+from services.orchestrator.request_checks import (
+    Problems,
+    both_forms_problem,
+    conn_problems,
+    count_problem,
+    source_problems,
+    table_problems,
+)
 from services.orchestrator.run_state import (
     AgentUsage,
     OutputRef,
@@ -49,6 +56,7 @@ from services.orchestrator.run_state import (
     Step,
 )
 from services.orchestrator.sealing import Sealer
+from services.orchestrator.sources import DEFAULT, Source, open_sources, run_tables, seal_sources
 from services.orchestrator.steps.runtime import PROGRESS_STREAM
 from services.orchestrator.tenants import DEFAULT_TENANT, Tenant
 from services.orchestrator.webhook_spec import Webhook, webhook_problems
@@ -59,13 +67,7 @@ from services.orchestrator.workflows import (
     catalog_workflow,
 )
 
-# `table` or `schema.table`, as the database spells them (capitals, spaces and reserved words
-# are fine: every query quotes them). Each part holds 1 to 63 characters, PostgreSQL's limit,
-# with no quote, backtick or control character and no space at either end.
-_NAME_PART = r"[^\s.\"`\x00-\x1f\x7f](?:[^.\"`\x00-\x1f\x7f]{0,61}[^\s.\"`\x00-\x1f\x7f])?"
-_TABLE = re.compile(rf"^{_NAME_PART}(\.{_NAME_PART})?$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-_SCHEMES = ("postgres", "postgresql", "mysql", "mariadb", "duckdb")
 _STATUS = {
     "ENQUEUED": "QUEUED",
     "DELAYED": "QUEUED",
@@ -86,7 +88,7 @@ _DBOS_STATUS = {
 
 @dataclass(frozen=True)
 class StartRequest:
-    db_conn_string: str = field(repr=False)
+    db_conn_string: str = field(repr=False)  # with `tables`: the one source "default"
     tables: Sequence[str]
     s3_prefix: str
     idempotency_key: str = ""
@@ -94,6 +96,21 @@ class StartRequest:
     agents: Sequence[str] = ()  # a subset of the agents; empty: the pipeline's default
     max_cost_usd: float = 0.0  # the most the run's model calls may cost; 0: no limit
     webhooks: Sequence[Webhook] = ()  # told of the run's end (deliveries.py)
+    sources: Sequence[Source] = ()  # several databases, instead of db_conn_string and tables
+
+    def run_sources(self) -> list[Source]:
+        """The run's databases: `sources`, else the shorthand as the one source "default"."""
+        if self.sources:
+            return list(self.sources)
+        return [Source(DEFAULT, self.db_conn_string, tuple(self.tables))]
+
+    def with_kept_dsns(self, kept: dict[str, str]) -> StartRequest:
+        """This request with each empty DSN taken from `kept` (name -> DSN), by source name:
+        a schedule's update that gives no DSN keeps the stored one."""
+        if not self.sources:
+            return replace(self, db_conn_string=self.db_conn_string or kept.get(DEFAULT, ""))
+        sources = [replace(s, dsn=s.dsn or kept.get(s.name, "")) for s in self.sources]
+        return replace(self, sources=sources)
 
 
 @dataclass(frozen=True)
@@ -117,6 +134,7 @@ class CatalogView:
     schedule_id: str = ""  # the schedule that started it, if one did
     tick_time: str = ""  # the tick it is for
     deliveries: list[DeliveryRecord] = field(default_factory=list)  # its webhooks'
+    sources: list[str] = field(default_factory=list)  # its databases' names, in request order
 
 
 @dataclass(frozen=True)
@@ -152,8 +170,10 @@ class CatalogOperations:
         pipeline: Pipeline,
         tenanted: bool = False,
         webhooks: WebhookPolicy | None = None,
+        max_sources: int = 8,
     ) -> None:
         self._webhooks = webhooks or WebhookPolicy()
+        self._max_sources = max_sources
         self._queue = queue
         self._sealer = sealer
         self._pipeline = pipeline
@@ -177,8 +197,13 @@ class CatalogOperations:
     def webhook_problems(self, webhooks: Sequence[Webhook], name: str) -> list[tuple[str, str]]:
         return self._webhooks.problems(webhooks, name)
 
-    def seal(self, secret: str) -> str:
-        return self._sealer.seal(secret)
+    def seal_sources(self, request: StartRequest) -> str:
+        """Every DSN of the request in one sealed token (sources.seal_sources)."""
+        return seal_sources(self._sealer, request.run_sources())
+
+    def stored_dsns(self, sealed: str) -> dict[str, str]:
+        """name -> DSN of a token `seal_sources` made; {} for none."""
+        return open_sources(self._sealer, sealed) if sealed else {}
 
     async def status_of(self, catalog_id: str) -> str:
         """A run's status as CatalogView shows it ("" when there is no such run)."""
@@ -191,15 +216,17 @@ class CatalogOperations:
         catalog_id = uuid.uuid4().hex if not key else _catalog_id(tenant.name, key)
         agents = self._pipeline.plan(request.agents)
         digest = self._digest(request, prefix, tenant, agents)
+        sources = request.run_sources()
         workflow_input = CatalogInput(
-            sealed_conn=self._sealer.seal(request.db_conn_string),
-            tables=list(request.tables),
+            sealed_conn=seal_sources(self._sealer, sources),
+            tables=run_tables(sources),
             s3_prefix=prefix,
             allow_writable=request.allow_writable,
             tenant=tenant.name,
             request_digest=digest,
             agents=agents,
             max_cost_usd=request.max_cost_usd,
+            sources=tuple(s.name for s in sources),
         )
         with SetWorkflowID(catalog_id), DBOSContextSetAuth(tenant.name, None), _traced():
             handle = await self._queue.enqueue_async(catalog_workflow, workflow_input)
@@ -218,8 +245,16 @@ class CatalogOperations:
     ) -> str:
         """A keyed hash of what the run does: the DSN is never stored, even hashed plainly.
         The agents count when the request named them (a request without them hashes as it
-        did before pipelines, so a key reused across the upgrade still finds its run)."""
-        inputs = [request.db_conn_string, list(request.tables), prefix, request.allow_writable]
+        did before pipelines, so a key reused across the upgrade still finds its run); so do
+        the sources, each with its name, DSN and tables (the one source "default" hashes as
+        the shorthand did before sources)."""
+        sources = request.run_sources()
+        inputs: list[object]
+        if [s.name for s in sources] == [DEFAULT]:
+            inputs = [sources[0].dsn, list(sources[0].tables), prefix, request.allow_writable]
+        else:
+            named = [[s.name, s.dsn, list(s.tables)] for s in sources]
+            inputs = [{"sources": named}, prefix, request.allow_writable]
         if request.agents:
             inputs.append(list(agents))
         if request.max_cost_usd:  # only when set, so digests of earlier runs still match
@@ -228,7 +263,7 @@ class CatalogOperations:
 
     def _validate(self, request: StartRequest) -> str:
         """Every problem at once, each with its field; returns the normalised prefix."""
-        problems = _conn_problems(request.db_conn_string) + self._table_problems(request.tables)
+        problems = self._database_problems(request)
         unknown = self._pipeline.unknown(request.agents)
         if unknown:
             named = ", ".join(repr(name[:40]) for name in unknown)
@@ -265,23 +300,15 @@ class CatalogOperations:
         roots = ", ".join(r.rstrip("/") for r in self._file_roots)
         return [("s3_prefix", f"file:// prefixes must lie under one of: {roots}")]
 
-    def _table_problems(self, tables: Sequence[str]) -> list[tuple[str, str]]:
-        if not tables:
-            return [("tables", "name at least one table")]
-        if len(tables) > self._max_tables:
-            return [("tables", f"at most {self._max_tables} tables per run, not {len(tables)}")]
-        problems = [
-            (
-                f"tables[{i}]",
-                f"{name[:80]!r} is not a table name: write `table` or `schema.table`, each part "
-                "1 to 63 characters with no quote, backtick, control character or edge space",
-            )
-            for i, name in enumerate(tables)
-            if not _TABLE.fullmatch(name)
-        ]
-        if len(set(tables)) != len(tables):
-            problems.append(("tables", "each table may be named only once"))
-        return problems
+    def _database_problems(self, request: StartRequest) -> Problems:
+        """`sources`, or the shorthand `db_conn_string` with `tables`: never both."""
+        tables = request.tables
+        if request.sources:
+            both = both_forms_problem(True, request.db_conn_string, tables)
+            sources = request.sources
+            return both or source_problems(sources, self._max_sources, self._max_tables)
+        many = count_problem(len(tables), self._max_tables, "tables")
+        return conn_problems(request.db_conn_string) + (many or table_problems(tables))
 
     async def get(self, catalog_id: str, tenant: Tenant) -> CatalogView:
         status = await DBOS.get_workflow_status_async(catalog_id)
@@ -346,23 +373,6 @@ def _owner(status: WorkflowStatus) -> str:
     return requested.tenant if requested is not None else DEFAULT_TENANT
 
 
-def _conn_problems(conn_string: str) -> list[tuple[str, str]]:
-    if not conn_string:
-        return [("db_conn_string", "required, e.g. postgresql://reader@host:5432/db")]
-    try:
-        scheme = urlsplit(conn_string).scheme.lower()
-    except ValueError:
-        return [("db_conn_string", "not a valid URL")]
-    # SQLAlchemy's driver suffix (postgresql+psycopg) means nothing to the sandbox's kernel or
-    # the manager's relay: refused here, not found later as an unreachable database
-    if "+" in scheme:
-        plain = scheme.split("+")[0]
-        return [("db_conn_string", f"write {plain}://, without the driver suffix '+…'")]
-    if scheme not in _SCHEMES:
-        return [("db_conn_string", f"the scheme must be one of {', '.join(_SCHEMES)}")]
-    return []
-
-
 async def _view(status: WorkflowStatus) -> CatalogView:
     published = await DBOS.get_event_async(status.workflow_id, STATE_EVENT, timeout_seconds=0)
     requested = _input(status)
@@ -392,6 +402,7 @@ async def _view(status: WorkflowStatus) -> CatalogView:
         schedule_id=requested.schedule_id if requested else "",
         tick_time=requested.tick_time if requested else "",
         deliveries=await delivery_records(status.workflow_id),
+        sources=list(requested.sources or (DEFAULT,)) if requested else [],
     )
 
 

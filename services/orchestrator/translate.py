@@ -29,6 +29,7 @@ from services.orchestrator.run_state import (
     StepChanged,
 )
 from services.orchestrator.service import CatalogView, StartRequest
+from services.orchestrator.sources import Source
 from services.orchestrator.webhook_spec import Webhook
 
 
@@ -42,7 +43,12 @@ def start_request(request: pb.StartCatalogRequest) -> StartRequest:
         agents=list(request.agents),
         max_cost_usd=request.max_cost_usd,
         webhooks=webhooks(request.webhooks),
+        sources=sources(request.sources),
     )
+
+
+def sources(values: Iterable[pb.DatabaseSource]) -> tuple[Source, ...]:
+    return tuple(Source(s.name, s.db_conn_string, tuple(s.tables)) for s in values)
 
 
 def webhooks(values: Iterable[pb.Webhook]) -> tuple[Webhook, ...]:
@@ -170,6 +176,7 @@ def catalog(view: CatalogView) -> pb.Catalog:
         cost_usd=view.cost_usd,
         schedule_id=view.schedule_id,
         deliveries=[delivery(d) for d in view.deliveries],
+        sources=view.sources,
     )
     if view.tick_time:
         message.tick_time.CopyFrom(tick_timestamp(view.tick_time))

@@ -40,14 +40,16 @@ def schedule_id(
 
 def schedule(view: ScheduleView) -> pb.Schedule:
     spec = view.spec
+    sources = [pb.DatabaseSource(name=n, tables=t) for n, t in spec.request_sources()]
     request = pb.StartCatalogRequest(
-        tables=spec.tables,
+        tables=[] if sources else spec.tables,
+        sources=sources,
         s3_prefix=spec.s3_prefix,
         allow_writable=spec.allow_writable,
         agents=spec.agents,
         max_cost_usd=spec.max_cost_usd,
         webhooks=[_webhook(w) for w in spec.request_webhooks],
-    )  # no db_conn_string: it is sealed, and never shown
+    )  # no db_conn_string, nor any source's: sealed, and never shown
     message = pb.Schedule(
         schedule_id=spec.schedule_id,
         cron=spec.cron,

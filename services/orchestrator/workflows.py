@@ -49,6 +49,7 @@ from services.orchestrator.run_state import (
     Step,
     StepChanged,
 )
+from services.orchestrator.sources import DEFAULT, split
 from services.orchestrator.steps import agent_runs, history, pages, sandbox
 from services.orchestrator.steps.agent_runs import AgentInput, AgentReport
 from services.orchestrator.steps.runtime import now, publish, runtime
@@ -64,8 +65,10 @@ _SECOND_DEATH = "a second sandbox died during the run, under the {} agent; run t
 class CatalogInput:
     """The workflow's one input, as DBOS stores it: nothing in it is secret."""
 
-    sealed_conn: str  # the connection string, sealed (sealing.py); opened only in steps
-    tables: list[str]  # table names, `table` or `schema.table`
+    # Every source's connection string in one sealed token (sources.seal_sources); opened
+    # only in steps.
+    sealed_conn: str
+    tables: list[str]  # the run's table names: `table`, `schema.table`, `billing/invoices`
     s3_prefix: str  # the validated, normalised output prefix
     allow_writable: bool = False  # accept a connection that can write
     tenant: str = "default"  # who owns the run (tenants.py); runs from before tenants: default
@@ -75,6 +78,12 @@ class CatalogInput:
     max_cost_usd: float = 0.0  # the most the run's model calls may cost (USD); 0: no limit
     schedule_id: str = ""  # the schedule that started the run (schedule_tick.py), if any
     tick_time: str = ""  # and the tick it is for, UTC ISO 8601
+    # The run's sources by name, in request order; runs from before sources: () = default.
+    sources: tuple[str, ...] = ()
+
+    @property
+    def source_names(self) -> list[str]:
+        return list(self.sources or (DEFAULT,))
 
 
 @dataclass
@@ -92,7 +101,11 @@ async def catalog_workflow(request: CatalogInput) -> RunState:
     agents = list(request.agents or runtime().pipeline.plan())
     state = RunState(list(request.tables), request.s3_prefix, agents=[RunAgent(a) for a in agents])
     _log_event(
-        "workflow started", tables=len(request.tables), s3_prefix=request.s3_prefix, agents=agents
+        "workflow started",
+        tables=len(request.tables),
+        sources=request.source_names,
+        s3_prefix=request.s3_prefix,
+        agents=agents,
     )
     try:
         state.timestamp = await pages.fix_timestamp(request.s3_prefix)
@@ -266,12 +279,22 @@ def _context(prompt: AgentPrompt, request: CatalogInput, timestamp: str, history
     context: dict[str, Any] = {}
     if "database" in prompt.reads:
         context["tables"] = request.tables
+        if request.source_names != [DEFAULT]:
+            context["sources"] = _sources(request)
     if "history" in prompt.reads:
         context.update(
             s3_prefix=request.s3_prefix, current_timestamp=timestamp, history_dir=history_dir
         )
     context["limits"] = dict(prompt.limits)
     return json.dumps(context)
+
+
+def _sources(request: CatalogInput) -> list[dict[str, Any]]:
+    """Each source with its tables (as the run names them), in request order."""
+    return [
+        {"name": name, "tables": [t for t in request.tables if split(t)[0] == name]}
+        for name in request.source_names
+    ]
 
 
 async def _agent(

@@ -46,6 +46,7 @@ from services.common.clients._catalog_models import (
     PageOutput,
     RunAgent,
     RunError,
+    Source,
     StepChanged,
 )
 from services.common.clients._errors import (
@@ -137,6 +138,7 @@ __all__ = [
     "ScheduleRun",
     "SessionSettings",
     "SkippedTick",
+    "Source",
     "StepChanged",
     "UnknownManager",
     "Webhook",

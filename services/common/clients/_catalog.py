@@ -2,6 +2,10 @@
 
     async with CatalogClient("localhost:50053", api_key=key) as catalogs:
         catalog_id = await catalogs.start(dsn, ["shop.orders"], "s3://bucket/shop")
+        several = await catalogs.start(s3_prefix="s3://bucket/estate", sources=[
+            Source("app", app_dsn, ("public.orders",)),
+            Source("billing", billing_dsn, ("invoices",)),
+        ])  # pages name their tables app/public.orders, billing/invoices
         run = await catalogs.wait(catalog_id, timeout_s=900)  # raises CatalogRunFailed
         print(run.page("catalog"))
 
@@ -38,6 +42,7 @@ from services.common.clients._catalog_models import (
     CatalogRun,
     CatalogStatus,
     Finished,
+    Source,
     event_from_proto,
     run_from_proto,
 )
@@ -124,10 +129,11 @@ class CatalogClient(ScheduleCalls):
     # --- the calls ----------------------------------------------------------------------------
     async def start(
         self,
-        db_conn_string: str,
-        tables: Sequence[str],
-        s3_prefix: str,
+        db_conn_string: str = "",
+        tables: Sequence[str] = (),
+        s3_prefix: str = "",
         *,
+        sources: Sequence[Source] = (),
         idempotency_key: str = "",
         allow_writable: bool = False,
         agents: Sequence[str] = (),
@@ -135,11 +141,13 @@ class CatalogClient(ScheduleCalls):
         webhooks: Sequence[Webhook] = (),
         timeout_s: float | None = None,
     ) -> str:
-        """Start a run; returns its id at once. With no `idempotency_key` one is made, so a
-        retried call finds the run the first one started. `agents`: which to run, e.g.
-        ["pii"] (their needs are added; empty: the pipeline's default). `max_cost_usd`: the
-        most its model calls may cost (0: no limit); an agent that reaches it stops as at its
-        token budget. `webhooks`: where to POST the outcome when the run ends (signed)."""
+        """Start a run; returns its id at once. One database is `db_conn_string` with its
+        `tables`; several are `sources` instead (not both; at most the orchestrator's
+        CATALOG_MAX_SOURCES). With no `idempotency_key` one is made, so a retried call finds
+        the run the first one started. `agents`: which to run, e.g. ["pii"] (their needs are
+        added; empty: the pipeline's default). `max_cost_usd`: the most its model calls may
+        cost (0: no limit); an agent that reaches it stops as at its token budget.
+        `webhooks`: where to POST the outcome when the run ends (signed)."""
         request = pb.StartCatalogRequest(
             db_conn_string=db_conn_string,
             tables=list(tables),
@@ -149,6 +157,7 @@ class CatalogClient(ScheduleCalls):
             agents=list(agents),
             max_cost_usd=max_cost_usd,
             webhooks=[w.to_proto() for w in webhooks],
+            sources=[s.to_proto() for s in sources],
         )
         reply = await self._unary(
             "StartCatalog", lambda stub, t: stub.StartCatalog(request, timeout=t), timeout_s

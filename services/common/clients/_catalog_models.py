@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -81,6 +81,27 @@ def enum_from_proto(kind: type[_E], name_of: Callable[[_V], str], value: _V, pre
 
 
 @dataclass(frozen=True)
+class Source:
+    """One database of a run, for `start(sources=[...])`: a short `name` (a lowercase letter,
+    then up to 30 lowercase letters, digits or '_'; unique in the run), its URL (secret: left
+    out of the repr) and its tables. Pages and data name its tables `name/table`."""
+
+    name: str
+    db_conn_string: str = field(repr=False)
+    tables: tuple[str, ...] = ()
+
+    def to_proto(self) -> pb.DatabaseSource:
+        return pb.DatabaseSource(
+            name=self.name, db_conn_string=self.db_conn_string, tables=list(self.tables)
+        )
+
+
+def qualified(source: str, table: str) -> str:
+    """A source's table as runs name it: `billing/invoices`, bare for the source `default`."""
+    return table if source == "default" else f"{source}/{table}"
+
+
+@dataclass(frozen=True)
 class PageOutput:
     """A page a run wrote, and its data beside it ("" when none could be stored)."""
 
@@ -140,6 +161,9 @@ class CatalogRun:
     cost_usd: float  # what its agents cost so far, US dollars; 0 when none could be priced
     schedule_id: str = ""  # the schedule that started it, if one did
     tick_time: datetime | None = None  # the tick of that schedule it runs for
+    # its databases by name, in request order: ("default",) for one db_conn_string; `tables`
+    # names the tables of the others `source/table`
+    sources: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -227,6 +251,7 @@ def run_from_proto(message: pb.Catalog) -> CatalogRun:
         cost_usd=message.cost_usd,
         schedule_id=message.schedule_id,
         tick_time=_time(message.tick_time, message.HasField("tick_time")),
+        sources=tuple(message.sources),
     )
 
 

@@ -5,6 +5,8 @@ schedule = await catalogs.create_schedule(
     webhooks=[Webhook("https://hooks.example.com/catalog", ("catalog.failed",))],
 )
 run_id = await catalogs.trigger_schedule(schedule.schedule_id)  # a run now
+
+Several databases: `create_schedule("0 3 * * *", s3_prefix=..., sources=[Source(...), ...])`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from catalog.v1 import catalog_pb2 as pb
 
+from services.common.clients._catalog_models import Source
 from services.common.clients._schedule_models import (
     CatchUp,
     Overlap,
@@ -35,6 +38,7 @@ def schedule_message(
     tables: Sequence[str],
     s3_prefix: str,
     *,
+    sources: Sequence[Source] = (),
     schedule_id: str = "",
     time_zone: str = "",
     agents: Sequence[str] = (),
@@ -51,6 +55,7 @@ def schedule_message(
         allow_writable=allow_writable,
         agents=list(agents),
         max_cost_usd=max_cost_usd,
+        sources=[s.to_proto() for s in sources],
     )
     return pb.Schedule(
         schedule_id=schedule_id,
@@ -74,10 +79,11 @@ class ScheduleCalls:
     async def create_schedule(
         self,
         cron: str,
-        db_conn_string: str,
-        tables: Sequence[str],
-        s3_prefix: str,
+        db_conn_string: str = "",
+        tables: Sequence[str] = (),
+        s3_prefix: str = "",
         *,
+        sources: Sequence[Source] = (),
         time_zone: str = "",
         agents: Sequence[str] = (),
         max_cost_usd: float = 0.0,
@@ -89,9 +95,11 @@ class ScheduleCalls:
     ) -> Schedule:
         """A schedule running this request at each tick of `cron` (5 fields, or 6 with
         seconds first) in `time_zone` (IANA; "" is UTC). Raises CatalogInvalidRequest naming
-        the field for a bad cron or zone, or one firing too often."""
+        the field for a bad cron or zone, or one firing too often. Several databases are
+        `sources` instead of `db_conn_string` and `tables`, as `start` takes them."""
         message = schedule_message(
-            cron, db_conn_string, tables, s3_prefix, time_zone=time_zone, agents=agents,
+            cron, db_conn_string, tables, s3_prefix, sources=sources, time_zone=time_zone,
+            agents=agents,
             max_cost_usd=max_cost_usd, allow_writable=allow_writable, webhooks=webhooks,
             overlap=overlap, catch_up=catch_up,
         )  # fmt: skip
@@ -105,10 +113,11 @@ class ScheduleCalls:
         self,
         schedule_id: str,
         cron: str,
-        tables: Sequence[str],
-        s3_prefix: str,
+        tables: Sequence[str] = (),
+        s3_prefix: str = "",
         *,
         db_conn_string: str = "",
+        sources: Sequence[Source] = (),
         time_zone: str = "",
         agents: Sequence[str] = (),
         max_cost_usd: float = 0.0,
@@ -119,9 +128,10 @@ class ScheduleCalls:
         timeout_s: float | None = None,
     ) -> Schedule:
         """Replace a schedule's definition, as create_schedule takes it; an empty
-        `db_conn_string` keeps the stored one. Its id, pause and history stay."""
+        `db_conn_string` keeps the stored one, as does a source's empty one (by its name).
+        Its id, pause and history stay."""
         message = schedule_message(
-            cron, db_conn_string, tables, s3_prefix, schedule_id=schedule_id,
+            cron, db_conn_string, tables, s3_prefix, sources=sources, schedule_id=schedule_id,
             time_zone=time_zone, agents=agents, max_cost_usd=max_cost_usd,
             allow_writable=allow_writable, webhooks=webhooks, overlap=overlap, catch_up=catch_up,
         )  # fmt: skip

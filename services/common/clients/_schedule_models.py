@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from catalog.v1 import catalog_pb2 as pb
 
-from services.common.clients._catalog_models import CatalogStatus, enum_from_proto
+from services.common.clients._catalog_models import CatalogStatus, enum_from_proto, qualified
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Schedule:
     schedule_id: str
     cron: str
     time_zone: str  # IANA name; "" is UTC
-    tables: tuple[str, ...]
+    tables: tuple[str, ...]  # as runs name them: a source's `source/table`
     s3_prefix: str
     agents: tuple[str, ...]
     max_cost_usd: float
@@ -92,6 +92,7 @@ class Schedule:
     next_fire_times: tuple[datetime, ...]  # the next five, UTC
     recent_runs: tuple[ScheduleRun, ...]
     skipped_ticks: tuple[SkippedTick, ...]
+    sources: tuple[str, ...] = ()  # its sources by name; () for one db_conn_string
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def schedule_from_proto(message: pb.Schedule) -> Schedule:
         schedule_id=message.schedule_id,
         cron=message.cron,
         time_zone=message.time_zone,
-        tables=tuple(request.tables),
+        tables=tuple(request.tables)
+        + tuple(qualified(s.name, t) for s in request.sources for t in s.tables),
         s3_prefix=request.s3_prefix,
         agents=tuple(request.agents),
         max_cost_usd=request.max_cost_usd,
@@ -140,4 +142,5 @@ def schedule_from_proto(message: pb.Schedule) -> Schedule:
         next_fire_times=tuple(t.ToDatetime(tzinfo=UTC) for t in message.next_fire_times),
         recent_runs=tuple(runs),
         skipped_ticks=tuple(SkippedTick(_when(s), s.reason) for s in message.skipped_ticks),
+        sources=tuple(s.name for s in request.sources),
     )

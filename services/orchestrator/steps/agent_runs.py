@@ -24,7 +24,7 @@ from services.common.errors import Unavailable
 from services.common.logging import log_fields
 from services.common.usage import TokenUsage
 from services.orchestrator.run_state import AgentProgress
-from services.orchestrator.sealing import secret_values
+from services.orchestrator.sources import open_sources, source_secrets
 from services.orchestrator.steps.runtime import Runtime, logged, now, publish, runtime
 from services.orchestrator.steps.sandbox import LeaseRef
 
@@ -37,7 +37,7 @@ class AgentInput:
     agent_name: str  # names the prompt (prompts/{agent_name}.yaml) and the page
     lease: LeaseRef  # the sandbox the agent runs its code in
     context_json: str  # the context injected into the agent's first message
-    sealed_conn: str  # sealed; its secrets are redacted from all the agent sends out
+    sealed_conn: str  # every DSN, sealed; their secrets are redacted from all the agent sends
     attempt: int  # one of ATTEMPTS: part of the run id
     max_cost_usd: float = 0.0  # what the agent may spend (what the run has left); 0: no limit
 
@@ -131,7 +131,7 @@ async def _call_runner(rt: Runtime, request: AgentInput, on_progress: OnProgress
         system_prompt=rt.prompts[request.agent_name].system_prompt,
         context_json=request.context_json,
         lease_id=request.lease.lease_id,
-        redact_values=secret_values(rt.sealer.open(request.sealed_conn)),
+        redact_values=source_secrets(open_sources(rt.sealer, request.sealed_conn)),
         # What the model is told (the prompt's limit) is what the runner holds it to.
         max_page_bytes=int(rt.prompts[request.agent_name].limits.get("max_page_bytes", 0)),
         max_cost_usd=request.max_cost_usd,

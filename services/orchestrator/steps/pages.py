@@ -20,7 +20,7 @@ from services.common.redaction import Redactor
 from services.orchestrator.object_names import make_timestamp, object_name
 from services.orchestrator.page_data import read_page_data
 from services.orchestrator.run_state import Step
-from services.orchestrator.sealing import secret_values
+from services.orchestrator.sources import open_sources, source_secrets
 from services.orchestrator.steps.agent_runs import AgentInput, finished_page, runner_retries
 from services.orchestrator.steps.runtime import logged, runtime, sandboxes, storage_call, store
 from services.orchestrator.storage import Store
@@ -110,7 +110,7 @@ async def _page_data(run: AgentInput) -> bytes:
     """The page's data from the sandbox, or (logged) a record of why the sandbox could not
     give it; LeaseLost when the lease is gone (its export would need the session's records)."""
     rt = runtime()
-    secrets = secret_values(rt.sealer.open(run.sealed_conn))
+    secrets = source_secrets(open_sources(rt.sealer, run.sealed_conn))
     context = json.loads(run.context_json)
     try:
         async with sandboxes(rt.settings) as client:

@@ -1,20 +1,33 @@
-"""Sandbox steps: lease one, prove it read only, reset it, notice it died, release it."""
+"""Sandbox steps: lease one, prove it read only, reset it, notice it died, release it.
+
+A run's databases (sources.py) open in the sandbox together: the one source "default" as the
+session's `db_dsn`, as before sources; several as its `databases` (`cons[name]`). Each failure
+names its source, unless the run has only "default", whose messages stay as they were.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from dbos import DBOS
 
-from services.common.clients import LeaseLost, SandboxClientError, SessionSettings
+from services.common.clients import (
+    LeaseLost,
+    SandboxClientError,
+    SandboxSession,
+    SessionSettings,
+)
 from services.common.logging import log_fields
+from services.common.redaction import Redactor
 from services.orchestrator.config import Settings
 from services.orchestrator.connect_errors import connect_failure
 from services.orchestrator.errors import CatalogFailure
 from services.orchestrator.probe_cell import ProbeReport, probe_code
 from services.orchestrator.run_state import Step
+from services.orchestrator.sources import DEFAULT, open_sources, source_secrets
 from services.orchestrator.steps.runtime import logged, runtime, sandboxes
 
 _log = logging.getLogger(__name__)
@@ -56,7 +69,8 @@ def acquire_key(workflow_id: str, attempt: int) -> str:
 async def acquire_sandbox(request: AcquireInput) -> LeaseRef:
     rt = runtime()
     async with logged("acquire_sandbox", attempt=request.attempt):
-        session = _session(rt.settings, rt.sealer.open(request.sealed_conn))
+        dsns = open_sources(rt.sealer, request.sealed_conn)
+        session = _session(rt.settings, dsns)
         async with sandboxes(rt.settings) as client:
             workflow_id = DBOS.workflow_id or ""
             labels = {"workflow_id": workflow_id, "attempt": str(request.attempt)}
@@ -75,15 +89,40 @@ async def acquire_sandbox(request: AcquireInput) -> LeaseRef:
                     f"no sandbox could be leased: {exc}",
                     Step.ACQUIRING_SANDBOX,
                 ) from exc
-            if lease.session.connect_error:
+            failed = _unopened(lease.session, dsns)
+            if failed:
                 await client.release(lease.lease_id)
-                code, message = connect_failure(lease.session.connect_error)
-                raise CatalogFailure(code, message, Step.ACQUIRING_SANDBOX)
+                raise _connect_failure(failed, dsns)
             return LeaseRef(lease.lease_id, client.manager_address(lease))
 
 
-def _session(settings: Settings, conn_string: str) -> SessionSettings:
-    return SessionSettings(db_dsn=conn_string, statement_timeout_s=settings.statement_timeout_s)
+def _session(settings: Settings, dsns: dict[str, str]) -> SessionSettings:
+    timeout = settings.statement_timeout_s
+    if list(dsns) == [DEFAULT]:
+        return SessionSettings(db_dsn=dsns[DEFAULT], statement_timeout_s=timeout)
+    return SessionSettings(databases=dsns, statement_timeout_s=timeout)
+
+
+def _unopened(session: SandboxSession, dsns: dict[str, str]) -> list[tuple[str, str]]:
+    """(source, error) of each source the kernel could not open, the error scrubbed of every
+    secret of the run (the kernel scrubs it already; this holds for all the run's DSNs)."""
+    redact = Redactor(source_secrets(dsns))
+    failed = [(d.name, d.connect_error) for d in session.databases if d.connect_error]
+    if not failed and session.connect_error:  # a kernel that reports only the first
+        failed = [(next(iter(dsns), DEFAULT), session.connect_error)]
+    return [(name, redact(error)) for name, error in failed]
+
+
+def _named(source: str, message: str, dsns: dict[str, str]) -> str:
+    """`message` about one source, naming it unless the run has only "default"."""
+    return message if list(dsns) == [DEFAULT] else f"the source `{source}`: {message}"
+
+
+def _connect_failure(failed: list[tuple[str, str]], dsns: dict[str, str]) -> CatalogFailure:
+    """The run's error for sources that would not open: the first's code, every message."""
+    found = [(name, *connect_failure(error)) for name, error in failed]
+    message = "; ".join(_named(name, said, dsns) for name, _, said in found)
+    return CatalogFailure(found[0][1], message, Step.ACQUIRING_SANDBOX)
 
 
 @DBOS.step(name="check_read_only", preemptible=True)
@@ -102,52 +141,102 @@ async def check_read_only(check: ReadOnlyCheck) -> bool:
                 + (execution.error.evalue if execution.error else "no answer"),
                 Step.CHECKING_READ_ONLY,
             )
-    for warning in probe.warnings:
-        log_fields(
-            _log, logging.WARNING, "read-only check", workflow_id=DBOS.workflow_id, warning=warning
-        )
-    if probe.missing:
-        raise CatalogFailure(
-            "TABLE_NOT_FOUND",
-            "these tables do not exist or cannot be read: " + ", ".join(probe.missing),
-            Step.CHECKING_READ_ONLY,
-        )
-    if probe.writable and not check.allow_writable:
-        raise CatalogFailure(
-            "WRITABLE_CONNECTION",
-            f"the database user can write ({probe.why}): connect as a user with read "
-            "rights only (or to a read-only replica), or set allow_writable to accept it",
-            Step.CHECKING_READ_ONLY,
-        )
+    _log_warnings(probe)
+    failure = _probe_failure(probe, check.allow_writable)
+    if failure is not None:
+        raise failure
     return probe.writable
+
+
+_MISSING = "these tables do not exist or cannot be read: "
+_READ_ONLY_FIX = (
+    "connect as a user with read rights only (or to a read-only replica), or set "
+    "allow_writable to accept it"
+)
+
+
+def _per_source(probe: ProbeReport) -> bool:
+    """Whether the probe's findings are worded per source: the run has sources other than
+    the one "default" (and the toolkit reported them)."""
+    return bool(probe.by_source) and list(probe.by_source) != [DEFAULT]
+
+
+def _probe_failure(probe: ProbeReport, allow_writable: bool) -> CatalogFailure | None:
+    """TABLE_NOT_FOUND, else WRITABLE_CONNECTION (unless allowed), naming each source."""
+    step = Step.CHECKING_READ_ONLY
+    sources = probe.by_source.items() if _per_source(probe) else ()
+    missing = [
+        f"on the source `{n}`: {_MISSING}{', '.join(p.missing)}" for n, p in sources if p.missing
+    ]
+    if missing or probe.missing:
+        return CatalogFailure(
+            "TABLE_NOT_FOUND", "; ".join(missing) or _MISSING + ", ".join(probe.missing), step
+        )
+    if allow_writable:
+        return None
+    writable = [f"the source `{n}` can write ({p.why})" for n, p in sources if p.writable]
+    if writable:
+        return CatalogFailure(
+            "WRITABLE_CONNECTION", f"{'; '.join(writable)}: {_READ_ONLY_FIX}", step
+        )
+    if probe.writable:
+        return CatalogFailure(
+            "WRITABLE_CONNECTION",
+            f"the database user can write ({probe.why}): {_READ_ONLY_FIX}",
+            step,
+        )
+    return None
+
+
+def _log_warnings(probe: ProbeReport) -> None:
+    found = [(n, w) for n, p in probe.by_source.items() for w in p.warnings]
+    if not _per_source(probe):
+        found = [("", w) for w in probe.warnings]
+    for source, warning in found:
+        named = {"source": source} if source else {}
+        fields: dict[str, Any] = {"workflow_id": DBOS.workflow_id, "warning": warning, **named}
+        log_fields(_log, logging.WARNING, "read-only check", **fields)
 
 
 @DBOS.step(name="reset_sandbox")
 async def reset_sandbox(request: ResetInput) -> bool:
-    """A clean interpreter for the next agent: the database opened again as at the lease
-    (the connection the run proved read only) when the agent reads it, else none at all.
+    """A clean interpreter for the next agent: the databases opened again as at the lease
+    (the connections the run proved read only) when the agent reads them, else none at all.
+    Of several sources, one that no longer opens is left out (logged) and the agent runs
+    with the others; the run fails when none opens.
 
     False when the sandbox has died since: the caller moves to a fresh one.
     """
     rt = runtime()
-    with_database = bool(request.sealed_conn)
-    session = (
-        _session(rt.settings, rt.sealer.open(request.sealed_conn))
-        if with_database
-        else SessionSettings()
-    )
-    async with logged("reset_sandbox", database=with_database), sandboxes(rt.settings) as client:
+    dsns = open_sources(rt.sealer, request.sealed_conn) if request.sealed_conn else {}
+    session = _session(rt.settings, dsns) if dsns else SessionSettings()
+    async with logged("reset_sandbox", database=bool(dsns)), sandboxes(rt.settings) as client:
         try:
             opened = await client.reset(request.lease.lease_id, session, timeout_s=120)
         except LeaseLost:
             return False
-    if opened.connect_error:
+    failed = _unopened(opened, dsns) if dsns else []
+    if len(failed) >= len(dsns) and failed:
         raise CatalogFailure(
-            "DATABASE_UNREACHABLE",
-            f"the sandbox could not open the database again: {opened.connect_error}",
-            Step.RESETTING_SANDBOX,
+            "DATABASE_UNREACHABLE", _reopen_message(failed, dsns), Step.RESETTING_SANDBOX
+        )
+    for source, error in failed:
+        log_fields(
+            _log,
+            logging.WARNING,
+            "source not opened again; the agent runs with the others",
+            workflow_id=DBOS.workflow_id,
+            source=source,
+            error=error[:300],
         )
     return True
+
+
+def _reopen_message(failed: list[tuple[str, str]], dsns: dict[str, str]) -> str:
+    if list(dsns) == [DEFAULT]:
+        return f"the sandbox could not open the database again: {failed[0][1]}"
+    said = "; ".join(f"the source `{name}`: {error}" for name, error in failed)
+    return f"the sandbox could not open any source again: {said}"
 
 
 @DBOS.step(name="sandbox_lost")
