@@ -32,7 +32,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from catalog_toolkit import grouped, passes, record
+from catalog_toolkit import detail, grouped, passes, record
 from catalog_toolkit.database import Database, QueryTimeout, TableName
 from catalog_toolkit.flags import quality_flags
 from catalog_toolkit.metadata import read_declared
@@ -119,6 +119,9 @@ def _column_passes(
 ) -> None:
     """Passes 1 to 4 (the module notes list them): which run, and on what, for this table."""
     columns, estimate, scope = profile["columns"], profile["row_estimate"], profile["scope"]
+    if (estimate or 0) > detail.DETAIL_ABOVE:
+        _scan_and_sample(profile, db, t, source, counted, limit)
+        return
     # PostgreSQL counts distinct values by sorting each column: on big tables its planner's
     # estimate (pg_stats) stands in, labelled as such.
     big = (estimate or 0) > EXACT_DISTINCT_ROWS
@@ -150,6 +153,30 @@ def _column_passes(
     if not quantiles_here:  # sampled from the whole table, so sized by its row count
         total = profile["rows"]
         _attempt(profile, "quantiles", lambda: passes.sampled_quantiles(db, t, columns, total))
+
+
+def _scan_and_sample(
+    profile: dict[str, Any], db: Database, t: Any, source: Any, counted: int | None, limit: int
+) -> None:
+    """A big table's passes: one scan of what a plain aggregate reads (non-null counts, mins
+    and maxes), then the rest from one bounded sample (detail.py)."""
+    columns, scope = profile["columns"], profile["scope"]
+    aggregated = _attempt(
+        profile,
+        "column statistics",
+        lambda: passes.aggregate(db, source, columns, False, False, scan_only=True),
+    )
+    rows_read = int(aggregated["__rows"]) if aggregated else None
+    _fill_rows(profile, db, t, rows_read, counted)
+    if not aggregated:
+        return
+    passes.fill_statistics(db, columns, aggregated, rows_read or 0, scope["kind"])
+    grouped.declared_keys(columns, profile, rows_read or 0)
+    _attempt(
+        profile,
+        "distinct counts, moments, quantiles, top values and histograms (sample)",
+        lambda: detail.sample_figures(db, t, columns, profile, limit),
+    )
 
 
 def _fill_rows(
