@@ -9,9 +9,9 @@ rows, fetched once and reduced in-process by Arrow and NumPy (sample_stats.py): 
 mean, standard deviation, string lengths, quantiles, top values and histograms (between the
 table's own min and max, with the database's bins).
 
-The sample is drawn in the database: whole blocks on DuckDB (vectors of 2,048 rows, which it
-skips without reading) and PostgreSQL (pages), both seeded; rows on MySQL, which has no sampling
-and reads the table once more (`RAND()`).
+The sample is drawn in the database (sampling.py): whole blocks on DuckDB and PostgreSQL, ranges
+of an integer primary key on MySQL (rows by `RAND()` without one); `scope.detail` says which
+and how many rows.
 
 Labels: each figure from the sample says so, `exact, sample of N rows` (top values and histogram
 counts are the sample's own counts); a distinct count is the table's, estimated from the
@@ -25,10 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
-from catalog_toolkit import histograms, passes, sample_stats
+from catalog_toolkit import histograms, sample_stats, sampling
 from catalog_toolkit.database import Database
 from catalog_toolkit.passes import LOW_CARDINALITY
 
@@ -45,45 +44,23 @@ def sample_figures(
     rows = int(profile["rows"] or 0)
     if not wanted or rows <= 0:
         return
-    sample = _fetch(db, t, wanted, rows)
+    sample, method = sampling.draw(db, t, wanted, rows, DETAIL_ROWS, _integer_key(columns, profile))
     how = f"exact, sample of {sample.num_rows:,} rows"
     for column in columns:
         if column["_kind"] != "other":
             values = pc.drop_null(sample.column(column["name"]))
             _column(column, values, how, limit)
             _distinct(column, sample_stats.value_counts(values), sample.num_rows, profile, limit)
-    method = "rows" if db.backend == "mysql" else "blocks"
-    profile["scope"]["detail"] = {"rows_read": sample.num_rows, "method": f"random {method}"}
+    profile["scope"]["detail"] = {"rows_read": sample.num_rows, "method": method}
 
 
-def _fetch(db: Database, t: Any, wanted: list[str], rows: int) -> pa.Table:
-    """About DETAIL_ROWS random rows of `wanted`, as an Arrow table."""
-    fraction = min(1.0, DETAIL_ROWS / rows)
-    method, seed = ("row", None) if db.backend == "mysql" else ("block", passes.SEED)
-    source = t if fraction >= 1.0 else t.sample(fraction, method=method, seed=seed)
-    picked = source.select(*wanted)
-    # MySQL's rows come from RAND() over an estimate: bounded. A LIMIT would stop DuckDB from
-    # skipping the blocks it leaves out (it read the whole table), and the others' fraction
-    # is of the rows pass 1 counted.
-    sql = db.sql(picked.limit(2 * DETAIL_ROWS) if db.backend == "mysql" else picked)
-    if db.backend == "duckdb":
-        table: pa.Table = db.arrow(sql)
-        return table
-    names, values = db.columns(sql)
-    return pa.table({name: _array(column) for name, column in zip(names, values, strict=True)})
-
-
-def _array(values: list[Any]) -> pa.Array:
-    """One column as Arrow, its type inferred; numbers Arrow cannot hold as decimals become
-    floats, and any other value it cannot hold (a UUID, a range) its text."""
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-        pass
-    try:
-        return pa.array([None if v is None else float(v) for v in values])
-    except (TypeError, ValueError):
-        return pa.array([None if v is None else str(v) for v in values])
+def _integer_key(columns: list[dict[str, Any]], profile: dict[str, Any]) -> dict[str, Any] | None:
+    """The single-column primary key, when it holds integers (pass 1 found its range)."""
+    key = profile.get("primary_key") or []
+    found = [c for c in columns if len(key) == 1 and c["name"] == key[0]]
+    if not found or not all(isinstance(found[0].get(k), int) for k in ("min", "max")):
+        return None
+    return found[0]
 
 
 def _column(column: dict[str, Any], values: Any, how: str, limit: int) -> None:
