@@ -33,6 +33,7 @@ from catalog_toolkit.passes import LOW_CARDINALITY
 
 DETAIL_ABOVE = 1_000_000  # rows (by the estimate) above which the details come from a sample
 DETAIL_ROWS = 100_000  # about this many rows in the sample
+DETAIL_VALUES = 5_000_000  # values a fetch holds at most: wide tables go in batches of columns
 
 
 def sample_figures(
@@ -40,18 +41,24 @@ def sample_figures(
 ) -> None:
     """Fill `columns`' detail figures (see the module notes) from a sample of `t`, `limit` top
     values a column; pass 1's exact nulls, min and max stay."""
-    wanted = [c["name"] for c in columns if c["_kind"] != "other"]
+    wanted = [c for c in columns if c["_kind"] != "other"]
     rows = int(profile["rows"] or 0)
     if not wanted or rows <= 0:
         return
-    sample, method = sampling.draw(db, t, wanted, rows, DETAIL_ROWS, _integer_key(columns, profile))
-    how = f"exact, sample of {sample.num_rows:,} rows"
-    for column in columns:
-        if column["_kind"] != "other":
+    key = _integer_key(columns, profile)
+    # A wide table in batches of columns, each the same seeded rows, so no fetch holds more
+    # than DETAIL_VALUES values (500 columns of 100,000 rows would be 50M Python objects).
+    size = max(1, DETAIL_VALUES // DETAIL_ROWS)
+    for start in range(0, len(wanted), size):
+        batch = wanted[start : start + size]
+        names = [c["name"] for c in batch]
+        sample, method = sampling.draw(db, t, names, rows, DETAIL_ROWS, key)
+        how = f"exact, sample of {sample.num_rows:,} rows"
+        for column in batch:
             values = pc.drop_null(sample.column(column["name"]))
             _column(column, values, how, limit)
             _distinct(column, sample_stats.value_counts(values), sample.num_rows, profile, limit)
-    profile["scope"]["detail"] = {"rows_read": sample.num_rows, "method": method}
+        profile["scope"].setdefault("detail", {"rows_read": sample.num_rows, "method": method})
 
 
 def _integer_key(columns: list[dict[str, Any]], profile: dict[str, Any]) -> dict[str, Any] | None:

@@ -17,6 +17,9 @@ Passes (each one query, under the statement time limit):
    database; in Python for MySQL, which has no quantile function): exact quantiles sort every
    column, which costs more than everything else together;
 5. a few sample rows (`LIMIT`).
+A table over detail.DETAIL_ABOVE rows takes two passes instead of 1, 3 and 4: an aggregate of
+the non-null counts, mins and maxes alone (what one plain pass costs), then one bounded sample
+fetched once for every other figure (detail.py, labelled with the sample's size).
 Nothing pulls a whole table into memory. A pass that fails is recorded in `errors`; the others
 still run.
 
