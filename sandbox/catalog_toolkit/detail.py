@@ -57,7 +57,9 @@ def sample_figures(
         for column in batch:
             values = pc.drop_null(sample.column(column["name"]))
             _column(column, values, how, limit)
-            _distinct(column, sample_stats.value_counts(values), sample.num_rows, profile, limit)
+            if column.get("key") != "declared":  # its figures are exact (the longest count)
+                counts = sample_stats.value_counts(values)
+                _distinct(column, counts, sample.num_rows, profile, limit)
         profile["scope"].setdefault("detail", {"rows_read": sample.num_rows, "method": method})
 
 
@@ -101,13 +103,12 @@ def _distinct(
     limit: int,
 ) -> None:
     """Top values of a column with few values in the sample; the table's distinct count,
-    estimated from the sample's (Duj1); duplicates of a column that looks like a key. A
-    declared key's exact figures stand."""
+    estimated from the sample's (Duj1); duplicates of a column that looks like a key."""
     labels = column["how"]
     if counts.distinct <= LOW_CARDINALITY and counts.non_null:
         column["top_values"] = counts.top(limit)
         labels["top_values"] = f"exact, sample of {read:,} rows"
-    if column.get("key") == "declared" or counts.non_null <= 0:
+    if counts.non_null <= 0:
         return
     total = int(profile["rows"] or 0) - int(column.get("nulls") or 0)
     column["distinct"] = duj1(counts.non_null, counts.distinct, counts.once, total)
