@@ -36,6 +36,11 @@ DETAIL_ROWS = 100_000  # about this many rows in the sample
 DETAIL_VALUES = 5_000_000  # values a fetch holds at most: wide tables go in batches of columns
 
 
+def is_big(estimate: int | None) -> bool:
+    """Whether a table of `estimate` rows takes one scan and one sample (the module notes)."""
+    return (estimate or 0) > DETAIL_ABOVE
+
+
 def sample_figures(
     db: Database, t: Any, columns: list[dict[str, Any]], profile: dict[str, Any], limit: int
 ) -> None:

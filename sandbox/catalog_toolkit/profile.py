@@ -35,8 +35,9 @@ import datetime as dt
 import time
 from typing import Any
 
-from catalog_toolkit import detail, grouped, passes, record
+from catalog_toolkit import grouped, passes, record
 from catalog_toolkit.database import Database, QueryTimeout, TableName
+from catalog_toolkit.detail import is_big, sample_figures
 from catalog_toolkit.flags import quality_flags
 from catalog_toolkit.metadata import read_declared
 from catalog_toolkit.values import to_json
@@ -122,7 +123,7 @@ def _column_passes(
 ) -> None:
     """Passes 1 to 4 (the module notes list them): which run, and on what, for this table."""
     columns, estimate, scope = profile["columns"], profile["row_estimate"], profile["scope"]
-    if (estimate or 0) > detail.DETAIL_ABOVE:
+    if is_big(estimate):
         _scan_and_sample(profile, db, t, source, counted, limit)
         return
     # PostgreSQL counts distinct values by sorting each column: on big tables its planner's
@@ -178,7 +179,7 @@ def _scan_and_sample(
     _attempt(
         profile,
         "distinct counts, moments, quantiles, top values and histograms (sample)",
-        lambda: detail.sample_figures(db, t, columns, profile, limit),
+        lambda: sample_figures(db, t, columns, profile, limit),
     )
 
 
