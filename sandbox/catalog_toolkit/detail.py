@@ -116,7 +116,11 @@ def _distinct(
     if counts.non_null <= 0:
         return
     total = int(profile["rows"] or 0) - int(column.get("nulls") or 0)
-    column["distinct"] = duj1(counts.non_null, counts.distinct, counts.once, total)
+    # The scan's exact range bounds it: a min and a max apart are two values at least, so a
+    # sample that missed the rarer one does not call the column constant.
+    ranged = column.get("min") is not None and column.get("min") != column.get("max")
+    seen = max(counts.distinct, 2 if ranged else 1)
+    column["distinct"] = duj1(counts.non_null, seen, counts.once, total)
     labels["distinct"] = f"estimate, sample of {read:,} rows"
     if _looks_like_key(column, total):
         column["duplicates"] = max(total - column["distinct"], counts.non_null - counts.distinct)
