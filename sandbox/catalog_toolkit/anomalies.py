@@ -221,9 +221,9 @@ def _key_like(profile: dict[str, Any], column: dict[str, Any]) -> bool:
     return distinct >= KEY_SHARE * rows * (1 - (column.get("null_rate") or 0))
 
 
-def _scope(profile: dict[str, Any]) -> tuple[Any, Any]:
+def _scope(profile: dict[str, Any]) -> tuple[Any, Any, bool]:
     scope = profile.get("scope") or {}
-    return scope.get("kind"), scope.get("fraction")
+    return scope.get("kind"), scope.get("fraction"), "detail" in scope
 
 
 def _one_per_kind(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ NULL_JUMP = 0.05  # absolute change in null rate worth reporting...
 NULL_JUMP_RATIO = 1.5  # ...when it is also this many times the earlier rate
 DISTINCT_CHANGE = 0.10  # relative change in distinct count, beyond the approximation error
 HLL_ERROR = 0.02
+SAMPLE_ESTIMATE_ERROR = 0.25  # a distinct count estimated from a sample (Duj1)
 SHARE_CHANGE = 0.10  # change in a top value's share of the rows
 MEDIAN_SHIFT_IQR = 0.5  # median moved by this many interquartile ranges
 # (severity, kind, message prefix, reason) for a warning newly raised, then one resolved.
@@ -77,10 +78,11 @@ def _compare_distinct(
     new, old = now.get("distinct"), then.get("distinct")
     if not new or not old:
         return
-    approx = "approx" in now.get("how", {}).get("distinct", "") or "approx" in then.get(
-        "how", {}
-    ).get("distinct", "")
-    error = 3 * HLL_ERROR if approx else 0.0
+    labels = (now.get("how", {}).get("distinct", ""), then.get("how", {}).get("distinct", ""))
+    approx = any("approx" in label for label in labels)
+    # A sample's estimate (detail.py) moves with the sample: only a big change is news.
+    estimate = any("estimate" in label for label in labels)
+    error = SAMPLE_ESTIMATE_ERROR if estimate else 3 * HLL_ERROR if approx else 0.0
     change = (new - old) / old
     if new == 1 and old > 1:
         add(

@@ -277,8 +277,9 @@ def _failed(profile: dict[str, Any]) -> str | None:
 
 
 def _scope_key(profile: dict[str, Any]) -> tuple[Any, ...]:
+    # A big table's details come from a sample of their own (detail.py): another way.
     scope = profile.get("scope", {})
-    return (scope.get("kind"), scope.get("fraction"))
+    return (scope.get("kind"), scope.get("fraction"), "detail" in scope)
 
 
 def _compare_table(
@@ -311,4 +312,6 @@ def _scope_text(profile: dict[str, Any]) -> str:
     scope = profile.get("scope", {})
     if scope.get("kind") == "sample":
         return f"a {scope.get('fraction', 0):.2%} sample"
+    if "detail" in scope:
+        return "a full scan with the details from a sample"
     return "a full scan"

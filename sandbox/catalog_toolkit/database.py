@@ -79,6 +79,23 @@ class Database:
             finally:
                 cursor.close()
 
+    def arrow(self, sql: str) -> Any:
+        """DuckDB only: the rows of `sql` as an Arrow table, under the time limit."""
+        with self._limited():
+            return self.con.con.execute(sql).to_arrow_table()
+
+    def columns(self, sql: str) -> tuple[list[str], list[list[Any]]]:
+        """The rows of `sql` column by column (names, values), as the driver gives them."""
+        with self._limited():
+            cursor = self.con.con.cursor()
+            try:
+                cursor.execute(sql)
+                names = [d[0] for d in cursor.description or []]
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        return names, [list(values) for values in zip(*rows, strict=True)] or [[] for _ in names]
+
     @contextlib.contextmanager
     def _limited(self) -> Iterator[None]:
         try:

@@ -43,7 +43,7 @@ def counts(
 ) -> None:
     """Exact distinct counts (and duplicates of key columns), top values and histograms."""
     scope = profile["scope"]["kind"]
-    _declared_keys(columns, profile, rows_read)
+    declared_keys(columns, profile, rows_read)
     keys = [i for i in key_candidates(columns, profile, rows_read) if "key" not in columns[i]]
     low = [
         i
@@ -70,7 +70,7 @@ def counts(
     _write(columns, slots, found, keys, rows_read, scope, limit)
 
 
-def _declared_keys(columns: list[dict[str, Any]], profile: dict[str, Any], rows: int) -> None:
+def declared_keys(columns: list[dict[str, Any]], profile: dict[str, Any], rows: int) -> None:
     """A declared single-column key has no duplicates: the database enforces it."""
     primary = profile.get("primary_key") or []
     declared = set(primary) | {u[0] for u in profile["unique"] if len(u) == 1}

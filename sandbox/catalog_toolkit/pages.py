@@ -104,6 +104,10 @@ def _overview(profile: dict[str, Any]) -> str:
         )
     else:
         scope_text = "column figures from a full scan"
+    detail = scope.get("detail")
+    if detail:  # a big table: only counts and ranges from the scan (detail.py)
+        read, method = _text(detail.get("rows_read")), escape(str(detail.get("method", "")))
+        scope_text += f" (counts and ranges; the rest from a sample of {read} rows, {method})"
     parts = [f"<strong>{_text(profile.get('rows'))}</strong> rows ({escape(how)})", scope_text]
     if profile.get("row_estimate") is not None:
         parts.append(f"catalog estimate {_text(profile['row_estimate'])}")
@@ -196,10 +200,10 @@ def _column_row(column: dict[str, Any]) -> str:
         _with_how(distinct, how.get("distinct")),
         _text(column.get("min"), 30),
         _text(column.get("max"), 30),
-        _text(column.get("mean")),
-        _text(column.get("std")),
+        _with_how(_text(column.get("mean")), how.get("mean")),
+        _with_how(_text(column.get("std")), how.get("std")),
         _with_how(q_text, how.get("quantiles")),
-        length,
+        _with_how(length, how.get("lengths")),
         _distribution(column),
     ]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"

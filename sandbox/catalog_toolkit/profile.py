@@ -17,6 +17,9 @@ Passes (each one query, under the statement time limit):
    database; in Python for MySQL, which has no quantile function): exact quantiles sort every
    column, which costs more than everything else together;
 5. a few sample rows (`LIMIT`).
+A table over detail.DETAIL_ABOVE rows takes two passes instead of 1, 3 and 4: an aggregate of
+the non-null counts, mins and maxes alone (what one plain pass costs), then one bounded sample
+fetched once for every other figure (detail.py, labelled with the sample's size).
 Nothing pulls a whole table into memory. A pass that fails is recorded in `errors`; the others
 still run.
 
@@ -34,6 +37,7 @@ from typing import Any
 
 from catalog_toolkit import grouped, passes, record, sources
 from catalog_toolkit.database import Database, QueryTimeout, TableName
+from catalog_toolkit.detail import is_big, sample_figures
 from catalog_toolkit.flags import quality_flags
 from catalog_toolkit.metadata import read_declared
 from catalog_toolkit.values import to_json
@@ -149,6 +153,9 @@ def _column_passes(
 ) -> None:
     """Passes 1 to 4 (the module notes list them): which run, and on what, for this table."""
     columns, estimate, scope = profile["columns"], profile["row_estimate"], profile["scope"]
+    if is_big(estimate):
+        _scan_and_sample(profile, db, t, source, counted, limit)
+        return
     # PostgreSQL counts distinct values by sorting each column: on big tables its planner's
     # estimate (pg_stats) stands in, labelled as such.
     big = (estimate or 0) > EXACT_DISTINCT_ROWS
@@ -180,6 +187,30 @@ def _column_passes(
     if not quantiles_here:  # sampled from the whole table, so sized by its row count
         total = profile["rows"]
         _attempt(profile, "quantiles", lambda: passes.sampled_quantiles(db, t, columns, total))
+
+
+def _scan_and_sample(
+    profile: dict[str, Any], db: Database, t: Any, source: Any, counted: int | None, limit: int
+) -> None:
+    """A big table's passes: one scan of what a plain aggregate reads (non-null counts, mins
+    and maxes), then the rest from one bounded sample (detail.py)."""
+    columns, scope = profile["columns"], profile["scope"]
+    aggregated = _attempt(
+        profile,
+        "column statistics",
+        lambda: passes.aggregate(db, source, columns, False, False, scan_only=True),
+    )
+    rows_read = int(aggregated["__rows"]) if aggregated else None
+    _fill_rows(profile, db, t, rows_read, counted)
+    if not aggregated:
+        return
+    passes.fill_statistics(db, columns, aggregated, rows_read or 0, scope["kind"])
+    grouped.declared_keys(columns, profile, rows_read or 0)
+    _attempt(
+        profile,
+        "distinct counts, moments, quantiles, top values and histograms (sample)",
+        lambda: sample_figures(db, t, columns, profile, limit),
+    )
 
 
 def _fill_rows(

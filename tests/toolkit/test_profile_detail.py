@@ -1,0 +1,128 @@
+"""A big table's profile: one scan for exact counts and ranges, the rest from a labelled sample.
+
+On PostgreSQL, MariaDB and DuckDB, through read-only connections: a table over a million rows
+(detail.DETAIL_ABOVE) and, with that threshold set to 0 and the sample as big as the table,
+the shop's tables, whose sample figures must then equal the database's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from catalog_toolkit import detail, profile_table, render_catalog
+
+from tests.toolkit.conftest import connect
+from tests.toolkit.shop import Shop
+from tests.toolkit.test_profile import column, run_as_admin
+
+HUGE_ROWS = 1_200_000
+HUGE_TABLE = {
+    "postgres": "CREATE TABLE {s}.huge AS SELECT g AS id, g % 1000 AS v, g % 7 AS k,"
+    " 'code-' || (g % 7) AS code, CASE WHEN g % 10 = 0 THEN NULL ELSE g % 5000 END AS n,"
+    " CASE WHEN g = 777777 THEN 1 ELSE 0 END AS rare"
+    " FROM generate_series(1, {n}) g; ALTER TABLE {s}.huge ADD PRIMARY KEY (id)",
+    "mysql": "CREATE TABLE {s}.huge (PRIMARY KEY (id)) AS SELECT seq AS id, seq % 1000 AS v,"
+    " seq % 7 AS k, CONCAT('code-', seq % 7) AS code,"
+    " CASE WHEN seq % 10 = 0 THEN NULL ELSE seq % 5000 END AS n,"
+    " CASE WHEN seq = 777777 THEN 1 ELSE 0 END AS rare FROM {s}.seq_1_to_{n}",
+    "duckdb": "CREATE TABLE {s}.huge (id BIGINT PRIMARY KEY, v BIGINT, k BIGINT, code VARCHAR,"
+    " n BIGINT, rare INTEGER); INSERT INTO {s}.huge SELECT g, g % 1000, g % 7,"
+    " 'code-' || (g % 7), CASE WHEN g % 10 = 0 THEN NULL ELSE g % 5000 END,"
+    " CASE WHEN g = 777777 THEN 1 ELSE 0 END FROM range(1, {n} + 1) AS r(g)",
+}
+METHODS = {"postgres": "random blocks", "mysql": "random key ranges", "duckdb": "random blocks"}
+
+
+def huge(shop: Shop) -> dict[str, Any]:
+    quote = "`" if shop.backend == "mysql" else '"'
+    sql = HUGE_TABLE[shop.backend].format(s=f"{quote}{shop.schema}{quote}", n=HUGE_ROWS)
+    if shop.backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(shop.admin_dsn, autocommit=True) as db:
+            db.execute(sql)
+            db.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{shop.schema}" TO PUBLIC')
+            db.execute(f'ANALYZE "{shop.schema}".huge')
+    else:
+        run_as_admin(shop, sql)
+    return profile_table(connect(shop.reader_dsn), shop.table("huge"))
+
+
+def test_a_big_table_is_scanned_once_exactly_and_sampled_once_for_the_rest(shop: Shop) -> None:
+    profile = huge(shop)
+    assert not profile["errors"] and profile["rows"] == HUGE_ROWS
+    assert profile["how"]["rows"] == "exact" and profile["scope"]["kind"] == "full"
+    sampled = profile["scope"]["detail"]
+    assert sampled["method"] == METHODS[shop.backend]
+    assert 50_000 < sampled["rows_read"] < 200_000
+    label = f"exact, sample of {sampled['rows_read']:,} rows"
+    # The scan's figures are the table's own.
+    n = column(profile, "n")
+    assert n["nulls"] == HUGE_ROWS // 10 and n["how"]["nulls"] == "exact"
+    assert (n["min"], n["max"]) == (1, 4999) and n["how"]["min"] == "exact"
+    key = column(profile, "id")
+    assert key["distinct"] == HUGE_ROWS and key["how"]["distinct"] == "exact (enforced key)"
+    # The sample's figures say so, and are close to the table's.
+    v = column(profile, "v")
+    assert v["how"]["distinct"] == f"estimate, sample of {sampled['rows_read']:,} rows"
+    assert v["distinct"] == pytest.approx(1000, rel=0.05)
+    assert v["how"]["quantiles"] == v["how"]["histogram"] == v["how"]["mean"] == label
+    assert v["mean"] == pytest.approx(499.5, rel=0.05)
+    assert sum(count for _, _, count in v["histogram"]) == sampled["rows_read"]
+    assert v["histogram"][0][0] == 0 and v["histogram"][-1][1] == 999  # the table's range
+    k = column(profile, "k")
+    assert k["how"]["top_values"] == label and sorted(t["value"] for t in k["top_values"]) == [
+        *range(7)
+    ]
+    code = column(profile, "code")
+    assert code["how"]["lengths"] == label and code["length_max"] == 6
+    # One row in 1.2M differs: the sample cannot see it, the scan's range can.
+    rare = column(profile, "rare")
+    assert (rare["min"], rare["max"]) == (0, 1) and rare["distinct"] >= 2
+    assert "constant" not in {f["code"] for f in profile["flags"] if f["column"] == "rare"}
+    page = render_catalog([profile])
+    assert f"the rest from a sample of {sampled['rows_read']:,} rows" in page
+    assert f"<small>({label})</small>" in page
+
+
+SAME = ("mean", "std", "quantiles", "length_min", "length_mean", "length_max", "histogram")
+
+
+def test_the_sample_s_figures_are_the_database_s_when_it_holds_every_row(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrow's moments, quantiles, lengths, bins and value counts against the database's, the
+    sample fetched two columns at a time as a wide table's is."""
+    exact = {t: profile_table(connect(shop.reader_dsn), t) for t in shop.tables[:2]}
+    monkeypatch.setattr(detail, "DETAIL_ABOVE", 0)
+    monkeypatch.setattr(detail, "DETAIL_ROWS", 10_000_000)
+    monkeypatch.setattr(detail, "DETAIL_VALUES", 20_000_000)  # 2 columns a fetch
+    compared = set()
+    for table, whole in exact.items():
+        sampled = profile_table(connect(shop.reader_dsn), table)
+        assert not sampled["errors"] and sampled["scope"]["detail"]["rows_read"] == whole["rows"]
+        for ours, theirs in zip(sampled["columns"], whole["columns"], strict=True):
+            for key in (*SAME, "top_values", "distinct", "duplicates", "nulls", "min", "max"):
+                assert _close(ours.get(key), theirs.get(key)), (table, ours["name"], key)
+                compared |= {key} if ours.get(key) is not None else set()
+            if "quantiles" in ours:
+                assert ours["how"]["quantiles"].startswith("exact, sample of")
+    assert compared >= {*SAME, "top_values", "distinct", "duplicates"} - {"std"}, compared
+
+
+def _close(ours: Any, theirs: Any) -> bool:
+    if isinstance(ours, float) or isinstance(theirs, float):
+        return ours == pytest.approx(theirs, rel=1e-6, abs=1e-6)
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        return ours.keys() == theirs.keys() and all(_close(ours[k], theirs[k]) for k in ours)
+    if isinstance(ours, list) and isinstance(theirs, list):
+        return len(ours) == len(theirs) and all(map(_close, ours, theirs))
+    return bool(ours == theirs)
+
+
+def test_duj1_is_exact_on_the_whole_table_and_bounded_by_what_it_saw() -> None:
+    assert detail.duj1(1000, 40, 0, 1000) == 40  # every row read
+    assert detail.duj1(1000, 1000, 1000, 1_000_000) == 1_000_000  # all distinct: a key
+    assert detail.duj1(1000, 7, 0, 1_000_000) == 7  # few values, each seen often
+    assert 500 <= detail.duj1(1000, 500, 100, 1_000_000) <= 1_000_000
