@@ -63,7 +63,20 @@ def earlier_runs(
 
 
 def _blank(current: Catalog) -> Catalog:
-    return {"format": 1, "kind": "catalog", "requested": list(current["tables"]), "tables": {}}
+    """An earlier run's data, of the current one's format: a format-2 run (several sources)
+    keeps its sources' names, backends and tables, and none failed."""
+    blank: Catalog = {
+        "format": current.get("format", 1),
+        "kind": "catalog",
+        "requested": list(current["tables"]),
+        "tables": {},
+    }
+    if "sources" in current:
+        blank["sources"] = {
+            name: {**{k: v for k, v in source.items() if k != "failed"}, "failed": {}}
+            for name, source in current["sources"].items()
+        }
+    return blank
 
 
 def _row_counts(

@@ -1,6 +1,8 @@
-"""`make demo`: catalog a sample shop database twice, changing it in between, on embedded defaults.
+"""`make demo`: catalog a sample shop twice, changing it in between, on embedded defaults.
 
-Builds the sample DuckDB database (demo/sample_db.py) under .catalog/demo-data, starts the three
+The shop is two sources of one run: `app`, the shop's DuckDB database (demo/sample_db.py), and
+`warehouse`, a second DuckDB file with a copy of `orders` that lags behind, so the catalog page
+shows what differs across the two. Builds both under .catalog/demo-data, starts the three
 services on free ports (SQLite system database, file:// storage under ./catalogs, Docker sandboxes
 when an engine answers, else the process backend, saying the run is unisolated; the offline agent
 unless ANTHROPIC_API_KEY is set), runs a catalog, changes the data and the schema, runs another,
@@ -39,6 +41,7 @@ from services.common.ports import free_port  # noqa: E402
 WORKDIR = Path(os.environ.get("CATALOG_DEMO_DIR", str(REPO))).resolve()
 DATA = WORKDIR / ".catalog" / "demo-data"
 DATABASE = DATA / "shop.duckdb"
+WAREHOUSE = DATA / "warehouse.duckdb"
 OUTPUT = WORKDIR / "catalogs"
 PREFIX = f"file://{OUTPUT}/shop"
 HISTORY_RUNS = 14  # daily runs: past the anomalies agent's learning, short of weekday seasonality
@@ -96,19 +99,41 @@ def describe(event: pb.WatchCatalogResponse) -> str | None:
     return None
 
 
+def sources(app_tables: list[str]) -> list[pb.DatabaseSource]:
+    """The run's two databases: the shop's and the warehouse's copy of its orders."""
+    return [
+        pb.DatabaseSource(name="app", db_conn_string=f"duckdb://{DATABASE}", tables=app_tables),
+        pb.DatabaseSource(
+            name="warehouse",
+            db_conn_string=f"duckdb://{WAREHOUSE}",
+            tables=sample_db.WAREHOUSE_TABLES,
+        ),
+    ]
+
+
+def run_tables(app_tables: list[str]) -> list[str]:
+    """The tables as the run names them: `source/table`."""
+    return [f"{s.name}/{t}" for s in sources(app_tables) for t in s.tables]
+
+
 def real_profile() -> dict[str, Any]:
     """The shop's catalog data as the catalog agent stores it, profiled here by the toolkit."""
     from catalog_kernel.connections import open_read_only
     from catalog_toolkit.profile import profile_table
     from catalog_toolkit.session import catalog_export
 
-    con, _ = open_read_only(f"duckdb://{DATABASE}", statement_timeout_s=120)
+    cons = {
+        s.name: open_read_only(s.db_conn_string, statement_timeout_s=120)[0]
+        for s in sources(sample_db.TABLES)
+    }
     try:
-        for table in sample_db.TABLES:
-            profile_table(con, table)
-        return catalog_export(con=con, tables=sample_db.TABLES)
+        tables = run_tables(sample_db.TABLES)
+        for table in tables:
+            profile_table(cons, table)
+        return catalog_export(con=cons, tables=tables)
     finally:
-        con.disconnect()
+        for con in cons.values():
+            con.disconnect()
 
 
 def generate_history() -> None:
@@ -127,11 +152,9 @@ def generate_history() -> None:
 
 async def catalog(stub: catalog_pb2_grpc.CatalogServiceStub, tables: list[str]) -> pb.Catalog:
     started = await stub.StartCatalog(
-        pb.StartCatalogRequest(
-            db_conn_string=f"duckdb://{DATABASE}", tables=tables, s3_prefix=PREFIX
-        )
+        pb.StartCatalogRequest(sources=sources(tables), s3_prefix=PREFIX)
     )
-    say(f"catalog {started.catalog_id} started for {', '.join(tables)}")
+    say(f"catalog {started.catalog_id} started for {', '.join(run_tables(tables))}")
     final = pb.Catalog()
     request = pb.WatchCatalogRequest(catalog_id=started.catalog_id)
     async for event in stub.WatchCatalog(request, timeout=3600):
@@ -150,9 +173,11 @@ async def catalog(stub: catalog_pb2_grpc.CatalogServiceStub, tables: list[str]) 
 async def main() -> None:
     DATA.mkdir(parents=True, exist_ok=True)
     os.chmod(DATA, 0o755)  # noqa: S103 (the sandbox's user reads it through the mount)
-    say(f"building the sample database {DATABASE}")
+    say(f"building the sample database {DATABASE} and the warehouse's copy {WAREHOUSE}")
     sample_db.build(DATABASE)
-    os.chmod(DATABASE, 0o644)
+    sample_db.build_warehouse(WAREHOUSE, DATABASE)
+    for path in (DATABASE, WAREHOUSE):
+        os.chmod(path, 0o644)
     generate_history()
     env = demo_env()
     if not os.environ.get("ANTHROPIC_API_KEY"):

@@ -11,6 +11,12 @@ What each agent should find: personal data in `customers.email` and `payments.ca
 (the card networks' published test numbers, which pass Luhn and charge nobody), and a relation
 left undeclared, `payments.order_id` -> `orders.id` (0.2% of payments name no order); the
 anomalies agent needs a history, which run_demo.py generates before the first run.
+
+The warehouse (`python demo/sample_db.py WAREHOUSE --warehouse-of PATH`) is a second DuckDB
+file holding a copy of the shop's `orders`, as a nightly load left it: the orders placed up to
+its watermark, four days before the newest, so it lags behind (fewer rows, an older newest
+`ordered_at`), and without the orders dated in the future, which its load never reaches. The
+catalog's cross-source findings show both.
 """
 
 from __future__ import annotations
@@ -107,6 +113,9 @@ TEST_CARDS = [
 ]  # fmt: skip
 TABLES = ["customers", "products", "orders", "order_items", "events", "payments"]
 TABLES_AFTER = ["customers", "products", "orders", "order_items", "refunds", "payments"]
+WAREHOUSE_TABLES = ["orders"]
+# The warehouse's load copies the orders placed before this (the shop's newest: 2025-08-22).
+WATERMARK = "2025-08-19"
 
 
 def _with_cards(sql: str) -> str:
@@ -120,6 +129,18 @@ def build(path: Path) -> None:
         db.execute(_with_cards(BUILD))
 
 
+def build_warehouse(path: Path, shop: Path) -> None:
+    """The warehouse's copy of the shop's `orders`, as its last load left it."""
+    path.unlink(missing_ok=True)
+    with duckdb.connect(str(path)) as db:
+        db.execute(f"ATTACH '{shop}' AS shop (READ_ONLY)")
+        db.execute(
+            "CREATE TABLE orders AS SELECT * FROM shop.orders WHERE ordered_at < ? ORDER BY id",
+            [WATERMARK],
+        )
+        db.execute("DETACH shop")
+
+
 def evolve(path: Path) -> None:
     with duckdb.connect(str(path)) as db:
         db.execute(_with_cards(EVOLVE))
@@ -129,8 +150,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
     parser.add_argument("--evolve", action="store_true", help="change an existing database")
+    parser.add_argument(
+        "--warehouse-of", type=Path, metavar="SHOP", help="build the warehouse's copy of SHOP"
+    )
     args = parser.parse_args()
-    (evolve if args.evolve else build)(args.path)
+    if args.warehouse_of:
+        build_warehouse(args.path, args.warehouse_of)
+    else:
+        (evolve if args.evolve else build)(args.path)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""`make demo`, as a user runs it: two catalogs of the sample shop, every agent's page of both
-runs, the changes seen."""
+"""`make demo`, as a user runs it: two catalogs of the sample shop (two sources: the app's
+database and the warehouse's lagging copy of its orders), every agent's page of both runs, the
+changes seen, and what differs across the two sources."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.e2e.multi_kit import section_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,6 +35,17 @@ def test_the_demo_catalogs_the_sample_database_twice_and_prints_every_page(
         assert [p.name for p in folder.iterdir()] == ["catalog.json"]
         assert "not a real run" in json.loads((folder / "catalog.json").read_text())["generated"]
 
+    # Two sources, a section each, and the warehouse's copy of orders found lagging behind.
+    assert section_of(first["catalog"], "app") and section_of(first["catalog"], "warehouse")
+    assert list(data[0]["catalog"]["sources"]) == ["app", "warehouse"]
+    lag = {
+        f["kind"]: f
+        for f in data[0]["catalog"]["cross_source"]["findings"]
+        if set(f["tables"]) == {"app/orders", "warehouse/orders"}
+    }
+    assert "688 rows more" in lag["row_count"]["text"] and "newest" in lag
+    across = first["catalog"].split("Across sources", 1)[1]
+    assert "688" in across and "warehouse/orders" in across
     assert "events" in first["catalog"] and "refunds" not in first["catalog"]
     assert "refunds" in second["catalog"] and "channel" in second["catalog"]
     assert "failed pass" not in first["catalog"]  # every table is profiled (TIMESTAMPTZ too)
@@ -39,25 +53,31 @@ def test_the_demo_catalogs_the_sample_database_twice_and_prints_every_page(
         assert flag in first["catalog"], flag  # the dirty data is flagged
     # pii: the email and card columns, shown masked only.
     found = {(f["table"], f["column"], f["kind"]) for f in data[0]["pii"]["findings"]}
-    assert {("customers", "email", "email"), ("payments", "card_number", "payment_card")} <= found
+    assert {
+        ("app/customers", "email", "email"),
+        ("app/payments", "card_number", "payment_card"),
+    } <= found
     assert "**** **** **** 4242" in first["pii"] and "4242424242424242" not in first["pii"]
     # relations: the key left undeclared, with its coverage, and the diagram.
-    assert "99.8% of payments.order_id values are in orders.id" in first["relations"]
+    assert "99.8% of app/payments.order_id values are in app/orders.id" in first["relations"]
     assert '<img src="data:image/svg+xml' in first["relations"]
     assert "main." not in first["relations"]  # one box per table: references use the run's names
     # anomalies: past learning at once; the first run is like its history, the second is not.
     assert (data[0]["anomalies"]["state"], data[0]["anomalies"]["runs"]) == ("ready", 15)
     assert data[0]["anomalies"]["findings"] == []
     anomalies = {(f["table"], f["column"], f["kind"]) for f in data[1]["anomalies"]["findings"]}
-    assert {("customers", "email", "null_rate_up"), ("orders", None, "volume_spike")} <= anomalies
+    assert {
+        ("app/customers", "email", "null_rate_up"),
+        ("app/orders", None, "volume_spike"),
+    } <= anomalies
     assert "null rate 28.8%, baseline 5.1%" in second["anomalies"]
     # The summary: what changed in the schema, and each other agent's page with its counts.
     findings = data[1]["summary"]["findings"]
     seen = {(f["table"], f["column"], f["kind"], f["severity"]) for f in findings}
     for expected in [
-        ("refunds", None, "table_added", "neutral"),
-        ("events", None, "table_removed", "bad"),
-        ("orders", "channel", "column_added", "neutral"),
+        ("app/refunds", None, "table_added", "neutral"),
+        ("app/events", None, "table_removed", "bad"),
+        ("app/orders", "channel", "column_added", "neutral"),
     ]:
         assert expected in seen, (expected, sorted(seen))
     assert runs[0].name in second["summary"]  # the second summary found the first run

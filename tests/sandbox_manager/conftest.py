@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import IO
 
 import grpc
 import pytest
@@ -77,6 +78,7 @@ async def start_manager_process(
     manager_id: str | None = None,
     *,
     plane: ControlPlane | None = None,
+    stderr: IO[bytes] | None = None,
     **settings: str,
 ) -> RunningManager:
     """`python -m services.sandbox_manager` on a free port, serving once this returns.
@@ -84,7 +86,7 @@ async def start_manager_process(
     Defaults: the Docker backend with no network (the test databases on the host's loopback
     are reached through the manager's relay), a pool of 1 warm and at most 2 sandboxes, a
     unique manager id, and no service token (allowed on loopback); `plane` gives it a token and
-    TLS, which its `stub` then uses.
+    TLS, which its `stub` then uses. `stderr`: a file for its logs (default: the test's).
     """
     plane = plane or ControlPlane()
     manager_id = manager_id or f"test-{uuid.uuid4().hex[:8]}"
@@ -107,6 +109,7 @@ async def start_manager_process(
         "-m",
         "services.sandbox_manager",
         env=env,
+        stderr=stderr,
     )
     manager = RunningManager(manager_id, f"127.0.0.1:{port}", process, env, plane)
     try:
