@@ -45,7 +45,9 @@ def sources_block(
 ) -> dict[str, dict[str, Any]]:
     """Each source: its backend and server version (never where it is), its tables, and the
     ones that failed. The session's sources in order, then any other the tables name."""
-    names = sources.names(con) if con is not None else []
+    # Without a connection (a page rendered from the record) the proof's order stands in for
+    # the session's, so a failed source keeps its place rather than coming last.
+    names = sources.names(con) if con is not None else list(record.servers)
     names += [n for n in dict.fromkeys(map(sources.source_name, wanted)) if n not in names]
     out = {}
     for name in names:

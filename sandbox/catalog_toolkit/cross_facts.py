@@ -6,35 +6,33 @@ only when the profile read a sample, since a sample's newest timestamp is not th
 else from the database: the catalog's declarations and one aggregate (the row count, and
 the min and max of each id-like and time column). A column of personal data (masked in its
 profile, or personal by its name: `birth_date`) has no range: its min and max would be
-someone's values.
+someone's values. A time column with values dated in the future (a planted 2031 order, a
+clock gone wrong) has its newest value read again up to now, so two copies compare by what
+they hold of the past rather than by one bad row; `future` names those columns.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import ibis
+
 from catalog_toolkit import sources
-from catalog_toolkit.database import Database, QueryTimeout, TableName
+from catalog_toolkit.database import Database, TableName
+from catalog_toolkit.database import connection_lost as lost
 from catalog_toolkit.metadata import read_declared
 from catalog_toolkit.pii_rules import name_rule
 from catalog_toolkit.relation_facts import kind_of
 from catalog_toolkit.relation_names import tokens
-from catalog_toolkit.values import to_json
+from catalog_toolkit.values import as_datetime, to_json
 
 # Type families: two sources' types compare by family (int32 and int64 are both integer).
 _FAMILIES = (
     *(("int", "integer"), ("uint", "integer"), ("decimal", "decimal"), ("float", "float")),
     *(("string", "text"), ("timestamp", "timestamp"), ("date", "date"), ("time", "time")),
     *(("bool", "boolean"), ("uuid", "uuid"), ("json", "json"), ("binary", "binary")),
-)
-# A lost connection, by the driver's error class or words (psycopg, MySQLdb, DuckDB); not the
-# class alone: MySQLdb raises OperationalError for an unknown column too.
-_LOST = ("interfaceerror", "connectionexception")
-_LOST_TEXT = (
-    *("closed", "gone away", "lost connection", "terminat", "broken pipe", "connection refused"),
-    *("can't connect", "could not connect", "connection failed", "connection reset"),
-    *("(2002,", "(2003,", "(2006,", "(2013,", "(2055,"),  # MySQL's client errors, text or not
 )
 
 
@@ -49,6 +47,7 @@ class Facts:
     keys: list[str] = field(default_factory=list)  # declared single-column keys
     ranges: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # (min, max) as JSON
     origin: str = "profile"  # or "query"
+    future: list[str] = field(default_factory=list)  # time columns whose max is capped at now
 
     @property
     def name(self) -> str:
@@ -80,14 +79,6 @@ def ranged(column: str, type_text: str, keys: list[str]) -> bool:
     if family(type_text) in ("timestamp", "date"):
         return name_rule(column) is None
     return id_like(column, type_text, keys)
-
-
-def lost(exc: BaseException) -> bool:
-    """Whether an error says the connection is gone (rather than a query's own failure)."""
-    if isinstance(exc, QueryTimeout):
-        return False
-    kind, text = type(exc).__name__.lower(), str(exc).lower()
-    return any(k in kind for k in _LOST) or any(t in text for t in _LOST_TEXT)
 
 
 def error_text(exc: BaseException) -> str:
@@ -147,6 +138,29 @@ def refresh_sampled(db: Database, facts: Facts, profile: dict[str, Any]) -> None
         facts.rows, facts.rows_how = rows, "exact"
 
 
+def cap_future(db: Database, facts: Facts) -> None:
+    """Each time column whose newest value is in the future: its newest up to now instead."""
+    now = dt.datetime.now(dt.UTC)
+    ahead = [
+        c
+        for c, (_, hi) in facts.ranges.items()
+        if family(facts.columns.get(c, "")) in ("timestamp", "date")
+        and (when := as_datetime(hi)) is not None
+        and when > now
+    ]
+    if not ahead:
+        return
+    t = db.table(TableName.parse(facts.bare))
+    aggs: dict[str, Any] = {}
+    for i, column in enumerate(ahead):
+        bound = ibis.today() if family(facts.columns[column]) == "date" else ibis.now()
+        aggs[f"hi{i}"] = t[column].max(where=t[column] <= bound)
+    row = db.fetch(t.aggregate(**aggs))[0]
+    for i, column in enumerate(ahead):
+        facts.ranges[column] = (facts.ranges[column][0], to_json(row[f"hi{i}"]))
+        facts.future.append(column)
+
+
 def gather(
     cons: Any,
     tables: list[str],
@@ -184,7 +198,9 @@ def _read(
     db: Database, table: str, source: str, bare: str, profile: dict[str, Any] | None
 ) -> Facts:
     if profile is None or "error" in profile:
-        return from_database(db, table, source, bare)
-    facts = from_profile(table, source, bare, profile)
-    refresh_sampled(db, facts, profile)
+        facts = from_database(db, table, source, bare)
+    else:
+        facts = from_profile(table, source, bare, profile)
+        refresh_sampled(db, facts, profile)
+    cap_future(db, facts)
     return facts

@@ -90,6 +90,7 @@ def _ranges(pair: dict[str, Any], left: Facts, right: Facts, shared: list[tuple[
         if all(k in ("timestamp", "date") for k in kinds):
             newest = _newest(lc, lhi, rhi)
             if newest:
+                newest["future_left_out"] = lc in left.future or rc in right.future
                 pair["newest"].append(newest)
         elif id_like(lc, left.columns[lc], left.keys) and id_like(rc, rtype, right.keys):
             pair["key_ranges"].append({"column": lc, "left": [llo, lhi], "right": [rlo, rhi]})
@@ -170,6 +171,8 @@ def _newest_finding(item: dict[str, Any], tables: list[str]) -> dict[str, Any]:
         f"`{tables[later]}`'s newest `{column}` ({values[later]}) is {duration(abs(lag))} later "
         f"than `{tables[earlier]}`'s ({values[earlier]})"
     )
+    if item.get("future_left_out"):
+        text += " (values dated in the future left out)"
     return _finding("bad", "newest", tables, text)
 
 

@@ -81,6 +81,29 @@ def test_the_same_table_in_two_sources_is_compared(estate: Estate) -> None:
     assert record.recalled("cross_source") is result
 
 
+def test_rows_dated_in_the_future_do_not_decide_which_copy_is_newer(estate: Estate) -> None:
+    """One order planted in 2031 on each side: the lag is still the warehouse's 200 hours of
+    delay, read up to now on DuckDB and on PostgreSQL, and the finding says so."""
+    import duckdb
+    import psycopg
+
+    from tests.conftest import POSTGRES_URL
+
+    app, _, warehouse, _ = estate.tables
+    with duckdb.connect(estate.dsns["app"].removeprefix("duckdb://")) as db:
+        db.execute("INSERT INTO orders VALUES (9001, 1, 'new', 1.0, TIMESTAMP '2031-01-01')")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
+        target = warehouse.removeprefix("warehouse/")
+        db.execute(f"INSERT INTO {target} VALUES (9001, 1, 1.0, TIMESTAMP '2031-06-01')")
+    result = find_cross_source(opened(estate), estate.tables, profiles={})
+    (lag,) = pair_of(result, app)["newest"]
+    assert lag["lag_seconds"] == (ORDERS - WAREHOUSE_ORDERS) * 3600
+    assert lag["future_left_out"] is True
+    (text,) = texts(result, "newest")
+    assert text.startswith(f"`{app}`'s newest `created_at` (2026-02-20T00:00:00) is 8 days later")
+    assert text.endswith("(values dated in the future left out)")
+
+
 def test_a_renamed_copy_is_matched_by_its_columns(tmp_path: Path, fresh_record: None) -> None:
     with estate_in(tmp_path, warehouse_table="orders_copy") as estate:
         result = find_cross_source(opened(estate), estate.tables, profiles={})
