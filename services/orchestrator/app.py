@@ -25,6 +25,7 @@ from services.common.logging import log_fields
 from services.common.telemetry import tracing_enabled
 from services.orchestrator import ui
 from services.orchestrator.auth import ApiGuard, AuthSettings, log_auth_mode
+from services.orchestrator.catalog_models import WebhookPolicy
 from services.orchestrator.config import Settings
 from services.orchestrator.errors import CatalogFailure
 from services.orchestrator.http_api import make_app
@@ -33,7 +34,7 @@ from services.orchestrator.pipeline import load_pipeline
 from services.orchestrator.schedule_ops import ScheduleOperations
 from services.orchestrator.schedule_tick import TICK_QUEUE
 from services.orchestrator.sealing import load_sealer
-from services.orchestrator.service import CatalogOperations, WebhookPolicy, default_file_roots
+from services.orchestrator.service import CatalogOperations, default_file_roots
 from services.orchestrator.servicer import CatalogServicer
 from services.orchestrator.steps.runtime import Runtime, install_runtime
 from services.orchestrator.takeover import Takeover, uses_postgres

@@ -31,6 +31,7 @@ from services.common.errors import (
 )
 from services.common.metrics import CONTENT_TYPE
 from services.orchestrator.auth import ApiGuard, Caller
+from services.orchestrator.catalog_models import StartRequest
 from services.orchestrator.http_schedules import (
     SourceBody,
     WebhookBody,
@@ -39,7 +40,7 @@ from services.orchestrator.http_schedules import (
     webhooks,
 )
 from services.orchestrator.schedule_ops import ScheduleOperations
-from services.orchestrator.service import CatalogOperations, StartRequest
+from services.orchestrator.service import CatalogOperations
 
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 

@@ -18,8 +18,8 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field, SecretStr
 
 from services.orchestrator.auth import ApiGuard, Caller
+from services.orchestrator.catalog_models import StartRequest
 from services.orchestrator.schedule_ops import ScheduleOperations, ScheduleRequest, ScheduleView
-from services.orchestrator.service import StartRequest
 from services.orchestrator.sources import Source
 from services.orchestrator.webhook_spec import Webhook
 

@@ -19,6 +19,7 @@ from dbos import DBOS
 
 from services.common import paging
 from services.common.errors import InvalidArgument, NotFound
+from services.orchestrator.catalog_models import StartRequest
 from services.orchestrator.schedule_tick import TICK_QUEUE, TICK_WORKFLOW, TickOutcome
 from services.orchestrator.schedule_tick import schedule_tick as tick_workflow
 from services.orchestrator.schedules import (
@@ -28,7 +29,7 @@ from services.orchestrator.schedules import (
     policy_problems,
     zone,
 )
-from services.orchestrator.service import CatalogOperations, StartRequest
+from services.orchestrator.service import CatalogOperations
 from services.orchestrator.sources import run_tables
 from services.orchestrator.tenants import Tenant
 from services.orchestrator.webhook_spec import Webhook

@@ -15,6 +15,7 @@ from google.protobuf import timestamp_pb2
 
 from services.common.errors import InvalidArgument
 from services.common.usage import TokenUsage
+from services.orchestrator.catalog_models import CatalogView, StartRequest
 from services.orchestrator.deliveries import DeliveryRecord
 from services.orchestrator.run_state import (
     AgentProgress,
@@ -28,7 +29,6 @@ from services.orchestrator.run_state import (
     Step,
     StepChanged,
 )
-from services.orchestrator.service import CatalogView, StartRequest
 from services.orchestrator.sources import Source
 from services.orchestrator.webhook_spec import Webhook
 

@@ -18,10 +18,11 @@ import pytest
 from catalog.v1 import catalog_pb2 as pb
 
 from services.common.errors import InvalidArgument, PermissionDenied
+from services.orchestrator.catalog_models import StartRequest
 from services.orchestrator.object_names import make_timestamp, parse_prefix
 from services.orchestrator.pipeline import load_pipeline
 from services.orchestrator.sealing import Sealer
-from services.orchestrator.service import CatalogOperations, StartRequest
+from services.orchestrator.service import CatalogOperations
 from services.orchestrator.storage import FileStore
 from services.orchestrator.tenants import Tenant, prefix_within
 from tests.orchestrator.stack import (  # noqa: F401  (fixtures)

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from dbos import DBOS
 
 from services.common.errors import NotFound, ServiceError
+from services.orchestrator.catalog_models import CatalogView
 from services.orchestrator.object_names import is_timestamp, parse_prefix
 from services.orchestrator.page_data import summary_counts
-from services.orchestrator.service import CatalogOperations, CatalogView
+from services.orchestrator.service import CatalogOperations
 from services.orchestrator.storage import Store, open_store
 from services.orchestrator.tenants import DEFAULT_TENANT, Tenant
 from services.orchestrator.ui.figures import RunFigures, catalog_figures

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from services.common.errors import InvalidArgument, NotFound, ServiceError
+from services.orchestrator.catalog_models import CatalogView, StartRequest
 from services.orchestrator.object_names import is_object_name, is_timestamp
 from services.orchestrator.run_state import (
     AgentProgress,
@@ -17,7 +18,6 @@ from services.orchestrator.run_state import (
     OutputWritten,
     StepChanged,
 )
-from services.orchestrator.service import CatalogView, StartRequest
 from services.orchestrator.ui.read_model import store
 from services.orchestrator.ui.web import PAGE_CSP, Caller, Ui, prefix_id, prefix_of
 
