@@ -41,7 +41,7 @@ class SessionDatabase:
     kernel reports it as that database's connect error and opens the others."""
 
     name: str
-    dsn: str
+    dsn: str = field(repr=False)  # a traceback or log line that formats the settings shows none
     error: str = ""
 
 
@@ -50,7 +50,7 @@ class SessionSettings:
     """What a session-start message carries. Every string here may be a secret."""
 
     databases: tuple[SessionDatabase, ...] = ()  # in order; the first is ``con``
-    s3: dict[str, str] = field(default_factory=dict)
+    s3: dict[str, str] = field(default_factory=dict, repr=False)
     env: dict[str, str] = field(default_factory=dict)
     statement_timeout_s: float = 300.0
 

@@ -8,18 +8,11 @@ text has any address in it redacted.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from catalog_toolkit import record, server, sources
+from catalog_toolkit.failures import without_addresses
 from catalog_toolkit.profile_many import profile_tables
-
-# What a driver's error may say about where a database is: left out of catalog.json.
-_WHERE = re.compile(
-    r"\b[a-z][a-z0-9+.-]*://\S+|\b(?:password|user|host|hostaddr|port)\s*=\s*\S+"
-    r"|(?:server at|host|to) \"[^\"]*\"(?:\s*\([^)]*\))?(?:,\s*port\s*\d+)?",
-    re.IGNORECASE,
-)
 
 
 def profile_missing(con: Any, missing: list[str]) -> dict[str, str]:
@@ -28,16 +21,12 @@ def profile_missing(con: Any, missing: list[str]) -> dict[str, str]:
         return {}
     if con is None:  # what profile_tables recorded, else there is nothing to say why
         why = "not profiled: the export had no database connection"
-        return {t: _scrub(record.failures.get(t, why)) for t in missing}
+        return {t: without_addresses(record.failures.get(t, why)) for t in missing}
     try:  # each source's failure fails only its tables (profile_many.py)
         found = profile_tables(con, missing)
     except Exception as exc:
         found = [{"table": t, "error": f"{type(exc).__name__}: {exc}"} for t in missing]
-    return {p["table"]: _scrub(str(p["error"])) for p in found if "error" in p}
-
-
-def _scrub(text: str) -> str:
-    return _WHERE.sub("[redacted]", text.strip())[:500]
+    return {p["table"]: without_addresses(str(p["error"])) for p in found if "error" in p}
 
 
 def sources_block(

@@ -21,7 +21,8 @@ import ibis
 
 from catalog_toolkit import sources
 from catalog_toolkit.database import Database, TableName
-from catalog_toolkit.database import connection_lost as lost
+from catalog_toolkit.failures import connection_lost as lost
+from catalog_toolkit.failures import failure_text
 from catalog_toolkit.metadata import read_declared
 from catalog_toolkit.pii_rules import name_rule
 from catalog_toolkit.relation_facts import kind_of
@@ -82,8 +83,7 @@ def ranged(column: str, type_text: str, keys: list[str]) -> bool:
 
 
 def error_text(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
+    return failure_text(exc)
 
 
 def from_profile(table: str, source: str, bare: str, profile: dict[str, Any]) -> Facts:

@@ -26,7 +26,7 @@ import ibis
 
 from catalog_toolkit.cross_facts import Facts, error_text
 from catalog_toolkit.database import Database, TableName
-from catalog_toolkit.database import connection_lost as lost
+from catalog_toolkit.failures import connection_lost as lost
 from catalog_toolkit.relation_names import name_score
 
 MIN_NAME_SCORE = 0.85  # the table's singular and key, a role before it, or the same name

@@ -24,24 +24,6 @@ class QueryTimeout(RuntimeError):
     """A profiling query ran over its time limit and was stopped by the database."""
 
 
-# A lost connection, by the driver's error class or words (psycopg, MySQLdb, DuckDB); not the
-# class alone: MySQLdb raises OperationalError for an unknown column too.
-_LOST = ("interfaceerror", "connectionexception")
-_LOST_TEXT = (
-    *("closed", "gone away", "lost connection", "terminat", "broken pipe", "connection refused"),
-    *("can't connect", "could not connect", "connection failed", "connection reset"),
-    *("(2002,", "(2003,", "(2006,", "(2013,", "(2055,"),  # MySQL's client errors, text or not
-)
-
-
-def connection_lost(exc: BaseException) -> bool:
-    """Whether an error says the connection is gone (rather than a query's own failure)."""
-    if isinstance(exc, QueryTimeout):
-        return False
-    kind, text = type(exc).__name__.lower(), str(exc).lower()
-    return any(k in kind for k in _LOST) or any(t in text for t in _LOST_TEXT)
-
-
 @dataclass(frozen=True)
 class TableName:
     """A table as the user wrote it: `schema.table` (or `table` in the default schema)."""

@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from catalog_toolkit import record, sources
-from catalog_toolkit.database import Database, TableName, connection_lost
+from catalog_toolkit.database import Database, TableName
+from catalog_toolkit.failures import failure_text
 from catalog_toolkit.metadata import read_many
 from catalog_toolkit.profile import DEFAULT_TIMEOUT_S, profile_on
 
@@ -99,11 +100,7 @@ def _profile_or_error(con: Any, table: sources.Resolved, options: dict[str, Any]
 
 
 def _error(exc: Exception) -> str:
-    """The failure in words: a lost connection says so (MySQL's `(2006, '')` alone does not)."""
-    text = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
-    if connection_lost(exc):
-        return f"the connection to the database was lost ({text})"
-    return text
+    return failure_text(exc, 500)
 
 
 @contextlib.contextmanager

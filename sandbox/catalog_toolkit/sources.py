@@ -7,8 +7,6 @@ Every toolkit function that takes a connection takes either: one ibis connection
 the mapping `cons`, and then resolves each table name to its source's connection here.
 
     connection_for(cons, "warehouse/orders")   -> (cons["warehouse"], "orders")
-    by_source(cons, ["app/orders", "warehouse/orders"])
-        -> {"app": (cons["app"], ["app/orders"]), "warehouse": (..., ["warehouse/orders"])}
 """
 
 from __future__ import annotations
@@ -83,17 +81,6 @@ def connection_for(con: Any, table: str) -> tuple[Any, str]:
     except KeyError:
         known = ", ".join(map(str, con)) or "none"
         raise UnknownSource(f"{table!r}: no source named {source!r} (sources: {known})") from None
-
-
-def by_source(con: Any, tables: Iterable[str]) -> dict[str, tuple[Any, list[str]]]:
-    """The tables grouped by source, in first-seen order: name -> (connection, tables as
-    given). Raises UnknownSource for a source the session does not have."""
-    groups: dict[str, tuple[Any, list[str]]] = {}
-    for table in tables:
-        connection, _ = connection_for(con, table)
-        name = source_of(table, con)
-        groups.setdefault(name, (connection, []))[1].append(table)
-    return groups
 
 
 def names(con: Any) -> list[str]:

@@ -67,3 +67,11 @@ class Redactor:
         if self._pattern is None:
             return text
         return self._pattern.sub(REDACTED, text)
+
+
+def shown_value(text: str, limit: int = 40) -> str:
+    """`text` quoted for an error message about it, or "the value given" when it looks like it
+    holds a connection string: a DSN pasted into the wrong field must not be echoed back."""
+    if "://" in text or "@" in text:
+        return "the value given"
+    return repr(text[:limit])

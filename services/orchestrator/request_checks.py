@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from services.common.redaction import shown_value
 from services.orchestrator.sources import DEFAULT, NAME, NAME_RULE, Source
 
 Problems = list[tuple[str, str]]
@@ -48,8 +49,9 @@ def table_problems(tables: Sequence[str], name: str = "tables") -> Problems:
     problems = [
         (
             f"{name}[{i}]",
-            f"{table[:80]!r} is not a table name: write `table` or `schema.table`, each part "
-            "1 to 63 characters with no quote, backtick, '/', control character or edge space",
+            f"{shown_value(table, 80)} is not a table name: write `table` or `schema.table`, "
+            "each part 1 to 63 characters with no quote, backtick, '/', control character or "
+            "edge space",
         )
         for i, table in enumerate(tables)
         if not _TABLE.fullmatch(table)
@@ -83,7 +85,7 @@ def source_problems(sources: Sequence[Source], max_sources: int, max_tables: int
 
 def _name_problems(name: str, index: int, taken: bool, field: str) -> Problems:
     if not NAME.match(name):
-        return [(field, f"{name[:40]!r} is not a source name: {NAME_RULE}")]
+        return [(field, f"{shown_value(name)} is not a source name: {NAME_RULE}")]
     if taken:
         return [(field, f"an earlier source is named {name!r} already: each name once")]
     if name == DEFAULT and index > 0:
@@ -92,8 +94,9 @@ def _name_problems(name: str, index: int, taken: bool, field: str) -> Problems:
     return []
 
 
-def both_forms_problem(has_sources: bool, db_conn_string: str, tables: Sequence[str]) -> Problems:
-    if has_sources and (db_conn_string or tables):
+def both_forms_problem(db_conn_string: str, tables: Sequence[str]) -> Problems:
+    """A request that gives sources and the one-database fields too."""
+    if db_conn_string or tables:
         return [
             (
                 "sources",

@@ -236,7 +236,7 @@ class CatalogOperations:
         """`sources`, or the shorthand `db_conn_string` with `tables`: never both."""
         tables = request.tables
         if request.sources:
-            both = both_forms_problem(True, request.db_conn_string, tables)
+            both = both_forms_problem(request.db_conn_string, tables)
             sources = request.sources
             return both or source_problems(sources, self._max_sources, self._max_tables)
         many = count_problem(len(tables), self._max_tables, "tables")

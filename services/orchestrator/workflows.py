@@ -36,6 +36,7 @@ from services.orchestrator.errors import CatalogFailure, SealingError
 from services.orchestrator.metrics import run_ended
 from services.orchestrator.pipeline import FAILED, SKIPPED, SUCCEEDED, Blocked
 from services.orchestrator.prompts import AgentPrompt
+from services.orchestrator.run_failures import SECOND_DEATH, agent_failure_message, run_failure
 from services.orchestrator.run_state import (
     AgentSkipped,
     AgentStatus,
@@ -58,7 +59,6 @@ from services.orchestrator.steps.sandbox import LeaseRef
 _log = logging.getLogger(__name__)
 WORKFLOW_NAME = "catalog_workflow"
 STATE_EVENT = "state"
-_SECOND_DEATH = "a second sandbox died during the run, under the {} agent; run the catalog again"
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ async def _run_holding(
         SealingError,
         dbos_error.DBOSMaxStepRetriesExceeded,
     ) as exc:
-        raise _failure(exc, state.step) from exc
+        raise run_failure(exc, state.step) from exc
     finally:
         if release:
             for lease in held:  # idempotent: releasing a released lease is a no-op
@@ -173,21 +173,6 @@ async def _cancelled_by_user() -> bool:
     except Exception:  # the system database is going away with the process
         return False
     return status is not None and status.status == "CANCELLED"
-
-
-def _failure(exc: Exception, step: Step) -> CatalogFailure:
-    """A dependency's failure as the run's error; the messages are ours, free of secrets."""
-    if isinstance(exc, SandboxClientError):
-        return CatalogFailure("SANDBOX_UNAVAILABLE", f"the sandbox failed: {exc}", step)
-    if isinstance(exc, SealingError):
-        return CatalogFailure("INTERNAL", str(exc), step)
-    if isinstance(exc, dbos_error.DBOSMaxStepRetriesExceeded):
-        # Only the steps that call the runner retry, and only while it is unreachable.
-        last = f": {exc.errors[-1]}" if exc.errors else ""
-        message = f"the agent runner stayed unreachable after {exc.max_retries} tries{last}"
-        return CatalogFailure("AGENT_RUNNER_UNAVAILABLE", message, step)
-    code = "AGENT_RUNNER_UNAVAILABLE" if step == Step.RUNNING_AGENT else "INTERNAL"
-    return CatalogFailure(code, str(exc), step)
 
 
 def _log_event(event: str, **fields: Any) -> None:
@@ -251,9 +236,9 @@ async def _prepare(
     history_dir = await _clean_sandbox(request, held, prompt)
     if history_dir is None:
         name = prompt.agent_name
-        state.set_agent(name, AgentStatus.FAILED, detail=_SECOND_DEATH.format(name))
+        state.set_agent(name, AgentStatus.FAILED, detail=SECOND_DEATH.format(name))
         raise CatalogFailure(
-            "SANDBOX_UNAVAILABLE", _SECOND_DEATH.format(name), Step.RESETTING_SANDBOX
+            "SANDBOX_UNAVAILABLE", SECOND_DEATH.format(name), Step.RESETTING_SANDBOX
         )
     return history_dir
 
@@ -317,7 +302,7 @@ async def _agent(
         page = pages.PageInput(attempt, request.s3_prefix, state.timestamp, Step.RUNNING_AGENT)
         stored = await pages.store_page(page)
     ok = report.stop == "SUBMITTED" and not stored.data_lost and not lost
-    message = "" if ok else _failure_message(report, stored, lost)
+    message = "" if ok else agent_failure_message(report, stored, lost)
     state.set_agent(name, AgentStatus.SUCCEEDED if ok else AgentStatus.FAILED, detail=message)
     await _record(state, report, stored)
     if lost:
@@ -382,7 +367,8 @@ async def _replace_sandbox(request: CatalogInput, held: list[LeaseRef]) -> bool:
     if len(held) > 1:
         return False
     await sandbox.release_sandbox(held[-1])
-    held.append(await sandbox.acquire_sandbox(sandbox.AcquireInput(request.sealed_conn, 2)))
+    replacement = sandbox.AcquireInput(request.sealed_conn, 2, tolerate_lost=True)
+    held.append(await sandbox.acquire_sandbox(replacement))
     return True
 
 
@@ -395,21 +381,6 @@ async def _record(state: RunState, report: AgentReport, stored: pages.StoredPage
         state.outputs.append(output)
         await publish(OutputWritten(output, now()))
     await _publish_state(state)
-
-
-def _failure_message(report: AgentReport, stored: pages.StoredPage, lost: bool) -> str:
-    name = report.agent_name
-    if lost:
-        return _SECOND_DEATH.format(name)
-    if stored.data_lost:
-        return (
-            f"the {name} agent's data could not be exported: its sandbox's lease had ended "
-            "(an orchestrator down longer than CATALOG_LEASE_TTL_S, or the sandbox died after "
-            "the agent), so its page was not stored either; run the catalog again"
-        )
-    kept = f"; its incomplete page is at {stored.uri}" if stored.uri else ""
-    detail = f" ({report.stop_detail})" if report.stop_detail else ""
-    return f"the {name} agent stopped with {report.stop}{detail}{kept}"
 
 
 async def _enter(state: RunState, step: Step, agent: str = "") -> None:

@@ -343,6 +343,10 @@ async def _open_one(
     except DatabaseUnreachable as exc:
         hidden = _secrets(dsn, urlsplit(dsn).hostname or "")
         return {"name": name, "dsn": "", "connect_error": scrub(exc.message, hidden)}
+    except OSError as exc:  # the relay's own folder or socket: this database only, not its peers
+        hidden = _secrets(dsn, urlsplit(dsn).hostname or "")
+        said = f"the manager could not open this database's relay: {exc.strerror or exc}"
+        return {"name": name, "dsn": "", "connect_error": scrub(said, hidden)}
 
 
 def _secrets(dsn: str, *more: str) -> list[str]:

@@ -13,6 +13,7 @@ from catalog_kernel.protocol import Message
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from services.common.errors import InvalidArgument
+from services.common.redaction import shown_value
 from services.sandbox_manager.config import Settings
 from services.sandbox_manager.fleet import PooledSandbox, SandboxState
 from services.sandbox_manager.kernel_client import KernelSession
@@ -141,8 +142,8 @@ def databases_of(
         name, at = database.name, f"{where}[{index}]"
         if not _DATABASE_NAME.match(name):
             raise InvalidArgument(
-                f"{at}.name {name!r} is not a database name: a lowercase letter, then up to "
-                "30 lowercase letters, digits or '_'",
+                f"{at}.name {shown_value(name)} is not a database name: a lowercase letter, "
+                "then up to 30 lowercase letters, digits or '_'",
                 field_violations=[(f"{at}.name", "not [a-z][a-z0-9_]{0,30}")],
             )
         if name in seen:

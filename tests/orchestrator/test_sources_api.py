@@ -77,6 +77,16 @@ BAD = {
         "sources[1].name",
         "is not a source name",
     ),
+    "a DSN where the name goes": (  # Source's fields are positional: an easy slip
+        lambda b: b["sources"][1].update(name=BILLING),
+        "sources[1].name",
+        "the value given is not a source name",
+    ),
+    "a DSN where a table goes": (
+        lambda b: b["sources"][0].update(tables=["orders", APP]),
+        "sources[0].tables[1]",
+        "the value given is not a table name",
+    ),
     "a duplicate name": (
         lambda b: b["sources"][1].update(name="app"),
         "sources[1].name",

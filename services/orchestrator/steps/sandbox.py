@@ -43,6 +43,9 @@ class LeaseRef:
 class AcquireInput:
     sealed_conn: str  # the connection string, sealed; opened only inside the step
     attempt: int  # 1 for the run's first sandbox, 2 for the one after a sandbox died
+    # Of several sources, go on without one that no longer opens (as a reset does): the
+    # sandbox that replaces a dead one, after the run proved every source.
+    tolerate_lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,10 @@ async def acquire_sandbox(request: AcquireInput) -> LeaseRef:
                     Step.ACQUIRING_SANDBOX,
                 ) from exc
             failed = _unopened(lease.session, dsns)
-            if failed:
+            if failed and not (request.tolerate_lost and len(failed) < len(dsns)):
                 await client.release(lease.lease_id)
                 raise _connect_failure(failed, dsns)
+            _log_left_out(failed)
             return LeaseRef(lease.lease_id, client.manager_address(lease))
 
 
@@ -110,7 +114,23 @@ def _unopened(session: SandboxSession, dsns: dict[str, str]) -> list[tuple[str, 
     failed = [(d.name, d.connect_error) for d in session.databases if d.connect_error]
     if not failed and session.connect_error:  # a kernel that reports only the first
         failed = [(next(iter(dsns), DEFAULT), session.connect_error)]
+    reported = {d.name for d in session.databases}
+    if session.databases:  # a source the sandbox says nothing of is not open either
+        unsaid = "the sandbox did not report this source (is its manager older than the run?)"
+        failed += [(name, unsaid) for name in dsns if name not in reported]
     return [(name, redact(error)) for name, error in failed]
+
+
+def _log_left_out(failed: list[tuple[str, str]]) -> None:
+    for source, error in failed:
+        log_fields(
+            _log,
+            logging.WARNING,
+            "source not opened again; the agent runs with the others",
+            workflow_id=DBOS.workflow_id,
+            source=source,
+            error=error[:300],
+        )
 
 
 def _named(source: str, message: str, dsns: dict[str, str]) -> str:
@@ -220,15 +240,7 @@ async def reset_sandbox(request: ResetInput) -> bool:
         raise CatalogFailure(
             "DATABASE_UNREACHABLE", _reopen_message(failed, dsns), Step.RESETTING_SANDBOX
         )
-    for source, error in failed:
-        log_fields(
-            _log,
-            logging.WARNING,
-            "source not opened again; the agent runs with the others",
-            workflow_id=DBOS.workflow_id,
-            source=source,
-            error=error[:300],
-        )
+    _log_left_out(failed)
     return True
 
 
