@@ -20,6 +20,7 @@ DISTINCT_CHANGE = 0.10  # relative change in distinct count, beyond the approxim
 HLL_ERROR = 0.02
 SAMPLE_ESTIMATE_ERROR = 0.25  # a distinct count estimated from a sample (Duj1)
 SHARE_CHANGE = 0.10  # change in a top value's share of the rows
+SAMPLE_NEW_VALUE_SHARE = 0.01  # a value new in a big table's sample: news from this share up
 MEDIAN_SHIFT_IQR = 0.5  # median moved by this many interquartile ranges
 # (severity, kind, message prefix, reason) for a warning newly raised, then one resolved.
 _FLAG_CHANGES = (
@@ -31,17 +32,33 @@ _FLAG_CHANGES = (
 def compare_columns(
     result: dict[str, Any], name: str, now: dict[str, Any], then: dict[str, Any]
 ) -> None:
-    """Compare the figures of every column of table `name` whose type did not change."""
+    """Compare the figures of every column of table `name` whose type did not change. A table
+    that crossed the size where its details come from a sample (detail.py) keeps its exact
+    figures compared (nulls); the ones a sample gives are not, against a full count."""
     then_columns = {c["name"]: c for c in then.get("columns", [])}
+    crossed = _detail_sampled(now) != _detail_sampled(then)
     for column in now.get("columns", []):
         before = then_columns.get(column["name"])
         if before is None or normalize_type(before["type"]) != normalize_type(column["type"]):
             continue
         _compare_nulls(result, name, column, before)
+        if crossed:
+            continue
         _compare_distinct(result, name, column, before)
         _compare_duplicates(result, name, column, before)
         _compare_quantiles(result, name, column, before)
-        _compare_top_values(result, name, column, before, now.get("rows"), then.get("rows"))
+        _compare_top_values(result, name, column, before, _counted_over(now), _counted_over(then))
+
+
+def _detail_sampled(profile: dict[str, Any]) -> bool:
+    return "detail" in (profile.get("scope") or {})
+
+
+def _counted_over(profile: dict[str, Any]) -> int | None:
+    """The rows a profile's top values were counted in: a big table's sample (detail.py)
+    counts them in its own rows, not the table's."""
+    detail = (profile.get("scope") or {}).get("detail")
+    return int(detail["rows_read"]) if detail and detail.get("rows_read") else profile.get("rows")
 
 
 def _compare_nulls(
@@ -168,9 +185,15 @@ def _compare_top_values(
     if not new or not old or not rows_now or not rows_then:
         return
     old_share = {json.dumps(v["value"]): v["count"] / rows_then for v in old}
+    sampled = "sample" in str(now.get("how", {}).get("top_values", ""))
     for entry in new:
         key, share = json.dumps(entry["value"]), entry["count"] / rows_now
-        if key not in old_share and len(old) < 10:
+        # in a sample, a rare value comes and goes with the draw: news only when it is common
+        if (
+            key not in old_share
+            and len(old) < 10
+            and (share >= SAMPLE_NEW_VALUE_SHARE or not sampled)
+        ):
             add(
                 result,
                 "neutral",

@@ -277,9 +277,10 @@ def _failed(profile: dict[str, Any]) -> str | None:
 
 
 def _scope_key(profile: dict[str, Any]) -> tuple[Any, ...]:
-    # A big table's details come from a sample of their own (detail.py): another way.
+    # A big table's details come from a sample of their own (detail.py), but its nulls are
+    # exact either way: column_rules compares those across the change, and only those.
     scope = profile.get("scope", {})
-    return (scope.get("kind"), scope.get("fraction"), "detail" in scope)
+    return (scope.get("kind"), scope.get("fraction"))
 
 
 def _compare_table(

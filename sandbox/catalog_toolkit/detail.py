@@ -115,7 +115,9 @@ def _distinct(
         labels["top_values"] = f"exact, sample of {read:,} rows"
     if counts.non_null <= 0:
         return
-    total = int(profile["rows"] or 0) - int(column.get("nulls") or 0)
+    # The table's non-null rows: its row count by the null rate (on a table over the row
+    # budget the null count is the budget sample's, not the table's).
+    total = round(int(profile["rows"] or 0) * (1 - float(column.get("null_rate") or 0)))
     # The scan's exact range bounds it: a min and a max apart are two values at least, so a
     # sample that missed the rarer one does not call the column constant.
     ranged = column.get("min") is not None and column.get("min") != column.get("max")

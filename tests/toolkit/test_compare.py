@@ -119,6 +119,46 @@ def test_figures_from_different_scopes_or_failed_profiles_are_not_compared(
     assert "Not compared" in render_summary(result)
 
 
+def big_profile(null_rate: float, paid: int, detail: bool) -> dict[str, Any]:
+    """A 2M-row table's profile; with `detail`, its top values counted in a 100,000-row
+    sample (detail.py), as a table over the detail size is profiled."""
+    top = [{"value": "paid", "count": paid}, {"value": "new", "count": 100_000 - paid}]
+    how = {"top_values": "exact, sample of 100,000 rows"} if detail else {}
+    status = {"name": "status", "type": "string", "nullable": True, "null_rate": null_rate}
+    status |= {"top_values": top, "how": how, "distinct": 2}
+    scope: dict[str, Any] = {"kind": "full"}
+    if detail:
+        scope["detail"] = {"rows_read": 100_000, "method": "block sample"}
+    return {"table": "t", "rows": 2_000_000, "columns": [status], "scope": scope, "errors": []}
+
+
+def test_a_big_table_s_sampled_top_values_compare_by_the_sample_s_rows(tmp_path: Path) -> None:
+    """'paid' went from 80% to 20% of the sample: a change in the mix, not lost in a share
+    of the table's 2M rows (0.4% to 1%)."""
+    history = tmp_path / "history"
+    store_run(history, TS[0], {"t": big_profile(0.01, 80_000, detail=True)})
+    store_run(history, TS[1], {"t": big_profile(0.01, 20_000, detail=True)})
+    result = compare_runs(str(history), TS[1])
+    shifts = {f["message"] for f in result["findings"] if f["kind"] == "share_changed"}
+    assert shifts == {
+        "'paid' went from 80.0% to 20.0% of rows",
+        "'new' went from 20.0% to 80.0% of rows",
+    }
+
+
+def test_a_table_that_crossed_into_sampled_details_still_compares_its_exact_nulls(
+    tmp_path: Path,
+) -> None:
+    history = tmp_path / "history"
+    store_run(history, TS[0], {"t": big_profile(0.01, 80_000, detail=False)})
+    store_run(history, TS[1], {"t": big_profile(0.40, 20_000, detail=True)})
+    result = compare_runs(str(history), TS[1])
+    found = {f["kind"] for f in result["findings"]}
+    assert "null_rate_up" in found  # exact in both runs
+    assert "share_changed" not in found  # a sample against a full count: not compared
+    assert not result["incomparable"]
+
+
 def test_the_first_run_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
     store_run(tmp_path, TS[0], {})
     (finding,) = compare_runs(str(tmp_path), TS[0])["findings"]

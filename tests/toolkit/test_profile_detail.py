@@ -126,3 +126,26 @@ def test_duj1_is_exact_on_the_whole_table_and_bounded_by_what_it_saw() -> None:
     assert detail.duj1(1000, 1000, 1000, 1_000_000) == 1_000_000  # all distinct: a key
     assert detail.duj1(1000, 7, 0, 1_000_000) == 7  # few values, each seen often
     assert 500 <= detail.duj1(1000, 500, 100, 1_000_000) <= 1_000_000
+
+
+def test_a_table_over_the_row_budget_estimates_distinct_values_of_its_own_rows(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20,000 rows over a row budget of 10,000, half of `u` null and the rest unique: the
+    sample's nulls are the budget sample's, so the table's distinct count is its non-null
+    rows (10,000), not its rows less the sample's nulls (15,000)."""
+    import duckdb
+
+    path = tmp_path / "budget.duckdb"
+    with duckdb.connect(str(path)) as db:
+        db.execute(
+            "CREATE TABLE t AS SELECT g AS id, CASE WHEN g % 2 = 0 THEN g END AS u"
+            " FROM range(20000) r(g)"
+        )
+    monkeypatch.setattr(detail, "DETAIL_ABOVE", 0)
+    monkeypatch.setattr(detail, "DETAIL_ROWS", 2_000)
+    profile = profile_table(connect(f"duckdb://{path}"), "t", row_budget=10_000)
+    assert profile["scope"]["kind"] == "sample" and profile["rows"] == 20_000
+    (u,) = [c for c in profile["columns"] if c["name"] == "u"]
+    assert u["how"]["distinct"].startswith("estimate")
+    assert 9_000 <= u["distinct"] <= 11_000, u["distinct"]
