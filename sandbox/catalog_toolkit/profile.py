@@ -72,14 +72,23 @@ def profile_table(
     rather than a count that reads the whole table. Each query stops after `timeout_s` seconds.
     """
     connection, bare = sources.connection_for(con, table)
-    options = (row_budget, estimate_rows_above, timeout_s, sample_rows, top_values)
-    return profile_on(connection, bare, sources.run_name(con, table), *options)
+    return profile_on(
+        connection,
+        bare,
+        sources.run_name(con, table),
+        row_budget=row_budget,
+        estimate_rows_above=estimate_rows_above,
+        timeout_s=timeout_s,
+        sample_rows=sample_rows,
+        top_values=top_values,
+    )
 
 
 def profile_on(
     con: Any,
     table: str,
     label: str,
+    *,
     row_budget: int = DEFAULT_ROW_BUDGET,
     estimate_rows_above: int = DEFAULT_ESTIMATE_ROWS_ABOVE,
     timeout_s: float = DEFAULT_TIMEOUT_S,

@@ -5,12 +5,9 @@ names `NAME/table` (`--tables app/orders,billing/invoices`), as pages name them.
 from __future__ import annotations
 
 import argparse
-import re
 
 from services.common.clients import Source
-
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
-DEFAULT = "default"  # the source a bare table name belongs to
+from services.common.source_names import DEFAULT, NAME
 
 
 class SourceFlagError(ValueError):
@@ -37,7 +34,7 @@ def add_database_flags(command: argparse.ArgumentParser) -> None:
 
 def _source(text: str) -> tuple[str, str]:
     name, sep, url = text.partition("=")
-    if not sep or not _NAME.match(name) or not url:
+    if not sep or not NAME.match(name) or not url:
         # never echo the text: its URL may hold a password
         raise argparse.ArgumentTypeError(
             "give NAME=URL, NAME a lowercase letter then up to 30 lowercase letters, digits or _"

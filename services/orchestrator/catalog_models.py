@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from services.common.source_names import DEFAULT
 from services.orchestrator.deliveries import DeliveryRecord
 from services.orchestrator.run_state import AgentUsage, OutputRef, RunAgent, RunError, Step
-from services.orchestrator.sources import DEFAULT, Source
+from services.orchestrator.sources import Source
 from services.orchestrator.webhook_spec import Webhook, webhook_problems
 
 

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from services.common.redaction import shown_value
-from services.orchestrator.sources import DEFAULT, NAME, NAME_RULE, Source
+from services.common.source_names import DEFAULT, NAME, NAME_RULE
+from services.orchestrator.sources import Source
 
 Problems = list[tuple[str, str]]
 

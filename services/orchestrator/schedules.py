@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter  # type: ignore[import-untyped]
 
-from services.orchestrator.sources import split
+from services.common.source_names import split
 from services.orchestrator.webhook_spec import Webhook
 
 OVERLAPS = ("SKIP", "ALLOW")

@@ -32,6 +32,7 @@ from dbos import (
 
 from services.common import paging
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.source_names import DEFAULT
 from services.common.telemetry import tracing_enabled
 from services.orchestrator.catalog_models import CatalogView, StartRequest, WebhookPolicy
 from services.orchestrator.deliveries import delivery_records, start_deliveries
@@ -53,7 +54,7 @@ from services.orchestrator.run_state import (
     Step,
 )
 from services.orchestrator.sealing import Sealer
-from services.orchestrator.sources import DEFAULT, open_sources, run_tables, seal_sources
+from services.orchestrator.sources import open_sources, run_tables, seal_sources
 from services.orchestrator.steps.runtime import PROGRESS_STREAM
 from services.orchestrator.tenants import DEFAULT_TENANT, Tenant
 from services.orchestrator.webhook_spec import Webhook

@@ -11,19 +11,14 @@ source "default". Table names carry their source as the sandbox's toolkit reads 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from services.common.source_names import DEFAULT, qualify
 from services.orchestrator.sealing import secret_values
 
 if TYPE_CHECKING:
     from services.orchestrator.sealing import Sealer
-
-DEFAULT = "default"
-SEPARATOR = "/"
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
-NAME_RULE = "a lowercase letter, then up to 30 lowercase letters, digits or '_'"
 
 
 @dataclass(frozen=True)
@@ -33,16 +28,6 @@ class Source:
     name: str
     dsn: str = field(repr=False)
     tables: tuple[str, ...] = ()
-
-
-def qualify(source: str, table: str) -> str:
-    return table if source == DEFAULT else f"{source}{SEPARATOR}{table}"
-
-
-def split(table: str) -> tuple[str, str]:
-    """(source, table) of a run's table name; a bare name is the default source's."""
-    source, sep, bare = table.partition(SEPARATOR)
-    return (source, bare) if sep else (DEFAULT, table)
 
 
 def run_tables(sources: list[Source]) -> list[str]:

@@ -32,6 +32,7 @@ from dbos import error as dbos_error
 from services.common.clients import SandboxClientError
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
+from services.common.source_names import DEFAULT, split
 from services.orchestrator.errors import CatalogFailure, SealingError
 from services.orchestrator.metrics import run_ended
 from services.orchestrator.pipeline import FAILED, SKIPPED, SUCCEEDED, Blocked
@@ -50,7 +51,6 @@ from services.orchestrator.run_state import (
     Step,
     StepChanged,
 )
-from services.orchestrator.sources import DEFAULT, split
 from services.orchestrator.steps import agent_runs, history, pages, sandbox
 from services.orchestrator.steps.agent_runs import AgentInput, AgentReport
 from services.orchestrator.steps.runtime import now, publish, runtime

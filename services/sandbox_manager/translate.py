@@ -14,6 +14,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from services.common.errors import InvalidArgument
 from services.common.redaction import shown_value
+from services.common.source_names import NAME
 from services.sandbox_manager.config import Settings
 from services.sandbox_manager.fleet import PooledSandbox, SandboxState
 from services.sandbox_manager.kernel_client import KernelSession
@@ -21,7 +22,6 @@ from services.sandbox_manager.leases import PoolLease
 from services.sandbox_manager.pool import AcquireRequest
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DATABASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _RESERVED_ENV = ("CATALOG_", "PYTHON", "AWS_")
 _RESERVED_ENV_NAMES = {"PATH", "HOME"}
 _MAX_LABELS = 64
@@ -140,7 +140,7 @@ def databases_of(
     seen: set[str] = set()
     for index, database in enumerate(config.databases):
         name, at = database.name, f"{where}[{index}]"
-        if not _DATABASE_NAME.match(name):
+        if not NAME.match(name):
             raise InvalidArgument(
                 f"{at}.name {shown_value(name)} is not a database name: a lowercase letter, "
                 "then up to 30 lowercase letters, digits or '_'",

@@ -19,6 +19,7 @@ from catalog.v1 import catalog_pb2 as pb
 from google.protobuf import timestamp_pb2
 
 from services.common.clients._agent_runner import AgentStop
+from services.common.source_names import qualify
 from services.common.usage import TokenUsage
 
 
@@ -98,7 +99,7 @@ class Source:
 
 def qualified(source: str, table: str) -> str:
     """A source's table as runs name it: `billing/invoices`, bare for the source `default`."""
-    return table if source == "default" else f"{source}/{table}"
+    return qualify(source, table)
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,13 @@ from services.common.clients import (
 )
 from services.common.logging import log_fields
 from services.common.redaction import Redactor
+from services.common.source_names import DEFAULT
 from services.orchestrator.config import Settings
 from services.orchestrator.connect_errors import connect_failure
 from services.orchestrator.errors import CatalogFailure
 from services.orchestrator.probe_cell import ProbeReport, probe_code
 from services.orchestrator.run_state import Step
-from services.orchestrator.sources import DEFAULT, open_sources, source_secrets
+from services.orchestrator.sources import open_sources, source_secrets
 from services.orchestrator.steps.runtime import logged, runtime, sandboxes
 
 _log = logging.getLogger(__name__)
