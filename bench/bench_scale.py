@@ -31,7 +31,7 @@ from typing import Any
 
 from benchlib import emit
 
-DATABASE = "catalog_bench_scale"
+DATABASE = os.environ.get("BENCH_SCALE_DATABASE", "catalog_bench_scale")  # one per concurrent run
 DSN = "host=127.0.0.1 port=5432 user=postgres dbname={database} connect_timeout=10"
 SIZES = (300, 3000) if os.environ.get("BENCH_LARGE") == "1" else (100, 300)
 ROWS = 1000
