@@ -28,15 +28,16 @@ def profile_missing(con: Any, missing: list[str]) -> dict[str, str]:
         return {}
     if con is None:  # what profile_tables recorded, else there is nothing to say why
         why = "not profiled: the export had no database connection"
-        return {t: _scrub(record.failures.get(t, why)) for t in missing}
+        return {t: scrub(record.failures.get(t, why)) for t in missing}
     try:  # each source's failure fails only its tables (profile_many.py)
         found = profile_tables(con, missing)
     except Exception as exc:
         found = [{"table": t, "error": f"{type(exc).__name__}: {exc}"} for t in missing]
-    return {p["table"]: _scrub(str(p["error"])) for p in found if "error" in p}
+    return {p["table"]: scrub(str(p["error"])) for p in found if "error" in p}
 
 
-def _scrub(text: str) -> str:
+def scrub(text: str) -> str:
+    """A driver's error with any address in it redacted, cut at 500 characters."""
     return _WHERE.sub("[redacted]", text.strip())[:500]
 
 
