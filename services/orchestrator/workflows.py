@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dbos import DBOS
@@ -35,6 +35,7 @@ from services.common.logging import log_fields
 from services.orchestrator.errors import CatalogFailure, SealingError
 from services.orchestrator.metrics import run_ended
 from services.orchestrator.pipeline import FAILED, SKIPPED, SUCCEEDED, Blocked
+from services.orchestrator.probe_cell import ChosenSource
 from services.orchestrator.prompts import AgentPrompt
 from services.orchestrator.run_state import (
     AgentSkipped,
@@ -80,6 +81,12 @@ class CatalogInput:
     tick_time: str = ""  # and the tick it is for, UTC ISO 8601
     # The run's sources by name, in request order; runs from before sources: () = default.
     sources: tuple[str, ...] = ()
+    # The most tables a run catalogs (the catalog prompt's max_tables): a source given no
+    # tables has its own listed in the sandbox, up to what the named ones leave of this.
+    max_tables: int = 0
+    # Not part of the request: what the read-only check chose on those sources. The workflow
+    # sets it (and `tables`) on its copy once the check has listed them.
+    chosen: tuple[ChosenSource, ...] = ()
 
     @property
     def source_names(self) -> list[str]:
@@ -204,8 +211,7 @@ async def _run(
         message = f"these agents have no prompt any more: {', '.join(gone)}"
         raise CatalogFailure("INTERNAL", message, Step.ACQUIRING_SANDBOX)
     await _enter(state, Step.CHECKING_READ_ONLY)
-    check = sandbox.ReadOnlyCheck(held[-1], request.tables, request.allow_writable)
-    await sandbox.check_read_only(check)
+    request = await _check_and_choose(state, request, held[-1])
     run = _Pass({})
     for name in agents:
         blocked = pipeline.blocked(name, run.outcomes)
@@ -220,6 +226,37 @@ async def _run(
     await _enter(state, Step.RELEASING)
     if run.failure is not None:
         raise run.failure
+
+
+def _listed(request: CatalogInput) -> tuple[str, ...]:
+    """The sources the request named no tables of: theirs are listed in the sandbox."""
+    named = {split(t)[0] for t in request.tables}
+    return tuple(n for n in request.source_names if n not in named)
+
+
+async def _check_and_choose(
+    state: RunState, request: CatalogInput, lease: LeaseRef
+) -> CatalogInput:
+    """The read-only proof; on sources given no tables, it lists theirs too. The run then
+    goes on with the tables chosen, in source order, and GetCatalog shows them."""
+    listed = _listed(request)
+    limit = request.max_tables - len(request.tables)
+    check = sandbox.ReadOnlyCheck(lease, request.tables, request.allow_writable, listed, limit)
+    chosen = await sandbox.check_read_only(check)
+    if not listed:  # (a run from before listing recorded a bool here)
+        return request
+    picked = {c.name: list(c.tables) for c in chosen}
+    tables = [t for name in request.source_names for t in picked.get(name) or _own(request, name)]
+    request = replace(request, tables=tables, chosen=tuple(chosen))
+    state.tables = list(tables)
+    left_out = {c.name: c.left_out + c.unnamed for c in chosen}
+    _log_event("tables chosen", tables=len(tables), left_out=left_out)
+    await _publish_state(state)
+    return request
+
+
+def _own(request: CatalogInput, source: str) -> list[str]:
+    return [t for t in request.tables if split(t)[0] == source]
 
 
 async def _skip(state: RunState, name: str, blocked: Blocked) -> None:
@@ -281,6 +318,8 @@ def _context(prompt: AgentPrompt, request: CatalogInput, timestamp: str, history
         context["tables"] = request.tables
         if request.source_names != [DEFAULT]:
             context["sources"] = _sources(request)
+        if request.chosen:  # the request named none: the run chose them (table_choice.py)
+            context["chosen"] = [_chosen(c) for c in request.chosen]
     if "history" in prompt.reads:
         context.update(
             s3_prefix=request.s3_prefix, current_timestamp=timestamp, history_dir=history_dir
@@ -295,6 +334,16 @@ def _sources(request: CatalogInput) -> list[dict[str, Any]]:
         {"name": name, "tables": [t for t in request.tables if split(t)[0] == name]}
         for name in request.source_names
     ]
+
+
+def _chosen(chosen: ChosenSource) -> dict[str, Any]:
+    """What the page says of a source whose tables the run chose."""
+    return {
+        "source": chosen.name,
+        "found": chosen.found,
+        "catalogued": len(chosen.tables),
+        "left_out": chosen.left_out + chosen.unnamed,
+    }
 
 
 async def _agent(
