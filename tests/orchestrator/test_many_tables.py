@@ -85,3 +85,27 @@ async def test_no_tables_named_catalogs_the_first_max_tables_and_says_how_many_w
     data = json.loads(next(out.rglob("catalog.json")).read_text())
     assert data["requested"] == chosen and data["counts"]["tables"] == LIMIT
     assert PASSWORD not in page
+
+
+async def test_a_source_given_no_tables_shares_the_limit_with_the_named_ones(
+    start: StartOrchestrator, estate: str, reader_table: tuple[str, str], tmp_path: Path
+) -> None:
+    orchestrator = await start(**_limits(LIMIT, COMPACT))
+    url, schema = reader_table
+    out = tmp_path / "out"
+    sources = [
+        pb.DatabaseSource(name="shop", db_conn_string=url, tables=[f"{schema}.orders"]),
+        pb.DatabaseSource(name="estate", db_conn_string=estate),  # none named: listed
+    ]
+    started = await orchestrator.stub.StartCatalog(
+        pb.StartCatalogRequest(sources=sources, s3_prefix=f"file://{out}", agents=["catalog"])
+    )
+    final = await wait_finished(orchestrator.stub, started.catalog_id)
+    assert final.status == pb.CATALOG_STATUS_SUCCEEDED, final.error
+
+    # The named table first (request order), then 49 of the estate's 60: the limit is 50.
+    listed = [f"estate/t{n:02d}" for n in range(LIMIT - 1)]
+    assert list(final.tables) == [f"shop/{schema}.orders", *listed]
+    page = next(out.rglob("catalog.html")).read_text()
+    assert "49 of the 60 tables of the source <code>estate</code>" in page
+    assert "11 left out" in page and page.count("<details id=") == LIMIT
