@@ -1,7 +1,7 @@
 """Scale benchmark: catalogs of many small tables, and one wide table, on PostgreSQL.
 
-Builds, in a database of its own (`catalog_bench_scale`, 127.0.0.1:5432, user postgres, dropped
-at the end), one schema per size of 10-column tables of 1,000 rows each (integers, a double,
+Builds, in a database of its own (`catalog_bench_scale`, or BENCH_SCALE_DATABASE so two runs on
+one server do not drop each other's; 127.0.0.1:5432, user postgres, dropped at the end), one schema per size of 10-column tables of 1,000 rows each (integers, a double,
 text of few and of many values, a timestamp, a date, a boolean, NULLs; every table alike), and a
 table of 500 columns and 10,000 rows; ANALYZEd. Each measurement runs in a fresh child process
 (its time measured inside, around the work only) through a read-only ibis connection, as the
