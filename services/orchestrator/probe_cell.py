@@ -44,6 +44,15 @@ class ChosenSource:
             error=str(data.get("error", "")),
         )
 
+    def context(self) -> dict[str, Any]:
+        """What the agents are told of it (their context's `chosen`), for the page to say."""
+        return {
+            "source": self.name,
+            "found": self.found,
+            "catalogued": len(self.tables),
+            "left_out": self.left_out + self.unnamed,
+        }
+
 
 @dataclass(frozen=True)
 class SourceProbe:

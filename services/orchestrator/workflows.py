@@ -1,6 +1,7 @@
 """The catalog workflow: orchestration only, deterministic; all I/O is in steps/.
 
-    acquire a sandbox -> prove read only -> for each of the run's agents, in run order:
+    acquire a sandbox -> prove read only (listing the tables of a source given none)
+    -> for each of the run's agents, in run order:
         skip it if its needs did not do what its run_when asks (recorded, naming the need);
         else a clean sandbox (the database re-opened, read only, if it reads the database;
         the history staged, this run's pages so far included, if it reads history),
@@ -319,7 +320,7 @@ def _context(prompt: AgentPrompt, request: CatalogInput, timestamp: str, history
         if request.source_names != [DEFAULT]:
             context["sources"] = _sources(request)
         if request.chosen:  # the request named none: the run chose them (table_choice.py)
-            context["chosen"] = [_chosen(c) for c in request.chosen]
+            context["chosen"] = [c.context() for c in request.chosen]
     if "history" in prompt.reads:
         context.update(
             s3_prefix=request.s3_prefix, current_timestamp=timestamp, history_dir=history_dir
@@ -334,16 +335,6 @@ def _sources(request: CatalogInput) -> list[dict[str, Any]]:
         {"name": name, "tables": [t for t in request.tables if split(t)[0] == name]}
         for name in request.source_names
     ]
-
-
-def _chosen(chosen: ChosenSource) -> dict[str, Any]:
-    """What the page says of a source whose tables the run chose."""
-    return {
-        "source": chosen.name,
-        "found": chosen.found,
-        "catalogued": len(chosen.tables),
-        "left_out": chosen.left_out + chosen.unnamed,
-    }
 
 
 async def _agent(
