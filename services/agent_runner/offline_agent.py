@@ -170,21 +170,20 @@ def _source_of(table: str) -> str:
 
 
 def chosen_note(chosen: list[dict[str, Any]]) -> str:
-    """What the page says when the request named no tables: the run chose them, and how
-    many it left out over its limit (the context's `chosen`, one entry per source)."""
-    parts = []
-    for entry in chosen:
-        source = str(entry.get("source", "default"))
-        where = "" if source == "default" else f" of the source <code>{escape(source)}</code>"
-        found, kept = int(entry.get("found", 0)), int(entry.get("catalogued", 0))
-        left = int(entry.get("left_out", 0))
-        parts.append(
-            f"{kept:,} of the {found:,} tables{where}"
-            + (f", the first in name order; {left:,} left out over the run's limit" if left else "")
-        )
+    """What the page says when the request named no tables (of a source): the run chose
+    them, and how many it left out over its limit (the context's `chosen`, one per source)."""
+    return "".join(_chosen_line(entry) for entry in chosen)
+
+
+def _chosen_line(entry: dict[str, Any]) -> str:
+    source = str(entry.get("source", "default"))
+    found, kept = int(entry.get("found", 0)), int(entry.get("catalogued", 0))
+    left = int(entry.get("left_out", 0))
+    named = "" if source == "default" else f" of the source <code>{escape(source)}</code>"
+    over = f"; {left:,} were left out over the run's limit" if left else ""
     return (
-        "<p>The request named no tables: this run listed those of the default schema and "
-        f"chose them: {'; '.join(parts)}.</p>"
+        f"<p>The request named no tables{named}: the run listed its default schema's and chose "
+        f"{kept:,} of its {found:,} tables, the first in name order{over}.</p>"
     )
 
 

@@ -77,8 +77,10 @@ async def test_no_tables_named_catalogs_the_first_max_tables_and_says_how_many_w
     chosen = [f"t{n:02d}" for n in range(LIMIT)]  # the first 50 in name order
     assert list(final.tables) == chosen
     page = next(out.rglob("catalog.html")).read_text()
-    assert "The request named no tables" in page
-    assert "50 of the 60 tables, the first in name order; 10 left out" in page
+    assert (
+        "The request named no tables: the run listed its default schema's and chose 50 of its "
+        "60 tables, the first in name order; 10 were left out over the run's limit." in page
+    )
     # The compact form: one folded section per table, linked from the contents, no charts.
     assert page.count("<details id=") == LIMIT and "<img" not in page
     assert 'href="#t-t00"' in page and "t59" not in page
@@ -107,5 +109,6 @@ async def test_a_source_given_no_tables_shares_the_limit_with_the_named_ones(
     listed = [f"estate/t{n:02d}" for n in range(LIMIT - 1)]
     assert list(final.tables) == [f"shop/{schema}.orders", *listed]
     page = next(out.rglob("catalog.html")).read_text()
-    assert "49 of the 60 tables of the source <code>estate</code>" in page
-    assert "11 left out" in page and page.count("<details id=") == LIMIT
+    assert "no tables of the source <code>estate</code>: " in page
+    assert "chose 49 of its 60 tables, the first in name order; 11 were left out" in page
+    assert page.count("<details id=") == LIMIT
