@@ -119,9 +119,12 @@ class AgentService:
         )
         try:
             outcome = await agent.run()
+            # The prompt's max_page_bytes bounds the agent's own HTML, "before the figures are
+            # added"; the page with them is held to this runner's ceiling (thousands of tables'
+            # compact figures take 1.6 MB).
             limits = context_limits(request.context_json)
             filled = await expand_report(
-                outcome.body_html, runner, html_bytes, request.agent_name, limits
+                outcome.body_html, runner, settings.max_html_bytes, request.agent_name, limits
             )
             # the page too: a model could spell a secret out from pieces it was shown
             # the stop detail as well: it is stored with the page (run_store.py)
