@@ -1,14 +1,16 @@
 """Scale benchmark: catalogs of many small tables, and one wide table, on PostgreSQL.
 
-Builds, in a database of its own (`catalog_bench_scale`, 127.0.0.1:5432, user postgres, dropped
-at the end), one schema per size of 10-column tables of 1,000 rows each (integers, a double,
-text of few and of many values, a timestamp, a date, a boolean, NULLs; every table alike), and a
-table of 500 columns and 10,000 rows; ANALYZEd. Each measurement runs in a fresh child process
+Builds, in a database of its own (`catalog_bench_scale`, or BENCH_SCALE_DATABASE so two runs on
+one server do not drop each other's; 127.0.0.1:5432, user postgres, dropped at the end), one
+schema per size of 10-column tables of 1,000 rows each (integers, a double, text of few and of
+many values, a timestamp, a date, a boolean, NULLs; every table alike), and a table of 500
+columns and 10,000 rows; ANALYZEd. Each measurement runs in a fresh child process
 (its time measured inside, around the work only) through a read-only ibis connection, as the
 sandbox's kernel opens one:
 - catalog.tables_{N}_seconds: `profile_tables(con, tables)` (4 at a time, the offline agent's
   default) and `render_catalog` of the profiles, for N = 100 and N = 300; with BENCH_LARGE=1
-  for N = 300 and N = 3,000 (about 15 minutes on 2 loaded cores);
+  for N = 300 and N = 3,000 (about 6 minutes on 2 loaded cores: 26 s and 286 s at a load of
+  5 to 6). Over 200 tables the page takes its compact form (compact_page.py);
 - catalog.page_bytes_per_table: the rendered page's size over N, at the largest N (the page
   grows linearly when this stays flat);
 - catalog.tables_scaling_exponent: the slope of log time over log tables between the smallest
@@ -31,7 +33,7 @@ from typing import Any
 
 from benchlib import emit
 
-DATABASE = "catalog_bench_scale"
+DATABASE = os.environ.get("BENCH_SCALE_DATABASE", "catalog_bench_scale")  # one per concurrent run
 DSN = "host=127.0.0.1 port=5432 user=postgres dbname={database} connect_timeout=10"
 SIZES = (300, 3000) if os.environ.get("BENCH_LARGE") == "1" else (100, 300)
 ROWS = 1000

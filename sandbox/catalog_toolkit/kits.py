@@ -12,7 +12,7 @@ uses and ignores the rest (`**_`):
 
     agent_digest(agent, **context)   the offline agent's one cell for an agent
     export_data(agent, **context)    `{agent}.json`, stored beside the page
-    recorded_fragment(agent)         the figures for REPORT_MARKER: what the agent recorded
+    recorded_fragment(agent, limits) the figures for REPORT_MARKER: what the agent recorded
                                      (record.recalled), else the export with no context
 
 Adding an agent: its toolkit functions in a module of their own, which record their result
@@ -94,11 +94,16 @@ def export_data(agent: str, **context: Any) -> dict[str, Any]:
     return KITS[agent].export(**context)
 
 
-def recorded_fragment(agent: str = "") -> str:
-    """The rendered figures of what `agent` recorded in this session."""
-    if not agent:  # a runner from before pipelines
-        return old_fragment()
-    if agent not in KITS:
-        return "<p>This agent has no toolkit figures to add.</p>"
-    data = record.recalled(agent) or KITS[agent].export()
-    return KITS[agent].render(data)
+def recorded_fragment(agent: str = "", limits: dict[str, Any] | None = None) -> str:
+    """The rendered figures of what `agent` recorded in this session; `limits` are the
+    agent's prompt limits (the catalog's `compact_over` shapes its page), for this render."""
+    record.page_limits.update(limits or {})
+    try:
+        if not agent:  # a runner from before pipelines
+            return old_fragment()
+        if agent not in KITS:
+            return "<p>This agent has no toolkit figures to add.</p>"
+        data = record.recalled(agent) or KITS[agent].export()
+        return KITS[agent].render(data)
+    finally:
+        record.page_limits.clear()

@@ -2,7 +2,9 @@
 
 Every value from the data is escaped (a cell holding `<script>` shows as text). Pages stay
 readable at 50 tables: a table of contents with one line per table, compact column tables, top
-values and samples folded in `<details>`, and values cut at `CELL_CHARS` characters.
+values and samples folded in `<details>`, and values cut at `CELL_CHARS` characters. Over
+compact_page.COMPACT_OVER tables, the page takes compact_page's form instead (a few hundred
+bytes a table, so 3,000 tables fit the runner's page cap).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from html import escape
 from typing import Any
 
 from catalog_toolkit import charts
+from catalog_toolkit.compact_page import compact_over, render_compact
 from catalog_toolkit.values import as_datetime, as_float
 
 # A page's prose may carry this marker; the runner replaces it with the rendered figures.
@@ -38,8 +41,11 @@ def _anchor(prefix: str, name: str) -> str:
     return prefix + "-" + "".join(ch if ch.isalnum() else "-" for ch in name.lower())
 
 
-def render_catalog(profiles: list[dict[str, Any]]) -> str:
-    """The figures of a catalog page: contents, then one section per table."""
+def render_catalog(profiles: list[dict[str, Any]], compact: bool | None = None) -> str:
+    """The figures of a catalog page: contents, then one section per table; the compact
+    form when `compact` says so (None: when there are over compact_over() tables)."""
+    if compact if compact is not None else len(profiles) > compact_over():
+        return render_compact(profiles, _anchor, _text)
     names = {p["table"] for p in profiles}
     inbound: dict[str, list[str]] = {}
     for profile in profiles:
@@ -60,14 +66,16 @@ def render_catalog(profiles: list[dict[str, Any]]) -> str:
     return toc + sections
 
 
-def render_source(name: str, info: dict[str, Any], profiles: list[dict[str, Any]]) -> str:
+def render_source(
+    name: str, info: dict[str, Any], profiles: list[dict[str, Any]], compact: bool = False
+) -> str:
     """One source's section of a catalog page of several sources: what it is, its tables'
-    figures, and the tables that could not be profiled, with why."""
+    figures (compact when the whole page is), and the tables that could not be profiled."""
     what = ", ".join(_text(v, 200) for v in (info.get("backend"), info.get("version")) if v)
     heading = f"<h2>Source <code>{_text(name, 120)}</code>{f' ({what})' if what else ''}</h2>"
     tables = len(info.get("tables", []))
     summary = f"<p>{len(profiles)} of {tables} table{'s' * (tables != 1)} profiled.</p>"
-    body = render_catalog(profiles) if profiles else ""
+    body = render_catalog(profiles, compact) if profiles else ""
     return (
         f'<section id="{_anchor("source", name)}">{heading}{summary}'
         f"{render_failed(info.get('failed', {}))}{body}</section>"

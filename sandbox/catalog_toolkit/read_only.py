@@ -24,6 +24,11 @@ or to the schema:
 - DuckDB: a ``CREATE TABLE`` must fail (the file is opened read only).
 - Then, on PostgreSQL and MySQL, an INSERT of no rows into every requested table inside a READ
   WRITE transaction that is rolled back: it changes nothing and catches what the above missed.
+
+A source the request names no tables of (``list_sources``) has its tables listed first
+(table_choice.py, up to ``limit`` in all) and reported as ``chosen``; the write attempt is
+made on the first one chosen (they exist: they were just listed, and trying thousands would
+outlast the check).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 
 from catalog_toolkit import record, sources
 from catalog_toolkit.server import backend, server_version
+from catalog_toolkit.table_choice import choose_tables
 
 _MEMBER = "(SELECT oid FROM pg_roles WHERE pg_has_role(current_user, oid, 'MEMBER'))"
 _OURS = "{n}.nspname NOT LIKE 'pg\\_%' AND {n}.nspname <> 'information_schema'"
@@ -138,13 +144,18 @@ _GRANT = re.compile(r"GRANT (.+?) ON (.+?) TO ", re.S)
 _ROLE_GRANT = re.compile(r"GRANT ((?:`(?:[^`]|``)*`(?:@`(?:[^`]|``)*`)?\s*,?\s*)+) TO ", re.S)
 
 
-def probe_read_only(con: Any, tables: list[str]) -> dict[str, Any]:
+def probe_read_only(
+    con: Any, tables: list[str], list_sources: list[str] | None = None, limit: int = 0
+) -> dict[str, Any]:
     """What the orchestrator reads: writable, why, warnings, the tables that are missing (run
-    names), and `by_source`: the same per source, with its backend and server version.
+    names), and `by_source`: the same per source, with its backend and server version; with
+    `list_sources`, `chosen`: their tables, listed (table_choice.choose_tables).
 
     `con` is one connection or `cons`; every source of `cons` is judged, with tables or not.
     A table whose source the session has not open is missing, and its source says why."""
-    groups, unavailable = sources.plan(con, tables)
+    chosen = choose_tables(con, list_sources, limit) if list_sources else {}
+    tried = [c["tables"][0] for c in chosen.values() if c.get("tables")]
+    groups, unavailable = sources.plan(con, [*tables, *tried])
     by_source: dict[str, dict[str, Any]] = {}
     for name in sources.names(con):
         connection = con[name] if sources.is_many(con) else con
@@ -158,7 +169,7 @@ def probe_read_only(con: Any, tables: list[str]) -> dict[str, Any]:
     for r in unavailable:
         entry = by_source.setdefault(r.source, _unavailable(r.why))
         entry["missing"].append(r.run)
-    return _overall(by_source)
+    return _overall(by_source) | ({"chosen": chosen} if list_sources else {})
 
 
 def _unavailable(why: str) -> dict[str, Any]:

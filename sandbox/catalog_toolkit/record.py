@@ -19,6 +19,9 @@ results: dict[str, dict[str, Any]] = {}
 # each source's server is (name -> backend, version), for a page rendered without a connection.
 failures: dict[str, str] = {}
 servers: dict[str, dict[str, str]] = {}
+# The agent's prompt limits the runner passed when it asked for the page's figures (e.g.
+# `compact_over`, compact_page.py); empty: the toolkit's defaults.
+page_limits: dict[str, Any] = {}
 
 
 def remember_profile(profile: dict[str, Any]) -> None:
@@ -52,6 +55,6 @@ def recalled(agent: str) -> dict[str, Any] | None:
 def reset() -> None:
     """Forget everything recorded (a fresh session's record)."""
     global comparison, comparison_dir
-    for kept in (profiles, results, failures, servers):
+    for kept in (profiles, results, failures, servers, page_limits):
         kept.clear()
     comparison, comparison_dir = None, ""

@@ -13,6 +13,7 @@ from typing import Any
 
 from catalog_toolkit import record, sources
 from catalog_toolkit.catalog_sources import profile_missing, sources_block
+from catalog_toolkit.compact_page import compact_over
 from catalog_toolkit.compare import compare_runs
 from catalog_toolkit.cross_source import cross_source_export, cross_source_render
 from catalog_toolkit.pages import (
@@ -63,10 +64,11 @@ def catalog_render(data: dict[str, Any]) -> str:
     """One section per source when there are several; else the figures, as in format 1."""
     profiles: dict[str, Any] = data.get("tables", {})
     by_source: dict[str, dict[str, Any]] = data.get("sources") or {}
+    compact = len(profiles) > compact_over()  # the whole page's count decides
     if len(by_source) > 1:
         return "".join(
             render_source(
-                name, info, [profiles[t] for t in info.get("tables", []) if t in profiles]
+                name, info, [profiles[t] for t in info.get("tables", []) if t in profiles], compact
             )
             for name, info in by_source.items()
         ) + cross_source_render(data.get("cross_source"))
@@ -75,7 +77,7 @@ def catalog_render(data: dict[str, Any]) -> str:
     )
     if not profiles:
         return failed + "<p>No profiles were recorded in the sandbox.</p>"
-    return failed + render_catalog(list(profiles.values()))
+    return failed + render_catalog(list(profiles.values()), compact)
 
 
 def summary_export(

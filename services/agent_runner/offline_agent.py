@@ -34,6 +34,7 @@ from services.common.cells import call_cell, read_result
 from services.common.usage import TokenUsage
 
 TABLES_PER_WORKER = 4  # a cell profiles this many tables per worker, then reports
+STAND_OUT = 100  # warnings listed in the prose at most; the figures have every one
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")  # as catalog_toolkit/sources.py
 
 
@@ -71,6 +72,9 @@ class OfflineAgent:
                 digests += await self._batch(tables[start : start + size])
             names = [str(s.get("name", "")) for s in self._context.get("sources", [])]
             body, stop = catalog_page(digests, names), StopReason.SUBMITTED
+            chosen = self._context.get("chosen") or []
+            if chosen:  # the request named none: the run listed them (say so first)
+                body = body.replace("</h1>", "</h1>" + chosen_note(chosen), 1)
             if len(names) >= 2:  # several databases: compare them
                 across = across_sources(await self._across(tables))
                 body = body.replace(REPORT_MARKER, across + REPORT_MARKER)
@@ -165,18 +169,40 @@ def _source_of(table: str) -> str:
     return source if sep and _SOURCE_NAME.match(source) else "default"
 
 
-def _stand_out(digests: list[dict[str, Any]], heading: str) -> str:
-    warnings = "".join(
-        f"<li><strong>{escape(str(d['table']))}</strong> {escape(w)}</li>"
-        for d in digests
-        if "error" not in d
-        for w in d.get("warnings", [])
+def chosen_note(chosen: list[dict[str, Any]]) -> str:
+    """What the page says when the request named no tables (of a source): the run chose
+    them, and how many it left out over its limit (the context's `chosen`, one per source)."""
+    return "".join(_chosen_line(entry) for entry in chosen)
+
+
+def _chosen_line(entry: dict[str, Any]) -> str:
+    source = str(entry.get("source", "default"))
+    found, kept = int(entry.get("found", 0)), int(entry.get("catalogued", 0))
+    left = int(entry.get("left_out", 0))
+    named = "" if source == "default" else f" of the source <code>{escape(source)}</code>"
+    over = f"; {left:,} were left out over the run's limit" if left else ""
+    return (
+        f"<p>The request named no tables{named}: the run listed its default schema's and chose "
+        f"{kept:,} of its {found:,} tables, the first in name order{over}.</p>"
     )
+
+
+def _stand_out(digests: list[dict[str, Any]], heading: str) -> str:
+    found = [
+        (str(d["table"]), w) for d in digests if "error" not in d for w in d.get("warnings", [])
+    ]
+    warnings = "".join(
+        f"<li><strong>{escape(table)}</strong> {escape(w)}</li>" for table, w in found[:STAND_OUT]
+    )
+    if len(found) > STAND_OUT:  # thousands of tables: the figures below list every one
+        warnings += f"<li>and {len(found) - STAND_OUT:,} more warnings, in the figures below</li>"
+    errors = [d for d in digests if "error" in d]
     failed = "".join(
         f"<li><strong>{escape(str(d['table']))}</strong>: <pre>{escape(str(d['error']))}</pre></li>"
-        for d in digests
-        if "error" in d
+        for d in errors[:STAND_OUT]
     )
+    if len(errors) > STAND_OUT:
+        failed += f"<li>and {len(errors) - STAND_OUT:,} more, in the figures below</li>"
     return (f"<{heading}>What stands out</{heading}><ul>{warnings}</ul>" if warnings else "") + (
         f"<{heading}>Tables that could not be profiled</{heading}><ul>{failed}</ul>"
         if failed

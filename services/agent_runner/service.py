@@ -22,7 +22,7 @@ from services.agent_runner.llm import Llm
 from services.agent_runner.loop import AgentEvent, AgentLoop, AgentOutcome, AgentRequest, StopReason
 from services.agent_runner.metrics import count_run
 from services.agent_runner.offline_agent import OfflineAgent
-from services.agent_runner.report import expand_report
+from services.agent_runner.report import context_limits, expand_report
 from services.agent_runner.sandbox_tool import SandboxCodeRunner
 from services.common.clients import SandboxClient
 from services.common.logging import log_fields
@@ -119,7 +119,13 @@ class AgentService:
         )
         try:
             outcome = await agent.run()
-            filled = await expand_report(outcome.body_html, runner, html_bytes, request.agent_name)
+            # The prompt's max_page_bytes bounds the agent's own HTML, "before the figures are
+            # added"; the page with them is held to this runner's ceiling (thousands of tables'
+            # compact figures take 1.6 MB).
+            limits = context_limits(request.context_json)
+            filled = await expand_report(
+                outcome.body_html, runner, settings.max_html_bytes, request.agent_name, limits
+            )
             # the page too: a model could spell a secret out from pieces it was shown
             # the stop detail as well: it is stored with the page (run_store.py)
             outcome = dataclasses.replace(

@@ -28,7 +28,10 @@ def add_database_flags(command: argparse.ArgumentParser) -> None:
         "NAME/table. URLs are never printed",
     )
     command.add_argument(
-        "--tables", required=True, help="comma-separated: a,schema.b (with --source: app/a)"
+        "--tables",
+        default="",
+        help="comma-separated: a,schema.b (with --source: app/a); omitted, or none for a "
+        "source: every table of its default schema, up to the server's max_tables",
     )
 
 

@@ -44,9 +44,8 @@ def conn_problems(conn_string: str, name: str = "db_conn_string") -> Problems:
 
 
 def table_problems(tables: Sequence[str], name: str = "tables") -> Problems:
-    """Each name well formed, none twice, at least one."""
-    if not tables:
-        return [(name, "name at least one table")]
+    """Each name well formed, none twice. None at all is fine: the run lists the tables of
+    the database's default schema and catalogs the first max_tables in name order."""
     problems = [
         (
             f"{name}[{i}]",
@@ -70,7 +69,7 @@ def count_problem(count: int, max_tables: int, name: str) -> Problems:
 
 def source_problems(sources: Sequence[Source], max_sources: int, max_tables: int) -> Problems:
     """The `sources` form: 1 to max_sources sources, each named once and well, with a valid
-    DSN and its own tables; at most max_tables tables in all."""
+    DSN and its own tables (none: its default schema's, listed); at most max_tables in all."""
     if len(sources) > max_sources:
         return [("sources", f"at most {max_sources} sources per run, not {len(sources)}")]
     problems: Problems = []

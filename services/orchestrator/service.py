@@ -160,6 +160,7 @@ class CatalogOperations:
             agents=agents,
             max_cost_usd=request.max_cost_usd,
             sources=tuple(s.name for s in sources),
+            max_tables=self._max_tables,
         )
         with SetWorkflowID(catalog_id), DBOSContextSetAuth(tenant.name, None), _traced():
             handle = await self._queue.enqueue_async(catalog_workflow, workflow_input)

@@ -1,6 +1,7 @@
 """The catalog workflow: orchestration only, deterministic; all I/O is in steps/.
 
-    acquire a sandbox -> prove read only -> for each of the run's agents, in run order:
+    acquire a sandbox -> prove read only (listing the tables of a source given none)
+    -> for each of the run's agents, in run order:
         skip it if its needs did not do what its run_when asks (recorded, naming the need);
         else a clean sandbox (the database re-opened, read only, if it reads the database;
         the history staged, this run's pages so far included, if it reads history),
@@ -23,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dbos import DBOS
@@ -36,6 +37,7 @@ from services.common.source_names import DEFAULT, split
 from services.orchestrator.errors import CatalogFailure, SealingError
 from services.orchestrator.metrics import run_ended
 from services.orchestrator.pipeline import FAILED, SKIPPED, SUCCEEDED, Blocked
+from services.orchestrator.probe_cell import ChosenSource
 from services.orchestrator.prompts import AgentPrompt
 from services.orchestrator.run_failures import SECOND_DEATH, agent_failure_message, run_failure
 from services.orchestrator.run_state import (
@@ -80,6 +82,12 @@ class CatalogInput:
     tick_time: str = ""  # and the tick it is for, UTC ISO 8601
     # The run's sources by name, in request order; runs from before sources: () = default.
     sources: tuple[str, ...] = ()
+    # The most tables a run catalogs (the catalog prompt's max_tables): a source given no
+    # tables has its own listed in the sandbox, up to what the named ones leave of this.
+    max_tables: int = 0
+    # Not part of the request: what the read-only check chose on those sources. The workflow
+    # sets it (and `tables`) on its copy once the check has listed them.
+    chosen: tuple[ChosenSource, ...] = ()
 
     @property
     def source_names(self) -> list[str]:
@@ -189,8 +197,7 @@ async def _run(
         message = f"these agents have no prompt any more: {', '.join(gone)}"
         raise CatalogFailure("INTERNAL", message, Step.ACQUIRING_SANDBOX)
     await _enter(state, Step.CHECKING_READ_ONLY)
-    check = sandbox.ReadOnlyCheck(held[-1], request.tables, request.allow_writable)
-    await sandbox.check_read_only(check)
+    request = await _check_and_choose(state, request, held[-1])
     run = _Pass({})
     for name in agents:
         blocked = pipeline.blocked(name, run.outcomes)
@@ -205,6 +212,37 @@ async def _run(
     await _enter(state, Step.RELEASING)
     if run.failure is not None:
         raise run.failure
+
+
+def _listed(request: CatalogInput) -> tuple[str, ...]:
+    """The sources the request named no tables of: theirs are listed in the sandbox."""
+    named = {split(t)[0] for t in request.tables}
+    return tuple(n for n in request.source_names if n not in named)
+
+
+async def _check_and_choose(
+    state: RunState, request: CatalogInput, lease: LeaseRef
+) -> CatalogInput:
+    """The read-only proof; on sources given no tables, it lists theirs too. The run then
+    goes on with the tables chosen, in source order, and GetCatalog shows them."""
+    listed = _listed(request)
+    limit = request.max_tables - len(request.tables)
+    check = sandbox.ReadOnlyCheck(lease, request.tables, request.allow_writable, listed, limit)
+    chosen = await sandbox.check_read_only(check)
+    if not listed:  # (a run from before listing recorded a bool here)
+        return request
+    picked = {c.name: list(c.tables) for c in chosen}
+    tables = [t for name in request.source_names for t in picked.get(name) or _own(request, name)]
+    request = replace(request, tables=tables, chosen=tuple(chosen))
+    state.tables = list(tables)
+    left_out = {c.name: c.left_out + c.unnamed for c in chosen}
+    _log_event("tables chosen", tables=len(tables), left_out=left_out)
+    await _publish_state(state)
+    return request
+
+
+def _own(request: CatalogInput, source: str) -> list[str]:
+    return [t for t in request.tables if split(t)[0] == source]
 
 
 async def _skip(state: RunState, name: str, blocked: Blocked) -> None:
@@ -266,6 +304,8 @@ def _context(prompt: AgentPrompt, request: CatalogInput, timestamp: str, history
         context["tables"] = request.tables
         if request.source_names != [DEFAULT]:
             context["sources"] = _sources(request)
+        if request.chosen:  # the request named none: the run chose them (table_choice.py)
+            context["chosen"] = [c.context() for c in request.chosen]
     if "history" in prompt.reads:
         context.update(
             s3_prefix=request.s3_prefix, current_timestamp=timestamp, history_dir=history_dir

@@ -40,9 +40,10 @@ class SandboxManagerServicer(sandbox_pb2_grpc.SandboxManagerServiceServicer):
         timeout_s, max_output = translate.execute_limits(request, self._settings)
         lease_id = translate.lease_id_of(request)
         async for event in self._pool.execute(lease_id, request.code, timeout_s, max_output):
-            message = translate.execute_event(event)
-            if message is not None:
-                yield message
+            for piece in translate.split_output(event):
+                message = translate.execute_event(piece)
+                if message is not None:
+                    yield message
 
     async def ResetSandbox(
         self, request: sandbox_pb2.ResetSandboxRequest, context: _Context

@@ -248,6 +248,20 @@ def lease(value: PoolLease, manager_id: str) -> sandbox_pb2.Lease:
     )
 
 
+# A cell may print tens of MB at once (a catalog of 3,000 tables' data); one message per chunk
+# stays under gRPC's limits (a client's 4 MiB receive default): 256k characters, 1 MiB at most.
+OUTPUT_CHUNK_CHARS = 256 * 1024
+
+
+def split_output(event: Message, size: int = OUTPUT_CHUNK_CHARS) -> list[Message]:
+    """A stdout or stderr event in pieces of at most `size` characters (in order, so the
+    client's accumulator joins them back); any other event as it is."""
+    text = event.get("text")
+    if event["ev"] not in ("stdout", "stderr") or not isinstance(text, str) or len(text) <= size:
+        return [event]
+    return [{**event, "text": text[i : i + size]} for i in range(0, len(text), size)]
+
+
 def execute_event(event: Message) -> sandbox_pb2.ExecuteResponse | None:
     kind = event["ev"]
     if kind == "stdout":

@@ -104,10 +104,10 @@ BAD = {
         "sources",
         "at most 3 sources per run, not 4",
     ),
-    "no tables": (
-        lambda b: b["sources"][1].update(tables=[]),
-        "sources[1].tables",
-        "name at least one table",
+    "an empty table name": (  # no tables at all is fine: the run lists the source's own
+        lambda b: b["sources"][1].update(tables=["t", ""]),
+        "sources[1].tables[1]",
+        "is not a table name",
     ),
     "a table twice": (
         lambda b: b["sources"][0].update(tables=["t", "t"]),

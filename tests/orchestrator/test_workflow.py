@@ -165,7 +165,7 @@ async def test_a_missing_table_fails_the_run_at_the_check_and_writes_nothing(
         ({"s3_prefix": "http://bucket/x"}, "s3_prefix"),
         ({"s3_prefix": "s3://Bad_Bucket/x"}, "s3_prefix"),
         ({"s3_prefix": "file:///tmp/../etc"}, "s3_prefix"),
-        ({"tables": []}, "tables"),
+        ({"tables": [""]}, "tables[0]"),  # none is fine (the run lists them), empty is not
         ({"tables": ['orders"; drop table x']}, "tables[0]"),  # quotes are never part of one
         ({"tables": ["public.orders", "a.b.c"]}, "tables[1]"),
         ({"db_conn_string": "sqlite:///x.db"}, "db_conn_string"),

@@ -350,3 +350,17 @@ async def test_an_acquire_repeated_with_its_idempotency_key_gets_the_same_lease(
         for lease in (fresh, both[0]):
             await client.release(lease.lease_id)
     assert await leased_sandboxes(manager) == []
+
+
+async def test_a_cell_that_prints_tens_of_megabytes_at_once_comes_back_whole(
+    start_manager: StartManager,
+) -> None:
+    """A catalog of 3,000 tables exports its data as one print of about 30 MB: the manager
+    sends it in chunks, each under the gRPC message limits, and the client joins them."""
+    manager = await process_manager(start_manager)
+    code = "print('é' * (12 * 1024 * 1024) + 'end')"  # 24 MB of UTF-8 in one write
+    async with SandboxClient([manager.address]) as client, client.lease() as lease:
+        run = await client.execute(lease.lease_id, code, max_output_bytes=64 * 1024 * 1024)
+    assert run.ok, run.error
+    stdout = run.whole_stdout()
+    assert len(stdout) == 12 * 1024 * 1024 + 4 and stdout.endswith("end\n")

@@ -26,7 +26,7 @@ from services.common.source_names import DEFAULT
 from services.orchestrator.config import Settings
 from services.orchestrator.connect_errors import connect_failure
 from services.orchestrator.errors import CatalogFailure
-from services.orchestrator.probe_cell import ProbeReport, probe_code
+from services.orchestrator.probe_cell import ChosenSource, ProbeReport, probe_code
 from services.orchestrator.run_state import Step
 from services.orchestrator.sources import open_sources, source_secrets
 from services.orchestrator.steps.runtime import logged, runtime, sandboxes
@@ -60,6 +60,8 @@ class ReadOnlyCheck:
     lease: LeaseRef
     tables: list[str]  # each must exist and be readable
     allow_writable: bool  # accept a user that can write (the request said so)
+    listed: tuple[str, ...] = ()  # sources the request named no tables of: list theirs
+    limit: int = 0  # and choose up to this many tables over them all
 
 
 def acquire_key(workflow_id: str, attempt: int) -> str:
@@ -147,13 +149,13 @@ def _connect_failure(failed: list[tuple[str, str]], dsns: dict[str, str]) -> Cat
 
 
 @DBOS.step(name="check_read_only", preemptible=True)
-async def check_read_only(check: ReadOnlyCheck) -> bool:
-    """Prove the connection is read only: a write must fail. Also that every table exists."""
+async def check_read_only(check: ReadOnlyCheck) -> list[ChosenSource]:
+    """Prove the connection is read only: a write must fail. Also that every table exists.
+    Returns the tables chosen on the sources `check.listed` names (none: [])."""
     rt = runtime()
+    code = probe_code(check.tables, list(check.listed), check.limit)
     async with logged("check_read_only"), sandboxes(rt.settings) as client:
-        execution = await client.execute(
-            check.lease.lease_id, probe_code(check.tables), timeout_s=120
-        )
+        execution = await client.execute(check.lease.lease_id, code, timeout_s=120)
         probe = ProbeReport.from_stdout(execution.stdout) if execution.ok else None
         if probe is None:
             raise CatalogFailure(
@@ -163,10 +165,27 @@ async def check_read_only(check: ReadOnlyCheck) -> bool:
                 Step.CHECKING_READ_ONLY,
             )
     _log_warnings(probe)
-    failure = _probe_failure(probe, check.allow_writable)
+    failure = _probe_failure(probe, check.allow_writable) or _choice_failure(probe, check)
     if failure is not None:
         raise failure
-    return probe.writable
+    return probe.chosen
+
+
+def _choice_failure(probe: ProbeReport, check: ReadOnlyCheck) -> CatalogFailure | None:
+    """TABLE_NOT_FOUND when a listed source could not be listed, or the run has no table."""
+    if not check.listed:
+        return None
+    step, many = Step.CHECKING_READ_ONLY, [c.name for c in probe.chosen] != [DEFAULT]
+    failed = [c for c in probe.chosen if c.error or c.name not in check.listed]
+    if failed or len(probe.chosen) != len(check.listed):
+        said = "; ".join(f"`{c.name}`: {c.error}" for c in failed) or "no answer"
+        return CatalogFailure("TABLE_NOT_FOUND", f"the tables could not be listed: {said}", step)
+    if not check.tables and not any(c.tables for c in probe.chosen):
+        where = "the sources' default schemas have" if many else "the default schema has"
+        return CatalogFailure(
+            "TABLE_NOT_FOUND", f"the request names no tables, and {where} none", step
+        )
+    return None
 
 
 _MISSING = "these tables do not exist or cannot be read: "
