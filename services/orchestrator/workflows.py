@@ -22,7 +22,6 @@ runner, the store) ends it at once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,6 +33,7 @@ from services.common.clients import SandboxClientError
 from services.common.errors import ServiceError
 from services.common.logging import log_fields
 from services.common.source_names import DEFAULT, split
+from services.orchestrator.agent_context import agent_context
 from services.orchestrator.errors import CatalogFailure, SealingError
 from services.orchestrator.metrics import run_ended
 from services.orchestrator.pipeline import FAILED, SKIPPED, SUCCEEDED, Blocked
@@ -297,31 +297,6 @@ async def _clean_sandbox(
     return await history.stage_history(history.HistoryInput(held[-1], request.s3_prefix))
 
 
-def _context(prompt: AgentPrompt, request: CatalogInput, timestamp: str, history_dir: str) -> str:
-    """What the agent is told (docs/pipeline.md: by what it reads), as JSON."""
-    context: dict[str, Any] = {}
-    if "database" in prompt.reads:
-        context["tables"] = request.tables
-        if request.source_names != [DEFAULT]:
-            context["sources"] = _sources(request)
-        if request.chosen:  # the request named none: the run chose them (table_choice.py)
-            context["chosen"] = [c.context() for c in request.chosen]
-    if "history" in prompt.reads:
-        context.update(
-            s3_prefix=request.s3_prefix, current_timestamp=timestamp, history_dir=history_dir
-        )
-    context["limits"] = dict(prompt.limits)
-    return json.dumps(context)
-
-
-def _sources(request: CatalogInput) -> list[dict[str, Any]]:
-    """Each source with its tables (as the run names them), in request order."""
-    return [
-        {"name": name, "tables": [t for t in request.tables if split(t)[0] == name]}
-        for name in request.source_names
-    ]
-
-
 async def _agent(
     state: RunState,
     request: CatalogInput,
@@ -384,7 +359,7 @@ def _attempt(
     history_dir: str,
     number: int,
 ) -> AgentInput:
-    context = _context(prompt, request, state.timestamp, history_dir)
+    context = agent_context(prompt, request, state.timestamp, history_dir)
     cost_left = _cost_left(request, state)
     return AgentInput(prompt.agent_name, held[-1], context, request.sealed_conn, number, cost_left)
 
