@@ -140,8 +140,14 @@ def profile_on(
         for fk in profile["foreign_keys"]
     ]
     profile["columns"] = [_column_entry(c, dtype, declared) for c, dtype in schema.items()]
+    profile["_head"] = sample_rows  # whole.py keeps that many of the rows it fetched
     _column_passes(profile, db, t, source, resolved, counted, top_values)
-    samples = _attempt(profile, "sample rows", lambda: db.fetch(t.limit(sample_rows)))
+    head = profile.pop("_head")
+    samples = (
+        head
+        if isinstance(head, list)
+        else _attempt(profile, "sample rows", lambda: db.fetch(t.limit(sample_rows)))
+    )
     profile["samples"] = [{k: to_json(v) for k, v in row.items()} for row in samples or []]
     profile["flags"] = quality_flags(profile)
     profile["seconds"] = round(time.perf_counter() - started, 3)
@@ -214,7 +220,7 @@ def _whole(profile: dict[str, Any], db: Database, name: TableName, limit: int) -
         return True
     except (pa.ArrowException, TypeError, ValueError, KeyError, OverflowError):
         return False
-    profile.update({k: trial[k] for k in ("columns", "rows", "how")})
+    profile.update({k: trial[k] for k in ("columns", "rows", "how", "_head")})
     return True
 
 

@@ -162,6 +162,7 @@ def test_a_small_duckdb_table_fetched_whole_has_the_database_s_figures_exactly(
                 compared |= {key} if ours.get(key) is not None else set()
             assert all(how.startswith("exact") for how in ours["how"].values()), ours["how"]
         assert ours_profile["flags"] == theirs_profile["flags"], table
+        assert ours_profile["samples"] == theirs_profile["samples"], table  # the first rows
     assert compared >= {*SAME, "top_values", "distinct", "duplicates"}, compared
 
 
