@@ -318,7 +318,8 @@ def _choose_scope(db: Database, estimate: int | None, row_budget: int) -> dict[s
     """The whole table, or a sample of about `row_budget` rows. A big DuckDB table is read
     whole: its one scan (counts, mins, maxes) is what a plain aggregate costs, the rest comes
     from a bounded sample anyway (detail.py), and a Bernoulli sample of the scan read every row
-    as well, then a COUNT(*) read them again (2.2x one pass on 50M rows)."""
+    as well, then a COUNT(*) read them again (on 50M rows, 7.0 s and 5.0 s beside one pass of 4.4
+    s and 5.3 s; one whole scan is about one pass)."""
     whole = db.backend == "duckdb" and is_big(estimate)
     if estimate is None or estimate <= row_budget or row_budget <= 0 or whole:
         return {"kind": "full", "row_budget": row_budget}
