@@ -32,7 +32,7 @@ from catalog_toolkit.database import Database
 from catalog_toolkit.passes import LOW_CARDINALITY
 
 DETAIL_ABOVE = 1_000_000  # rows (by the estimate) above which the details come from a sample
-DETAIL_ROWS = 100_000  # about this many rows in the sample
+DETAIL_ROWS = 50_000  # about this many rows in the sample (PostgreSQL's ANALYZE reads 30,000)
 DETAIL_VALUES = 5_000_000  # values a fetch holds at most: wide tables go in batches of columns
 
 
@@ -61,10 +61,10 @@ def sample_figures(
         how = f"exact, sample of {sample.num_rows:,} rows"
         for column in batch:
             values = pc.drop_null(sample.column(column["name"]))
-            _column(column, values, how, limit)
+            reduce_column(column, values, how, limit)
             if column.get("key") != "declared":  # its figures are exact (the longest count)
                 counts = sample_stats.value_counts(values)
-                _distinct(column, counts, sample.num_rows, profile, limit)
+                count_values(column, counts, sample.num_rows, profile, limit)
         profile["scope"].setdefault("detail", {"rows_read": sample.num_rows, "method": method})
 
 
@@ -77,7 +77,7 @@ def _integer_key(columns: list[dict[str, Any]], profile: dict[str, Any]) -> dict
     return found[0]
 
 
-def _column(column: dict[str, Any], values: Any, how: str, limit: int) -> None:
+def reduce_column(column: dict[str, Any], values: Any, how: str, limit: int) -> None:
     """One column's moments, lengths, quantiles and histogram from its sample `values`
     (non-null), each labelled `how`."""
     kind, labels = column["_kind"], column["how"]
@@ -100,24 +100,28 @@ def _column(column: dict[str, Any], values: Any, how: str, limit: int) -> None:
         labels["histogram"] = how
 
 
-def _distinct(
+def count_values(
     column: dict[str, Any],
     counts: sample_stats.Counts,
     read: int,
     profile: dict[str, Any],
     limit: int,
+    *,
+    whole: bool = False,
 ) -> None:
     """Top values of a column with few values in the sample; the table's distinct count,
-    estimated from the sample's (Duj1); duplicates of a column that looks like a key."""
+    estimated from the sample's (Duj1); duplicates of a column that looks like a key. With
+    `whole`, the sample is the whole table (whole.py): the same figures, exact."""
     labels = column["how"]
     if counts.distinct <= LOW_CARDINALITY and counts.non_null:
         column["top_values"] = counts.top(limit)
-        labels["top_values"] = f"exact, sample of {read:,} rows"
+        labels["top_values"] = "exact" if whole else f"exact, sample of {read:,} rows"
     if counts.non_null <= 0:
         return
-    # The table's non-null rows: its row count by the null rate (on a table over the row
-    # budget the null count is the budget sample's, not the table's).
-    total = round(int(profile["rows"] or 0) * (1 - float(column.get("null_rate") or 0)))
+    if whole:
+        _counted(column, counts)
+        return
+    total = _non_null(column, profile)
     # The scan's exact range bounds it: a min and a max apart are two values at least, so a
     # sample that missed the rarer one does not call the column constant.
     ranged = column.get("min") is not None and column.get("min") != column.get("max")
@@ -128,6 +132,25 @@ def _distinct(
         column["duplicates"] = max(total - column["distinct"], counts.non_null - counts.distinct)
         column["key"] = "candidate"
         labels["duplicates"] = labels["distinct"]
+
+
+def _counted(column: dict[str, Any], counts: sample_stats.Counts) -> None:
+    """Every value counted: the exact distinct count, and a key-like column's duplicates."""
+    column["distinct"] = counts.distinct
+    column["how"]["distinct"] = "exact"
+    if _looks_like_key(column, counts.non_null):
+        column["duplicates"] = counts.non_null - counts.distinct
+        column["key"] = "candidate"
+        column["how"]["duplicates"] = "exact"
+
+
+def _non_null(column: dict[str, Any], profile: dict[str, Any]) -> int:
+    """The table's non-null rows of `column`: over the row budget, pass 1 counted the nulls of
+    the budget's sample, so its null rate scales to the table's rows."""
+    rows = int(profile["rows"] or 0)
+    if profile["scope"]["kind"] == "sample":
+        return rows - round(rows * float(column.get("null_rate") or 0))
+    return rows - int(column.get("nulls") or 0)
 
 
 def duj1(sampled: int, distinct: int, once: int, total: int) -> int:

@@ -7,13 +7,17 @@ the shop's tables, whose sample figures must then equal the database's own.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from catalog_toolkit import detail, profile_table, render_catalog
+from catalog_toolkit import detail, profile_table, render_catalog, row_count, whole
 
 from tests.toolkit.conftest import connect
-from tests.toolkit.shop import Shop
+from tests.toolkit.shop import Shop, duckdb_shop
 from tests.toolkit.test_profile import column, run_as_admin
 
 HUGE_ROWS = 1_200_000
@@ -34,7 +38,7 @@ HUGE_TABLE = {
 METHODS = {"postgres": "random blocks", "mysql": "random key ranges", "duckdb": "random blocks"}
 
 
-def huge(shop: Shop) -> dict[str, Any]:
+def huge(shop: Shop, **options: Any) -> dict[str, Any]:
     quote = "`" if shop.backend == "mysql" else '"'
     sql = HUGE_TABLE[shop.backend].format(s=f"{quote}{shop.schema}{quote}", n=HUGE_ROWS)
     if shop.backend == "postgres":
@@ -46,7 +50,7 @@ def huge(shop: Shop) -> dict[str, Any]:
             db.execute(f'ANALYZE "{shop.schema}".huge')
     else:
         run_as_admin(shop, sql)
-    return profile_table(connect(shop.reader_dsn), shop.table("huge"))
+    return profile_table(connect(shop.reader_dsn), shop.table("huge"), **options)
 
 
 def test_a_big_table_is_scanned_once_exactly_and_sampled_once_for_the_rest(shop: Shop) -> None:
@@ -55,7 +59,7 @@ def test_a_big_table_is_scanned_once_exactly_and_sampled_once_for_the_rest(shop:
     assert profile["how"]["rows"] == "exact" and profile["scope"]["kind"] == "full"
     sampled = profile["scope"]["detail"]
     assert sampled["method"] == METHODS[shop.backend]
-    assert 50_000 < sampled["rows_read"] < 200_000
+    assert detail.DETAIL_ROWS // 2 < sampled["rows_read"] < 2 * detail.DETAIL_ROWS
     label = f"exact, sample of {sampled['rows_read']:,} rows"
     # The scan's figures are the table's own.
     n = column(profile, "n")
@@ -86,6 +90,35 @@ def test_a_big_table_is_scanned_once_exactly_and_sampled_once_for_the_rest(shop:
     assert f"<small>({label})</small>" in page
 
 
+def test_over_the_row_budget_duckdb_still_scans_once_and_postgres_reads_only_samples(
+    shop: Shop,
+) -> None:
+    """Over the row budget: DuckDB's one scan stays whole (exact counts and ranges, no COUNT(*)
+    after a sample); PostgreSQL's scan reads a block sample of about the budget's rows, and
+    over `exact_count_max_rows` its row count is the planner's, labelled so; MySQL samples and
+    counts exactly."""
+    budget = 300_000
+    profile = huge(shop, row_budget=budget, exact_count_max_rows=500_000)
+    assert not profile["errors"]
+    scope, n, key = profile["scope"], column(profile, "n"), column(profile, "id")
+    if shop.backend == "duckdb":
+        assert scope["kind"] == "full" and profile["rows"] == HUGE_ROWS
+        assert profile["how"]["rows"] == "exact" and n["how"]["nulls"] == "exact"
+        assert n["nulls"] == HUGE_ROWS // 10 and key["how"]["distinct"] == "exact (enforced key)"
+    else:
+        assert scope["kind"] == "sample" and budget // 3 < scope["rows_read"] < 3 * budget
+        assert n["how"]["nulls"] == "exact, sample"
+        assert n["null_rate"] == pytest.approx(0.1, abs=0.02)
+    if shop.backend == "postgres":
+        assert profile["how"]["rows"] == row_count.ESTIMATED  # ANALYZEd: close to the truth
+        assert profile["rows"] == pytest.approx(HUGE_ROWS, rel=0.05)
+        assert key["distinct"] == profile["rows"] and key["how"]["distinct"].startswith("estimate")
+    if shop.backend == "mysql":
+        assert profile["how"]["rows"] == "exact" and profile["rows"] == HUGE_ROWS
+    v = column(profile, "v")  # the table's distinct count, from a sample whatever the scan
+    assert v["distinct"] == pytest.approx(1000, rel=0.05) and "sample of" in v["how"]["distinct"]
+
+
 SAME = ("mean", "std", "quantiles", "length_min", "length_mean", "length_max", "histogram")
 
 
@@ -94,21 +127,53 @@ def test_the_sample_s_figures_are_the_database_s_when_it_holds_every_row(
 ) -> None:
     """Arrow's moments, quantiles, lengths, bins and value counts against the database's, the
     sample fetched two columns at a time as a wide table's is."""
+    monkeypatch.setattr(whole, "WHOLE_ROWS", 0)  # DuckDB's figures from its own passes
     exact = {t: profile_table(connect(shop.reader_dsn), t) for t in shop.tables[:2]}
     monkeypatch.setattr(detail, "DETAIL_ABOVE", 0)
     monkeypatch.setattr(detail, "DETAIL_ROWS", 10_000_000)
     monkeypatch.setattr(detail, "DETAIL_VALUES", 20_000_000)  # 2 columns a fetch
     compared = set()
-    for table, whole in exact.items():
+    for table, full in exact.items():
         sampled = profile_table(connect(shop.reader_dsn), table)
-        assert not sampled["errors"] and sampled["scope"]["detail"]["rows_read"] == whole["rows"]
-        for ours, theirs in zip(sampled["columns"], whole["columns"], strict=True):
+        assert not sampled["errors"] and sampled["scope"]["detail"]["rows_read"] == full["rows"]
+        for ours, theirs in zip(sampled["columns"], full["columns"], strict=True):
             for key in (*SAME, "top_values", "distinct", "duplicates", "nulls", "min", "max"):
                 assert _close(ours.get(key), theirs.get(key)), (table, ours["name"], key)
                 compared |= {key} if ours.get(key) is not None else set()
             if "quantiles" in ours:
                 assert ours["how"]["quantiles"].startswith("exact, sample of")
     assert compared >= {*SAME, "top_values", "distinct", "duplicates"} - {"std"}, compared
+
+
+@pytest.fixture
+def duck_shop(tmp_path: Path) -> Iterator[Shop]:
+    """The shop in DuckDB only: the one backend whose small tables are fetched whole."""
+    with duckdb_shop(tmp_path) as built:
+        yield built
+
+
+def test_a_small_duckdb_table_fetched_whole_has_the_database_s_figures_exactly(
+    duck_shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """whole.py's one fetch reduced by Arrow against DuckDB's own passes, on every shop table:
+    the same figures, each labelled `exact` (distinct counts too: every value was counted)."""
+    shop = duck_shop
+    fetched = {t: profile_table(connect(shop.reader_dsn), t) for t in shop.tables}
+    monkeypatch.setattr(whole, "WHOLE_ROWS", 0)
+    compared = set()
+    for table, ours_profile in fetched.items():
+        theirs_profile = profile_table(connect(shop.reader_dsn), table)
+        assert not ours_profile["errors"] and ours_profile["rows"] == theirs_profile["rows"]
+        assert ours_profile["scope"] == theirs_profile["scope"]  # comparable across runs
+        pairs = zip(ours_profile["columns"], theirs_profile["columns"], strict=True)
+        for ours, theirs in pairs:
+            for key in (*SAME, "top_values", "distinct", "duplicates", "nulls", "min", "max"):
+                assert _close(ours.get(key), theirs.get(key)), (table, ours["name"], key)
+                compared |= {key} if ours.get(key) is not None else set()
+            assert all(how.startswith("exact") for how in ours["how"].values()), ours["how"]
+        assert ours_profile["flags"] == theirs_profile["flags"], table
+        assert ours_profile["samples"] == theirs_profile["samples"], table  # the first rows
+    assert compared >= {*SAME, "top_values", "distinct", "duplicates"}, compared
 
 
 def _close(ours: Any, theirs: Any) -> bool:
@@ -145,7 +210,37 @@ def test_a_table_over_the_row_budget_estimates_distinct_values_of_its_own_rows(
     monkeypatch.setattr(detail, "DETAIL_ABOVE", 0)
     monkeypatch.setattr(detail, "DETAIL_ROWS", 2_000)
     profile = profile_table(connect(f"duckdb://{path}"), "t", row_budget=10_000)
-    assert profile["scope"]["kind"] == "sample" and profile["rows"] == 20_000
+    assert profile["rows"] == 20_000
     (u,) = [c for c in profile["columns"] if c["name"] == "u"]
     assert u["how"]["distinct"].startswith("estimate")
     assert 9_000 <= u["distinct"] <= 11_000, u["distinct"]
+
+
+def test_a_duckdb_profile_never_imports_pandas(tmp_path: Path) -> None:
+    """pandas costs a cold process 0.3 s, as much as a 5M-row scan: neither a small table's
+    whole fetch nor a big one's sample may import it (`pa.array` of a NumPy array does)."""
+    import duckdb
+
+    path = tmp_path / "cold.duckdb"
+    with duckdb.connect(str(path)) as db:
+        db.execute(
+            "CREATE TABLE t AS SELECT range AS id, range % 7 AS k, range * 0.5 AS x,"
+            " TIMESTAMP '2020-01-01' + to_seconds(range) AS at, DATE '2020-01-01' + range::INT"
+            " AS day, 'v' || (range % 3) AS s FROM range(5000)"
+        )
+    code = (
+        "import sys, ibis\n"
+        "from catalog_toolkit import detail, profile_table\n"
+        f"con = ibis.duckdb.connect({str(path)!r}, read_only=True)\n"
+        "whole = profile_table(con, 't')\n"
+        "detail.DETAIL_ABOVE = 0\n"
+        "sampled = profile_table(con, 't')\n"
+        "assert not whole['errors'] and not sampled['errors']\n"
+        "assert 'detail' in sampled['scope'] and 'detail' not in whole['scope']\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from catalog_toolkit import profile_table, profile_tables
+from catalog_toolkit import profile_table, profile_tables, row_count
 from catalog_toolkit.database import Database
 
 from tests.toolkit.conftest import connect
@@ -163,17 +163,17 @@ def test_a_500_column_table_is_profiled_in_batches_within_the_backends_limits(sh
 
 
 def test_above_the_set_size_postgres_takes_the_row_count_from_its_estimate(shop: Shop) -> None:
-    """Over `estimate_rows_above` rows, PostgreSQL reads only the sample: its row count is the
+    """Over `exact_count_max_rows` rows, PostgreSQL reads only the sample: its row count is the
     planner's (labelled so); the other backends, whose estimates are rough, still count."""
     orders = profile_table(
         connect(shop.reader_dsn),
         shop.table("Order Details"),
         row_budget=300,
-        estimate_rows_above=1000,
+        exact_count_max_rows=1000,
     )
     assert orders["scope"]["kind"] == "sample" and orders["errors"] == []
     assert orders["rows"] == ORDERS  # ANALYZEd: the estimate is right on this small table
-    expected = "estimate" if shop.backend == "postgres" else "exact"
+    expected = row_count.ESTIMATED if shop.backend == "postgres" else "exact"
     assert orders["how"]["rows"] == expected
     status = next(c for c in orders["columns"] if c["name"] == "status")
     assert status["how"]["top_values"] == "exact, sample"
