@@ -14,6 +14,8 @@ from typing import Any
 from catalog_toolkit.findings import add
 from catalog_toolkit.values import as_datetime
 
+ROW_ESTIMATE_ERROR = 0.02  # how far a planner's row estimate drifts without a real change
+
 
 def compare_rows(
     result: dict[str, Any], name: str, now: dict[str, Any], history: list[dict[str, Any]]
@@ -25,6 +27,9 @@ def compare_rows(
         return
     previous = counts[-1]
     steps = [b - a for a, b in itertools.pairwise(counts)]
+    if _within_estimate(now, history[-1], rows, previous):
+        _compare_freshness(result, name, now, history)  # the planner's count moved, no more
+        return
     if rows == 0 and previous > 0:
         add(
             result,
@@ -51,6 +56,15 @@ def compare_rows(
     else:
         _rows_grew(result, name, rows, counts, steps)
     _compare_freshness(result, name, now, history)
+
+
+def _within_estimate(now: dict[str, Any], then: dict[str, Any], rows: int, previous: int) -> bool:
+    """Whether either count is the planner's estimate (row_count.py) and they differ by less
+    than such an estimate drifts between two ANALYZEs: not a change worth a finding."""
+    estimated = any(
+        str((p.get("how") or {}).get("rows", "")).startswith("estimate") for p in (now, then)
+    )
+    return estimated and rows > 0 and abs(rows - previous) <= ROW_ESTIMATE_ERROR * previous
 
 
 def _no_new_rows(

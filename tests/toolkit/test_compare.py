@@ -219,3 +219,28 @@ def test_judgements_against_the_baseline_are_left_to_a_ready_anomalies_agent(
     else:
         assert found == {"rows_grew", "column_added", "column_removed"}
         assert "anomalies" not in result
+
+
+def test_a_planner_s_row_estimate_that_drifts_a_little_is_not_a_loss_of_rows(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL's planner count (over exact_count_max_rows) moves between ANALYZEs: 0.5%
+    fewer by estimate is no finding; 10% fewer still is."""
+
+    def estimated(rows: int) -> dict[str, Any]:
+        return {
+            "table": "t",
+            "rows": rows,
+            "how": {"rows": "estimate (PostgreSQL's planner)"},
+            "columns": [],
+            "scope": {"kind": "sample", "fraction": 0.01},
+            "errors": [],
+        }
+
+    history = tmp_path / "history"
+    store_run(history, TS[0], {"t": estimated(20_000_000)})
+    store_run(history, TS[1], {"t": estimated(19_900_000)})
+    store_run(history, TS[2], {"t": estimated(17_900_000)})
+    drift = {f["kind"] for f in compare_runs(str(history), TS[1])["findings"]}
+    loss = {f["kind"] for f in compare_runs(str(history), TS[2])["findings"]}
+    assert "rows_decreased" not in drift and "rows_decreased" in loss
