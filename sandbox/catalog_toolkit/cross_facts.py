@@ -82,10 +82,6 @@ def ranged(column: str, type_text: str, keys: list[str]) -> bool:
     return id_like(column, type_text, keys)
 
 
-def error_text(exc: BaseException) -> str:
-    return failure_text(exc)
-
-
 def from_profile(table: str, source: str, bare: str, profile: dict[str, Any]) -> Facts:
     """Facts from a recorded profile (profile.py's shape), without a query."""
     singles = [profile.get("primary_key") or [], *(profile.get("unique") or [])]
@@ -188,9 +184,9 @@ def gather(
         try:
             facts.append(_read(db, table, source, bare, profiles.get(table)))
         except Exception as exc:
-            errors.append({"table": table, "source": source, "error": error_text(exc)})
+            errors.append({"table": table, "source": source, "error": failure_text(exc)})
             if lost(exc):
-                dead[source] = error_text(exc)
+                dead[source] = failure_text(exc)
     return facts, dead, errors
 
 

@@ -24,9 +24,10 @@ from typing import Any
 
 import ibis
 
-from catalog_toolkit.cross_facts import Facts, error_text
+from catalog_toolkit.cross_facts import Facts
 from catalog_toolkit.database import Database, TableName
 from catalog_toolkit.failures import connection_lost as lost
+from catalog_toolkit.failures import failure_text
 from catalog_toolkit.relation_names import name_score
 
 MIN_NAME_SCORE = 0.85  # the table's singular and key, a role before it, or the same name
@@ -89,8 +90,8 @@ class Checker:
             found, how = self._lookup(candidate, values)
         except Exception as exc:
             if lost(exc):
-                self.dead[source] = error_text(exc)
-            return _failed(item, source, error_text(exc))
+                self.dead[source] = failure_text(exc)
+            return _failed(item, source, failure_text(exc))
         item.update(sampled=len(values), found=found, lookup=how)
         item["share"] = round(found / len(values), 4) if values else None
         item["complete"] = len(values) < self.sample_limit
